@@ -1,0 +1,179 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::plan::{self, PlanRequest};
+use crate::render::{self, Helm};
+use crate::{config, crd, validate};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "conductor",
+    version,
+    about = "Progressive delivery for Kubernetes, driven from Git"
+)]
+pub struct Cli {
+    /// Repository holding conductor-config/ and charts/.
+    #[arg(long, global = true, default_value = ".", env = "CONDUCTOR_REPO")]
+    pub repo: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions, or write one file each into a folder.
+    Crds {
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Check every service, environment, cluster, values file and chart render.
+    Validate,
+    /// Show what each cluster of an environment will get.
+    Plan {
+        service: String,
+        #[arg(long = "env")]
+        environment: String,
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Revision (git sha or tag) to render into the chart.
+        #[arg(long)]
+        revision: Option<String>,
+        /// Show, for each values key, which file set it.
+        #[arg(long)]
+        explain: bool,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Print the manifests helm renders for one cluster.
+    Render {
+        service: String,
+        #[arg(long = "env")]
+        environment: String,
+        #[arg(long)]
+        cluster: String,
+        #[arg(long)]
+        revision: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Yaml,
+    Json,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match execute(cli).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<ExitCode, String> {
+    let repo = cli.repo;
+    match cli.command {
+        Command::Crds { out_dir } => {
+            for crd in crd::all() {
+                let yaml = crd::to_yaml(&crd).map_err(|e| e.to_string())?;
+                match &out_dir {
+                    Some(dir) => {
+                        let path = dir.join(crd::file_name(&crd));
+                        std::fs::create_dir_all(dir)
+                            .and_then(|()| std::fs::write(&path, yaml))
+                            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                        println!("wrote {}", path.display());
+                    }
+                    None => print!("---\n{yaml}"),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate => {
+            let report = validate::validate(&repo).await;
+            for line in &report.checked {
+                println!("checked {line}");
+            }
+            if report.problems.is_empty() {
+                println!("valid: no problems");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for problem in &report.problems {
+                    println!("{problem}");
+                }
+                println!("{} problem(s)", report.problems.len());
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Plan {
+            service,
+            environment,
+            cluster,
+            revision,
+            explain,
+            output,
+        } => {
+            let request = PlanRequest {
+                repo: &repo,
+                service: &service,
+                environment: &environment,
+                cluster: cluster.as_deref(),
+                revision: revision.as_deref(),
+                explain,
+            };
+            let report = plan::plan(&request).await.map_err(|e| e.to_string())?;
+            let text = match output {
+                Output::Text => plan::to_text(&report),
+                Output::Yaml => serde_yaml::to_string(&report).map_err(|e| e.to_string())?,
+                Output::Json => {
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n"
+                }
+            };
+            print!("{text}");
+            if report.problems.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                if output != Output::Text {
+                    for problem in &report.problems {
+                        eprintln!("{problem}");
+                    }
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Render {
+            service,
+            environment,
+            cluster,
+            revision,
+        } => {
+            let service = config::load_service(&repo, &service).map_err(|e| e.to_string())?;
+            let environment = service
+                .environment(&environment)
+                .map_err(|e| e.to_string())?;
+            let cluster = environment
+                .cluster(&service.file, &cluster)
+                .map_err(|e| e.to_string())?;
+            let helm = Helm::locate(&repo).await.map_err(|e| e.to_string())?;
+            let rendered = render::render_cluster(
+                &helm,
+                &repo,
+                &service,
+                &environment.name,
+                cluster,
+                revision.as_deref(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            print!("{}", rendered.manifest);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

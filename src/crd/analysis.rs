@@ -1,0 +1,372 @@
+//! `AnalysisTemplate`, `ClusterAnalysisTemplate` and `AnalysisRun`: what to
+//! measure, how often, and which results pass. Field names follow Argo
+//! Rollouts; `noDataPolicy`, `minimumTraffic` and `podScrape` are Conductor's.
+
+// Each `printcolumn(...)` repeats the same keys; clippy reads them as duplicates.
+#![allow(clippy::duplicated_attributes)]
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "conductor.dev",
+    version = "v1alpha1",
+    kind = "AnalysisTemplate",
+    namespaced,
+    shortname = "at",
+    category = "conductor",
+    derive = "PartialEq",
+    doc = "Metrics, queries and pass/fail conditions that an analysis run measures.",
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisTemplateSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<AnalysisArg>,
+    pub metrics: Vec<Metric>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<DryRun>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurement_retention: Vec<MeasurementRetention>,
+}
+
+/// The same template, usable from every namespace.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "conductor.dev",
+    version = "v1alpha1",
+    kind = "ClusterAnalysisTemplate",
+    shortname = "cat",
+    category = "conductor",
+    derive = "PartialEq",
+    doc = "An AnalysisTemplate shared by every namespace of the cluster.",
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(transparent)]
+pub struct ClusterAnalysisTemplateSpec(pub AnalysisTemplateSpec);
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "conductor.dev",
+    version = "v1alpha1",
+    kind = "AnalysisRun",
+    namespaced,
+    status = "AnalysisRunStatus",
+    shortname = "ar",
+    category = "conductor",
+    derive = "PartialEq",
+    doc = "One execution of analysis templates: its measurements and verdict.",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.message",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisRunSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<AnalysisArg>,
+    pub metrics: Vec<Metric>,
+    /// Set by the rollout when it no longer needs the run; the run stops measuring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminate: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<DryRun>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurement_retention: Vec<MeasurementRetention>,
+}
+
+/// An argument substituted into queries as `{{args.name}}`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisArg {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<ArgValueFrom>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArgValueFrom {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeyRef>,
+    /// A field of the rollout, e.g. `metadata.labels['app']`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<FieldRef>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    pub name: String,
+    pub key: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldRef {
+    pub field_path: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRun {
+    /// Metric name, or a regular expression over metric names.
+    pub metric_name: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeasurementRetention {
+    pub metric_name: String,
+    pub limit: i32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Metric {
+    pub name: String,
+    /// Time between measurements (`30s`, `1m`); a single measurement when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_delay: Option<String>,
+    /// Number of measurements; unbounded with an interval when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<IntOrString>,
+    /// CEL over `result`, e.g. `result < 0.05`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_condition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_condition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_limit: Option<IntOrString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive_limit: Option<IntOrString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_error_limit: Option<IntOrString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_success_limit: Option<IntOrString>,
+    /// What a measurement with no data (empty result, NaN) counts as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data_policy: Option<NoDataPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_traffic: Option<MinimumTraffic>,
+    pub provider: MetricProvider,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum NoDataPolicy {
+    Fail,
+    #[default]
+    Inconclusive,
+    Ignore,
+}
+
+/// Below `min` requests in the measurement window a measurement is inconclusive, not passed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MinimumTraffic {
+    /// Query returning the request count, on the metric's provider; podScrape uses its denominator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    pub min: f64,
+}
+
+/// Where a metric comes from. Exactly one field is set.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricProvider {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusMetric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datadog: Option<DatadogMetric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebMetric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_scrape: Option<PodScrapeMetric>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusMetric {
+    pub address: String,
+    pub query: String,
+    /// Query timeout (`10s`); default 30s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HttpHeader>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatadogMetric {
+    /// `v1` (default) or `v2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// v2: named queries combined by `formula`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub queries: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formula: Option<String>,
+    /// Window the query looks back over (`5m`); default 5m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregator: Option<String>,
+    /// Datadog site, e.g. `datadoghq.eu`; default `datadoghq.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// Secret holding `api-key` and `app-key`; default `datadog`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebMetric {
+    pub url: String,
+    /// GET (default) or POST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HttpHeader>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// JSONPath to the value in the response, e.g. `{$.data.errorRate}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i64>,
+}
+
+/// Reads the Prometheus text format from the canary pods twice, one interval
+/// apart, and turns counter increases into a rate or a ratio.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodScrapeMetric {
+    /// Container port (number or name) serving metrics.
+    pub port: IntOrString,
+    /// Default `/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub numerator: CounterSelector,
+    /// When set the result is numerator increase / denominator increase; otherwise a per-second rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator: Option<CounterSelector>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CounterSelector {
+    pub metric: String,
+    /// Label name to regular expression (anchored), e.g. `code: "5.."`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpHeader {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisRunStatus {
+    /// Pending, Running, Successful, Failed, Error or Inconclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_results: Vec<MetricResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_summary: Option<RunSummary>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricResult {
+    pub name: String,
+    pub phase: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurements: Vec<Measurement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub count: i32,
+    #[serde(default)]
+    pub successful: i32,
+    #[serde(default)]
+    pub failed: i32,
+    #[serde(default)]
+    pub inconclusive: i32,
+    #[serde(default)]
+    pub error: i32,
+    #[serde(default)]
+    pub consecutive_error: i32,
+    #[serde(default)]
+    pub consecutive_success: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+/// One measurement, with everything needed to see why it decided what it did.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Measurement {
+    pub phase: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The query as sent, arguments substituted (secrets masked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    pub count: i32,
+    pub successful: i32,
+    pub failed: i32,
+    pub inconclusive: i32,
+    pub error: i32,
+}

@@ -1,0 +1,82 @@
+//! Conductor's custom resources, group `conductor.dev`, version `v1alpha1`.
+//! The CRD YAML under `crds/` is generated from these types by `conductor crds`.
+
+pub mod analysis;
+pub mod condition;
+pub mod rollout;
+pub mod schema;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
+use kube::CustomResourceExt;
+
+pub use analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
+pub use rollout::Rollout;
+
+/// Every CRD Conductor serves, in a stable order.
+pub fn all() -> Vec<CustomResourceDefinition> {
+    let mut rollout = Rollout::crd();
+    // The upstream pod template documentation would push the Rollout CRD past
+    // the 256 KiB annotation limit of client-side `kubectl apply`.
+    for version in &mut rollout.spec.versions {
+        if let Some(template) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("spec"))
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("template"))
+        {
+            strip_descriptions(template);
+            template.description = Some("Pod template, as in a Deployment.".to_owned());
+        }
+    }
+    vec![
+        rollout,
+        AnalysisTemplate::crd(),
+        ClusterAnalysisTemplate::crd(),
+        AnalysisRun::crd(),
+    ]
+}
+
+fn strip_descriptions(schema: &mut JSONSchemaProps) {
+    schema.description = None;
+    let children = schema
+        .properties
+        .iter_mut()
+        .flat_map(|p| p.values_mut())
+        .chain(schema.all_of.iter_mut().flatten())
+        .chain(schema.any_of.iter_mut().flatten())
+        .chain(schema.one_of.iter_mut().flatten());
+    for child in children {
+        strip_descriptions(child);
+    }
+    match schema.items.as_mut() {
+        Some(JSONSchemaPropsOrArray::Schema(item)) => strip_descriptions(item),
+        Some(JSONSchemaPropsOrArray::Schemas(items)) => {
+            items.iter_mut().for_each(strip_descriptions)
+        }
+        None => {}
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(extra)) = schema.additional_properties.as_mut() {
+        strip_descriptions(extra);
+    }
+}
+
+/// File name for a CRD under `crds/`: its full name, e.g. `rollouts.conductor.dev.yaml`.
+pub fn file_name(crd: &CustomResourceDefinition) -> String {
+    format!(
+        "{}.yaml",
+        crd.metadata
+            .name
+            .as_deref()
+            .unwrap_or(&crd.spec.names.plural)
+    )
+}
+
+/// The YAML document committed for a CRD.
+pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(crd)
+}

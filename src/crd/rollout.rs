@@ -1,0 +1,380 @@
+//! The `Rollout` resource: a Deployment-shaped workload plus a progressive
+//! delivery strategy. Field names follow Argo Rollouts wherever the meaning is
+//! the same, so a migrating user can keep their manifests.
+
+// Each `printcolumn(...)` repeats the same keys; clippy reads them as duplicates.
+#![allow(clippy::duplicated_attributes)]
+
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::analysis::AnalysisArg;
+use super::condition::Condition;
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "conductor.dev",
+    version = "v1alpha1",
+    kind = "Rollout",
+    namespaced,
+    status = "RolloutStatus",
+    shortname = "ro",
+    category = "conductor",
+    derive = "PartialEq",
+    derive = "Default",
+    doc = "A workload rolled out progressively (canary or blue-green) with automated analysis and rollback.",
+    scale(
+        spec_replicas_path = ".spec.replicas",
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
+    ),
+    printcolumn(
+        name = "Desired",
+        type_ = "integer",
+        json_path = ".spec.replicas",
+        description = "Number of desired pods"
+    ),
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Healthy, Progressing, Paused or Degraded"
+    ),
+    printcolumn(
+        name = "Step",
+        type_ = "string",
+        json_path = ".status.currentStepIndex",
+        description = "Index of the current canary step"
+    ),
+    printcolumn(
+        name = "Weight",
+        type_ = "integer",
+        json_path = ".status.canary.weights.canary",
+        description = "Traffic percentage sent to the canary"
+    ),
+    printcolumn(
+        name = "Stable",
+        type_ = "string",
+        json_path = ".status.stableRevision",
+        description = "Revision serving stable traffic"
+    ),
+    printcolumn(
+        name = "Canary",
+        type_ = "string",
+        json_path = ".status.canaryRevision",
+        description = "Revision being rolled out"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// Desired number of pods; defaults to 1. Driven by an HPA through the scale subresource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Selects the pods this rollout owns; must match the template's labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// The pod template. Either this or `workloadRef` is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PodTemplateSpec>,
+    /// Take the pod template from an existing Deployment instead of `template`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_ref: Option<WorkloadRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ready_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_history_limit: Option<i32>,
+    /// Stops the rollout from making progress until unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    /// Seconds a rollout may make no progress before it is reported as stalled; default 600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_deadline_seconds: Option<i32>,
+    /// Abort the rollout (and roll back) when the progress deadline passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_deadline_abort: Option<bool>,
+    /// Restart every pod created before this time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_window: Option<RollbackWindow>,
+    pub strategy: RolloutStrategy,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// When to scale the referenced Deployment down: `never`, `onsuccess` or `progressively`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<String>,
+}
+
+/// Rolling back to one of the last `revisions` revisions skips the canary steps.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackWindow {
+    pub revisions: i32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStrategy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStrategy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenStrategy>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStrategy {
+    /// Service whose selector is pinned to the canary pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_service: Option<String>,
+    /// Service whose selector is pinned to the stable pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_service: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<CanaryStep>,
+    /// How weights reach users; replica ratio when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_routing: Option<TrafficRouting>,
+    /// Extra pods allowed above `replicas` during the update (count or percentage); default 25%.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_surge: Option<IntOrString>,
+    /// Pods that may be unavailable during the update (count or percentage); default 25%.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrString>,
+    /// Analysis running in the background for the whole rollout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<BackgroundAnalysis>,
+    /// Seconds the old stable pods stay up after promotion; default 30 with traffic routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_seconds: Option<i32>,
+    /// Seconds the canary pods stay up after an abort; default 30 with traffic routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_scale_down_delay_seconds: Option<i32>,
+}
+
+/// One canary step. Exactly one field is set.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStep {
+    /// Percentage of traffic for the canary, 0 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_weight: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<RolloutPause>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<RolloutAnalysis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_canary_scale: Option<SetCanaryScale>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutPause {
+    /// How long to pause (`30s`, `5m`, `1h`, or seconds); absent means until promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<IntOrString>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetCanaryScale {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_traffic_weight: Option<bool>,
+}
+
+/// Analysis templates to run, with the arguments they need.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutAnalysis {
+    pub templates: Vec<AnalysisTemplateRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<AnalysisArg>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackgroundAnalysis {
+    pub templates: Vec<AnalysisTemplateRef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<AnalysisArg>,
+    /// Step index at which background analysis starts; 0 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starting_step: Option<i32>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisTemplateRef {
+    pub template_name: String,
+    /// Look the name up among ClusterAnalysisTemplates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_scope: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficRouting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nginx: Option<NginxTrafficRouting>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "gatewayAPI"
+    )]
+    pub gateway_api: Option<GatewayApiTrafficRouting>,
+}
+
+/// NGINX ingress: Conductor manages a canary copy of `stableIngress` with canary-weight annotations.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NginxTrafficRouting {
+    pub stable_ingress: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation_prefix: Option<String>,
+}
+
+/// Gateway API: Conductor sets the backend weights of the stable and canary services in an HTTPRoute.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayApiTrafficRouting {
+    pub http_route: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreenStrategy {
+    /// Service that receives production traffic.
+    pub active_service: String,
+    /// Service that reaches the new version before promotion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_replica_count: Option<i32>,
+    /// Promote without a person when the preview is ready; default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_promotion_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_promotion_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_scale_down_delay_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis: Option<RolloutAnalysis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis: Option<RolloutAnalysis>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// Healthy, Progressing, Paused or Degraded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// What the rollout is waiting for, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step_index: Option<i32>,
+    /// Revision (e.g. the image tag or git sha) serving stable traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stable_revision: Option<String>,
+    /// Revision being rolled out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_revision: Option<String>,
+    /// Pod-template hash of the stable ReplicaSet.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "stableRS")]
+    pub stable_rs: Option<String>,
+    /// Pod-template hash of the current (newest) ReplicaSet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_pod_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_replicas: Option<i32>,
+    /// Label selector in string form, for the scale subresource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pause_conditions: Vec<PauseCondition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_full: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<TrafficWeights>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_step_analysis_run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_background_analysis_run: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficWeights {
+    pub canary: i32,
+    pub stable: i32,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreenStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_selector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_selector: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_up_preview_check_point: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis_run: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis_run: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseCondition {
+    /// CanaryPauseStep, BlueGreenPause, InconclusiveAnalysis or ProgressDeadlineExceeded.
+    pub reason: String,
+    pub start_time: String,
+}
