@@ -44,7 +44,10 @@ impl Diagnostic {
         let mut text = error.to_string();
         if let Some(at) = error.location() {
             // The position goes in front as `file:line`; drop its repetition.
-            text = text.replace(&format!(" at line {} column {}", at.line(), at.column()), "");
+            text = text.replace(
+                &format!(" at line {} column {}", at.line(), at.column()),
+                "",
+            );
         }
         let (field, message) = split_field_path(&text);
         let message = match suggest_for_unknown_field(message) {

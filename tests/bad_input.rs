@@ -24,9 +24,16 @@ fn assert_names(out: &str, location: &str, needles: &[&str]) {
 #[test]
 fn yaml_syntax_error_in_config() {
     let repo = TestRepo::new();
-    repo.write(CONFIG, &SERVICE.replace("        wave: 2\n", "        wave: 2\n   oops: : :\n"));
+    repo.write(
+        CONFIG,
+        &SERVICE.replace("        wave: 2\n", "        wave: 2\n   oops: : :\n"),
+    );
     let out = plan_fails(&repo, &[]);
-    assert_names(&out, "conductor-config/shop.yaml:16:", &["did not find expected key, while parsing a block mapping"]);
+    assert_names(
+        &out,
+        "conductor-config/shop.yaml:16:",
+        &["did not find expected key, while parsing a block mapping"],
+    );
 }
 
 #[test]
@@ -44,7 +51,10 @@ fn wrong_type_names_field_and_line() {
 #[test]
 fn unknown_field_suggests_nearest_name() {
     let repo = TestRepo::new();
-    repo.write(CONFIG, &SERVICE.replace("region: us-east-1", "regoin: us-east-1"));
+    repo.write(
+        CONFIG,
+        &SERVICE.replace("region: us-east-1", "regoin: us-east-1"),
+    );
     let out = plan_fails(&repo, &[]);
     assert_names(
         &out,
@@ -56,9 +66,16 @@ fn unknown_field_suggests_nearest_name() {
 #[test]
 fn unknown_top_level_field_suggests_nearest_name() {
     let repo = TestRepo::new();
-    repo.write(CONFIG, &SERVICE.replace("chart: charts/shop", "chrat: charts/shop"));
+    repo.write(
+        CONFIG,
+        &SERVICE.replace("chart: charts/shop", "chrat: charts/shop"),
+    );
     let out = plan_fails(&repo, &[]);
-    assert_names(&out, "conductor-config/shop.yaml:2:", &["unknown field `chrat`", "did you mean `chart`?"]);
+    assert_names(
+        &out,
+        "conductor-config/shop.yaml:2:",
+        &["unknown field `chrat`", "did you mean `chart`?"],
+    );
 }
 
 #[test]
@@ -105,13 +122,20 @@ fn unknown_service_lists_known_ones() {
         .conductor(&["plan", "shpo", "--env", "production"])
         .failure()
         .all();
-    assert_names(&out, "conductor-config/shpo.yaml", &["unknown service `shpo`", "did you mean `shop`?"]);
+    assert_names(
+        &out,
+        "conductor-config/shpo.yaml",
+        &["unknown service `shpo`", "did you mean `shop`?"],
+    );
 }
 
 #[test]
 fn duplicate_cluster_name_points_at_both() {
     let repo = TestRepo::new();
-    repo.write(CONFIG, &SERVICE.replace("name: us-east-1", "name: eu-west-1"));
+    repo.write(
+        CONFIG,
+        &SERVICE.replace("name: us-east-1", "name: eu-west-1"),
+    );
     let out = plan_fails(&repo, &[]);
     assert_names(
         &out,
@@ -123,9 +147,19 @@ fn duplicate_cluster_name_points_at_both() {
 #[test]
 fn duplicate_key_points_at_the_repeat() {
     let repo = TestRepo::new();
-    repo.write(CONFIG, &SERVICE.replace("chart: charts/shop\n", "chart: charts/shop\nchart: charts/other\n"));
+    repo.write(
+        CONFIG,
+        &SERVICE.replace(
+            "chart: charts/shop\n",
+            "chart: charts/shop\nchart: charts/other\n",
+        ),
+    );
     let out = plan_fails(&repo, &[]);
-    assert_names(&out, "conductor-config/shop.yaml:3", &["duplicate field `chart`"]);
+    assert_names(
+        &out,
+        "conductor-config/shop.yaml:3",
+        &["duplicate field `chart`"],
+    );
 }
 
 #[test]
@@ -133,7 +167,11 @@ fn missing_chart_names_the_field() {
     let repo = TestRepo::new();
     repo.remove("charts/shop");
     let out = plan_fails(&repo, &[]);
-    assert_names(&out, "conductor-config/shop.yaml:2: chart:", &["chart `charts/shop` not found"]);
+    assert_names(
+        &out,
+        "conductor-config/shop.yaml:2: chart:",
+        &["chart `charts/shop` not found"],
+    );
 }
 
 #[test]
@@ -141,7 +179,9 @@ fn invalid_names_are_rejected_with_their_field() {
     let repo = TestRepo::new();
     repo.write(
         CONFIG,
-        &SERVICE.replace("name: us-east-1", "name: US_East").replace("wave: 1", "wave: 0"),
+        &SERVICE
+            .replace("name: us-east-1", "name: US_East")
+            .replace("wave: 1", "wave: 0"),
     );
     let out = plan_fails(&repo, &[]);
     // Both problems, not just the first.
@@ -162,21 +202,35 @@ fn service_name_must_match_file_name() {
     let repo = TestRepo::new();
     repo.write(CONFIG, &SERVICE.replace("service: shop", "service: store"));
     let out = plan_fails(&repo, &[]);
-    assert_names(&out, "conductor-config/shop.yaml:1: service:", &["declares service `store`"]);
+    assert_names(
+        &out,
+        "conductor-config/shop.yaml:1: service:",
+        &["declares service `store`"],
+    );
 }
 
 #[test]
 fn empty_environment_is_rejected() {
     let repo = TestRepo::new();
-    repo.write(CONFIG, "service: shop\nchart: charts/shop\nenvironments:\n  staging:\n    clusters: []\n");
+    repo.write(
+        CONFIG,
+        "service: shop\nchart: charts/shop\nenvironments:\n  staging:\n    clusters: []\n",
+    );
     let out = repo.conductor(&["validate"]).failure().all();
-    assert_names(&out, "conductor-config/shop.yaml:5: environments.staging.clusters:", &["lists no cluster"]);
+    assert_names(
+        &out,
+        "conductor-config/shop.yaml:5: environments.staging.clusters:",
+        &["lists no cluster"],
+    );
 }
 
 #[test]
 fn values_file_that_is_not_a_map() {
     let repo = TestRepo::new();
-    repo.write("charts/shop/values/production.yaml", "# replicas per region\n- 3\n- 4\n");
+    repo.write(
+        "charts/shop/values/production.yaml",
+        "# replicas per region\n- 3\n- 4\n",
+    );
     let out = plan_fails(&repo, &[]);
     assert_names(
         &out,
@@ -188,31 +242,55 @@ fn values_file_that_is_not_a_map() {
 #[test]
 fn values_file_with_bad_yaml() {
     let repo = TestRepo::new();
-    repo.write("charts/shop/values/production/us-east-1.yaml", "replicas: 3\nimage:\n  tag: [unclosed\n");
+    repo.write(
+        "charts/shop/values/production/us-east-1.yaml",
+        "replicas: 3\nimage:\n  tag: [unclosed\n",
+    );
     let out = plan_fails(&repo, &["--cluster", "us-east-1"]);
-    assert_names(&out, "charts/shop/values/production/us-east-1.yaml:", &["did not find expected"]);
+    assert_names(
+        &out,
+        "charts/shop/values/production/us-east-1.yaml:",
+        &["did not find expected"],
+    );
 }
 
 #[test]
 fn values_file_with_duplicate_key() {
     let repo = TestRepo::new();
-    repo.write("charts/shop/values/production.yaml", "replicas: 3\nimage: {}\nreplicas: 4\n");
+    repo.write(
+        "charts/shop/values/production.yaml",
+        "replicas: 3\nimage: {}\nreplicas: 4\n",
+    );
     let out = plan_fails(&repo, &[]);
-    assert_names(&out, "charts/shop/values/production.yaml:3:", &["duplicate entry"]);
+    assert_names(
+        &out,
+        "charts/shop/values/production.yaml:3:",
+        &["duplicate entry"],
+    );
 }
 
 #[test]
 fn values_file_for_unknown_cluster_is_reported() {
     let repo = TestRepo::new();
-    repo.write("charts/shop/values/production/eu-west1.yaml", "replicas: 3\n");
+    repo.write(
+        "charts/shop/values/production/eu-west1.yaml",
+        "replicas: 3\n",
+    );
     repo.write("charts/shop/values/prod.yaml", "replicas: 3\n");
     let out = repo.conductor(&["validate"]).failure().all();
     assert_names(
         &out,
         "charts/shop/values/production/eu-west1.yaml:",
-        &["unknown cluster `eu-west1` are never used", "did you mean `eu-west-1`?"],
+        &[
+            "unknown cluster `eu-west1` are never used",
+            "did you mean `eu-west-1`?",
+        ],
     );
-    assert_names(&out, "charts/shop/values/prod.yaml:", &["unknown environment `prod`"]);
+    assert_names(
+        &out,
+        "charts/shop/values/prod.yaml:",
+        &["unknown environment `prod`"],
+    );
     assert!(out.contains("2 problem(s)"), "{out}");
 }
 
@@ -250,7 +328,11 @@ fn rendered_rollout_with_a_typo_names_template_and_field() {
 fn invalid_revision_is_rejected_before_rendering() {
     let repo = TestRepo::new();
     let out = plan_fails(&repo, &["--revision", "abc; rm -rf /"]);
-    assert_names(&out, "invalid revision `abc; rm -rf /`", &["letters, digits"]);
+    assert_names(
+        &out,
+        "invalid revision `abc; rm -rf /`",
+        &["letters, digits"],
+    );
 }
 
 #[test]
@@ -262,9 +344,17 @@ fn validate_lists_every_problem_across_files() {
         "service: other\nchart: charts/nope\nenvironments:\n  dev:\n    clusters:\n      - {name: a, region: r, context: c, namespace: n, wave: 1}\n",
     );
     let out = repo.conductor(&["validate"]).failure().all();
-    assert_names(&out, "conductor-config/other.yaml:2: chart:", &["not found"]);
+    assert_names(
+        &out,
+        "conductor-config/other.yaml:2: chart:",
+        &["not found"],
+    );
     // Both clusters of production fail on the same values file.
-    assert_eq!(out.matches("charts/shop/values/production.yaml:1:").count(), 2, "{out}");
+    assert_eq!(
+        out.matches("charts/shop/values/production.yaml:1:").count(),
+        2,
+        "{out}"
+    );
     assert!(out.contains("3 problem(s)"), "{out}");
 }
 
@@ -298,5 +388,8 @@ fn old_helm_is_refused() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&output.stderr);
-    assert!(out.contains("is v3.11.3; conductor needs 3.12 or newer"), "{out}");
+    assert!(
+        out.contains("is v3.11.3; conductor needs 3.12 or newer"),
+        "{out}"
+    );
 }

@@ -21,8 +21,12 @@ fn committed_crds_are_up_to_date() {
     let generated = crd::all();
     for crd in &generated {
         let path = dir.join(crd::file_name(crd));
-        let committed = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{} missing ({e}); run `conductor crds --out-dir crds`", path.display()));
+        let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{} missing ({e}); run `conductor crds --out-dir crds`",
+                path.display()
+            )
+        });
         assert!(
             committed == crd::to_yaml(crd).unwrap(),
             "{} is stale; run `cargo run -- crds --out-dir crds` and commit it",
@@ -40,16 +44,30 @@ fn rollout_crd_serves_status_scale_and_printer_columns() {
     assert_eq!(rollout.spec.names.short_names, Some(vec!["ro".to_owned()]));
     let version = &rollout.spec.versions[0];
     assert_eq!(version.name, "v1alpha1");
-    let scale = version.subresources.as_ref().unwrap().scale.as_ref().unwrap();
+    let scale = version
+        .subresources
+        .as_ref()
+        .unwrap()
+        .scale
+        .as_ref()
+        .unwrap();
     assert_eq!(scale.spec_replicas_path, ".spec.replicas");
-    assert_eq!(scale.label_selector_path.as_deref(), Some(".status.selector"));
+    assert_eq!(
+        scale.label_selector_path.as_deref(),
+        Some(".status.selector")
+    );
     let columns: Vec<&str> = version
         .additional_printer_columns
         .iter()
         .flatten()
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(columns, ["Desired", "Phase", "Step", "Weight", "Stable", "Canary", "Age"]);
+    assert_eq!(
+        columns,
+        [
+            "Desired", "Phase", "Step", "Weight", "Stable", "Canary", "Age"
+        ]
+    );
 }
 
 #[test]
@@ -84,11 +102,20 @@ fn invalid_rollout_is_rejected_with_each_field_named() {
             .any(|p| p.field == field && p.message.contains(text))
     };
     assert!(
-        found("spec.strategy.canary.steps[0]", "unknown field `setWieght`; did you mean `setWeight`?"),
+        found(
+            "spec.strategy.canary.steps[0]",
+            "unknown field `setWieght`; did you mean `setWeight`?"
+        ),
         "{problems:#?}"
     );
-    assert!(found("spec.strategy.canary.steps[1].setWeight", "\"fifty\""), "{problems:#?}");
-    assert!(found("spec.strategy.canary.steps[2].analysis", "templates"), "{problems:#?}");
+    assert!(
+        found("spec.strategy.canary.steps[1].setWeight", "\"fifty\""),
+        "{problems:#?}"
+    );
+    assert!(
+        found("spec.strategy.canary.steps[2].analysis", "templates"),
+        "{problems:#?}"
+    );
     assert_eq!(problems.len(), 3, "{problems:#?}");
 }
 

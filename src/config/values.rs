@@ -187,7 +187,19 @@ fn normalize_value(value: Value) -> Value {
     match value {
         Value::Mapping(map) => Value::Mapping(normalize_keys(map)),
         Value::Sequence(items) => Value::Sequence(items.into_iter().map(normalize_value).collect()),
+        Value::Number(n) => Value::Number(normalize_number(n)),
         other => other,
+    }
+}
+
+/// Helm reads numbers as JSON float64, so `1.0` renders as `1`.
+fn normalize_number(n: serde_yaml::Number) -> serde_yaml::Number {
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            // Exact: integral and within f64's contiguous integer range.
+            serde_yaml::Number::from(f as i64)
+        }
+        _ => n,
     }
 }
 

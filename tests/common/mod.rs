@@ -49,8 +49,14 @@ impl TestRepo {
             dir: tempfile::tempdir().unwrap(),
         };
         repo.write("conductor-config/shop.yaml", SERVICE);
-        repo.write("charts/shop/Chart.yaml", "apiVersion: v2\nname: shop\nversion: 0.1.0\n");
-        repo.write("charts/shop/values.yaml", "replicas: 1\nimage:\n  tag: latest\n");
+        repo.write(
+            "charts/shop/Chart.yaml",
+            "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+        );
+        repo.write(
+            "charts/shop/values.yaml",
+            "replicas: 1\nimage:\n  tag: latest\n",
+        );
         repo.write(
             "charts/shop/templates/values.yaml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: values\ndata:\n  values.yaml: {{ .Values | toYaml | quote }}\n",
@@ -115,7 +121,12 @@ impl Run {
         self
     }
     pub fn failure(self) -> Self {
-        assert_eq!(self.code(), Some(1), "expected exit status 1:\n{}", self.all());
+        assert_eq!(
+            self.code(),
+            Some(1),
+            "expected exit status 1:\n{}",
+            self.all()
+        );
         assert!(!self.all().contains("panicked"), "{}", self.all());
         self
     }

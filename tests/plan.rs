@@ -1,0 +1,165 @@
+//! `plan` and `validate` on the repository's own helpdesk configuration.
+
+mod common;
+
+use std::path::Path;
+
+use common::conductor_in;
+use serde_json::Value;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn plan_json(args: &[&str]) -> Value {
+    let mut all = vec!["plan", "helpdesk", "--output", "json"];
+    all.extend_from_slice(args);
+    let out = conductor_in(repo(), &all).success().stdout();
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn the_repository_config_validates() {
+    let out = conductor_in(repo(), &["validate"]).success().stdout();
+    assert!(
+        out.contains("checked helpdesk: 2 environment(s), 4 cluster(s) rendered"),
+        "{out}"
+    );
+    assert!(out.contains("valid: no problems"), "{out}");
+}
+
+#[test]
+fn production_plan_shows_each_region() {
+    let plan = plan_json(&["--env", "production", "--revision", "3f2a9c1"]);
+    let clusters = plan["clusters"].as_array().unwrap();
+    let summary: Vec<(&str, u64, i64)> = clusters
+        .iter()
+        .map(|c| {
+            let rollout = c["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["kind"] == "Rollout")
+                .unwrap();
+            (
+                c["name"].as_str().unwrap(),
+                c["wave"].as_u64().unwrap(),
+                rollout["replicas"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("eu-west-1", 1, 6),
+            ("us-east-1", 2, 10),
+            ("ap-southeast-1", 2, 3)
+        ]
+    );
+    let eu = &clusters[0];
+    assert_eq!(
+        eu["valuesFiles"],
+        serde_json::json!([
+            "charts/helpdesk/values.yaml",
+            "charts/helpdesk/values/production.yaml",
+            "charts/helpdesk/values/production/eu-west-1.yaml",
+            "--revision (image.tag=3f2a9c1)"
+        ])
+    );
+    let rollout = eu["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "Rollout")
+        .unwrap();
+    assert_eq!(
+        rollout["images"][0],
+        "ghcr.io/conductor-dev/helpdesk:3f2a9c1"
+    );
+    assert_eq!(rollout["steps"][0], "setWeight 10");
+    assert_eq!(eu["values"]["analysis"]["maxErrorRate"], 0.01);
+    assert!(plan.get("problems").is_none(), "{plan}");
+}
+
+#[test]
+fn explain_names_the_file_and_line_of_each_key() {
+    let plan = plan_json(&["--env", "production", "--cluster", "us-east-1", "--explain"]);
+    let explain = plan["clusters"][0]["explain"].as_array().unwrap();
+    let source = |key: &str| {
+        let p = explain.iter().find(|p| p["key"] == key).unwrap();
+        (p["source"].as_str().unwrap().to_owned(), p["line"].as_u64())
+    };
+    assert_eq!(
+        source("replicas"),
+        (
+            "charts/helpdesk/values/production/us-east-1.yaml".into(),
+            Some(1)
+        )
+    );
+    assert_eq!(
+        source("resources.limits.memory"),
+        (
+            "charts/helpdesk/values/production/us-east-1.yaml".into(),
+            Some(4)
+        )
+    );
+    assert_eq!(
+        source("analysis.count"),
+        ("charts/helpdesk/values/production.yaml".into(), Some(4))
+    );
+    assert_eq!(
+        source("port"),
+        ("charts/helpdesk/values.yaml".into(), Some(11))
+    );
+}
+
+#[test]
+fn staging_uses_pod_scrape_analysis() {
+    let out = conductor_in(
+        repo(),
+        &[
+            "render",
+            "helpdesk",
+            "--env",
+            "staging",
+            "--cluster",
+            "staging-eu-west-1",
+        ],
+    )
+    .success()
+    .stdout();
+    assert!(out.contains("podScrape:"), "{out}");
+    assert!(!out.contains("kind: HTTPRoute"), "{out}");
+}
+
+#[test]
+fn text_plan_is_readable() {
+    let out = conductor_in(
+        repo(),
+        &[
+            "plan",
+            "helpdesk",
+            "--env",
+            "production",
+            "--cluster",
+            "eu-west-1",
+            "--explain",
+        ],
+    )
+    .success()
+    .stdout();
+    assert!(
+        out.contains(
+            "== eu-west-1 (region eu-west-1, context prod-eu-west-1, namespace helpdesk, wave 1)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("replicas = 6    <- charts/helpdesk/values/production/eu-west-1.yaml:2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Rollout/helpdesk  replicas=6  image=ghcr.io/conductor-dev/helpdesk:latest"),
+        "{out}"
+    );
+}
