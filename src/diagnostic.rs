@@ -98,6 +98,13 @@ fn suggest_for_unknown_field(message: &str) -> Option<String> {
     nearest(unknown, candidates)
 }
 
+/// Drops repeats, keeping first occurrences in order: one bad environment
+/// file fails every cluster that reads it, but is one problem to fix.
+pub fn dedup(problems: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    problems.retain(|p| seen.insert(p.clone()));
+}
+
 /// The candidate closest to `input`, if any is within a typo's distance.
 pub fn nearest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     candidates

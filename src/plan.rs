@@ -116,6 +116,7 @@ pub async fn plan(request: &PlanRequest<'_>) -> Result<PlanReport, PlanError> {
             Err(e) => report.problems.push(e.to_string()),
         }
     }
+    crate::diagnostic::dedup(&mut report.problems);
     Ok(report)
 }
 

@@ -86,6 +86,7 @@ pub async fn validate(repo: &Path) -> ValidationReport {
             service.environments.len()
         ));
     }
+    crate::diagnostic::dedup(&mut report.problems);
     report
 }
 

@@ -224,3 +224,21 @@ fn empty_and_comment_only_files_change_nothing() {
         &[("eu-west-1", "replicas: 1\nimage: {tag: latest}\n")],
     );
 }
+
+#[test]
+fn yaml_1_1_scalars_read_as_helm_reads_them() {
+    // Helm parses values as YAML 1.1: these are not the strings they look like.
+    let repo = TestRepo::new();
+    repo.write(
+        "charts/shop/values/production.yaml",
+        "enabled: yes\ndebug: Off\nshort: y\nmode: 0777\nhex: 0x1F\nbig: 1_000\nexp: 1e3\nratio: 1.50\nquoted: 'yes'\nversion: 1.2.3\nempty:\nanchors: {base: &b {a: 1}, copy: *b}\non: switch\n",
+    );
+    assert_same_as_helm(
+        &repo,
+        None,
+        &[(
+            "eu-west-1",
+            "replicas: 1\nimage: {tag: latest}\nenabled: true\ndebug: false\nshort: true\nmode: 511\nhex: 31\nbig: 1000\nexp: 1000\nratio: 1.5\nquoted: 'yes'\nversion: 1.2.3\nempty: null\nanchors: {base: {a: 1}, copy: {a: 1}}\n'true': switch\n",
+        )],
+    );
+}

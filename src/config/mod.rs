@@ -15,6 +15,7 @@
 //! ```
 
 pub mod values;
+pub mod yaml11;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_yaml::{Mapping, Value};
 
+use super::yaml11::{self, key_string};
 use crate::diagnostic::Diagnostic;
 use crate::yaml_lines::LineIndex;
 
@@ -121,21 +122,20 @@ pub fn load_file(repo: &Path, path: &Path) -> Result<ValuesLayer, Diagnostic> {
 
 /// Parses values text; `display` names the file in messages.
 pub fn parse(display: &Path, path: &Path, text: &str) -> Result<ValuesLayer, Diagnostic> {
-    let mut value: Value = serde_yaml::from_str(text).map_err(|e| {
-        let d = Diagnostic::from_yaml_error(display, &e);
-        if d.message.starts_with("duplicate entry") {
-            let line = LineIndex::build(text).first_duplicate().or(d.line);
-            d.at_line(line)
-        } else {
-            d
-        }
+    let value = yaml11::parse(text).map_err(|e| {
+        // An unclosed bracket is found at the end of input; point at the
+        // last line with content rather than past the end of the file.
+        let last = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .last()
+            .map_or(1, |(i, _)| i + 1);
+        Diagnostic::new(display, e.message).at_line(Some(e.line.min(last)))
     })?;
-    value
-        .apply_merge()
-        .map_err(|e| Diagnostic::from_yaml_error(display, &e))?;
     let values = match value {
         Value::Null => Mapping::new(),
-        Value::Mapping(map) => normalize_keys(map),
+        Value::Mapping(map) => normalize_numbers(map),
         other => {
             return Err(Diagnostic::new(
                 display,
@@ -176,16 +176,15 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// Helm reads values through JSON, where every key is a string.
-fn normalize_keys(map: Mapping) -> Mapping {
+fn normalize_numbers(map: Mapping) -> Mapping {
     map.into_iter()
-        .map(|(k, v)| (Value::String(key_string(&k)), normalize_value(v)))
+        .map(|(k, v)| (k, normalize_value(v)))
         .collect()
 }
 
 fn normalize_value(value: Value) -> Value {
     match value {
-        Value::Mapping(map) => Value::Mapping(normalize_keys(map)),
+        Value::Mapping(map) => Value::Mapping(normalize_numbers(map)),
         Value::Sequence(items) => Value::Sequence(items.into_iter().map(normalize_value).collect()),
         Value::Number(n) => Value::Number(normalize_number(n)),
         other => other,
@@ -200,19 +199,6 @@ fn normalize_number(n: serde_yaml::Number) -> serde_yaml::Number {
             serde_yaml::Number::from(f as i64)
         }
         _ => n,
-    }
-}
-
-fn key_string(key: &Value) -> String {
-    match key {
-        Value::String(s) => s.clone(),
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
     }
 }
 
