@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod crd;
 pub mod diagnostic;
+pub mod engine;
 pub mod plan;
 pub mod render;
 pub mod validate;

@@ -334,6 +334,12 @@ pub struct RolloutStatus {
     pub aborted_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote_full: Option<bool>,
+    /// Times the rollout was retried after an abort; part of analysis run names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_count: Option<i32>,
+    /// The `spec.restartAt` already acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

@@ -1,0 +1,486 @@
+//! Canary: the new revision takes traffic step by step (setWeight, pause,
+//! analysis, setCanaryScale) and becomes stable after the last step.
+
+use super::lifecycle::{self, abort, is_aborted};
+use super::scale::{self, Target};
+use super::settings::{Canary, CanaryScale, Settings, Step};
+use super::{AnalysisPhase, Context, DesiredAnalysisRun, EventType, RunKind};
+use crate::crd::rollout::{CanaryStatus, PauseCondition, RolloutAnalysis, TrafficWeights};
+
+const PAUSE_STEP: &str = "CanaryPauseStep";
+const INCONCLUSIVE: &str = "InconclusiveAnalysis";
+
+pub fn decide(ctx: &mut Context, settings: &Settings, canary: &Canary) {
+    let steps = canary.steps.len();
+    let promote = lifecycle::begin(ctx, settings, steps);
+    let hash = ctx.observed.template_hash.clone();
+    let stable = ctx.status.stable_rs.clone().unwrap_or_else(|| hash.clone());
+    ctx.desired.stable_hash = Some(stable.clone());
+    ctx.desired.canary_hash = Some(hash.clone());
+    if settings.paused {
+        lifecycle::freeze(ctx);
+        hold_analysis_runs(ctx, canary);
+        ctx.waiting = Some("paused by spec.paused".into());
+        return;
+    }
+    if hash != stable && !is_aborted(ctx) {
+        if promote {
+            promote_step(ctx, steps);
+        }
+        advance(ctx, settings, canary, &hash, &stable);
+    }
+    // Advancing may have promoted (stable is now `hash`) or aborted.
+    let stable = ctx.status.stable_rs.clone().unwrap_or_else(|| hash.clone());
+    ctx.desired.stable_hash = Some(stable.clone());
+    if hash == stable {
+        set_weight(ctx, 0);
+        let mut targets = lifecycle::retire_others(ctx, &[&stable], canary.scale_down_delay_ms);
+        targets.push(Target::new(&stable, settings.replicas));
+        scale::apply(ctx, settings, targets, true);
+        if ctx.observed.available(&stable) < settings.replicas {
+            ctx.waiting = Some(format!(
+                "waiting for stable pods: {}/{} available",
+                ctx.observed.available(&stable),
+                settings.replicas
+            ));
+        }
+    } else if is_aborted(ctx) {
+        set_weight(ctx, 0);
+        let mut targets = lifecycle::retire_others(ctx, &[&stable, &hash], 0);
+        targets.push(lifecycle::retire(
+            ctx,
+            &hash,
+            canary.abort_scale_down_delay_ms,
+        ));
+        targets.push(Target::new(&stable, settings.replicas));
+        scale::apply(ctx, settings, targets, !canary.traffic_routed);
+    }
+}
+
+/// `promote`: leave the current step (a pause, an analysis, a weight not yet reached).
+fn promote_step(ctx: &mut Context, steps: usize) {
+    let index = current_index(ctx, steps);
+    ctx.status.pause_conditions.clear();
+    if index < steps {
+        ctx.status.current_step_index = Some(lifecycle::step_index(index + 1));
+        ctx.event(
+            EventType::Normal,
+            "Promoted",
+            format!("step {}/{steps} skipped on request", index + 1),
+        );
+    }
+}
+
+fn current_index(ctx: &Context, steps: usize) -> usize {
+    ctx.status
+        .current_step_index
+        .map_or(0, |i| usize::try_from(i).unwrap_or(0))
+        .min(steps)
+}
+
+/// Walks the steps as far as the observed world allows, then asks for the
+/// world the step it stops at needs.
+fn advance(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, stable: &str) {
+    let steps = canary.steps.len();
+    if !background_analysis(ctx, canary, hash) {
+        return;
+    }
+    loop {
+        let index = current_index(ctx, steps);
+        let full = ctx.status.promote_full == Some(true) || index >= steps;
+        let weight = if full {
+            100
+        } else {
+            weight_at(&canary.steps, index)
+        };
+        let canary_target = if full {
+            settings.replicas
+        } else {
+            canary_replicas(settings, canary, index, weight)
+        };
+        let stable_target = if canary.traffic_routed {
+            settings.replicas
+        } else {
+            (settings.replicas - canary_target).max(0)
+        };
+        let canary_available = ctx.observed.available(hash);
+        let stable_asked = ctx.observed.replica_set(stable).map_or(0, |rs| rs.replicas);
+        let pods_ready = canary_available >= canary_target && stable_asked <= stable_target;
+        let weight_now = if canary.traffic_routed && canary_available < canary_target {
+            // Traffic only moves once the pods to take it are up.
+            current_weight(ctx).min(weight)
+        } else {
+            weight
+        };
+        let weight_applied = ctx.observed.traffic_weight.is_none_or(|w| w == weight_now);
+        if full {
+            scale_for(
+                ctx,
+                settings,
+                canary,
+                hash,
+                stable,
+                canary_target,
+                stable_target,
+            );
+            set_weight(ctx, weight_now);
+            if pods_ready && weight_applied && weight_now == 100 {
+                complete(ctx, stable);
+            } else {
+                ctx.waiting = Some(format!(
+                    "promoting: canary pods {canary_available}/{canary_target} available"
+                ));
+            }
+            return;
+        }
+        let step_done = match &canary.steps[index] {
+            Step::SetWeight(_) => {
+                if pods_ready && weight_applied {
+                    true
+                } else {
+                    ctx.waiting = Some(format!(
+                        "step {}/{steps} setWeight {weight}: canary pods {canary_available}/{canary_target} available",
+                        index + 1
+                    ));
+                    false
+                }
+            }
+            Step::SetCanaryScale(_) => true,
+            Step::Pause(duration) => pause(ctx, index, steps, *duration),
+            Step::Analysis(analysis) => match step_analysis(ctx, analysis, index, steps, hash) {
+                Some(done) => done,
+                None => return, // aborted
+            },
+        };
+        let held = ctx
+            .status
+            .pause_conditions
+            .iter()
+            .any(|p| p.reason == INCONCLUSIVE);
+        if !step_done || held {
+            scale_for(
+                ctx,
+                settings,
+                canary,
+                hash,
+                stable,
+                canary_target,
+                stable_target,
+            );
+            set_weight(ctx, weight_now);
+            return;
+        }
+        ctx.status.current_step_index = Some(lifecycle::step_index(index + 1));
+        if let Step::SetWeight(w) = canary.steps[index] {
+            ctx.event(
+                EventType::Normal,
+                "SetWeight",
+                format!("step {}/{steps}: canary weight {w}%", index + 1),
+            );
+        }
+    }
+}
+
+fn scale_for(
+    ctx: &mut Context,
+    settings: &Settings,
+    canary: &Canary,
+    hash: &str,
+    stable: &str,
+    canary_target: i32,
+    stable_target: i32,
+) {
+    let mut targets = lifecycle::retire_others(ctx, &[stable, hash], 0);
+    targets.push(Target::new(stable, stable_target));
+    targets.push(Target::new(hash, canary_target));
+    scale::apply(ctx, settings, targets, !canary.traffic_routed);
+}
+
+/// The canary becomes stable.
+fn complete(ctx: &mut Context, old_stable: &str) {
+    let hash = ctx.observed.template_hash.clone();
+    ctx.status.stable_rs = Some(hash);
+    ctx.status.stable_revision = ctx.status.canary_revision.clone();
+    ctx.status.promote_full = None;
+    ctx.status.pause_conditions.clear();
+    if let Some(canary) = ctx.status.canary.as_mut() {
+        canary.current_step_analysis_run = None;
+        canary.current_background_analysis_run = None;
+    }
+    let label = ctx.status.stable_revision.clone().unwrap_or_default();
+    let old = ctx
+        .observed
+        .replica_set(old_stable)
+        .map_or_else(|| old_stable.to_owned(), |rs| rs.label.clone());
+    ctx.event(
+        EventType::Normal,
+        "RolloutCompleted",
+        format!("revision {label} is stable; revision {old} scales down"),
+    );
+}
+
+/// Weight of the last setWeight step up to and including `index`.
+fn weight_at(steps: &[Step], index: usize) -> i32 {
+    steps
+        .iter()
+        .take(index + 1)
+        .rev()
+        .find_map(|s| match s {
+            Step::SetWeight(w) => Some(*w),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+fn current_weight(ctx: &Context) -> i32 {
+    ctx.status
+        .canary
+        .as_ref()
+        .and_then(|c| c.weights.as_ref())
+        .map_or(0, |w| w.canary)
+}
+
+/// Canary pods for the step at `index`: its weight of `replicas` rounded up
+/// (so any weight gets a pod), or the latest setCanaryScale.
+fn canary_replicas(settings: &Settings, canary: &Canary, index: usize, weight: i32) -> i32 {
+    let of_weight = |w: i32| ((i64::from(settings.replicas) * i64::from(w) + 99) / 100) as i32;
+    let scale = canary
+        .steps
+        .iter()
+        .take(index + 1)
+        .rev()
+        .find_map(|s| match s {
+            Step::SetCanaryScale(scale) => Some(*scale),
+            _ => None,
+        });
+    match scale {
+        Some(CanaryScale::Replicas(n)) => n,
+        Some(CanaryScale::Weight(w)) => of_weight(w),
+        Some(CanaryScale::MatchTrafficWeight) | None => of_weight(weight),
+    }
+}
+
+fn set_weight(ctx: &mut Context, weight: i32) {
+    ctx.desired.canary_weight = weight;
+    let status = ctx.status.canary.get_or_insert_with(CanaryStatus::default);
+    status.weights = Some(TrafficWeights {
+        canary: weight,
+        stable: 100 - weight,
+    });
+}
+
+/// Returns whether the pause is over.
+fn pause(ctx: &mut Context, index: usize, steps: usize, duration: Option<i64>) -> bool {
+    let started = match ctx
+        .status
+        .pause_conditions
+        .iter()
+        .find(|p| p.reason == PAUSE_STEP)
+    {
+        Some(p) => p.start_time.clone(),
+        None => {
+            let now = ctx.now_string();
+            ctx.status.pause_conditions.push(PauseCondition {
+                reason: PAUSE_STEP.into(),
+                start_time: now.clone(),
+            });
+            let how_long = duration.map_or_else(
+                || "until promoted".to_owned(),
+                |ms| format!("for {}s", ms / 1000),
+            );
+            ctx.event(
+                EventType::Normal,
+                "Paused",
+                format!("step {}/{steps}: paused {how_long}", index + 1),
+            );
+            now
+        }
+    };
+    let Some(duration) = duration else {
+        ctx.waiting = Some(format!("step {}/{steps}: paused until promoted", index + 1));
+        return false;
+    };
+    let remaining = duration - ctx.millis_since(Some(&started));
+    if remaining > 0 {
+        ctx.desired.requeue_in(remaining);
+        ctx.waiting = Some(format!(
+            "step {}/{steps}: paused, {}s left",
+            index + 1,
+            (remaining + 999) / 1000
+        ));
+        return false;
+    }
+    ctx.status
+        .pause_conditions
+        .retain(|p| p.reason != PAUSE_STEP);
+    true
+}
+
+/// `Some(true)` when the step's analysis succeeded, `Some(false)` while it
+/// runs or is inconclusive, `None` when it failed and the rollout aborted.
+fn step_analysis(
+    ctx: &mut Context,
+    analysis: &RolloutAnalysis,
+    index: usize,
+    steps: usize,
+    hash: &str,
+) -> Option<bool> {
+    let name = ctx.analysis_run_name(RunKind::Step(index));
+    let status = ctx.status.canary.get_or_insert_with(CanaryStatus::default);
+    if status.current_step_analysis_run.as_deref() != Some(name.as_str()) {
+        status.current_step_analysis_run = Some(name.clone());
+        ctx.event(
+            EventType::Normal,
+            "AnalysisRunStarted",
+            format!("step {}/{steps}: analysis run {name}", index + 1),
+        );
+    }
+    let run = ctx.observed.analysis_run(&name).cloned();
+    match run.as_ref().map(|r| r.phase) {
+        Some(AnalysisPhase::Successful) => {
+            if let Some(c) = ctx.status.canary.as_mut() {
+                c.current_step_analysis_run = None;
+            }
+            ctx.status
+                .pause_conditions
+                .retain(|p| p.reason != INCONCLUSIVE);
+            ctx.event(
+                EventType::Normal,
+                "AnalysisRunSuccessful",
+                format!("step {}/{steps}: analysis run {name} passed", index + 1),
+            );
+            Some(true)
+        }
+        Some(phase @ (AnalysisPhase::Failed | AnalysisPhase::Error)) => {
+            let detail = run
+                .and_then(|r| r.message)
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            abort(
+                ctx,
+                &format!(
+                    "analysis run {name} {}{detail}",
+                    phase.as_str().to_lowercase()
+                ),
+            );
+            None
+        }
+        phase => {
+            push_run(ctx, name.clone(), RunKind::Step(index), hash, analysis);
+            if phase == Some(AnalysisPhase::Inconclusive) {
+                inconclusive(ctx, &name);
+            } else {
+                ctx.waiting = Some(format!(
+                    "step {}/{steps}: waiting for analysis run {name}",
+                    index + 1
+                ));
+            }
+            Some(false)
+        }
+    }
+}
+
+fn inconclusive(ctx: &mut Context, name: &str) {
+    if !ctx
+        .status
+        .pause_conditions
+        .iter()
+        .any(|p| p.reason == INCONCLUSIVE)
+    {
+        ctx.status.pause_conditions.push(PauseCondition {
+            reason: INCONCLUSIVE.into(),
+            start_time: ctx.now_string(),
+        });
+        ctx.event(
+            EventType::Warning,
+            "AnalysisRunInconclusive",
+            format!("analysis run {name} is inconclusive: paused until promoted or aborted"),
+        );
+    }
+    ctx.waiting = Some(format!(
+        "analysis run {name} inconclusive: promote to continue or abort"
+    ));
+}
+
+fn push_run(
+    ctx: &mut Context,
+    name: String,
+    kind: RunKind,
+    hash: &str,
+    analysis: &RolloutAnalysis,
+) {
+    ctx.desired.analysis_runs.push(DesiredAnalysisRun {
+        name,
+        kind,
+        hash: hash.to_owned(),
+        templates: analysis.templates.clone(),
+        args: analysis.args.clone(),
+    });
+}
+
+/// Returns false when the background run failed and the rollout aborted.
+fn background_analysis(ctx: &mut Context, canary: &Canary, hash: &str) -> bool {
+    let Some((analysis, starting_step)) = &canary.background else {
+        return true;
+    };
+    if current_index(ctx, canary.steps.len()) < *starting_step
+        && ctx.status.promote_full != Some(true)
+    {
+        return true;
+    }
+    let name = ctx.analysis_run_name(RunKind::Background);
+    let status = ctx.status.canary.get_or_insert_with(CanaryStatus::default);
+    if status.current_background_analysis_run.as_deref() != Some(name.as_str()) {
+        status.current_background_analysis_run = Some(name.clone());
+        ctx.event(
+            EventType::Normal,
+            "AnalysisRunStarted",
+            format!("background analysis run {name}"),
+        );
+    }
+    let run = ctx.observed.analysis_run(&name).cloned();
+    match run.as_ref().map(|r| r.phase) {
+        Some(phase @ (AnalysisPhase::Failed | AnalysisPhase::Error)) => {
+            let detail = run
+                .and_then(|r| r.message)
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            abort(
+                ctx,
+                &format!(
+                    "background analysis run {name} {}{detail}",
+                    phase.as_str().to_lowercase()
+                ),
+            );
+            false
+        }
+        Some(AnalysisPhase::Inconclusive) => {
+            push_run(ctx, name.clone(), RunKind::Background, hash, analysis);
+            inconclusive(ctx, &name);
+            true
+        }
+        Some(AnalysisPhase::Successful) => true,
+        _ => {
+            push_run(ctx, name, RunKind::Background, hash, analysis);
+            true
+        }
+    }
+}
+
+/// Under `spec.paused`, keep the runs the rollout had started.
+fn hold_analysis_runs(ctx: &mut Context, canary: &Canary) {
+    let hash = ctx.observed.template_hash.clone();
+    let steps = canary.steps.len();
+    let index = current_index(ctx, steps);
+    let status = ctx.status.canary.clone().unwrap_or_default();
+    if let (Some(name), Some(Step::Analysis(analysis))) =
+        (status.current_step_analysis_run, canary.steps.get(index))
+    {
+        push_run(ctx, name, RunKind::Step(index), &hash, analysis);
+    }
+    if let (Some(name), Some((analysis, _))) =
+        (status.current_background_analysis_run, &canary.background)
+    {
+        push_run(ctx, name, RunKind::Background, &hash, analysis);
+    }
+}

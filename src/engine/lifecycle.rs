@@ -1,0 +1,310 @@
+//! What every strategy does the same way: adopting the first revision,
+//! noticing a new one, acting on requests, retiring old ReplicaSets and
+//! watching the progress deadline.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::scale::Target;
+use super::settings::Settings;
+use super::{Context, EventType, Request};
+
+/// Runs before the strategy decides. Returns whether a plain `Promote` was
+/// requested, which each strategy interprets itself.
+pub fn begin(ctx: &mut Context, settings: &Settings, steps: usize) -> bool {
+    let hash = ctx.observed.template_hash.clone();
+    let label = ctx.observed.template_label.clone();
+    if ctx.status.stable_rs.is_none() {
+        ctx.status.stable_rs = Some(hash.clone());
+        ctx.status.stable_revision = Some(label.clone());
+        ctx.status.current_pod_hash = Some(hash.clone());
+        ctx.status.canary_revision = Some(label.clone());
+        ctx.status.current_step_index = Some(step_index(steps));
+        ctx.event(
+            EventType::Normal,
+            "RolloutCreated",
+            format!("revision {label} is the first: deployed without steps"),
+        );
+    }
+    if ctx.status.current_pod_hash.as_deref() != Some(hash.as_str()) {
+        new_revision(ctx, settings, steps, &hash, &label);
+    }
+    let mut promote = false;
+    for request in ctx.observed.requests.clone() {
+        match request {
+            Request::Promote => promote = true,
+            Request::PromoteFull => promote_full(ctx, &hash),
+            Request::Abort => {
+                if is_rolling_out(ctx) && !is_aborted(ctx) {
+                    abort(ctx, "aborted on request");
+                }
+            }
+            Request::Retry => retry(ctx),
+            Request::Undo => undo(ctx, &hash),
+        }
+    }
+    check_progress_deadline(ctx, settings);
+    promote
+}
+
+pub fn step_index(steps: usize) -> i32 {
+    i32::try_from(steps).unwrap_or(i32::MAX)
+}
+
+pub fn is_aborted(ctx: &Context) -> bool {
+    ctx.status.abort == Some(true)
+}
+
+/// A revision other than the stable one is being rolled out.
+pub fn is_rolling_out(ctx: &Context) -> bool {
+    ctx.status.stable_rs.as_deref() != Some(ctx.observed.template_hash.as_str())
+}
+
+fn new_revision(ctx: &mut Context, settings: &Settings, steps: usize, hash: &str, label: &str) {
+    let previous = ctx.status.current_pod_hash.replace(hash.to_owned());
+    let previous_label = ctx.status.canary_revision.replace(label.to_owned());
+    let stable = ctx.status.stable_rs.clone();
+    ctx.status.abort = None;
+    ctx.status.aborted_at = None;
+    ctx.status.promote_full = None;
+    ctx.status.pause_conditions.clear();
+    ctx.status.retry_count = None;
+    ctx.status.message = None;
+    if let Some(canary) = ctx.status.canary.as_mut() {
+        canary.current_step_analysis_run = None;
+        canary.current_background_analysis_run = None;
+    }
+    if let Some(blue_green) = ctx.status.blue_green.as_mut() {
+        blue_green.scale_up_preview_check_point = None;
+        blue_green.pre_promotion_analysis_run = None;
+        blue_green.post_promotion_analysis_run = None;
+    }
+    if stable.as_deref() == Some(hash) {
+        ctx.status.current_step_index = Some(step_index(steps));
+        ctx.event(
+            EventType::Normal,
+            "RolledBack",
+            format!("template is back to stable revision {label}; nothing to roll out"),
+        );
+        return;
+    }
+    ctx.status.current_step_index = Some(0);
+    if within_rollback_window(ctx, settings, hash) {
+        ctx.status.current_step_index = Some(step_index(steps));
+        ctx.status.promote_full = Some(true);
+        ctx.event(
+            EventType::Normal,
+            "RollbackWithinWindow",
+            format!(
+                "revision {label} is one of the last {} revisions: rolling back without steps",
+                settings.rollback_window
+            ),
+        );
+        return;
+    }
+    match previous {
+        Some(previous) if stable.as_deref() != Some(previous.as_str()) => ctx.event(
+            EventType::Normal,
+            "Superseded",
+            format!(
+                "revision {label} supersedes {}, which had not finished; steps restart",
+                previous_label.unwrap_or(previous)
+            ),
+        ),
+        _ => ctx.event(
+            EventType::Normal,
+            "RolloutStarted",
+            format!("rolling out revision {label}"),
+        ),
+    }
+}
+
+/// Going back to a ReplicaSet created no more than
+/// `rollbackWindow.revisions` ReplicaSets ago, and older than the stable
+/// one, skips the steps: that revision already ran in production.
+fn within_rollback_window(ctx: &Context, settings: &Settings, hash: &str) -> bool {
+    if settings.rollback_window == 0 {
+        return false;
+    }
+    let created = |h: &str| ctx.observed.replica_set(h).and_then(|rs| rs.created_at);
+    let (Some(target), Some(stable)) = (
+        created(hash),
+        ctx.status.stable_rs.as_deref().and_then(created),
+    ) else {
+        return false;
+    };
+    if target >= stable {
+        return false;
+    }
+    let newer = ctx
+        .observed
+        .replica_sets
+        .iter()
+        .filter(|rs| rs.created_at.is_some_and(|c| c > target))
+        .count();
+    newer <= settings.rollback_window
+}
+
+fn promote_full(ctx: &mut Context, hash: &str) {
+    if ctx.status.stable_rs.as_deref() == Some(hash) || is_aborted(ctx) {
+        return;
+    }
+    if ctx.status.promote_full != Some(true) {
+        ctx.status.promote_full = Some(true);
+        ctx.status.pause_conditions.clear();
+        ctx.event(
+            EventType::Normal,
+            "PromotedFull",
+            "skipping remaining steps and analysis on request",
+        );
+    }
+}
+
+/// Stops the rollout: traffic and pods go back to stable.
+pub fn abort(ctx: &mut Context, reason: &str) {
+    ctx.status.abort = Some(true);
+    ctx.status.aborted_at = Some(ctx.now_string());
+    ctx.status.pause_conditions.clear();
+    ctx.status.promote_full = None;
+    ctx.status.message = Some(format!("Rollout aborted: {reason}"));
+    ctx.desired.canary_weight = 0;
+    let label = ctx.status.canary_revision.clone().unwrap_or_default();
+    ctx.event(
+        EventType::Warning,
+        "RolloutAborted",
+        format!("revision {label}: {reason}; traffic returns to stable"),
+    );
+}
+
+fn retry(ctx: &mut Context) {
+    if !is_aborted(ctx) {
+        return;
+    }
+    ctx.status.abort = None;
+    ctx.status.aborted_at = None;
+    ctx.status.message = None;
+    ctx.status.current_step_index = Some(0);
+    ctx.status.pause_conditions.clear();
+    ctx.status.retry_count = Some(ctx.status.retry_count.unwrap_or(0) + 1);
+    if let Some(canary) = ctx.status.canary.as_mut() {
+        canary.current_step_analysis_run = None;
+        canary.current_background_analysis_run = None;
+    }
+    if let Some(blue_green) = ctx.status.blue_green.as_mut() {
+        blue_green.scale_up_preview_check_point = None;
+        blue_green.pre_promotion_analysis_run = None;
+        blue_green.post_promotion_analysis_run = None;
+    }
+    ctx.event(
+        EventType::Normal,
+        "RolloutRetried",
+        "retrying the aborted revision from its first step",
+    );
+}
+
+fn undo(ctx: &mut Context, hash: &str) {
+    let current_revision = ctx.observed.replica_set(hash).map(|rs| rs.revision);
+    let previous = ctx
+        .observed
+        .replica_sets
+        .iter()
+        .filter(|rs| rs.hash != hash && current_revision.is_none_or(|r| rs.revision < r))
+        .max_by_key(|rs| rs.revision);
+    match previous {
+        Some(rs) => {
+            ctx.desired.rollback_to = Some(rs.hash.clone());
+            let label = rs.label.clone();
+            ctx.event(
+                EventType::Normal,
+                "Undo",
+                format!("rolling the template back to revision {label}"),
+            );
+        }
+        None => ctx.event(
+            EventType::Warning,
+            "UndoImpossible",
+            "no earlier revision to go back to",
+        ),
+    }
+}
+
+/// The progress deadline counts from the last progress (the Progressing
+/// condition's `lastUpdateTime`) while a rollout moves and is not paused.
+fn check_progress_deadline(ctx: &mut Context, settings: &Settings) {
+    let paused = settings.paused || !ctx.status.pause_conditions.is_empty();
+    let moving = is_rolling_out(ctx) && !is_aborted(ctx);
+    if !moving || paused {
+        return;
+    }
+    let last = ctx
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .and_then(|c| c.last_update_time.clone());
+    let Some(last) = last else { return };
+    let idle = ctx.millis_since(Some(&last));
+    if idle <= settings.progress_deadline_ms {
+        ctx.desired
+            .requeue_in(settings.progress_deadline_ms - idle + 1);
+        return;
+    }
+    let seconds = settings.progress_deadline_ms / 1000;
+    if settings.progress_deadline_abort {
+        abort(
+            ctx,
+            &format!("progress deadline exceeded: no progress for {seconds}s"),
+        );
+    } else {
+        ctx.deadline_exceeded = true;
+    }
+}
+
+/// Targets for the ReplicaSets not in `keep`: zero, once any scale-down
+/// delay has run out. A ReplicaSet seen retiring for the first time gets
+/// its delay now; the platform records it so later decisions keep it.
+pub fn retire_others(ctx: &Context, keep: &[&str], delay_ms: i64) -> Vec<Target> {
+    ctx.observed
+        .replica_sets
+        .iter()
+        .filter(|rs| !keep.contains(&rs.hash.as_str()))
+        .map(|rs| retire(ctx, &rs.hash, delay_ms))
+        .collect()
+}
+
+/// A target that scales `hash` to zero after `delay_ms`.
+pub fn retire(ctx: &Context, hash: &str, delay_ms: i64) -> Target {
+    let Some(rs) = ctx.observed.replica_set(hash) else {
+        return Target::new(hash, 0);
+    };
+    if rs.replicas == 0 || delay_ms == 0 {
+        return Target::new(hash, 0);
+    }
+    let deadline = rs.scale_down_at.unwrap_or_else(|| {
+        ctx.now
+            .checked_add(SignedDuration::from_millis(delay_ms))
+            .unwrap_or(Timestamp::MAX)
+    });
+    let replicas = if deadline <= ctx.now { 0 } else { rs.replicas };
+    Target {
+        hash: hash.to_owned(),
+        replicas,
+        scale_down_at: Some(deadline),
+    }
+}
+
+/// `spec.paused`: hold every ReplicaSet and the weights where they are.
+pub fn freeze(ctx: &mut Context) {
+    for rs in &ctx.observed.replica_sets {
+        ctx.desired.replica_sets.push(super::DesiredReplicaSet {
+            hash: rs.hash.clone(),
+            replicas: rs.replicas,
+            scale_down_at: rs.scale_down_at,
+        });
+    }
+    ctx.desired.canary_weight = ctx
+        .status
+        .canary
+        .as_ref()
+        .and_then(|c| c.weights.as_ref())
+        .map_or(0, |w| w.canary);
+}

@@ -1,0 +1,403 @@
+//! A rollout spec checked and resolved into the numbers the state machine
+//! works with. Every problem becomes an `InvalidSpec` message naming the field.
+
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::duration::{int_or_string_millis, scaled_value};
+use crate::crd::rollout::{AnalysisTemplateRef, RolloutAnalysis, RolloutSpec};
+
+const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
+/// With a traffic router, old pods stay up this long so in-flight requests
+/// and router propagation finish (Argo Rollouts' default too).
+const DEFAULT_ROUTED_SCALE_DOWN_DELAY_SECONDS: i32 = 30;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub replicas: i32,
+    pub max_surge: i32,
+    pub max_unavailable: i32,
+    pub progress_deadline_ms: i64,
+    pub progress_deadline_abort: bool,
+    pub rollback_window: usize,
+    pub paused: bool,
+    pub strategy: Strategy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strategy {
+    Canary(Canary),
+    BlueGreen(BlueGreen),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canary {
+    pub steps: Vec<Step>,
+    /// Weights go through a router (Gateway API, NGINX) rather than replica ratio.
+    pub traffic_routed: bool,
+    pub background: Option<(RolloutAnalysis, usize)>,
+    pub scale_down_delay_ms: i64,
+    pub abort_scale_down_delay_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    SetWeight(i32),
+    Pause(Option<i64>),
+    Analysis(RolloutAnalysis),
+    SetCanaryScale(CanaryScale),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CanaryScale {
+    Weight(i32),
+    Replicas(i32),
+    MatchTrafficWeight,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlueGreen {
+    pub preview_replicas: Option<i32>,
+    pub auto_promotion: bool,
+    pub auto_promotion_ms: Option<i64>,
+    pub scale_down_delay_ms: i64,
+    pub abort_scale_down_delay_ms: i64,
+    pub pre_promotion: Option<RolloutAnalysis>,
+    pub post_promotion: Option<RolloutAnalysis>,
+}
+
+impl Settings {
+    pub fn from_spec(
+        spec: &RolloutSpec,
+        known_templates: Option<&[AnalysisTemplateRef]>,
+    ) -> Result<Self, String> {
+        let replicas = spec.replicas.unwrap_or(1);
+        if replicas < 0 {
+            return Err(format!("spec.replicas: {replicas} is negative"));
+        }
+        check_workload(spec)?;
+        let deadline = spec
+            .progress_deadline_seconds
+            .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
+        if deadline <= 0 {
+            return Err(format!(
+                "spec.progressDeadlineSeconds: {deadline} must be positive"
+            ));
+        }
+        let rollback_window = match &spec.rollback_window {
+            Some(w) if w.revisions < 0 => {
+                return Err(format!(
+                    "spec.rollbackWindow.revisions: {} is negative",
+                    w.revisions
+                ));
+            }
+            Some(w) => usize::try_from(w.revisions).unwrap_or(0),
+            None => 0,
+        };
+        let check_refs = |analysis: &RolloutAnalysis, field: &str| {
+            check_analysis(analysis, field, known_templates)
+        };
+        let (strategy, max_surge, max_unavailable) = match (
+            &spec.strategy.canary,
+            &spec.strategy.blue_green,
+        ) {
+            (Some(_), Some(_)) => {
+                return Err("spec.strategy: set either canary or blueGreen, not both".to_owned());
+            }
+            (None, None) => {
+                return Err("spec.strategy: set canary or blueGreen".to_owned());
+            }
+            (Some(canary), None) => {
+                let surge = canary
+                    .max_surge
+                    .clone()
+                    .unwrap_or(IntOrString::String("25%".into()));
+                let unavailable = canary
+                    .max_unavailable
+                    .clone()
+                    .unwrap_or(IntOrString::String("25%".into()));
+                let max_surge = scaled_value(&surge, replicas, true)
+                    .map_err(|e| format!("spec.strategy.canary.maxSurge: {e}"))?;
+                let max_unavailable = scaled_value(&unavailable, replicas, false)
+                    .map_err(|e| format!("spec.strategy.canary.maxUnavailable: {e}"))?;
+                if max_surge == 0 && max_unavailable == 0 && replicas > 0 {
+                    return Err("spec.strategy.canary: maxSurge and maxUnavailable cannot both be 0: the rollout could never replace a pod".to_owned());
+                }
+                let routing = canary.traffic_routing.as_ref();
+                let traffic_routed = match routing {
+                    Some(r) if r.nginx.is_some() && r.gateway_api.is_some() => {
+                        return Err(
+                            "spec.strategy.canary.trafficRouting: set one of nginx or gatewayAPI"
+                                .to_owned(),
+                        );
+                    }
+                    Some(r) => r.nginx.is_some() || r.gateway_api.is_some(),
+                    None => false,
+                };
+                if traffic_routed
+                    && (canary.canary_service.as_deref().unwrap_or("").is_empty()
+                        || canary.stable_service.as_deref().unwrap_or("").is_empty())
+                {
+                    return Err("spec.strategy.canary: trafficRouting needs canaryService and stableService".to_owned());
+                }
+                if canary.canary_service.is_some() && canary.canary_service == canary.stable_service
+                {
+                    return Err(
+                        "spec.strategy.canary: canaryService and stableService must differ"
+                            .to_owned(),
+                    );
+                }
+                let mut steps = Vec::with_capacity(canary.steps.len());
+                for (i, step) in canary.steps.iter().enumerate() {
+                    let field = format!("spec.strategy.canary.steps[{i}]");
+                    steps.push(parse_step(step, &field, traffic_routed, &check_refs)?);
+                }
+                let background = match &canary.analysis {
+                    Some(bg) => {
+                        let analysis = RolloutAnalysis {
+                            templates: bg.templates.clone(),
+                            args: bg.args.clone(),
+                        };
+                        check_refs(&analysis, "spec.strategy.canary.analysis")?;
+                        let start = bg.starting_step.unwrap_or(0);
+                        if start < 0 || start as usize > steps.len() {
+                            return Err(format!(
+                                "spec.strategy.canary.analysis.startingStep: {start} is outside 0..={}",
+                                steps.len()
+                            ));
+                        }
+                        Some((analysis, start as usize))
+                    }
+                    None => None,
+                };
+                let routed_default = if traffic_routed {
+                    DEFAULT_ROUTED_SCALE_DOWN_DELAY_SECONDS
+                } else {
+                    0
+                };
+                let strategy = Strategy::Canary(Canary {
+                    steps,
+                    traffic_routed,
+                    background,
+                    scale_down_delay_ms: seconds(
+                        canary.scale_down_delay_seconds,
+                        routed_default,
+                        "spec.strategy.canary.scaleDownDelaySeconds",
+                    )?,
+                    abort_scale_down_delay_ms: seconds(
+                        canary.abort_scale_down_delay_seconds,
+                        routed_default,
+                        "spec.strategy.canary.abortScaleDownDelaySeconds",
+                    )?,
+                });
+                (strategy, max_surge, max_unavailable)
+            }
+            (None, Some(bg)) => {
+                if bg.active_service.is_empty() {
+                    return Err(
+                        "spec.strategy.blueGreen.activeService: must name a Service".to_owned()
+                    );
+                }
+                if bg.preview_service.as_deref() == Some(bg.active_service.as_str()) {
+                    return Err(
+                        "spec.strategy.blueGreen: previewService and activeService must differ"
+                            .to_owned(),
+                    );
+                }
+                if let Some(n) = bg.preview_replica_count
+                    && n < 0
+                {
+                    return Err(format!(
+                        "spec.strategy.blueGreen.previewReplicaCount: {n} is negative"
+                    ));
+                }
+                for (analysis, field) in [
+                    (
+                        &bg.pre_promotion_analysis,
+                        "spec.strategy.blueGreen.prePromotionAnalysis",
+                    ),
+                    (
+                        &bg.post_promotion_analysis,
+                        "spec.strategy.blueGreen.postPromotionAnalysis",
+                    ),
+                ] {
+                    if let Some(analysis) = analysis {
+                        check_refs(analysis, field)?;
+                    }
+                }
+                let auto_promotion_ms = match bg.auto_promotion_seconds {
+                    Some(s) if s < 0 => {
+                        return Err(format!(
+                            "spec.strategy.blueGreen.autoPromotionSeconds: {s} is negative"
+                        ));
+                    }
+                    Some(s) => Some(i64::from(s) * 1000),
+                    None => None,
+                };
+                let strategy = Strategy::BlueGreen(BlueGreen {
+                    preview_replicas: bg.preview_replica_count,
+                    auto_promotion: bg.auto_promotion_enabled.unwrap_or(true),
+                    auto_promotion_ms,
+                    scale_down_delay_ms: seconds(
+                        bg.scale_down_delay_seconds,
+                        DEFAULT_ROUTED_SCALE_DOWN_DELAY_SECONDS,
+                        "spec.strategy.blueGreen.scaleDownDelaySeconds",
+                    )?,
+                    abort_scale_down_delay_ms: seconds(
+                        bg.abort_scale_down_delay_seconds,
+                        DEFAULT_ROUTED_SCALE_DOWN_DELAY_SECONDS,
+                        "spec.strategy.blueGreen.abortScaleDownDelaySeconds",
+                    )?,
+                    pre_promotion: bg.pre_promotion_analysis.clone(),
+                    post_promotion: bg.post_promotion_analysis.clone(),
+                });
+                // Blue-green brings the new side up beside the old one.
+                (strategy, replicas, 0)
+            }
+        };
+        Ok(Self {
+            replicas,
+            max_surge,
+            max_unavailable,
+            progress_deadline_ms: i64::from(deadline) * 1000,
+            progress_deadline_abort: spec.progress_deadline_abort.unwrap_or(false),
+            rollback_window,
+            paused: spec.paused.unwrap_or(false),
+            strategy,
+        })
+    }
+}
+
+fn seconds(value: Option<i32>, default: i32, field: &str) -> Result<i64, String> {
+    match value.unwrap_or(default) {
+        s if s < 0 => Err(format!("{field}: {s} is negative")),
+        s => Ok(i64::from(s) * 1000),
+    }
+}
+
+fn check_workload(spec: &RolloutSpec) -> Result<(), String> {
+    match (&spec.template, &spec.workload_ref) {
+        (Some(_), Some(_)) => {
+            return Err("spec: set template or workloadRef, not both".to_owned());
+        }
+        (None, None) => return Err("spec: set template or workloadRef".to_owned()),
+        _ => {}
+    }
+    if let (Some(template), Some(selector)) = (&spec.template, &spec.selector) {
+        let labels = template.metadata.as_ref().and_then(|m| m.labels.as_ref());
+        for (key, value) in selector.match_labels.iter().flatten() {
+            if labels.and_then(|l| l.get(key)) != Some(value) {
+                return Err(format!(
+                    "spec.selector.matchLabels: `{key}: {value}` does not match spec.template.metadata.labels"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_analysis(
+    analysis: &RolloutAnalysis,
+    field: &str,
+    known: Option<&[AnalysisTemplateRef]>,
+) -> Result<(), String> {
+    if analysis.templates.is_empty() {
+        return Err(format!(
+            "{field}.templates: name at least one analysis template"
+        ));
+    }
+    for (i, template) in analysis.templates.iter().enumerate() {
+        if template.template_name.is_empty() {
+            return Err(format!(
+                "{field}.templates[{i}].templateName: must not be empty"
+            ));
+        }
+        if let Some(known) = known {
+            let cluster = template.cluster_scope.unwrap_or(false);
+            let found = known.iter().any(|k| {
+                k.template_name == template.template_name
+                    && k.cluster_scope.unwrap_or(false) == cluster
+            });
+            if !found {
+                let kind = if cluster {
+                    "ClusterAnalysisTemplate"
+                } else {
+                    "AnalysisTemplate"
+                };
+                return Err(format!(
+                    "{field}.templates[{i}].templateName: {kind} `{}` not found",
+                    template.template_name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_step(
+    step: &crate::crd::rollout::CanaryStep,
+    field: &str,
+    traffic_routed: bool,
+    check_refs: &dyn Fn(&RolloutAnalysis, &str) -> Result<(), String>,
+) -> Result<Step, String> {
+    let set = [
+        step.set_weight.is_some(),
+        step.pause.is_some(),
+        step.analysis.is_some(),
+        step.set_canary_scale.is_some(),
+    ];
+    if set.iter().filter(|s| **s).count() != 1 {
+        return Err(format!(
+            "{field}: a step sets exactly one of setWeight, pause, analysis or setCanaryScale"
+        ));
+    }
+    if let Some(weight) = step.set_weight {
+        return check_percent(weight, &format!("{field}.setWeight")).map(Step::SetWeight);
+    }
+    if let Some(pause) = &step.pause {
+        return match &pause.duration {
+            Some(d) => int_or_string_millis(d)
+                .map(|ms| Step::Pause(Some(ms)))
+                .map_err(|e| format!("{field}.pause.duration: {e}")),
+            None => Ok(Step::Pause(None)),
+        };
+    }
+    if let Some(analysis) = &step.analysis {
+        check_refs(analysis, &format!("{field}.analysis"))?;
+        return Ok(Step::Analysis(analysis.clone()));
+    }
+    let scale = step
+        .set_canary_scale
+        .as_ref()
+        .map_or((None, None, None), |s| {
+            (s.weight, s.replicas, s.match_traffic_weight)
+        });
+    if !traffic_routed {
+        return Err(format!(
+            "{field}.setCanaryScale: needs trafficRouting; with replica-ratio routing the canary's scale is its weight"
+        ));
+    }
+    match scale {
+        (Some(w), None, None | Some(false)) => {
+            check_percent(w, &format!("{field}.setCanaryScale.weight"))
+                .map(|w| Step::SetCanaryScale(CanaryScale::Weight(w)))
+        }
+        (None, Some(r), None | Some(false)) if r >= 0 => {
+            Ok(Step::SetCanaryScale(CanaryScale::Replicas(r)))
+        }
+        (None, Some(r), None | Some(false)) => {
+            Err(format!("{field}.setCanaryScale.replicas: {r} is negative"))
+        }
+        (None, None, Some(true)) => Ok(Step::SetCanaryScale(CanaryScale::MatchTrafficWeight)),
+        _ => Err(format!(
+            "{field}.setCanaryScale: set exactly one of weight, replicas or matchTrafficWeight: true"
+        )),
+    }
+}
+
+fn check_percent(value: i32, field: &str) -> Result<i32, String> {
+    if (0..=100).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{field}: {value} is outside 0..=100"))
+    }
+}

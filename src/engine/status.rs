@@ -1,0 +1,220 @@
+//! The status a person reads: counts, phase, message and conditions.
+
+use super::settings::{Settings, Strategy};
+use super::{Context, EventType, lifecycle};
+use crate::crd::condition::Condition;
+use crate::crd::rollout::{RolloutSpec, RolloutStatus};
+
+pub fn finish(
+    ctx: &mut Context,
+    settings: &Settings,
+    spec: &RolloutSpec,
+    previous: &RolloutStatus,
+) {
+    counts(ctx, spec);
+    let (phase, message) = phase_and_message(ctx, settings);
+    ctx.status.phase = Some(phase.to_owned());
+    ctx.status.message = Some(message);
+    let available = match &settings.strategy {
+        Strategy::Canary(_) => {
+            ctx.status.available_replicas.unwrap_or(0)
+                >= settings.replicas - settings.max_unavailable
+        }
+        Strategy::BlueGreen(_) => {
+            let active = ctx.status.stable_rs.clone().unwrap_or_default();
+            ctx.observed.available(&active) >= settings.replicas
+        }
+    };
+    let aborted = lifecycle::is_aborted(ctx);
+    let (progressing, reason) = if aborted {
+        (false, "RolloutAborted")
+    } else if ctx.deadline_exceeded {
+        (false, "ProgressDeadlineExceeded")
+    } else {
+        match phase {
+            "Healthy" => (true, "RolloutCompleted"),
+            "Paused" => (true, "RolloutPaused"),
+            _ => (true, "RolloutProgressing"),
+        }
+    };
+    let progressed = signature(&ctx.status) != signature(previous);
+    let message = ctx.status.message.clone();
+    set_condition(
+        ctx,
+        "Progressing",
+        progressing,
+        reason,
+        message.as_deref(),
+        progressed,
+    );
+    set_condition(
+        ctx,
+        "Available",
+        available,
+        if available {
+            "AvailableReplicas"
+        } else {
+            "NotEnoughAvailableReplicas"
+        },
+        None,
+        false,
+    );
+    set_condition(ctx, "Healthy", phase == "Healthy", phase, None, false);
+    ctx.status.conditions.retain(|c| c.type_ != "InvalidSpec");
+    if ctx.deadline_exceeded && previous_reason(previous) != Some("ProgressDeadlineExceeded") {
+        ctx.event(
+            EventType::Warning,
+            "ProgressDeadlineExceeded",
+            format!("no progress for {}s", settings.progress_deadline_ms / 1000),
+        );
+    }
+}
+
+/// An invalid spec changes nothing in the world; it is reported and waits
+/// for a fix.
+pub fn invalid(ctx: &mut Context, spec: &RolloutSpec, message: &str) {
+    counts(ctx, spec);
+    lifecycle::freeze(ctx);
+    ctx.status.phase = Some("Degraded".into());
+    ctx.status.message = Some(format!("InvalidSpec: {message}"));
+    let changed = ctx
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "InvalidSpec")
+        .is_none_or(|c| c.message.as_deref() != Some(message));
+    if changed {
+        ctx.event(EventType::Warning, "InvalidSpec", message.to_owned());
+    }
+    set_condition(
+        ctx,
+        "InvalidSpec",
+        true,
+        "InvalidSpec",
+        Some(message),
+        false,
+    );
+    set_condition(ctx, "Healthy", false, "Degraded", None, false);
+}
+
+fn counts(ctx: &mut Context, spec: &RolloutSpec) {
+    let sets = &ctx.observed.replica_sets;
+    ctx.status.replicas = Some(sets.iter().map(|rs| rs.replicas).sum());
+    ctx.status.updated_replicas = Some(
+        ctx.observed
+            .replica_set(&ctx.observed.template_hash)
+            .map_or(0, |rs| rs.replicas),
+    );
+    ctx.status.ready_replicas = Some(sets.iter().map(|rs| rs.ready).sum());
+    ctx.status.available_replicas = Some(sets.iter().map(|rs| rs.available).sum());
+    ctx.status.selector = spec
+        .selector
+        .as_ref()
+        .and_then(|s| s.match_labels.as_ref())
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+}
+
+fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, String) {
+    let stable_label = ctx.status.stable_revision.clone().unwrap_or_default();
+    if lifecycle::is_aborted(ctx) {
+        let message = ctx
+            .status
+            .message
+            .clone()
+            .unwrap_or_else(|| "Rollout aborted".into());
+        return ("Degraded", message);
+    }
+    if ctx.deadline_exceeded {
+        return (
+            "Degraded",
+            format!(
+                "progress deadline exceeded: no progress for {}s; {}",
+                settings.progress_deadline_ms / 1000,
+                ctx.waiting.clone().unwrap_or_default()
+            ),
+        );
+    }
+    let waiting = ctx.waiting.clone();
+    if settings.paused || !ctx.status.pause_conditions.is_empty() {
+        return ("Paused", waiting.unwrap_or_else(|| "paused".into()));
+    }
+    if lifecycle::is_rolling_out(ctx) || waiting.is_some() {
+        return (
+            "Progressing",
+            waiting.unwrap_or_else(|| "progressing".into()),
+        );
+    }
+    let available = ctx
+        .observed
+        .available(ctx.status.stable_rs.as_deref().unwrap_or_default());
+    (
+        "Healthy",
+        format!(
+            "revision {stable_label} is stable: {available}/{} pods available",
+            settings.replicas
+        ),
+    )
+}
+
+/// What counts as progress for the deadline: any of these moving.
+fn signature(status: &RolloutStatus) -> impl PartialEq + use<> {
+    (
+        status.current_pod_hash.clone(),
+        status.current_step_index,
+        status.stable_rs.clone(),
+        status.updated_replicas,
+        status.available_replicas,
+        status.abort,
+        status.pause_conditions.len(),
+    )
+}
+
+fn previous_reason(previous: &RolloutStatus) -> Option<&str> {
+    previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .and_then(|c| c.reason.as_deref())
+}
+
+/// Sets a condition; `lastTransitionTime` moves only when its status
+/// flips, `lastUpdateTime` (Progressing only) when the rollout progressed.
+fn set_condition(
+    ctx: &mut Context,
+    type_: &str,
+    value: bool,
+    reason: &str,
+    message: Option<&str>,
+    touched: bool,
+) {
+    let now = ctx.now_string();
+    let status = if value { "True" } else { "False" };
+    let tracks_updates = type_ == "Progressing";
+    match ctx.status.conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => {
+            if c.status != status {
+                c.status = status.into();
+                c.last_transition_time = Some(now.clone());
+            }
+            c.reason = Some(reason.into());
+            c.message = message.map(str::to_owned);
+            if tracks_updates && (touched || c.last_update_time.is_none()) {
+                c.last_update_time = Some(now);
+            }
+        }
+        None => ctx.status.conditions.push(Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: Some(reason.into()),
+            message: message.map(str::to_owned),
+            last_transition_time: Some(now.clone()),
+            last_update_time: tracks_updates.then_some(now),
+        }),
+    }
+}

@@ -1,0 +1,624 @@
+//! Scenarios named after Argo Rollouts' end-to-end cases, played through
+//! the pure engine on a simulated platform.
+
+#[path = "support/world.rs"]
+mod world;
+
+use conductor::crd::rollout::*;
+use conductor::engine::{AnalysisPhase, Request, RunKind};
+use world::*;
+
+fn weights(world: &World) -> i32 {
+    world
+        .status
+        .canary
+        .as_ref()
+        .and_then(|c| c.weights.as_ref())
+        .map_or(0, |w| w.canary)
+}
+
+#[test]
+fn first_deploy_becomes_healthy_without_steps() {
+    let mut world = World::new(canary_spec(4, vec![set_weight(20), pause(None)]));
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
+    assert_eq!(world.replicas("v1"), 4);
+    assert_eq!(world.status.stable_revision.as_deref(), Some("v1"));
+    assert_eq!(world.step_index(), 2);
+    assert!(world.has_event("RolloutCreated"));
+    assert_eq!(world.condition("Healthy").unwrap().status, "True");
+    assert_eq!(world.status.selector.as_deref(), Some("app=helpdesk"));
+}
+
+#[test]
+fn canary_runs_every_step_and_promotes() {
+    let steps = vec![
+        set_weight(20),
+        pause(Some("30s")),
+        analysis_step("error-rate"),
+        set_weight(60),
+        pause(Some("1m")),
+    ];
+    let mut world = World::healthy(canary_spec(5, steps));
+    world.update("v2");
+    world.settle();
+    // setWeight 20 by replica ratio: 1 canary pod of 5, stable down to 4.
+    assert_eq!((world.phase(), world.step_index()), ("Paused", 1));
+    assert_eq!(
+        (world.replicas("v2"), world.replicas("v1"), world.weight),
+        (1, 4, 20)
+    );
+    world.advance(31);
+    world.settle();
+    // analysis passed, setWeight 60, paused again
+    assert_eq!((world.phase(), world.step_index()), ("Paused", 4));
+    assert_eq!((world.replicas("v2"), world.replicas("v1")), (3, 2));
+    assert!(world.has_event("AnalysisRunSuccessful"));
+    world.advance(61);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
+    assert_eq!(world.status.stable_revision.as_deref(), Some("v2"));
+    assert_eq!(
+        (world.replicas("v2"), world.replicas("v1"), world.weight),
+        (5, 0, 0)
+    );
+    assert!(world.has_event("RolloutCompleted"));
+}
+
+#[test]
+fn abort_retry_promote() {
+    let mut world = World::healthy(canary_spec(4, vec![set_weight(50), pause(None)]));
+    world.update("v2");
+    world.settle();
+    assert_eq!((world.phase(), world.replicas("v2")), ("Paused", 2));
+    world.request(Request::Abort);
+    let decision = world.step();
+    assert_eq!(decision.desired.canary_weight, 0);
+    world.settle();
+    assert_eq!(world.phase(), "Degraded");
+    assert_eq!(world.status.abort, Some(true));
+    assert_eq!(
+        (world.replicas("v2"), world.replicas("v1"), weights(&world)),
+        (0, 4, 0)
+    );
+    assert_eq!(
+        world.condition("Progressing").unwrap().reason.as_deref(),
+        Some("RolloutAborted")
+    );
+    world.request(Request::Retry);
+    world.settle();
+    assert_eq!(
+        (world.phase(), world.step_index(), world.replicas("v2")),
+        ("Paused", 1, 2)
+    );
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
+    assert_eq!(world.status.stable_revision.as_deref(), Some("v2"));
+}
+
+#[test]
+fn promote_full_skips_remaining_steps() {
+    let steps = vec![
+        set_weight(10),
+        pause(None),
+        set_weight(50),
+        pause(None),
+        analysis_step("error-rate"),
+    ];
+    let mut world = World::healthy(canary_spec(10, steps));
+    world.update("v2");
+    world.settle();
+    assert_eq!(world.step_index(), 1);
+    world.request(Request::PromoteFull);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
+    assert_eq!(world.replicas("v2"), 10);
+    assert!(world.run_names(RunKind::Step(4)).is_empty());
+    assert!(
+        !world
+            .events
+            .iter()
+            .any(|e| e.reason == "AnalysisRunStarted")
+    );
+}
+
+#[test]
+fn progress_deadline_exceeded_without_abort_degrades_and_recovers() {
+    let mut spec = canary_spec(2, vec![set_weight(50), pause(Some("10s"))]);
+    spec.progress_deadline_seconds = Some(60);
+    let mut world = World::healthy(spec);
+    world.update("v2");
+    world.unready.insert("h-v2".into(), 1);
+    world.settle();
+    assert_eq!(world.phase(), "Progressing");
+    world.advance(61);
+    world.settle();
+    assert_eq!(world.phase(), "Degraded");
+    let progressing = world.condition("Progressing").unwrap();
+    assert_eq!(
+        (progressing.status.as_str(), progressing.reason.as_deref()),
+        ("False", Some("ProgressDeadlineExceeded"))
+    );
+    assert!(world.has_event("ProgressDeadlineExceeded"));
+    assert_ne!(world.status.abort, Some(true));
+    // The pods come up: the rollout carries on.
+    world.unready.clear();
+    world.settle();
+    assert_eq!(world.phase(), "Paused");
+    world.advance(11);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
+}
+
+#[test]
+fn progress_deadline_exceeded_with_abort_rolls_back() {
+    let mut spec = canary_spec(2, vec![set_weight(50), pause(None)]);
+    spec.progress_deadline_seconds = Some(60);
+    spec.progress_deadline_abort = Some(true);
+    let mut world = World::healthy(spec);
+    world.update("v2");
+    world.unready.insert("h-v2".into(), 1);
+    world.settle();
+    world.advance(61);
+    let decision = world.step();
+    assert_eq!(decision.desired.canary_weight, 0);
+    world.settle();
+    assert_eq!(world.phase(), "Degraded");
+    assert_eq!(world.status.abort, Some(true));
+    assert!(
+        world
+            .status
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("progress deadline exceeded")
+    );
+    assert_eq!(world.replicas("v2"), 0);
+}
+
+#[test]
+fn scale_down_delay_keeps_old_stable_up_after_promotion() {
+    let mut world = World::healthy(routed(canary_spec(3, vec![set_weight(50), pause(None)])));
+    world.update("v2");
+    world.settle();
+    // Behind a router the stable side stays whole; the canary is extra.
+    assert_eq!(
+        (world.replicas("v1"), world.replicas("v2"), world.weight),
+        (3, 2, 50)
+    );
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
+    assert_eq!(
+        (world.replicas("v2"), world.replicas("v1")),
+        (3, 3),
+        "old stable kept during the delay"
+    );
+    world.advance(29);
+    world.settle();
+    assert_eq!(world.replicas("v1"), 3);
+    world.advance(2);
+    world.settle();
+    assert_eq!(world.replicas("v1"), 0);
+}
+
+#[test]
+fn scale_down_on_abort_waits_for_abort_delay() {
+    let mut spec = routed(canary_spec(3, vec![set_weight(50), pause(None)]));
+    spec.strategy
+        .canary
+        .as_mut()
+        .unwrap()
+        .abort_scale_down_delay_seconds = Some(10);
+    let mut world = World::healthy(spec);
+    world.update("v2");
+    world.settle();
+    world.request(Request::Abort);
+    world.settle();
+    assert_eq!(
+        (world.weight, world.replicas("v2")),
+        (0, 2),
+        "pods wait while traffic drains"
+    );
+    world.advance(11);
+    world.settle();
+    assert_eq!(world.replicas("v2"), 0);
+
+    // Without a router there is nothing to drain: the canary goes at once.
+    let mut world = World::healthy(canary_spec(4, vec![set_weight(50), pause(None)]));
+    world.update("v2");
+    world.settle();
+    world.request(Request::Abort);
+    world.settle();
+    assert_eq!((world.replicas("v2"), world.replicas("v1")), (0, 4));
+}
+
+#[test]
+fn set_canary_scale() {
+    let steps = vec![
+        canary_scale(SetCanaryScale {
+            replicas: Some(1),
+            ..Default::default()
+        }),
+        set_weight(50),
+        pause(None),
+        canary_scale(SetCanaryScale {
+            match_traffic_weight: Some(true),
+            ..Default::default()
+        }),
+        set_weight(75),
+        pause(None),
+        canary_scale(SetCanaryScale {
+            weight: Some(10),
+            ..Default::default()
+        }),
+        pause(None),
+    ];
+    let mut world = World::healthy(routed(canary_spec(8, steps)));
+    world.update("v2");
+    world.settle();
+    assert_eq!(
+        (world.step_index(), world.replicas("v2"), world.weight),
+        (2, 1, 50)
+    );
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!(
+        (world.step_index(), world.replicas("v2"), world.weight),
+        (5, 6, 75)
+    );
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!(
+        (world.step_index(), world.replicas("v2"), world.weight),
+        (7, 1, 75)
+    );
+    assert_eq!(world.replicas("v1"), 8);
+}
+
+#[test]
+fn new_revision_supersedes_running_canary() {
+    let mut world = World::healthy(canary_spec(
+        4,
+        vec![set_weight(25), pause(None), set_weight(50), pause(None)],
+    ));
+    world.update("v2");
+    world.settle();
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!((world.step_index(), world.replicas("v2")), (3, 2));
+    world.update("v3");
+    world.settle();
+    assert!(world.has_event("Superseded"));
+    assert_eq!(
+        world.status.stable_revision.as_deref(),
+        Some("v1"),
+        "stable untouched"
+    );
+    assert_eq!(
+        (
+            world.step_index(),
+            world.replicas("v3"),
+            world.replicas("v2")
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(world.replicas("v1"), 3);
+}
+
+#[test]
+fn rollback_inside_window_skips_steps() {
+    let mut spec = canary_spec(2, vec![set_weight(50), pause(None)]);
+    spec.rollback_window = Some(RollbackWindow { revisions: 1 });
+    let mut world = World::healthy(spec);
+    for label in ["v2", "v3"] {
+        world.update(label);
+        world.settle();
+        world.request(Request::Promote);
+        world.settle();
+        assert_eq!(world.status.stable_revision.as_deref(), Some(label));
+    }
+    world.update("v2");
+    world.settle();
+    assert!(world.has_event("RollbackWithinWindow"));
+    assert_eq!(
+        (world.phase(), world.status.stable_revision.as_deref()),
+        ("Healthy", Some("v2"))
+    );
+
+    // v1 is two revisions back: outside a window of 1, so the steps run.
+    world.update("v1");
+    world.settle();
+    assert_eq!((world.phase(), world.step_index()), ("Paused", 1));
+}
+
+#[test]
+fn undo_goes_back_to_the_previous_revision() {
+    let mut world = World::healthy(canary_spec(2, vec![set_weight(50), pause(None)]));
+    world.update("v2");
+    world.settle();
+    world.request(Request::Promote);
+    world.settle();
+    world.request(Request::Undo);
+    let decision = world.step();
+    assert_eq!(decision.desired.rollback_to.as_deref(), Some("h-v1"));
+    assert_eq!(world.template.1, "v1");
+}
+
+#[test]
+fn failed_step_analysis_aborts_with_weight_zero() {
+    let mut world = World::healthy(canary_spec(
+        4,
+        vec![set_weight(25), analysis_step("error-rate"), set_weight(100)],
+    ));
+    world.outcomes.insert("step", AnalysisPhase::Failed);
+    world.update("v2");
+    world.settle();
+    assert_eq!(world.phase(), "Degraded");
+    assert_eq!(
+        (world.weight, world.replicas("v2"), world.replicas("v1")),
+        (0, 0, 4)
+    );
+    let event = world
+        .events
+        .iter()
+        .find(|e| e.reason == "RolloutAborted")
+        .unwrap();
+    assert!(
+        event
+            .message
+            .contains("analysis run helpdesk-h-v2-step1 failed"),
+        "{event:?}"
+    );
+}
+
+#[test]
+fn background_analysis_inconclusive_pauses() {
+    let mut spec = canary_spec(
+        4,
+        vec![
+            set_weight(25),
+            pause(Some("10s")),
+            set_weight(50),
+            pause(Some("10s")),
+        ],
+    );
+    spec.strategy.canary.as_mut().unwrap().analysis = Some(BackgroundAnalysis {
+        templates: analysis("error-rate").templates,
+        args: vec![],
+        starting_step: Some(1),
+    });
+    let mut world = World::healthy(spec);
+    world
+        .outcomes
+        .insert("background", AnalysisPhase::Inconclusive);
+    world.update("v2");
+    world.settle();
+    world.advance(11);
+    world.settle();
+    assert_eq!(world.phase(), "Paused");
+    assert!(
+        world
+            .status
+            .pause_conditions
+            .iter()
+            .any(|p| p.reason == "InconclusiveAnalysis")
+    );
+    assert_eq!(world.step_index(), 1, "held while inconclusive");
+    assert!(world.has_event("AnalysisRunInconclusive"));
+    world.advance(60);
+    world.settle();
+    assert_eq!(world.step_index(), 1, "time alone does not resume it");
+    world.request(Request::Promote);
+    world.settle();
+    assert!(world.step_index() >= 2, "promote resumes it");
+}
+
+#[test]
+fn with_spec_pause_nothing_moves_until_unpaused() {
+    let mut world = World::healthy(canary_spec(2, vec![set_weight(50), pause(Some("5s"))]));
+    world.spec.paused = Some(true);
+    world.update("v2");
+    world.settle();
+    assert_eq!(world.phase(), "Paused");
+    assert_eq!((world.replicas("v2"), world.replicas("v1")), (0, 2));
+    world.spec.paused = None;
+    world.settle();
+    assert_eq!(world.replicas("v2"), 1);
+}
+
+fn bg_strategy() -> BlueGreenStrategy {
+    BlueGreenStrategy {
+        active_service: "helpdesk-active".into(),
+        preview_service: Some("helpdesk-preview".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn blue_green_manual_promotion_switches_at_once() {
+    let mut world = World::healthy(blue_green_spec(
+        3,
+        BlueGreenStrategy {
+            auto_promotion_enabled: Some(false),
+            preview_replica_count: Some(1),
+            ..bg_strategy()
+        },
+    ));
+    world.update("v2");
+    world.settle();
+    assert_eq!(world.phase(), "Paused");
+    let last = world.last.clone().unwrap();
+    assert_eq!(
+        (
+            last.desired.stable_hash.as_deref(),
+            last.desired.canary_hash.as_deref()
+        ),
+        (Some("h-v1"), Some("h-v2"))
+    );
+    assert_eq!((world.replicas("v1"), world.replicas("v2")), (3, 1));
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
+    let last = world.last.clone().unwrap();
+    assert_eq!(last.desired.stable_hash.as_deref(), Some("h-v2"));
+    assert!(world.has_event("Switched"));
+    assert_eq!(
+        (world.replicas("v2"), world.replicas("v1")),
+        (3, 3),
+        "old side kept for the delay"
+    );
+    world.advance(31);
+    world.settle();
+    assert_eq!(world.replicas("v1"), 0);
+}
+
+#[test]
+fn blue_green_pre_promotion_failure_keeps_active() {
+    let mut world = World::healthy(blue_green_spec(
+        2,
+        BlueGreenStrategy {
+            pre_promotion_analysis: Some(analysis("error-rate")),
+            abort_scale_down_delay_seconds: Some(0),
+            ..bg_strategy()
+        },
+    ));
+    world.outcomes.insert("pre", AnalysisPhase::Failed);
+    world.update("v2");
+    world.settle();
+    assert_eq!(world.phase(), "Degraded");
+    let last = world.last.clone().unwrap();
+    assert_eq!(last.desired.stable_hash.as_deref(), Some("h-v1"));
+    assert_eq!((world.replicas("v1"), world.replicas("v2")), (2, 0));
+    assert!(!world.has_event("Switched"));
+}
+
+#[test]
+fn blue_green_post_promotion_failure_switches_back() {
+    let mut world = World::healthy(blue_green_spec(
+        2,
+        BlueGreenStrategy {
+            post_promotion_analysis: Some(analysis("error-rate")),
+            ..bg_strategy()
+        },
+    ));
+    world.outcomes.insert("post", AnalysisPhase::Failed);
+    world.update("v2");
+    world.settle();
+    assert!(world.has_event("Switched"));
+    assert_eq!(world.phase(), "Degraded");
+    let last = world.last.clone().unwrap();
+    assert_eq!(
+        last.desired.stable_hash.as_deref(),
+        Some("h-v1"),
+        "active back to the old side"
+    );
+    assert_eq!(world.status.stable_revision.as_deref(), Some("v1"));
+    assert_eq!(world.replicas("v1"), 2);
+}
+
+#[test]
+fn invalid_specs_are_reported_not_panicked_on() {
+    let cases: Vec<(RolloutSpec, &str)> = vec![
+        (
+            canary_spec(2, vec![set_weight(150)]),
+            "spec.strategy.canary.steps[0].setWeight: 150 is outside 0..=100",
+        ),
+        (
+            {
+                let mut s = canary_spec(2, vec![]);
+                s.strategy.blue_green = Some(bg_strategy());
+                s
+            },
+            "set either canary or blueGreen, not both",
+        ),
+        (
+            canary_spec(2, vec![CanaryStep::default()]),
+            "steps[0]: a step sets exactly one of",
+        ),
+        (
+            canary_spec(
+                2,
+                vec![CanaryStep {
+                    analysis: Some(RolloutAnalysis::default()),
+                    ..Default::default()
+                }],
+            ),
+            "steps[0].analysis.templates: name at least one",
+        ),
+        (
+            canary_spec(2, vec![pause(Some("soon"))]),
+            "steps[0].pause.duration",
+        ),
+        (
+            canary_spec(
+                2,
+                vec![canary_scale(SetCanaryScale {
+                    replicas: Some(1),
+                    ..Default::default()
+                })],
+            ),
+            "setCanaryScale: needs trafficRouting",
+        ),
+    ];
+    for (spec, expected) in cases {
+        let mut world = World::new(spec);
+        world.settle();
+        assert_eq!(world.phase(), "Degraded");
+        let condition = world
+            .condition("InvalidSpec")
+            .expect("InvalidSpec condition");
+        assert!(
+            condition.message.as_deref().unwrap().contains(expected),
+            "{:?} lacks {expected}",
+            condition.message
+        );
+        assert!(
+            world.replica_sets.is_empty(),
+            "an invalid spec changes nothing"
+        );
+    }
+}
+
+#[test]
+fn unknown_template_is_invalid_when_templates_are_known() {
+    let spec = canary_spec(2, vec![analysis_step("error-rat")]);
+    let mut observed = World::new(spec.clone()).observed();
+    observed.known_templates = Some(vec![AnalysisTemplateRef {
+        template_name: "error-rate".into(),
+        cluster_scope: None,
+    }]);
+    let decision = conductor::engine::decide(
+        &spec,
+        &RolloutStatus::default(),
+        &observed,
+        "2026-11-24T10:00:00Z".parse().unwrap(),
+    );
+    let message = decision.status.message.unwrap();
+    assert!(
+        message.contains("AnalysisTemplate `error-rat` not found"),
+        "{message}"
+    );
+}
+
+#[test]
+fn condition_transition_time_moves_only_when_status_flips() {
+    let mut world = World::healthy(canary_spec(2, vec![set_weight(50), pause(None)]));
+    let healthy_since = world
+        .condition("Healthy")
+        .unwrap()
+        .last_transition_time
+        .clone();
+    world.advance(100);
+    world.settle();
+    assert_eq!(
+        world.condition("Healthy").unwrap().last_transition_time,
+        healthy_since
+    );
+    world.update("v2");
+    world.settle();
+    let flipped = world.condition("Healthy").unwrap();
+    assert_eq!(flipped.status, "False");
+    assert_ne!(flipped.last_transition_time, healthy_since);
+}

@@ -1,0 +1,332 @@
+//! A tiny simulated platform for the engine: ReplicaSets become available
+//! as soon as they are asked for (minus injected unready pods), analysis
+//! runs start Running and finish with the outcome the test chose, and time
+//! moves only when the test says so.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use conductor::crd::rollout::*;
+use conductor::engine::{
+    self, AnalysisPhase, AnalysisRunState, Decision, Event, Observed, ReplicaSetState, Request,
+    RunKind,
+};
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+
+pub struct World {
+    pub spec: RolloutSpec,
+    pub status: RolloutStatus,
+    pub now: Timestamp,
+    pub template: (String, String),
+    pub replica_sets: Vec<ReplicaSetState>,
+    pub runs: Vec<AnalysisRunState>,
+    /// Outcome analysis runs reach on the decision after they start.
+    pub outcomes: HashMap<&'static str, AnalysisPhase>,
+    /// Pods per hash that never become available.
+    pub unready: HashMap<String, i32>,
+    pub requests: Vec<Request>,
+    pub events: Vec<Event>,
+    pub weight: i32,
+    pub last: Option<Decision>,
+    next_revision: u64,
+}
+
+pub fn pod_template(image: &str) -> PodTemplateSpec {
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some([("app".to_owned(), "helpdesk".to_owned())].into()),
+            ..Default::default()
+        }),
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "helpdesk".into(),
+                image: Some(image.into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+    }
+}
+
+pub fn canary_spec(replicas: i32, steps: Vec<CanaryStep>) -> RolloutSpec {
+    RolloutSpec {
+        replicas: Some(replicas),
+        selector: Some(LabelSelector {
+            match_labels: Some([("app".to_owned(), "helpdesk".to_owned())].into()),
+            ..Default::default()
+        }),
+        template: Some(pod_template("helpdesk:v1")),
+        strategy: RolloutStrategy {
+            canary: Some(CanaryStrategy {
+                canary_service: Some("helpdesk-canary".into()),
+                stable_service: Some("helpdesk-stable".into()),
+                steps,
+                ..Default::default()
+            }),
+            blue_green: None,
+        },
+        ..Default::default()
+    }
+}
+
+pub fn blue_green_spec(replicas: i32, strategy: BlueGreenStrategy) -> RolloutSpec {
+    let mut spec = canary_spec(replicas, vec![]);
+    spec.strategy = RolloutStrategy {
+        canary: None,
+        blue_green: Some(strategy),
+    };
+    spec
+}
+
+pub fn set_weight(w: i32) -> CanaryStep {
+    CanaryStep {
+        set_weight: Some(w),
+        ..Default::default()
+    }
+}
+
+pub fn pause(duration: Option<&str>) -> CanaryStep {
+    CanaryStep {
+        pause: Some(RolloutPause {
+            duration: duration.map(|d| {
+                k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(d.into())
+            }),
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn analysis(template: &str) -> RolloutAnalysis {
+    RolloutAnalysis {
+        templates: vec![AnalysisTemplateRef {
+            template_name: template.into(),
+            cluster_scope: None,
+        }],
+        args: vec![],
+    }
+}
+
+pub fn analysis_step(template: &str) -> CanaryStep {
+    CanaryStep {
+        analysis: Some(analysis(template)),
+        ..Default::default()
+    }
+}
+
+pub fn canary_scale(scale: SetCanaryScale) -> CanaryStep {
+    CanaryStep {
+        set_canary_scale: Some(scale),
+        ..Default::default()
+    }
+}
+
+pub fn routed(mut spec: RolloutSpec) -> RolloutSpec {
+    if let Some(c) = spec.strategy.canary.as_mut() {
+        c.traffic_routing = Some(TrafficRouting {
+            gateway_api: Some(GatewayApiTrafficRouting {
+                http_route: "helpdesk".into(),
+                namespace: None,
+            }),
+            nginx: None,
+        });
+    }
+    spec
+}
+
+impl World {
+    /// A rollout whose first revision `v1` is deployed and healthy.
+    pub fn healthy(spec: RolloutSpec) -> Self {
+        let mut world = Self::new(spec);
+        world.settle();
+        assert_eq!(world.phase(), "Healthy", "{:?}", world.status.message);
+        world
+    }
+
+    pub fn new(spec: RolloutSpec) -> Self {
+        Self {
+            spec,
+            status: RolloutStatus::default(),
+            now: "2026-11-24T10:00:00Z".parse().unwrap(),
+            template: ("h-v1".into(), "v1".into()),
+            replica_sets: Vec::new(),
+            runs: Vec::new(),
+            outcomes: HashMap::new(),
+            unready: HashMap::new(),
+            requests: Vec::new(),
+            events: Vec::new(),
+            weight: 0,
+            last: None,
+            next_revision: 1,
+        }
+    }
+
+    pub fn observed(&self) -> Observed {
+        Observed {
+            name: "helpdesk".into(),
+            generation: 1,
+            template_hash: self.template.0.clone(),
+            template_label: self.template.1.clone(),
+            replica_sets: self.replica_sets.clone(),
+            analysis_runs: self.runs.clone(),
+            traffic_weight: None,
+            known_templates: None,
+            requests: self.requests.clone(),
+        }
+    }
+
+    /// Rolls out a new revision, as editing the template's image would.
+    pub fn update(&mut self, label: &str) {
+        self.template = (format!("h-{label}"), label.to_owned());
+        // As with Deployments, going back to an old template makes its
+        // ReplicaSet the newest revision.
+        if let Some(rs) = self.replica_sets.iter_mut().find(|rs| rs.label == label) {
+            rs.revision = self.next_revision;
+            self.next_revision += 1;
+        }
+        if let Some(t) = self.spec.template.as_mut() {
+            *t = pod_template(&format!("helpdesk:{label}"));
+        }
+    }
+
+    pub fn request(&mut self, request: Request) {
+        self.requests.push(request);
+    }
+
+    pub fn advance(&mut self, seconds: i64) {
+        self.now = self
+            .now
+            .checked_add(SignedDuration::from_secs(seconds))
+            .unwrap();
+    }
+
+    /// One decision, then the platform makes the desired world real.
+    pub fn step(&mut self) -> Decision {
+        let decision = engine::decide(&self.spec, &self.status, &self.observed(), self.now);
+        self.requests.clear();
+        self.apply(&decision);
+        self.status = decision.status.clone();
+        self.events.extend(decision.events.iter().cloned());
+        self.last = Some(decision.clone());
+        decision
+    }
+
+    fn apply(&mut self, decision: &Decision) {
+        // Runs finish with the chosen outcome one decision after they start.
+        for run in &mut self.runs {
+            if run.phase == AnalysisPhase::Running {
+                let key = ["step", "background", "pre", "post"]
+                    .into_iter()
+                    .find(|k| run.name.contains(&format!("-{k}")))
+                    .unwrap_or("step");
+                run.phase = self
+                    .outcomes
+                    .get(key)
+                    .copied()
+                    .unwrap_or(AnalysisPhase::Successful);
+            }
+        }
+        for run in &decision.desired.analysis_runs {
+            if !self.runs.iter().any(|r| r.name == run.name) {
+                self.runs.push(AnalysisRunState {
+                    name: run.name.clone(),
+                    phase: AnalysisPhase::Running,
+                    message: None,
+                });
+            }
+        }
+        for desired in &decision.desired.replica_sets {
+            let unready = self.unready.get(&desired.hash).copied().unwrap_or(0);
+            let available = (desired.replicas - unready).max(0);
+            match self
+                .replica_sets
+                .iter_mut()
+                .find(|rs| rs.hash == desired.hash)
+            {
+                Some(rs) => {
+                    rs.replicas = desired.replicas;
+                    rs.ready = available;
+                    rs.available = available;
+                    rs.scale_down_at = desired.scale_down_at;
+                }
+                None => {
+                    let label = desired.hash.trim_start_matches("h-").to_owned();
+                    self.replica_sets.push(ReplicaSetState {
+                        hash: desired.hash.clone(),
+                        label,
+                        revision: self.next_revision,
+                        created_at: Some(
+                            self.now
+                                .checked_add(SignedDuration::from_millis(self.next_revision as i64))
+                                .unwrap(),
+                        ),
+                        replicas: desired.replicas,
+                        ready: available,
+                        available,
+                        scale_down_at: desired.scale_down_at,
+                    });
+                    self.next_revision += 1;
+                }
+            }
+        }
+        if let Some(hash) = &decision.desired.rollback_to {
+            self.update(hash.trim_start_matches("h-"));
+        }
+        self.weight = decision.desired.canary_weight;
+    }
+
+    /// Decides until the status stops changing (at most 50 times), without time passing.
+    pub fn settle(&mut self) {
+        for _ in 0..50 {
+            let before = (
+                self.status.clone(),
+                self.replica_sets.clone(),
+                self.runs.clone(),
+            );
+            self.step();
+            if before
+                == (
+                    self.status.clone(),
+                    self.replica_sets.clone(),
+                    self.runs.clone(),
+                )
+            {
+                return;
+            }
+        }
+        panic!("no fixpoint after 50 decisions: {:?}", self.status.message);
+    }
+
+    pub fn phase(&self) -> &str {
+        self.status.phase.as_deref().unwrap_or("")
+    }
+
+    pub fn step_index(&self) -> i32 {
+        self.status.current_step_index.unwrap_or(-1)
+    }
+
+    pub fn replicas(&self, label: &str) -> i32 {
+        self.replica_sets
+            .iter()
+            .find(|rs| rs.label == label)
+            .map_or(0, |rs| rs.replicas)
+    }
+
+    pub fn condition(&self, type_: &str) -> Option<&conductor::crd::condition::Condition> {
+        self.status.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    pub fn has_event(&self, reason: &str) -> bool {
+        self.events.iter().any(|e| e.reason == reason)
+    }
+
+    pub fn run_names(&self, kind: RunKind) -> Vec<String> {
+        self.last
+            .iter()
+            .flat_map(|d| d.desired.analysis_runs.iter())
+            .filter(|r| r.kind == kind)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+}
