@@ -32,6 +32,12 @@ pub fn decide(ctx: &mut Context, settings: &Settings, canary: &Canary) {
     // Advancing may have promoted (stable is now `hash`) or aborted.
     let stable = ctx.status.stable_rs.clone().unwrap_or_else(|| hash.clone());
     ctx.desired.stable_hash = Some(stable.clone());
+    if hash == stable || is_aborted(ctx) {
+        // Whatever advancing asked for or waited on no longer applies.
+        ctx.desired.replica_sets.clear();
+        ctx.desired.analysis_runs.clear();
+        ctx.waiting = None;
+    }
     if hash == stable {
         set_weight(ctx, 0);
         let mut targets = lifecycle::retire_others(ctx, &[&stable], canary.scale_down_delay_ms);
@@ -81,10 +87,17 @@ fn current_index(ctx: &Context, steps: usize) -> usize {
 /// Walks the steps as far as the observed world allows, then asks for the
 /// world the step it stops at needs.
 fn advance(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, stable: &str) {
-    let steps = canary.steps.len();
-    if !background_analysis(ctx, canary, hash) {
-        return;
+    if background_analysis(ctx, canary, hash) {
+        walk(ctx, settings, canary, hash, stable);
+        // The steps may have reached the background analysis' starting step.
+        if !is_aborted(ctx) && ctx.status.stable_rs.as_deref() != Some(hash) {
+            background_analysis(ctx, canary, hash);
+        }
     }
+}
+
+fn walk(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, stable: &str) {
+    let steps = canary.steps.len();
     loop {
         let index = current_index(ctx, steps);
         let full = ctx.status.promote_full == Some(true) || index >= steps;
@@ -114,6 +127,11 @@ fn advance(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, 
         };
         let weight_applied = ctx.observed.traffic_weight.is_none_or(|w| w == weight_now);
         if full {
+            if pods_ready && weight_applied && weight_now == 100 {
+                // The caller scales for the new stable.
+                complete(ctx, stable);
+                return;
+            }
             scale_for(
                 ctx,
                 settings,
@@ -124,15 +142,16 @@ fn advance(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, 
                 stable_target,
             );
             set_weight(ctx, weight_now);
-            if pods_ready && weight_applied && weight_now == 100 {
-                complete(ctx, stable);
-            } else {
-                ctx.waiting = Some(format!(
-                    "promoting: canary pods {canary_available}/{canary_target} available"
-                ));
-            }
+            ctx.waiting = Some(format!(
+                "promoting: canary pods {canary_available}/{canary_target} available"
+            ));
             return;
         }
+        let held_before = ctx
+            .status
+            .pause_conditions
+            .iter()
+            .any(|p| p.reason == INCONCLUSIVE);
         let step_done = match &canary.steps[index] {
             Step::SetWeight(_) => {
                 if pods_ready && weight_applied {
@@ -146,6 +165,8 @@ fn advance(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, 
                 }
             }
             Step::SetCanaryScale(_) => true,
+            // An inconclusive analysis stops the pause clock too.
+            Step::Pause(_) if held_before => false,
             Step::Pause(duration) => pause(ctx, index, steps, *duration),
             Step::Analysis(analysis) => match step_analysis(ctx, analysis, index, steps, hash) {
                 Some(done) => done,
@@ -207,6 +228,8 @@ fn complete(ctx: &mut Context, old_stable: &str) {
         canary.current_step_analysis_run = None;
         canary.current_background_analysis_run = None;
     }
+    // A stable revision needs no analysis.
+    ctx.desired.analysis_runs.clear();
     let label = ctx.status.stable_revision.clone().unwrap_or_default();
     let old = ctx
         .observed
@@ -341,9 +364,6 @@ fn step_analysis(
             if let Some(c) = ctx.status.canary.as_mut() {
                 c.current_step_analysis_run = None;
             }
-            ctx.status
-                .pause_conditions
-                .retain(|p| p.reason != INCONCLUSIVE);
             ctx.event(
                 EventType::Normal,
                 "AnalysisRunSuccessful",
@@ -409,6 +429,9 @@ fn push_run(
     hash: &str,
     analysis: &RolloutAnalysis,
 ) {
+    if ctx.desired.analysis_runs.iter().any(|r| r.name == name) {
+        return;
+    }
     ctx.desired.analysis_runs.push(DesiredAnalysisRun {
         name,
         kind,

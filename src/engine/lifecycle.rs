@@ -244,8 +244,6 @@ fn check_progress_deadline(ctx: &mut Context, settings: &Settings) {
     let Some(last) = last else { return };
     let idle = ctx.millis_since(Some(&last));
     if idle <= settings.progress_deadline_ms {
-        ctx.desired
-            .requeue_in(settings.progress_deadline_ms - idle + 1);
         return;
     }
     let seconds = settings.progress_deadline_ms / 1000;

@@ -247,6 +247,10 @@ pub fn decide(
         }
         Err(message) => status::invalid(&mut ctx, spec, &message),
     }
+    // Runs in a stable order, whatever order the strategy found them in.
+    ctx.desired
+        .analysis_runs
+        .sort_by(|a, b| a.name.cmp(&b.name));
     Decision {
         status: ctx.status,
         desired: ctx.desired,

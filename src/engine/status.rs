@@ -12,6 +12,11 @@ pub fn finish(
     previous: &RolloutStatus,
 ) {
     counts(ctx, spec);
+    let progressed = signature(&ctx.status) != signature(previous);
+    if progressed {
+        // Whatever the clock said, the rollout just moved.
+        ctx.deadline_exceeded = false;
+    }
     let (phase, message) = phase_and_message(ctx, settings);
     ctx.status.phase = Some(phase.to_owned());
     ctx.status.message = Some(message);
@@ -37,7 +42,6 @@ pub fn finish(
             _ => (true, "RolloutProgressing"),
         }
     };
-    let progressed = signature(&ctx.status) != signature(previous);
     let message = ctx.status.message.clone();
     set_condition(
         ctx,
@@ -60,6 +64,7 @@ pub fn finish(
         false,
     );
     set_condition(ctx, "Healthy", phase == "Healthy", phase, None, false);
+    requeue_for_deadline(ctx, settings, phase);
     ctx.status.conditions.retain(|c| c.type_ != "InvalidSpec");
     if ctx.deadline_exceeded && previous_reason(previous) != Some("ProgressDeadlineExceeded") {
         ctx.event(
@@ -160,6 +165,22 @@ fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, Strin
             settings.replicas
         ),
     )
+}
+
+/// A rollout still moving is looked at again when its deadline passes.
+fn requeue_for_deadline(ctx: &mut Context, settings: &Settings, phase: &str) {
+    if phase != "Progressing" || ctx.deadline_exceeded {
+        return;
+    }
+    let last = ctx
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .and_then(|c| c.last_update_time.clone());
+    let idle = ctx.millis_since(last.as_deref());
+    ctx.desired
+        .requeue_in(settings.progress_deadline_ms - idle + 1);
 }
 
 /// What counts as progress for the deadline: any of these moving.

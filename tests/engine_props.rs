@@ -1,0 +1,287 @@
+//! Properties of the engine over random specs, step lists, worlds, requests
+//! and time: availability floor, weight ceiling, abort means weight 0,
+//! deciding twice changes nothing, and no panic.
+
+#[path = "support/world.rs"]
+mod world;
+
+use conductor::crd::rollout::*;
+use conductor::engine::{self, AnalysisPhase, Decision, Request};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use proptest::prelude::*;
+use world::*;
+
+#[derive(Debug, Clone)]
+enum Action {
+    Decide,
+    Advance(i64),
+    Update(u8),
+    Ask(u8),
+    Unready(u8, i32),
+    Outcome(u8),
+}
+
+fn step_strategy(routed: bool) -> impl Strategy<Value = CanaryStep> {
+    prop_oneof![
+        (0..=110i32).prop_map(set_weight),
+        proptest::option::of(0..90u32).prop_map(|d| pause(d.map(|s| format!("{s}s")).as_deref())),
+        Just(analysis_step("error-rate")),
+        (0..3u8, 0..=100i32, 0..6i32).prop_map(move |(kind, w, r)| {
+            let scale = match kind {
+                0 => SetCanaryScale {
+                    weight: Some(w),
+                    ..Default::default()
+                },
+                1 => SetCanaryScale {
+                    replicas: Some(r),
+                    ..Default::default()
+                },
+                _ => SetCanaryScale {
+                    match_traffic_weight: Some(true),
+                    ..Default::default()
+                },
+            };
+            if routed {
+                canary_scale(scale)
+            } else {
+                set_weight(w.min(100))
+            }
+        }),
+    ]
+}
+
+fn int_or_percent() -> impl Strategy<Value = IntOrString> {
+    prop_oneof![
+        (0..4i32).prop_map(IntOrString::Int),
+        (0..=100u32).prop_map(|p| IntOrString::String(format!("{p}%")))
+    ]
+}
+
+fn spec_strategy() -> impl Strategy<Value = RolloutSpec> {
+    (
+        any::<bool>(),
+        0..10i32,
+        int_or_percent(),
+        int_or_percent(),
+        proptest::option::of(0..3i32),
+        any::<bool>(),
+    )
+        .prop_flat_map(
+            |(routed, replicas, surge, unavailable, window, background)| {
+                proptest::collection::vec(step_strategy(routed), 0..7).prop_map(move |steps| {
+                    let len = steps.len() as i32;
+                    let mut spec = canary_spec(replicas, steps);
+                    let canary = spec.strategy.canary.as_mut().unwrap();
+                    canary.max_surge = Some(surge.clone());
+                    canary.max_unavailable = Some(unavailable.clone());
+                    if background {
+                        canary.analysis = Some(BackgroundAnalysis {
+                            templates: analysis("error-rate").templates,
+                            args: vec![],
+                            starting_step: Some(len / 2),
+                        });
+                    }
+                    spec.rollback_window = window.map(|revisions| RollbackWindow { revisions });
+                    spec.progress_deadline_seconds = Some(120);
+                    spec.progress_deadline_abort = Some(replicas % 2 == 0);
+                    if routed { routed_spec(spec) } else { spec }
+                })
+            },
+        )
+}
+
+fn blue_green_strategy() -> impl Strategy<Value = RolloutSpec> {
+    (
+        0..8i32,
+        proptest::option::of(0..4i32),
+        any::<bool>(),
+        proptest::option::of(0..60i32),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(replicas, preview, auto, auto_seconds, pre, post)| {
+            let mut spec = blue_green_spec(
+                replicas,
+                BlueGreenStrategy {
+                    active_service: "helpdesk-active".into(),
+                    preview_service: Some("helpdesk-preview".into()),
+                    preview_replica_count: preview,
+                    auto_promotion_enabled: Some(auto),
+                    auto_promotion_seconds: auto_seconds,
+                    pre_promotion_analysis: pre.then(|| analysis("error-rate")),
+                    post_promotion_analysis: post.then(|| analysis("error-rate")),
+                    ..Default::default()
+                },
+            );
+            spec.progress_deadline_seconds = Some(120);
+            spec
+        })
+}
+
+fn any_spec() -> impl Strategy<Value = RolloutSpec> {
+    prop_oneof![3 => spec_strategy(), 1 => blue_green_strategy()]
+}
+
+fn routed_spec(spec: RolloutSpec) -> RolloutSpec {
+    routed(spec)
+}
+
+fn action_strategy() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        6 => Just(Action::Decide),
+        2 => (1..90i64).prop_map(Action::Advance),
+        1 => (0..4u8).prop_map(Action::Update),
+        1 => (0..5u8).prop_map(Action::Ask),
+        1 => (0..4u8, 0..4i32).prop_map(|(h, n)| Action::Unready(h, n)),
+        1 => (0..4u8).prop_map(Action::Outcome),
+    ]
+}
+
+/// Resolved maxUnavailable, as the engine resolves it.
+fn min_available(spec: &RolloutSpec) -> Option<i32> {
+    let settings = engine::Settings::from_spec(spec, None).ok()?;
+    Some((settings.replicas - settings.max_unavailable).max(0))
+}
+
+fn effective_weight(spec: &RolloutSpec, index: usize) -> i32 {
+    spec.strategy
+        .canary
+        .as_ref()
+        .unwrap()
+        .steps
+        .iter()
+        .take(index + 1)
+        .rev()
+        .find_map(|s| s.set_weight)
+        .unwrap_or(0)
+}
+
+fn check(
+    spec: &RolloutSpec,
+    observed: &engine::Observed,
+    now: jiff::Timestamp,
+    decision: &Decision,
+) -> Result<(), TestCaseError> {
+    let hash = &observed.template_hash;
+    let Some(canary) = spec.strategy.canary.as_ref() else {
+        return check_common(spec, observed, now, decision);
+    };
+    let steps = canary.steps.len();
+    let valid = engine::Settings::from_spec(spec, None).is_ok();
+    // (a) the availability floor holds whenever the world met it.
+    if let Some(floor) = min_available(spec) {
+        let available: i32 = observed.replica_sets.iter().map(|rs| rs.available).sum();
+        if available >= floor {
+            let guaranteed: i32 = observed
+                .replica_sets
+                .iter()
+                .map(|rs| {
+                    let asked = decision
+                        .desired
+                        .replica_sets
+                        .iter()
+                        .find(|d| d.hash == rs.hash)
+                        .map_or(rs.replicas, |d| d.replicas);
+                    rs.available.min(asked)
+                })
+                .sum();
+            prop_assert!(
+                guaranteed >= floor,
+                "available could fall to {guaranteed} < {floor}: {:?}",
+                decision.desired.replica_sets
+            );
+        }
+    }
+    // (b) the weight never exceeds the current step's.
+    let status = &decision.status;
+    let index = status.current_step_index.unwrap_or(0).max(0) as usize;
+    if valid
+        && status.stable_rs.as_deref() != Some(hash.as_str())
+        && status.promote_full != Some(true)
+        && index < steps
+    {
+        let ceiling = effective_weight(spec, index);
+        prop_assert!(
+            decision.desired.canary_weight <= ceiling,
+            "weight {} over step {index}'s {ceiling}",
+            decision.desired.canary_weight
+        );
+    }
+    check_common(spec, observed, now, decision)
+}
+
+/// (c), (d) and, by running at all, (e): for every strategy.
+fn check_common(
+    spec: &RolloutSpec,
+    observed: &engine::Observed,
+    now: jiff::Timestamp,
+    decision: &Decision,
+) -> Result<(), TestCaseError> {
+    let status = &decision.status;
+    // (c) a decision that leaves the rollout aborted sets the canary weight
+    // to 0 at once. (An abort followed by a retry in the same batch of
+    // requests ends not aborted, and carries on.)
+    if status.abort == Some(true) {
+        prop_assert_eq!(decision.desired.canary_weight, 0);
+        let weight = status
+            .canary
+            .as_ref()
+            .and_then(|c| c.weights.as_ref())
+            .map_or(0, |w| w.canary);
+        prop_assert_eq!(weight, 0);
+    }
+    // (d) deciding again on its own status, nothing else changed, changes nothing.
+    let mut again_observed = observed.clone();
+    again_observed.requests.clear();
+    let again = engine::decide(spec, &decision.status, &again_observed, now);
+    prop_assert_eq!(
+        &again.status,
+        &decision.status,
+        "status changed on a second decision"
+    );
+    // Undo's template copy answers the request itself, which is consumed.
+    let once = engine::Desired {
+        rollback_to: None,
+        ..decision.desired.clone()
+    };
+    prop_assert_eq!(
+        &again.desired,
+        &once,
+        "desired world changed on a second decision"
+    );
+    prop_assert!(
+        again.events.is_empty(),
+        "second decision emitted {:?}",
+        again.events
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_invariants(spec in any_spec(), actions in proptest::collection::vec(action_strategy(), 1..40)) {
+        let mut world = World::new(spec);
+        let labels = ["v1", "v2", "v3", "v4"];
+        let phases = [AnalysisPhase::Successful, AnalysisPhase::Failed, AnalysisPhase::Inconclusive, AnalysisPhase::Error];
+        for action in actions {
+            match action {
+                Action::Decide => {
+                    let (observed, now) = (world.observed(), world.now);
+                    let decision = world.step();
+                    check(&world.spec, &observed, now, &decision)?;
+                }
+                Action::Advance(s) => world.advance(s),
+                Action::Update(i) => world.update(labels[i as usize]),
+                Action::Ask(i) => world.request([Request::Promote, Request::PromoteFull, Request::Abort, Request::Retry, Request::Undo][i as usize]),
+                Action::Unready(h, n) => { world.unready.insert(format!("h-{}", labels[h as usize]), n); }
+                Action::Outcome(i) => {
+                    for key in ["step", "background", "pre", "post"] {
+                        world.outcomes.insert(key, phases[i as usize]);
+                    }
+                }
+            }
+        }
+    }
+}
