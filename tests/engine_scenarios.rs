@@ -622,3 +622,66 @@ fn condition_transition_time_moves_only_when_status_flips() {
     assert_eq!(flipped.status, "False");
     assert_ne!(flipped.last_transition_time, healthy_since);
 }
+
+#[test]
+fn restart_asks_for_pods_older_than_restart_at() {
+    let mut world = World::healthy(canary_spec(3, vec![set_weight(50), pause(None)]));
+    world.spec.restart_at = Some("2026-11-24T10:05:00Z".into());
+    let decision = world.step();
+    assert_eq!(
+        decision.desired.restart_pods_before, None,
+        "not before its time"
+    );
+    assert_eq!(decision.desired.requeue_after_ms, Some(300_000));
+    world.advance(300);
+    let decision = world.step();
+    assert_eq!(
+        decision
+            .desired
+            .restart_pods_before
+            .map(|t| t.to_string())
+            .as_deref(),
+        Some("2026-11-24T10:05:00Z")
+    );
+    assert!(world.has_event("Restarting"));
+    assert_eq!(
+        world.status.restarted_at.as_deref(),
+        Some("2026-11-24T10:05:00Z")
+    );
+    world.spec.restart_at = Some("after lunch".into());
+    world.step();
+    assert!(
+        world
+            .status
+            .message
+            .unwrap()
+            .contains("spec.restartAt: `after lunch` is not an RFC 3339 time")
+    );
+}
+
+#[test]
+fn blue_green_auto_promotion_seconds() {
+    let mut world = World::healthy(blue_green_spec(
+        2,
+        BlueGreenStrategy {
+            auto_promotion_seconds: Some(20),
+            ..bg_strategy()
+        },
+    ));
+    world.update("v2");
+    world.settle();
+    assert_eq!(world.phase(), "Paused");
+    assert_eq!(
+        world.last.as_ref().unwrap().desired.requeue_after_ms,
+        Some(20_000)
+    );
+    world.advance(10);
+    world.settle();
+    assert_eq!(world.phase(), "Paused");
+    world.advance(11);
+    world.settle();
+    assert_eq!(
+        (world.phase(), world.status.stable_revision.as_deref()),
+        ("Healthy", Some("v2"))
+    );
+}

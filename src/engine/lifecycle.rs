@@ -43,7 +43,31 @@ pub fn begin(ctx: &mut Context, settings: &Settings, steps: usize) -> bool {
         }
     }
     check_progress_deadline(ctx, settings);
+    restart(ctx, settings);
     promote
+}
+
+/// `spec.restartAt`: once it has come, the platform restarts every pod
+/// created before it, a few at a time; the status remembers it was asked.
+fn restart(ctx: &mut Context, settings: &Settings) {
+    let Some(at) = settings.restart_at else {
+        return;
+    };
+    let wait = at.as_millisecond() - ctx.now.as_millisecond();
+    if wait > 0 {
+        ctx.desired.requeue_in(wait);
+        return;
+    }
+    ctx.desired.restart_pods_before = Some(at);
+    let at = at.to_string();
+    if ctx.status.restarted_at.as_deref() != Some(at.as_str()) {
+        ctx.status.restarted_at = Some(at.clone());
+        ctx.event(
+            EventType::Normal,
+            "Restarting",
+            format!("restarting pods created before {at}"),
+        );
+    }
 }
 
 pub fn step_index(steps: usize) -> i32 {

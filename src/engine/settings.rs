@@ -20,6 +20,8 @@ pub struct Settings {
     pub progress_deadline_abort: bool,
     pub rollback_window: usize,
     pub paused: bool,
+    /// `spec.restartAt`: pods created before it are to be restarted.
+    pub restart_at: Option<jiff::Timestamp>,
     pub strategy: Strategy,
 }
 
@@ -262,6 +264,12 @@ impl Settings {
             progress_deadline_abort: spec.progress_deadline_abort.unwrap_or(false),
             rollback_window,
             paused: spec.paused.unwrap_or(false),
+            restart_at: match &spec.restart_at {
+                Some(text) => Some(text.parse().map_err(|_| {
+                    format!("spec.restartAt: `{text}` is not an RFC 3339 time such as 2026-11-24T10:00:00Z")
+                })?),
+                None => None,
+            },
             strategy,
         })
     }
