@@ -368,7 +368,7 @@ fn failed_step_analysis_aborts_with_weight_zero() {
     assert!(
         event
             .message
-            .contains("analysis run helpdesk-h-v2-step1 failed"),
+            .contains("analysis run helpdesk-h-v2-1-step1 failed"),
         "{event:?}"
     );
 }

@@ -334,9 +334,10 @@ pub struct RolloutStatus {
     pub aborted_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote_full: Option<bool>,
-    /// Times the rollout was retried after an abort; part of analysis run names.
+    /// Counts attempts (each new revision, each retry); part of analysis
+    /// run names so every attempt gets fresh runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_count: Option<i32>,
+    pub attempt: Option<i32>,
     /// The `spec.restartAt` already acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_at: Option<String>,

@@ -36,6 +36,7 @@ pub fn decide(ctx: &mut Context, settings: &Settings, canary: &Canary) {
         // Whatever advancing asked for or waited on no longer applies.
         ctx.desired.replica_sets.clear();
         ctx.desired.analysis_runs.clear();
+        ctx.desired.requeue_after_ms = None;
         ctx.waiting = None;
     }
     if hash == stable {

@@ -43,13 +43,12 @@ pub fn begin(ctx: &mut Context, settings: &Settings, steps: usize) -> bool {
         }
     }
     check_progress_deadline(ctx, settings);
-    restart(ctx, settings);
     promote
 }
 
 /// `spec.restartAt`: once it has come, the platform restarts every pod
 /// created before it, a few at a time; the status remembers it was asked.
-fn restart(ctx: &mut Context, settings: &Settings) {
+pub fn restart(ctx: &mut Context, settings: &Settings) {
     let Some(at) = settings.restart_at else {
         return;
     };
@@ -91,7 +90,7 @@ fn new_revision(ctx: &mut Context, settings: &Settings, steps: usize, hash: &str
     ctx.status.aborted_at = None;
     ctx.status.promote_full = None;
     ctx.status.pause_conditions.clear();
-    ctx.status.retry_count = None;
+    next_attempt(ctx);
     ctx.status.message = None;
     if let Some(canary) = ctx.status.canary.as_mut() {
         canary.current_step_analysis_run = None;
@@ -145,6 +144,10 @@ fn new_revision(ctx: &mut Context, settings: &Settings, steps: usize, hash: &str
 /// Going back to a ReplicaSet created no more than
 /// `rollbackWindow.revisions` ReplicaSets ago, and older than the stable
 /// one, skips the steps: that revision already ran in production.
+fn next_attempt(ctx: &mut Context) {
+    ctx.status.attempt = Some(ctx.status.attempt.unwrap_or(0).saturating_add(1));
+}
+
 fn within_rollback_window(ctx: &Context, settings: &Settings, hash: &str) -> bool {
     if settings.rollback_window == 0 {
         return false;
@@ -208,7 +211,7 @@ fn retry(ctx: &mut Context) {
     ctx.status.message = None;
     ctx.status.current_step_index = Some(0);
     ctx.status.pause_conditions.clear();
-    ctx.status.retry_count = Some(ctx.status.retry_count.unwrap_or(0) + 1);
+    next_attempt(ctx);
     if let Some(canary) = ctx.status.canary.as_mut() {
         canary.current_step_analysis_run = None;
         canary.current_background_analysis_run = None;

@@ -243,6 +243,7 @@ pub fn decide(
                     bluegreen::decide(&mut ctx, &settings, blue_green)
                 }
             }
+            lifecycle::restart(&mut ctx, &settings);
             status::finish(&mut ctx, &settings, spec, status);
         }
         Err(message) => status::invalid(&mut ctx, spec, &message),
@@ -290,20 +291,21 @@ impl Context<'_> {
             .map_or(0, |t| self.now.as_millisecond() - t.as_millisecond())
     }
 
+    /// `<rollout>-<hash>-<attempt>-<kind>`: unique per attempt, so a run
+    /// left over from an earlier try at the same revision is never mistaken
+    /// for this one's.
     fn analysis_run_name(&self, kind: RunKind) -> String {
-        let hash = &self.observed.template_hash;
-        let retry = self.status.retry_count.unwrap_or(0);
         let suffix = match kind {
             RunKind::Step(i) => format!("step{i}"),
             RunKind::Background => "background".to_owned(),
             RunKind::PrePromotion => "pre".to_owned(),
             RunKind::PostPromotion => "post".to_owned(),
         };
-        let retry = if retry > 0 {
-            format!("-r{retry}")
-        } else {
-            String::new()
-        };
-        format!("{}-{hash}-{suffix}{retry}", self.observed.name)
+        format!(
+            "{}-{}-{}-{suffix}",
+            self.observed.name,
+            self.observed.template_hash,
+            self.status.attempt.unwrap_or(0)
+        )
     }
 }

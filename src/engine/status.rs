@@ -13,8 +13,10 @@ pub fn finish(
 ) {
     counts(ctx, spec);
     let progressed = signature(&ctx.status) != signature(previous);
-    if progressed {
-        // Whatever the clock said, the rollout just moved.
+    let paused = settings.paused || !ctx.status.pause_conditions.is_empty();
+    if progressed || paused || !lifecycle::is_rolling_out(ctx) {
+        // Whatever the clock said at the start, the rollout moved, or ended
+        // up where the deadline does not run.
         ctx.deadline_exceeded = false;
     }
     let (phase, message) = phase_and_message(ctx, settings);
@@ -192,7 +194,11 @@ fn signature(status: &RolloutStatus) -> impl PartialEq + use<> {
         status.updated_replicas,
         status.available_replicas,
         status.abort,
-        status.pause_conditions.len(),
+        status
+            .pause_conditions
+            .iter()
+            .map(|p| p.reason.clone())
+            .collect::<Vec<_>>(),
     )
 }
 
