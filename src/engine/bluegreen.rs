@@ -2,14 +2,13 @@
 //! preview service, is analysed, then the active service switches to it at
 //! once; the old side stays up for the scale-down delay.
 
-use super::lifecycle::{self, abort, is_aborted};
+use super::lifecycle::{self, INCONCLUSIVE, abort, hold_inconclusive, is_aborted, keep_run};
 use super::scale::{self, Target};
 use super::settings::{BlueGreen, Settings};
-use super::{AnalysisPhase, Context, DesiredAnalysisRun, EventType, RunKind};
-use crate::crd::rollout::{BlueGreenStatus, PauseCondition, RolloutAnalysis};
+use super::{AnalysisPhase, Context, EventType, RunKind};
+use crate::crd::rollout::{BlueGreenStatus, RolloutAnalysis};
 
 const PAUSE: &str = "BlueGreenPause";
-const INCONCLUSIVE: &str = "InconclusiveAnalysis";
 
 pub fn decide(ctx: &mut Context, settings: &Settings, bg: &BlueGreen) {
     let promote = lifecycle::begin(ctx, settings, 0);
@@ -154,27 +153,9 @@ fn gate(ctx: &mut Context, bg: &BlueGreen) -> bool {
     if bg.auto_promotion && bg.auto_promotion_ms.is_none() {
         return true;
     }
-    let started = match ctx
-        .status
-        .pause_conditions
-        .iter()
-        .find(|p| p.reason == PAUSE)
-    {
-        Some(p) => p.start_time.clone(),
-        None => {
-            let now = ctx.now_string();
-            ctx.status.pause_conditions.push(PauseCondition {
-                reason: PAUSE.into(),
-                start_time: now.clone(),
-            });
-            ctx.event(
-                EventType::Normal,
-                "Paused",
-                "preview is ready: waiting for promotion",
-            );
-            now
-        }
-    };
+    let started = lifecycle::pause_started(ctx, PAUSE, || {
+        "preview is ready: waiting for promotion".to_owned()
+    });
     if !bg.auto_promotion {
         ctx.waiting = Some("preview ready: waiting for promotion".into());
         return false;
@@ -282,33 +263,9 @@ fn run(
             None
         }
         phase => {
-            ctx.desired.analysis_runs.push(DesiredAnalysisRun {
-                name: name.clone(),
-                kind,
-                hash: hash.to_owned(),
-                templates: analysis.templates.clone(),
-                args: analysis.args.clone(),
-            });
+            keep_run(ctx, &name, kind, hash, analysis);
             if phase == Some(AnalysisPhase::Inconclusive) {
-                if !ctx
-                    .status
-                    .pause_conditions
-                    .iter()
-                    .any(|p| p.reason == INCONCLUSIVE)
-                {
-                    ctx.status.pause_conditions.push(PauseCondition {
-                        reason: INCONCLUSIVE.into(),
-                        start_time: ctx.now_string(),
-                    });
-                    ctx.event(
-                        EventType::Warning,
-                        "AnalysisRunInconclusive",
-                        format!("{what} analysis run {name} is inconclusive"),
-                    );
-                }
-                ctx.waiting = Some(format!(
-                    "{what} analysis run {name} inconclusive: promote to continue or abort"
-                ));
+                hold_inconclusive(ctx, &name);
             } else {
                 ctx.waiting = Some(format!("waiting for {what} analysis run {name}"));
             }

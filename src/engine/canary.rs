@@ -1,14 +1,13 @@
 //! Canary: the new revision takes traffic step by step (setWeight, pause,
 //! analysis, setCanaryScale) and becomes stable after the last step.
 
-use super::lifecycle::{self, abort, is_aborted};
+use super::lifecycle::{self, INCONCLUSIVE, abort, hold_inconclusive, is_aborted, keep_run};
 use super::scale::{self, Target};
 use super::settings::{Canary, CanaryScale, Settings, Step};
-use super::{AnalysisPhase, Context, DesiredAnalysisRun, EventType, RunKind};
-use crate::crd::rollout::{CanaryStatus, PauseCondition, RolloutAnalysis, TrafficWeights};
+use super::{AnalysisPhase, Context, EventType, RunKind};
+use crate::crd::rollout::{CanaryStatus, RolloutAnalysis, TrafficWeights};
 
 const PAUSE_STEP: &str = "CanaryPauseStep";
-const INCONCLUSIVE: &str = "InconclusiveAnalysis";
 
 pub fn decide(ctx: &mut Context, settings: &Settings, canary: &Canary) {
     let steps = canary.steps.len();
@@ -193,12 +192,26 @@ fn walk(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, sta
             return;
         }
         ctx.status.current_step_index = Some(lifecycle::step_index(index + 1));
-        if let Step::SetWeight(w) = canary.steps[index] {
-            ctx.event(
+        match &canary.steps[index] {
+            Step::SetWeight(w) => ctx.event(
                 EventType::Normal,
                 "SetWeight",
                 format!("step {}/{steps}: canary weight {w}%", index + 1),
-            );
+            ),
+            Step::Analysis(_) => {
+                let name = ctx
+                    .status
+                    .canary
+                    .as_mut()
+                    .and_then(|c| c.current_step_analysis_run.take())
+                    .unwrap_or_default();
+                ctx.event(
+                    EventType::Normal,
+                    "AnalysisRunSuccessful",
+                    format!("step {}/{steps}: analysis run {name} passed", index + 1),
+                );
+            }
+            _ => {}
         }
     }
 }
@@ -295,31 +308,13 @@ fn set_weight(ctx: &mut Context, weight: i32) {
 
 /// Returns whether the pause is over.
 fn pause(ctx: &mut Context, index: usize, steps: usize, duration: Option<i64>) -> bool {
-    let started = match ctx
-        .status
-        .pause_conditions
-        .iter()
-        .find(|p| p.reason == PAUSE_STEP)
-    {
-        Some(p) => p.start_time.clone(),
-        None => {
-            let now = ctx.now_string();
-            ctx.status.pause_conditions.push(PauseCondition {
-                reason: PAUSE_STEP.into(),
-                start_time: now.clone(),
-            });
-            let how_long = duration.map_or_else(
-                || "until promoted".to_owned(),
-                |ms| format!("for {}s", ms / 1000),
-            );
-            ctx.event(
-                EventType::Normal,
-                "Paused",
-                format!("step {}/{steps}: paused {how_long}", index + 1),
-            );
-            now
-        }
-    };
+    let started = lifecycle::pause_started(ctx, PAUSE_STEP, || {
+        let how_long = duration.map_or_else(
+            || "until promoted".to_owned(),
+            |ms| format!("for {}s", ms / 1000),
+        );
+        format!("step {}/{steps}: paused {how_long}", index + 1)
+    });
     let Some(duration) = duration else {
         ctx.waiting = Some(format!("step {}/{steps}: paused until promoted", index + 1));
         return false;
@@ -361,17 +356,8 @@ fn step_analysis(
     }
     let run = ctx.observed.analysis_run(&name).cloned();
     match run.as_ref().map(|r| r.phase) {
-        Some(AnalysisPhase::Successful) => {
-            if let Some(c) = ctx.status.canary.as_mut() {
-                c.current_step_analysis_run = None;
-            }
-            ctx.event(
-                EventType::Normal,
-                "AnalysisRunSuccessful",
-                format!("step {}/{steps}: analysis run {name} passed", index + 1),
-            );
-            Some(true)
-        }
+        // Recorded when the walk moves past the step, which a hold may delay.
+        Some(AnalysisPhase::Successful) => Some(true),
         Some(phase @ (AnalysisPhase::Failed | AnalysisPhase::Error)) => {
             let detail = run
                 .and_then(|r| r.message)
@@ -387,9 +373,9 @@ fn step_analysis(
             None
         }
         phase => {
-            push_run(ctx, name.clone(), RunKind::Step(index), hash, analysis);
+            keep_run(ctx, &name, RunKind::Step(index), hash, analysis);
             if phase == Some(AnalysisPhase::Inconclusive) {
-                inconclusive(ctx, &name);
+                hold_inconclusive(ctx, &name);
             } else {
                 ctx.waiting = Some(format!(
                     "step {}/{steps}: waiting for analysis run {name}",
@@ -399,47 +385,6 @@ fn step_analysis(
             Some(false)
         }
     }
-}
-
-fn inconclusive(ctx: &mut Context, name: &str) {
-    if !ctx
-        .status
-        .pause_conditions
-        .iter()
-        .any(|p| p.reason == INCONCLUSIVE)
-    {
-        ctx.status.pause_conditions.push(PauseCondition {
-            reason: INCONCLUSIVE.into(),
-            start_time: ctx.now_string(),
-        });
-        ctx.event(
-            EventType::Warning,
-            "AnalysisRunInconclusive",
-            format!("analysis run {name} is inconclusive: paused until promoted or aborted"),
-        );
-    }
-    ctx.waiting = Some(format!(
-        "analysis run {name} inconclusive: promote to continue or abort"
-    ));
-}
-
-fn push_run(
-    ctx: &mut Context,
-    name: String,
-    kind: RunKind,
-    hash: &str,
-    analysis: &RolloutAnalysis,
-) {
-    if ctx.desired.analysis_runs.iter().any(|r| r.name == name) {
-        return;
-    }
-    ctx.desired.analysis_runs.push(DesiredAnalysisRun {
-        name,
-        kind,
-        hash: hash.to_owned(),
-        templates: analysis.templates.clone(),
-        args: analysis.args.clone(),
-    });
 }
 
 /// Returns false when the background run failed and the rollout aborted.
@@ -479,13 +424,13 @@ fn background_analysis(ctx: &mut Context, canary: &Canary, hash: &str) -> bool {
             false
         }
         Some(AnalysisPhase::Inconclusive) => {
-            push_run(ctx, name.clone(), RunKind::Background, hash, analysis);
-            inconclusive(ctx, &name);
+            keep_run(ctx, &name, RunKind::Background, hash, analysis);
+            hold_inconclusive(ctx, &name);
             true
         }
         Some(AnalysisPhase::Successful) => true,
         _ => {
-            push_run(ctx, name, RunKind::Background, hash, analysis);
+            keep_run(ctx, &name, RunKind::Background, hash, analysis);
             true
         }
     }
@@ -500,11 +445,11 @@ fn hold_analysis_runs(ctx: &mut Context, canary: &Canary) {
     if let (Some(name), Some(Step::Analysis(analysis))) =
         (status.current_step_analysis_run, canary.steps.get(index))
     {
-        push_run(ctx, name, RunKind::Step(index), &hash, analysis);
+        keep_run(ctx, &name, RunKind::Step(index), &hash, analysis);
     }
     if let (Some(name), Some((analysis, _))) =
         (status.current_background_analysis_run, &canary.background)
     {
-        push_run(ctx, name, RunKind::Background, &hash, analysis);
+        keep_run(ctx, &name, RunKind::Background, &hash, analysis);
     }
 }

@@ -6,7 +6,11 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::scale::Target;
 use super::settings::Settings;
-use super::{Context, EventType, Request};
+use super::{Context, DesiredAnalysisRun, EventType, Request, RunKind};
+use crate::crd::rollout::{PauseCondition, RolloutAnalysis};
+
+/// Pause reason while an analysis run is inconclusive.
+pub const INCONCLUSIVE: &str = "InconclusiveAnalysis";
 
 /// Runs before the strategy decides. Returns whether a plain `Promote` was
 /// requested, which each strategy interprets itself.
@@ -86,21 +90,7 @@ fn new_revision(ctx: &mut Context, settings: &Settings, steps: usize, hash: &str
     let previous = ctx.status.current_pod_hash.replace(hash.to_owned());
     let previous_label = ctx.status.canary_revision.replace(label.to_owned());
     let stable = ctx.status.stable_rs.clone();
-    ctx.status.abort = None;
-    ctx.status.aborted_at = None;
-    ctx.status.promote_full = None;
-    ctx.status.pause_conditions.clear();
-    next_attempt(ctx);
-    ctx.status.message = None;
-    if let Some(canary) = ctx.status.canary.as_mut() {
-        canary.current_step_analysis_run = None;
-        canary.current_background_analysis_run = None;
-    }
-    if let Some(blue_green) = ctx.status.blue_green.as_mut() {
-        blue_green.scale_up_preview_check_point = None;
-        blue_green.pre_promotion_analysis_run = None;
-        blue_green.post_promotion_analysis_run = None;
-    }
+    fresh_attempt(ctx);
     if stable.as_deref() == Some(hash) {
         ctx.status.current_step_index = Some(step_index(steps));
         ctx.event(
@@ -144,8 +134,96 @@ fn new_revision(ctx: &mut Context, settings: &Settings, steps: usize, hash: &str
 /// Going back to a ReplicaSet created no more than
 /// `rollbackWindow.revisions` ReplicaSets ago, and older than the stable
 /// one, skips the steps: that revision already ran in production.
-fn next_attempt(ctx: &mut Context) {
+/// Forgets the previous attempt's abort, pauses and analysis runs; the
+/// attempt number moves on so new runs get new names.
+fn fresh_attempt(ctx: &mut Context) {
     ctx.status.attempt = Some(ctx.status.attempt.unwrap_or(0).saturating_add(1));
+    ctx.status.abort = None;
+    ctx.status.aborted_at = None;
+    ctx.status.promote_full = None;
+    ctx.status.pause_conditions.clear();
+    ctx.status.message = None;
+    if let Some(canary) = ctx.status.canary.as_mut() {
+        canary.current_step_analysis_run = None;
+        canary.current_background_analysis_run = None;
+    }
+    if let Some(blue_green) = ctx.status.blue_green.as_mut() {
+        blue_green.scale_up_preview_check_point = None;
+        blue_green.pre_promotion_analysis_run = None;
+        blue_green.post_promotion_analysis_run = None;
+    }
+}
+
+/// Keeps an analysis run going (once, however often it is asked for).
+pub fn keep_run(
+    ctx: &mut Context,
+    name: &str,
+    kind: RunKind,
+    hash: &str,
+    analysis: &RolloutAnalysis,
+) {
+    if ctx.desired.analysis_runs.iter().any(|r| r.name == name) {
+        return;
+    }
+    ctx.desired.analysis_runs.push(DesiredAnalysisRun {
+        name: name.to_owned(),
+        kind,
+        hash: hash.to_owned(),
+        templates: analysis.templates.clone(),
+        args: analysis.args.clone(),
+    });
+}
+
+/// When the pause for `reason` began, starting it (with a `Paused` event
+/// saying `why`) if it had not.
+pub fn pause_started(ctx: &mut Context, reason: &str, why: impl FnOnce() -> String) -> String {
+    if let Some(p) = ctx
+        .status
+        .pause_conditions
+        .iter()
+        .find(|p| p.reason == reason)
+    {
+        return p.start_time.clone();
+    }
+    let now = ctx.now_string();
+    ctx.status.pause_conditions.push(PauseCondition {
+        reason: reason.to_owned(),
+        start_time: now.clone(),
+    });
+    ctx.event(EventType::Normal, "Paused", why());
+    now
+}
+
+/// An inconclusive run pauses the rollout until a person promotes or aborts.
+pub fn hold_inconclusive(ctx: &mut Context, name: &str) {
+    let paused = ctx
+        .status
+        .pause_conditions
+        .iter()
+        .any(|p| p.reason == INCONCLUSIVE);
+    if !paused {
+        ctx.status.pause_conditions.push(PauseCondition {
+            reason: INCONCLUSIVE.into(),
+            start_time: ctx.now_string(),
+        });
+        ctx.event(
+            EventType::Warning,
+            "AnalysisRunInconclusive",
+            format!("analysis run {name} is inconclusive: paused until promoted or aborted"),
+        );
+    }
+    ctx.waiting = Some(format!(
+        "analysis run {name} inconclusive: promote to continue or abort"
+    ));
+}
+
+/// The Progressing condition's `lastUpdateTime`: when the rollout last moved.
+pub fn last_progress(ctx: &Context) -> Option<String> {
+    ctx.status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .and_then(|c| c.last_update_time.clone())
 }
 
 fn within_rollback_window(ctx: &Context, settings: &Settings, hash: &str) -> bool {
@@ -206,21 +284,8 @@ fn retry(ctx: &mut Context) {
     if !is_aborted(ctx) {
         return;
     }
-    ctx.status.abort = None;
-    ctx.status.aborted_at = None;
-    ctx.status.message = None;
+    fresh_attempt(ctx);
     ctx.status.current_step_index = Some(0);
-    ctx.status.pause_conditions.clear();
-    next_attempt(ctx);
-    if let Some(canary) = ctx.status.canary.as_mut() {
-        canary.current_step_analysis_run = None;
-        canary.current_background_analysis_run = None;
-    }
-    if let Some(blue_green) = ctx.status.blue_green.as_mut() {
-        blue_green.scale_up_preview_check_point = None;
-        blue_green.pre_promotion_analysis_run = None;
-        blue_green.post_promotion_analysis_run = None;
-    }
     ctx.event(
         EventType::Normal,
         "RolloutRetried",
@@ -262,13 +327,9 @@ fn check_progress_deadline(ctx: &mut Context, settings: &Settings) {
     if !moving || paused {
         return;
     }
-    let last = ctx
-        .status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Progressing")
-        .and_then(|c| c.last_update_time.clone());
-    let Some(last) = last else { return };
+    let Some(last) = last_progress(ctx) else {
+        return;
+    };
     let idle = ctx.millis_since(Some(&last));
     if idle <= settings.progress_deadline_ms {
         return;

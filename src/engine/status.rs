@@ -174,13 +174,7 @@ fn requeue_for_deadline(ctx: &mut Context, settings: &Settings, phase: &str) {
     if phase != "Progressing" || ctx.deadline_exceeded {
         return;
     }
-    let last = ctx
-        .status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Progressing")
-        .and_then(|c| c.last_update_time.clone());
-    let idle = ctx.millis_since(last.as_deref());
+    let idle = ctx.millis_since(lifecycle::last_progress(ctx).as_deref());
     ctx.desired
         .requeue_in(settings.progress_deadline_ms - idle + 1);
 }
