@@ -1,0 +1,125 @@
+//! Success and failure conditions: CEL expressions over `result`.
+
+use std::sync::Arc;
+
+use cel::{Context, Program, Value};
+
+use super::value::MetricValue;
+use crate::diagnostic::nearest;
+
+/// A condition compiled when its template is validated.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    source: String,
+    program: Arc<Program>,
+}
+
+// Runs are measured on tokio tasks; conditions travel with them.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Condition>();
+};
+
+impl PartialEq for Condition {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Condition {
+    /// Compiles `source`; the error says where and what, and suggests
+    /// `result` for a misspelt variable.
+    pub fn compile(source: &str) -> Result<Self, String> {
+        let program = Program::compile(source).map_err(|errors| {
+            errors
+                .errors
+                .iter()
+                .map(|e| format!("line {}, column {}: {}", e.pos.0, e.pos.1 + 1, e.msg))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        // Comprehension variables (`x` in `result.all(x, x < 1)`) are
+        // references too, so unknown names are found by trying the program
+        // on both shapes `result` takes.
+        let undeclared = [MetricValue::Scalar(0.0), MetricValue::Vector(vec![0.0])]
+            .iter()
+            .map(|sample| {
+                let mut context = Context::default();
+                context.add_variable_from_value("result", sample.to_cel());
+                match program.execute(&context) {
+                    Err(cel::ExecutionError::UndeclaredReference(name)) => Some(name.to_string()),
+                    _ => None,
+                }
+            })
+            .collect::<Vec<_>>();
+        if let [Some(name), Some(_)] = undeclared.as_slice() {
+            let hint = nearest(name, ["result"])
+                .map(|n| format!("; did you mean `{n}`?"))
+                .unwrap_or_default();
+            return Err(format!(
+                "unknown variable `{name}`: conditions see only `result`{hint}"
+            ));
+        }
+        Ok(Self {
+            source: source.to_owned(),
+            program: Arc::new(program),
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates against a measured value; a non-boolean result is an error.
+    pub fn evaluate(&self, result: &MetricValue) -> Result<bool, String> {
+        let mut context = Context::default();
+        context.add_variable_from_value("result", result.to_cel());
+        match self.program.execute(&context) {
+            Ok(Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(format!(
+                "`{}` gave {other:?}, not true or false",
+                self.source
+            )),
+            Err(e) => Err(format!("`{}`: {e}", self.source)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_and_lists() {
+        let c = Condition::compile("result < 0.05").unwrap();
+        assert_eq!(c.evaluate(&MetricValue::Scalar(0.01)), Ok(true));
+        assert_eq!(c.evaluate(&MetricValue::Scalar(0.5)), Ok(false));
+        let c = Condition::compile("result[0] <= 1").unwrap();
+        assert_eq!(c.evaluate(&MetricValue::Vector(vec![0.5, 3.0])), Ok(true));
+        let c = Condition::compile("result.all(x, x < 2.0)").unwrap();
+        assert_eq!(c.evaluate(&MetricValue::Vector(vec![0.5, 3.0])), Ok(false));
+    }
+
+    #[test]
+    fn mixed_int_and_float_compare() {
+        let c = Condition::compile("result >= 1").unwrap();
+        assert_eq!(c.evaluate(&MetricValue::Scalar(1.0)), Ok(true));
+    }
+
+    #[test]
+    fn bad_expressions_say_where() {
+        let e = Condition::compile("result <").unwrap_err();
+        assert!(e.starts_with("line 1, column"), "{e}");
+        let e = Condition::compile("resutl < 1").unwrap_err();
+        assert!(
+            e.contains("unknown variable `resutl`") && e.contains("did you mean `result`?"),
+            "{e}"
+        );
+        let c = Condition::compile("string(result)").unwrap();
+        assert!(
+            c.evaluate(&MetricValue::Scalar(1.0))
+                .unwrap_err()
+                .contains("not true or false")
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! Pure measurement scheduling and judgement: when each metric measures
+//! next, what one measurement means, and what the run's phase is. The
+//! phase depends only on the sequence of measurements, never on timing.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::plan::MetricPlan;
+use super::value::MetricValue;
+use crate::crd::analysis::{Measurement, MetricResult, NoDataPolicy, RunSummary};
+
+pub const SUCCESSFUL: &str = "Successful";
+pub const FAILED: &str = "Failed";
+pub const INCONCLUSIVE: &str = "Inconclusive";
+pub const ERROR: &str = "Error";
+pub const RUNNING: &str = "Running";
+pub const PENDING: &str = "Pending";
+
+/// What a provider returned for one measurement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// `None`: no data (empty result, NaN).
+    pub value: Option<MetricValue>,
+    /// Requests in the window, for the minimum-traffic guard.
+    pub traffic: Option<f64>,
+    /// The query as sent, secrets masked.
+    pub query: String,
+}
+
+/// A metric's result before its first measurement.
+pub fn new_result(plan: &MetricPlan) -> MetricResult {
+    MetricResult {
+        name: plan.name.clone(),
+        phase: PENDING.into(),
+        dry_run: plan.dry_run.then_some(true),
+        ..Default::default()
+    }
+}
+
+/// Judges one measurement.
+pub fn judge(
+    plan: &MetricPlan,
+    outcome: Result<Observation, (String, String)>,
+    started: Timestamp,
+    finished: Timestamp,
+) -> Measurement {
+    let condition = match (&plan.success, &plan.failure) {
+        (Some(s), Some(f)) => Some(format!("success: {}; failure: {}", s.source(), f.source())),
+        (Some(s), None) => Some(s.source().to_owned()),
+        (None, Some(f)) => Some(format!("failure: {}", f.source())),
+        (None, None) => None,
+    };
+    let mut measurement = Measurement {
+        phase: ERROR.into(),
+        condition,
+        started_at: Some(started.to_string()),
+        finished_at: Some(finished.to_string()),
+        ..Default::default()
+    };
+    let observation = match outcome {
+        Ok(o) => o,
+        Err((query, reason)) => {
+            measurement.query = Some(query);
+            measurement.message = Some(reason);
+            return measurement;
+        }
+    };
+    measurement.query = Some(observation.query.clone());
+    let (phase, message) = match (
+        &observation.value,
+        &plan.minimum_traffic,
+        observation.traffic,
+    ) {
+        (_, Some(guard), Some(traffic)) if traffic < guard.min => (
+            INCONCLUSIVE,
+            Some(format!(
+                "only {traffic} requests in the window, under minimumTraffic {}: too little traffic to judge",
+                guard.min
+            )),
+        ),
+        (_, Some(guard), None) => (
+            INCONCLUSIVE,
+            Some(format!(
+                "no request count for the minimumTraffic guard ({})",
+                guard.min
+            )),
+        ),
+        (None, _, _) => match plan.no_data {
+            NoDataPolicy::Fail => (FAILED, Some("no data: noDataPolicy is fail".to_owned())),
+            NoDataPolicy::Inconclusive => (
+                INCONCLUSIVE,
+                Some("no data (empty or NaN result): noDataPolicy is inconclusive".to_owned()),
+            ),
+            NoDataPolicy::Ignore => (
+                SUCCESSFUL,
+                Some("no data: ignored as noDataPolicy says".to_owned()),
+            ),
+        },
+        (Some(value), _, _) => conditions(plan, value),
+    };
+    measurement.value = observation.value.as_ref().map(ToString::to_string);
+    measurement.phase = phase.into();
+    measurement.message = message;
+    measurement
+}
+
+fn conditions(plan: &MetricPlan, value: &MetricValue) -> (&'static str, Option<String>) {
+    let eval = |c: &super::condition::Condition| c.evaluate(value);
+    if let Some(failure) = &plan.failure {
+        match eval(failure) {
+            Ok(true) => {
+                return (
+                    FAILED,
+                    Some(format!(
+                        "{value}: failureCondition `{}` holds",
+                        failure.source()
+                    )),
+                );
+            }
+            Ok(false) => {}
+            Err(e) => return (ERROR, Some(format!("failureCondition: {e}"))),
+        }
+    }
+    match &plan.success {
+        Some(success) => match eval(success) {
+            Ok(true) => (SUCCESSFUL, None),
+            Ok(false) if plan.failure.is_some() => (
+                INCONCLUSIVE,
+                Some(format!(
+                    "{value}: neither successCondition nor failureCondition holds"
+                )),
+            ),
+            Ok(false) => (
+                FAILED,
+                Some(format!(
+                    "{value}: successCondition `{}` does not hold",
+                    success.source()
+                )),
+            ),
+            Err(e) => (ERROR, Some(format!("successCondition: {e}"))),
+        },
+        None => (SUCCESSFUL, None),
+    }
+}
+
+/// Records a measurement and updates the metric's counters and phase.
+pub fn record(plan: &MetricPlan, result: &mut MetricResult, measurement: Measurement) {
+    result.count += 1;
+    match measurement.phase.as_str() {
+        SUCCESSFUL => {
+            result.successful += 1;
+            result.consecutive_success += 1;
+            result.consecutive_error = 0;
+        }
+        FAILED => {
+            result.failed += 1;
+            result.consecutive_success = 0;
+            result.consecutive_error = 0;
+        }
+        INCONCLUSIVE => {
+            result.inconclusive += 1;
+            result.consecutive_success = 0;
+            result.consecutive_error = 0;
+        }
+        _ => {
+            result.error += 1;
+            result.consecutive_error += 1;
+            result.consecutive_success = 0;
+        }
+    }
+    result.measurements.push(measurement);
+    let excess = result.measurements.len().saturating_sub(plan.retention);
+    result.measurements.drain(..excess);
+    let (phase, message) = metric_phase(plan, result, false);
+    result.phase = phase.into();
+    result.message = message;
+}
+
+/// A metric's phase from its counters; `terminated` ends a metric that
+/// would otherwise keep measuring.
+pub fn metric_phase(
+    plan: &MetricPlan,
+    r: &MetricResult,
+    terminated: bool,
+) -> (&'static str, Option<String>) {
+    if r.consecutive_error > plan.consecutive_error_limit {
+        return (
+            ERROR,
+            Some(format!(
+                "{} consecutive errors, over consecutiveErrorLimit {}{}",
+                r.consecutive_error,
+                plan.consecutive_error_limit,
+                last_message(r)
+            )),
+        );
+    }
+    if r.failed > plan.failure_limit {
+        return (
+            FAILED,
+            Some(format!(
+                "{} of {} measurements failed, over failureLimit {}{}",
+                r.failed,
+                r.count,
+                plan.failure_limit,
+                last_message(r)
+            )),
+        );
+    }
+    if r.inconclusive > plan.inconclusive_limit {
+        return (
+            INCONCLUSIVE,
+            Some(format!(
+                "{} inconclusive measurements, over inconclusiveLimit {}{}",
+                r.inconclusive,
+                plan.inconclusive_limit,
+                last_message(r)
+            )),
+        );
+    }
+    let early = plan
+        .consecutive_success_limit
+        .is_some_and(|n| n > 0 && r.consecutive_success >= n);
+    let done = early || terminated || plan.count.is_some_and(|c| r.count >= c);
+    if !done {
+        return (if r.count == 0 { PENDING } else { RUNNING }, None);
+    }
+    if r.successful == 0 {
+        // Never pass on nothing: a run with no successful measurement
+        // (no data counts only when noDataPolicy says ignore) is not a pass.
+        return (
+            INCONCLUSIVE,
+            Some(format!("no successful measurement in {}", r.count)),
+        );
+    }
+    (SUCCESSFUL, None)
+}
+
+fn last_message(r: &MetricResult) -> String {
+    r.measurements
+        .last()
+        .and_then(|m| m.message.as_deref())
+        .map(|m| format!("; last: {m}"))
+        .unwrap_or_default()
+}
+
+/// When the metric measures next, or `None` when it is finished.
+pub fn next_measurement(
+    plan: &MetricPlan,
+    result: &MetricResult,
+    run_started: Timestamp,
+) -> Option<Timestamp> {
+    if !matches!(result.phase.as_str(), PENDING | RUNNING | "") {
+        return None;
+    }
+    let last = result
+        .measurements
+        .last()
+        .and_then(|m| m.finished_at.as_deref())
+        .and_then(|t| t.parse::<Timestamp>().ok());
+    let (from, wait) = match last {
+        Some(at) if result.count > 0 => (at, plan.interval_ms.unwrap_or(0)),
+        _ => (run_started, plan.initial_delay_ms),
+    };
+    from.checked_add(SignedDuration::from_millis(wait)).ok()
+}
+
+/// The run's phase and message from its metrics; dry-run metrics never
+/// decide. Precedence: Failed, Error, Inconclusive, still running, Successful.
+pub fn run_phase(plans: &[MetricPlan], results: &[MetricResult]) -> (&'static str, String) {
+    let deciding: Vec<(&MetricPlan, &MetricResult)> = plans
+        .iter()
+        .zip(results)
+        .filter(|(p, _)| !p.dry_run)
+        .collect();
+    for phase in [FAILED, ERROR, INCONCLUSIVE] {
+        if let Some((plan, result)) = deciding.iter().find(|(_, r)| r.phase == phase) {
+            let why = result.message.clone().unwrap_or_default();
+            return (
+                phase,
+                format!("metric {} {}: {why}", plan.name, phase.to_lowercase()),
+            );
+        }
+    }
+    let waiting: Vec<&str> = deciding
+        .iter()
+        .filter(|(_, r)| r.phase != SUCCESSFUL)
+        .map(|(p, _)| p.name.as_str())
+        .collect();
+    if !waiting.is_empty() {
+        let any_measured = deciding.iter().any(|(_, r)| r.count > 0);
+        let phase = if any_measured { RUNNING } else { PENDING };
+        return (phase, format!("measuring {}", waiting.join(", ")));
+    }
+    let dry_waiting = plans
+        .iter()
+        .zip(results)
+        .any(|(p, r)| p.dry_run && matches!(r.phase.as_str(), PENDING | RUNNING));
+    if deciding.is_empty() && dry_waiting {
+        return (RUNNING, "measuring dry-run metrics".into());
+    }
+    (SUCCESSFUL, format!("{} metric(s) passed", deciding.len()))
+}
+
+/// Totals over every metric.
+pub fn summary(results: &[MetricResult]) -> RunSummary {
+    results.iter().fold(RunSummary::default(), |mut s, r| {
+        s.count += r.count;
+        s.successful += r.successful;
+        s.failed += r.failed;
+        s.inconclusive += r.inconclusive;
+        s.error += r.error;
+        s
+    })
+}
+
+/// Ends every metric still measuring, for a run the rollout no longer needs.
+pub fn terminate(plans: &[MetricPlan], results: &mut [MetricResult]) {
+    for (plan, result) in plans.iter().zip(results.iter_mut()) {
+        if matches!(result.phase.as_str(), PENDING | RUNNING | "") {
+            let (phase, message) = metric_phase(plan, result, true);
+            result.phase = phase.into();
+            result.message =
+                message.or_else(|| Some("terminated: the rollout no longer needs it".into()));
+        }
+    }
+}

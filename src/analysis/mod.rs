@@ -1,0 +1,14 @@
+//! Analysis: measuring a revision and deciding whether it is healthy.
+//!
+//! ```text
+//!   AnalysisTemplate + args ──resolve──▶ MetricPlan ──schedule──▶ provider ──▶ Measurement
+//!                                              │                                  │
+//!                                              └────────── evaluate ◀─────────────┘ ──▶ run phase
+//! ```
+//! Scheduling and evaluation are pure (`evaluate`); providers do the I/O.
+
+pub mod args;
+pub mod condition;
+pub mod evaluate;
+pub mod plan;
+pub mod value;

@@ -1,0 +1,495 @@
+//! An analysis template's metrics, checked and resolved against the run's
+//! arguments into what the scheduler and providers work with. Every
+//! problem names the template, the metric and the field.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::args::{ArgValue, Resolved, substitute};
+use super::condition::Condition;
+use crate::crd::analysis::{
+    AnalysisTemplateSpec, CounterSelector, HttpHeader, Metric, MetricProvider, NoDataPolicy,
+};
+use crate::engine::duration::parse_millis;
+
+const DEFAULT_CONSECUTIVE_ERROR_LIMIT: i32 = 4;
+const DEFAULT_RETENTION: usize = 10;
+const DEFAULT_TIMEOUT_MS: i64 = 30_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPlan {
+    pub name: String,
+    pub interval_ms: Option<i64>,
+    pub initial_delay_ms: i64,
+    /// Measurements to take; `None` means until the run is terminated.
+    pub count: Option<i32>,
+    pub failure_limit: i32,
+    pub inconclusive_limit: i32,
+    pub consecutive_error_limit: i32,
+    pub consecutive_success_limit: Option<i32>,
+    pub success: Option<Condition>,
+    pub failure: Option<Condition>,
+    pub no_data: NoDataPolicy,
+    pub minimum_traffic: Option<TrafficGuard>,
+    pub dry_run: bool,
+    pub retention: usize,
+    pub query: Query,
+}
+
+/// Below `min` requests a measurement is inconclusive; `query` counts them
+/// (podScrape counts with its denominator instead).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficGuard {
+    pub query: Option<Resolved>,
+    pub min: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Query {
+    Prometheus {
+        address: Resolved,
+        query: Resolved,
+        timeout_ms: i64,
+        headers: Vec<(String, Resolved)>,
+    },
+    Datadog {
+        v2: bool,
+        query: Option<Resolved>,
+        queries: BTreeMap<String, Resolved>,
+        formula: Option<String>,
+        window_ms: i64,
+        aggregator: String,
+        site: String,
+        secret: String,
+    },
+    Web {
+        url: Resolved,
+        post: bool,
+        headers: Vec<(String, Resolved)>,
+        body: Option<Resolved>,
+        json_path: Option<String>,
+        timeout_ms: i64,
+    },
+    PodScrape {
+        port: IntOrString,
+        path: String,
+        numerator: CounterSelector,
+        denominator: Option<CounterSelector>,
+    },
+}
+
+impl Query {
+    /// The query as recorded in a measurement, secrets masked.
+    pub fn shown(&self) -> String {
+        match self {
+            Query::Prometheus { query, .. } => query.shown.trim().to_owned(),
+            Query::Datadog { query: Some(q), .. } => q.shown.clone(),
+            Query::Datadog {
+                queries, formula, ..
+            } => {
+                let parts: Vec<String> = queries
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.shown))
+                    .collect();
+                format!(
+                    "{} with formula {}",
+                    parts.join(", "),
+                    formula.as_deref().unwrap_or("-")
+                )
+            }
+            Query::Web { url, post, .. } => {
+                format!("{} {}", if *post { "POST" } else { "GET" }, url.shown)
+            }
+            Query::PodScrape {
+                path,
+                port,
+                numerator,
+                denominator,
+            } => {
+                let port = match port {
+                    IntOrString::Int(p) => p.to_string(),
+                    IntOrString::String(p) => p.clone(),
+                };
+                let ratio = denominator
+                    .as_ref()
+                    .map(|d| format!(" / increase({})", selector(d)))
+                    .unwrap_or_else(|| " per second".into());
+                format!(
+                    "increase({}){ratio} scraped from :{port}{path}",
+                    selector(numerator)
+                )
+            }
+        }
+    }
+}
+
+fn selector(s: &CounterSelector) -> String {
+    if s.labels.is_empty() {
+        return s.metric.clone();
+    }
+    let labels: Vec<String> = s
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}=~\"{v}\""))
+        .collect();
+    format!("{}{{{}}}", s.metric, labels.join(","))
+}
+
+/// Resolves a template's metrics with the run's argument values. Returns
+/// every problem, each naming template, metric and field.
+pub fn plan_metrics(
+    template: &str,
+    spec: &AnalysisTemplateSpec,
+    args: &[ArgValue],
+) -> Result<Vec<MetricPlan>, Vec<String>> {
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for declared in &spec.args {
+        let has_value = args.iter().any(|a| a.name == declared.name);
+        if !has_value && declared.value.is_none() {
+            problems.push(format!(
+                "AnalysisTemplate {template}: args: `{}` has no value",
+                declared.name
+            ));
+        }
+    }
+    // Template defaults first, then the run's values.
+    let mut all_args: Vec<ArgValue> = spec
+        .args
+        .iter()
+        .filter_map(|a| a.value.as_ref().map(|v| ArgValue::literal(&a.name, v)))
+        .collect();
+    for arg in args {
+        all_args.retain(|a| a.name != arg.name);
+        all_args.push(arg.clone());
+    }
+    for (i, metric) in spec.metrics.iter().enumerate() {
+        let at = format!(
+            "AnalysisTemplate {template}: metrics[{i}] ({})",
+            metric.name
+        );
+        let dry_run = spec
+            .dry_run
+            .iter()
+            .any(|d| d.metric_name == metric.name || d.metric_name == "*");
+        let retention = spec
+            .measurement_retention
+            .iter()
+            .find(|r| r.metric_name == metric.name || r.metric_name == "*")
+            .map_or(DEFAULT_RETENTION, |r| {
+                usize::try_from(r.limit).unwrap_or(DEFAULT_RETENTION).max(1)
+            });
+        match plan_metric(metric, &all_args, dry_run, retention) {
+            Ok(plan) => plans.push(plan),
+            Err(errs) => problems.extend(errs.into_iter().map(|e| format!("{at}: {e}"))),
+        }
+    }
+    if spec.metrics.is_empty() {
+        problems.push(format!(
+            "AnalysisTemplate {template}: metrics: list at least one metric"
+        ));
+    }
+    let mut names: Vec<&str> = spec.metrics.iter().map(|m| m.name.as_str()).collect();
+    names.sort_unstable();
+    for pair in names.windows(2) {
+        if pair[0] == pair[1] {
+            problems.push(format!(
+                "AnalysisTemplate {template}: metrics: name `{}` is used twice",
+                pair[0]
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(plans)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Checks a template on its own (as `conductor validate` does), with
+/// placeholder values for arguments the run would supply.
+pub fn check_template(template: &str, spec: &AnalysisTemplateSpec) -> Vec<String> {
+    let placeholders: Vec<ArgValue> = spec
+        .args
+        .iter()
+        .map(|a| ArgValue::literal(&a.name, a.value.as_deref().unwrap_or("placeholder")))
+        .collect();
+    plan_metrics(template, spec, &placeholders)
+        .err()
+        .unwrap_or_default()
+}
+
+fn plan_metric(
+    metric: &Metric,
+    args: &[ArgValue],
+    dry_run: bool,
+    retention: usize,
+) -> Result<MetricPlan, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut duration = |value: &Option<String>, field: &str| match value {
+        Some(text) => parse_millis(text).map(Some).unwrap_or_else(|e| {
+            problems.push(format!("{field}: {e}"));
+            None
+        }),
+        None => None,
+    };
+    let interval_ms = duration(&metric.interval, "interval");
+    let initial_delay_ms = duration(&metric.initial_delay, "initialDelay").unwrap_or(0);
+    let mut count_of = |value: &Option<IntOrString>, field: &str, default: Option<i32>| match value
+    {
+        None => default,
+        Some(IntOrString::Int(n)) if *n >= 0 => Some(*n),
+        Some(IntOrString::String(s)) if s.parse::<i32>().is_ok_and(|n| n >= 0) => s.parse().ok(),
+        Some(other) => {
+            problems.push(format!("{field}: {other:?} is not a count of 0 or more"));
+            default
+        }
+    };
+    let count = count_of(
+        &metric.count,
+        "count",
+        if metric.interval.is_some() {
+            None
+        } else {
+            Some(1)
+        },
+    );
+    let failure_limit = count_of(&metric.failure_limit, "failureLimit", Some(0)).unwrap_or(0);
+    let inconclusive_limit =
+        count_of(&metric.inconclusive_limit, "inconclusiveLimit", Some(0)).unwrap_or(0);
+    let consecutive_error_limit = count_of(
+        &metric.consecutive_error_limit,
+        "consecutiveErrorLimit",
+        Some(DEFAULT_CONSECUTIVE_ERROR_LIMIT),
+    )
+    .unwrap_or(DEFAULT_CONSECUTIVE_ERROR_LIMIT);
+    let consecutive_success_limit = count_of(
+        &metric.consecutive_success_limit,
+        "consecutiveSuccessLimit",
+        None,
+    );
+    if count.is_some_and(|c| c > 1) && interval_ms.is_none() {
+        problems.push("interval: needed when count is more than 1".into());
+    }
+    let mut compile = |source: &Option<String>, field: &str| match source {
+        Some(s) => Condition::compile(s).map(Some).unwrap_or_else(|e| {
+            problems.push(format!("{field}: {e}"));
+            None
+        }),
+        None => None,
+    };
+    let success = compile(&metric.success_condition, "successCondition");
+    let failure = compile(&metric.failure_condition, "failureCondition");
+    let query = match plan_query(&metric.provider, args) {
+        Ok(q) => Some(q),
+        Err(e) => {
+            problems.push(e);
+            None
+        }
+    };
+    let minimum_traffic = match &metric.minimum_traffic {
+        Some(guard) => {
+            let query = match &guard.query {
+                Some(q) => substitute(q, args).map(Some).unwrap_or_else(|e| {
+                    problems.push(format!("minimumTraffic.query: {e}"));
+                    None
+                }),
+                None => {
+                    if metric
+                        .provider
+                        .pod_scrape
+                        .as_ref()
+                        .is_none_or(|p| p.denominator.is_none())
+                    {
+                        problems.push(
+                            "minimumTraffic.query: needed unless the metric is a podScrape ratio"
+                                .into(),
+                        );
+                    }
+                    None
+                }
+            };
+            if !guard.min.is_finite() || guard.min < 0.0 {
+                problems.push(format!(
+                    "minimumTraffic.min: {} must be 0 or more",
+                    guard.min
+                ));
+            }
+            Some(TrafficGuard {
+                query,
+                min: guard.min,
+            })
+        }
+        None => None,
+    };
+    match (problems.is_empty(), query) {
+        (true, Some(query)) => Ok(MetricPlan {
+            name: metric.name.clone(),
+            interval_ms,
+            initial_delay_ms,
+            count,
+            failure_limit,
+            inconclusive_limit,
+            consecutive_error_limit,
+            consecutive_success_limit,
+            success,
+            failure,
+            no_data: metric.no_data_policy.unwrap_or_default(),
+            minimum_traffic,
+            dry_run,
+            retention,
+            query,
+        }),
+        _ => Err(problems),
+    }
+}
+
+fn headers(
+    list: &[HttpHeader],
+    args: &[ArgValue],
+    field: &str,
+) -> Result<Vec<(String, Resolved)>, String> {
+    list.iter()
+        .map(|h| {
+            substitute(&h.value, args)
+                .map(|v| (h.key.clone(), v))
+                .map_err(|e| format!("{field}: {e}"))
+        })
+        .collect()
+}
+
+fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, String> {
+    let set = [
+        provider.prometheus.is_some(),
+        provider.datadog.is_some(),
+        provider.web.is_some(),
+        provider.pod_scrape.is_some(),
+    ];
+    if set.iter().filter(|s| **s).count() != 1 {
+        return Err("provider: set exactly one of prometheus, datadog, web or podScrape".into());
+    }
+    let sub = |text: &str, field: &str| substitute(text, args).map_err(|e| format!("{field}: {e}"));
+    let timeout = |value: &Option<String>, field: &str| match value {
+        Some(t) => parse_millis(t).map_err(|e| format!("{field}: {e}")),
+        None => Ok(DEFAULT_TIMEOUT_MS),
+    };
+    if let Some(p) = &provider.prometheus {
+        return Ok(Query::Prometheus {
+            address: sub(&p.address, "provider.prometheus.address")?,
+            query: sub(&p.query, "provider.prometheus.query")?,
+            timeout_ms: timeout(&p.timeout, "provider.prometheus.timeout")?,
+            headers: headers(&p.headers, args, "provider.prometheus.headers")?,
+        });
+    }
+    if let Some(d) = &provider.datadog {
+        let v2 = match d.api_version.as_deref().unwrap_or("v1") {
+            "v1" => false,
+            "v2" => true,
+            other => {
+                return Err(format!(
+                    "provider.datadog.apiVersion: `{other}` is not v1 or v2"
+                ));
+            }
+        };
+        let query = d
+            .query
+            .as_deref()
+            .map(|q| sub(q, "provider.datadog.query"))
+            .transpose()?;
+        let queries = d
+            .queries
+            .iter()
+            .map(|(k, v)| sub(v, &format!("provider.datadog.queries.{k}")).map(|r| (k.clone(), r)))
+            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        match (v2, &query, queries.is_empty()) {
+            (false, None, _) => {
+                return Err("provider.datadog.query: needed with apiVersion v1".into());
+            }
+            (false, Some(_), false) => {
+                return Err("provider.datadog.queries: only with apiVersion v2".into());
+            }
+            (true, None, true) => return Err("provider.datadog: set query or queries".into()),
+            _ => {}
+        }
+        if d.formula.is_some() && queries.is_empty() {
+            return Err("provider.datadog.formula: combines `queries`; set them".into());
+        }
+        let aggregator = d.aggregator.clone().unwrap_or_else(|| "last".into());
+        if !["last", "avg", "min", "max", "sum", "mean", "percentile"]
+            .contains(&aggregator.as_str())
+        {
+            return Err(format!(
+                "provider.datadog.aggregator: `{aggregator}` is not one of last, avg, min, max, sum, mean, percentile"
+            ));
+        }
+        return Ok(Query::Datadog {
+            v2,
+            query,
+            queries,
+            formula: d.formula.clone(),
+            window_ms: timeout(
+                &d.interval.clone().or(Some("5m".into())),
+                "provider.datadog.interval",
+            )?,
+            aggregator,
+            site: d.site.clone().unwrap_or_else(|| "datadoghq.com".into()),
+            secret: d.secret_ref.clone().unwrap_or_else(|| "datadog".into()),
+        });
+    }
+    if let Some(w) = &provider.web {
+        let post = match w
+            .method
+            .as_deref()
+            .unwrap_or("GET")
+            .to_ascii_uppercase()
+            .as_str()
+        {
+            "GET" => false,
+            "POST" => true,
+            other => return Err(format!("provider.web.method: `{other}` is not GET or POST")),
+        };
+        if w.body.is_some() && !post {
+            return Err("provider.web.body: only with method POST".into());
+        }
+        return Ok(Query::Web {
+            url: sub(&w.url, "provider.web.url")?,
+            post,
+            headers: headers(&w.headers, args, "provider.web.headers")?,
+            body: w
+                .body
+                .as_deref()
+                .map(|b| sub(b, "provider.web.body"))
+                .transpose()?,
+            json_path: w.json_path.clone(),
+            timeout_ms: w
+                .timeout_seconds
+                .map_or(DEFAULT_TIMEOUT_MS, |s| s.max(1) * 1000),
+        });
+    }
+    let Some(s) = &provider.pod_scrape else {
+        return Err("provider: set exactly one of prometheus, datadog, web or podScrape".into());
+    };
+    for (selector, field) in [
+        (Some(&s.numerator), "numerator"),
+        (s.denominator.as_ref(), "denominator"),
+    ] {
+        if let Some(selector) = selector {
+            if selector.metric.is_empty() {
+                return Err(format!(
+                    "provider.podScrape.{field}.metric: must name a counter"
+                ));
+            }
+            for (label, pattern) in &selector.labels {
+                regex::Regex::new(&format!("^(?:{pattern})$"))
+                    .map_err(|e| format!("provider.podScrape.{field}.labels.{label}: {e}"))?;
+            }
+        }
+    }
+    Ok(Query::PodScrape {
+        port: s.port.clone(),
+        path: s.path.clone().unwrap_or_else(|| "/metrics".into()),
+        numerator: s.numerator.clone(),
+        denominator: s.denominator.clone(),
+    })
+}
