@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::plan::{self, PlanRequest};
 use crate::render::{self, Helm};
-use crate::{config, crd, validate};
+use crate::{analyze, config, crd, validate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +45,22 @@ pub enum Command {
         /// Show, for each values key, which file set it.
         #[arg(long)]
         explain: bool,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Run an AnalysisTemplate from a file against its real providers and show every measurement.
+    Analyze {
+        /// YAML file holding the template (a rendered chart is fine).
+        file: PathBuf,
+        /// Which template, when the file holds several.
+        #[arg(long)]
+        template: Option<String>,
+        /// Argument values, `name=value`.
+        #[arg(long = "arg")]
+        args: Vec<String>,
+        /// Base URL of a pod to scrape for podScrape metrics (repeatable).
+        #[arg(long = "endpoint")]
+        endpoints: Vec<String>,
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -147,6 +163,59 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
                 }
                 Ok(ExitCode::FAILURE)
             }
+        }
+        Command::Analyze {
+            file,
+            template,
+            args,
+            endpoints,
+            output,
+        } => {
+            let (name, spec) =
+                analyze::load_template(&file, template.as_deref()).map_err(|e| e.to_string())?;
+            let args = args
+                .iter()
+                .map(|a| analyze::parse_arg(a))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("--arg {e}"))?;
+            let live = output == Output::Text;
+            let mut printed: Vec<i32> = Vec::new();
+            let run = analyze::analyze(&name, &spec, &args, endpoints, |run| {
+                if !live {
+                    return;
+                }
+                printed.resize(run.results.len(), 0);
+                for (result, seen) in run.results.iter().zip(printed.iter_mut()) {
+                    let new = usize::try_from(result.count - *seen).unwrap_or(0);
+                    for m in result.measurements.iter().rev().take(new).rev() {
+                        eprintln!(
+                            "{} {}: {} value={} {}",
+                            m.finished_at.as_deref().unwrap_or(""),
+                            result.name,
+                            m.phase,
+                            m.value.as_deref().unwrap_or("-"),
+                            m.message.as_deref().unwrap_or("")
+                        );
+                    }
+                    *seen = result.count;
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let status = run.status();
+            let text = match output {
+                Output::Text => crate::analysis::table::render(&name, &status),
+                Output::Yaml => serde_yaml::to_string(&status).map_err(|e| e.to_string())?,
+                Output::Json => {
+                    serde_json::to_string_pretty(&status).map_err(|e| e.to_string())? + "\n"
+                }
+            };
+            print!("{text}");
+            Ok(if status.phase.as_deref() == Some("Successful") {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Render {
             service,

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod analyze;
 pub mod cli;
 pub mod config;
 pub mod crd;

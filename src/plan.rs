@@ -175,6 +175,21 @@ pub fn check_objects(
             .source
             .as_deref()
             .map_or_else(|| service.chart.clone(), |s| chart_parent.join(s));
+        if matches!(
+            object.kind.as_str(),
+            "AnalysisTemplate" | "ClusterAnalysisTemplate"
+        ) && found.is_empty()
+            && let Ok(spec) = serde_json::from_value::<crate::crd::analysis::AnalysisTemplateSpec>(
+                object.manifest.get("spec").cloned().unwrap_or_default(),
+            )
+        {
+            for problem in crate::analysis::plan::check_template(&object.name, &spec) {
+                problems.push(Diagnostic::new(
+                    &file,
+                    format!("for cluster `{}`: {problem}", rendered.cluster.name),
+                ));
+            }
+        }
         for problem in found {
             problems.push(
                 Diagnostic::new(

@@ -56,14 +56,14 @@ fn outcome_strategy() -> impl Strategy<Value = Option<Option<f64>>> {
     ]
 }
 
-fn observe(value: &Option<Option<f64>>) -> Result<Observation, (String, String)> {
+fn observe(value: &Option<Option<f64>>) -> Result<Observation, evaluate::MeasureError> {
     match value {
         Some(v) => Ok(Observation {
             value: v.and_then(MetricValue::scalar),
             traffic: None,
             query: "q".into(),
         }),
-        None => Err(("q".into(), "connection refused".into())),
+        None => Err(evaluate::MeasureError::new("q", "connection refused")),
     }
 }
 

@@ -26,6 +26,23 @@ pub struct Observation {
     pub query: String,
 }
 
+/// A measurement that could not be taken: the query as shown and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct MeasureError {
+    pub query: String,
+    pub reason: String,
+}
+
+impl MeasureError {
+    pub fn new(query: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            query: query.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// A metric's result before its first measurement.
 pub fn new_result(plan: &MetricPlan) -> MetricResult {
     MetricResult {
@@ -39,7 +56,7 @@ pub fn new_result(plan: &MetricPlan) -> MetricResult {
 /// Judges one measurement.
 pub fn judge(
     plan: &MetricPlan,
-    outcome: Result<Observation, (String, String)>,
+    outcome: Result<Observation, MeasureError>,
     started: Timestamp,
     finished: Timestamp,
 ) -> Measurement {
@@ -58,7 +75,7 @@ pub fn judge(
     };
     let observation = match outcome {
         Ok(o) => o,
-        Err((query, reason)) => {
+        Err(MeasureError { query, reason }) => {
             measurement.query = Some(query);
             measurement.message = Some(reason);
             return measurement;

@@ -11,4 +11,7 @@ pub mod args;
 pub mod condition;
 pub mod evaluate;
 pub mod plan;
+pub mod providers;
+pub mod run;
+pub mod table;
 pub mod value;

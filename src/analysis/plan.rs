@@ -416,11 +416,9 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Str
             return Err("provider.datadog.formula: combines `queries`; set them".into());
         }
         let aggregator = d.aggregator.clone().unwrap_or_else(|| "last".into());
-        if !["last", "avg", "min", "max", "sum", "mean", "percentile"]
-            .contains(&aggregator.as_str())
-        {
+        if !["last", "avg", "min", "max", "sum", "mean"].contains(&aggregator.as_str()) {
             return Err(format!(
-                "provider.datadog.aggregator: `{aggregator}` is not one of last, avg, min, max, sum, mean, percentile"
+                "provider.datadog.aggregator: `{aggregator}` is not one of last, avg, min, max, sum, mean"
             ));
         }
         return Ok(Query::Datadog {

@@ -1,0 +1,68 @@
+//! Where measurements come from. Each provider answers one [`Query`] kind
+//! behind the same async trait; the [`Providers`] set dispatches.
+
+mod datadog;
+mod http;
+mod jsonpath;
+mod pod_scrape;
+mod prom_text;
+mod prometheus;
+mod web;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use datadog::{DatadogKeys, StaticKeys};
+pub use http::client as http_client;
+pub use pod_scrape::{EndpointSource, StaticEndpoints};
+
+use super::evaluate::{MeasureError, Observation};
+use super::plan::{MetricPlan, Query};
+
+pub type Measured<'a> =
+    Pin<Box<dyn Future<Output = Result<Observation, MeasureError>> + Send + 'a>>;
+
+/// A source of measurements.
+pub trait Provider: Send + Sync {
+    /// Takes one measurement of `plan`. Errors carry the shown query and a
+    /// reason; they never contain secrets.
+    fn measure<'a>(&'a self, plan: &'a MetricPlan) -> Measured<'a>;
+}
+
+/// Every provider, configured for one platform.
+#[derive(Clone)]
+pub struct Providers {
+    prometheus: Arc<prometheus::Prometheus>,
+    datadog: Arc<datadog::Datadog>,
+    web: Arc<web::Web>,
+    pod_scrape: Arc<pod_scrape::PodScrape>,
+}
+
+impl Providers {
+    /// `keys` gives Datadog's API and application keys by Secret name;
+    /// `endpoints` gives the canary pods' base URLs for pod scraping.
+    pub fn new(
+        keys: Arc<dyn DatadogKeys>,
+        endpoints: Arc<dyn EndpointSource>,
+    ) -> Result<Self, String> {
+        let client = http::client()?;
+        Ok(Self {
+            prometheus: Arc::new(prometheus::Prometheus::new(client.clone())),
+            datadog: Arc::new(datadog::Datadog::new(client.clone(), keys)),
+            web: Arc::new(web::Web::new(client.clone())),
+            pod_scrape: Arc::new(pod_scrape::PodScrape::new(client, endpoints)),
+        })
+    }
+}
+
+impl Provider for Providers {
+    fn measure<'a>(&'a self, plan: &'a MetricPlan) -> Measured<'a> {
+        match &plan.query {
+            Query::Prometheus { .. } => self.prometheus.measure(plan),
+            Query::Datadog { .. } => self.datadog.measure(plan),
+            Query::Web { .. } => self.web.measure(plan),
+            Query::PodScrape { .. } => self.pod_scrape.measure(plan),
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Any HTTP endpoint answering JSON, with a JSONPath to the number.
+
+use std::time::Duration;
+
+use reqwest::Client;
+use serde_json::Value;
+
+use super::http::{body, describe, excerpt};
+use super::jsonpath;
+use super::{Measured, Provider};
+use crate::analysis::evaluate::{MeasureError, Observation};
+use crate::analysis::plan::{MetricPlan, Query};
+use crate::analysis::value::MetricValue;
+
+pub struct Web {
+    client: Client,
+}
+
+impl Web {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    async fn observe(&self, plan: &MetricPlan) -> Result<Observation, MeasureError> {
+        let Query::Web {
+            url,
+            post,
+            headers,
+            body: request_body,
+            json_path,
+            timeout_ms,
+        } = &plan.query
+        else {
+            return Err(MeasureError::new("", "not a web query"));
+        };
+        let shown = plan.query.shown();
+        let fail = |reason: String| MeasureError::new(shown.clone(), reason);
+        let mut request = if *post {
+            self.client.post(&url.sent)
+        } else {
+            self.client.get(&url.sent)
+        }
+        .timeout(Duration::from_millis(
+            u64::try_from(*timeout_ms).unwrap_or(30_000),
+        ));
+        for (key, value) in headers {
+            request = request.header(key, &value.sent);
+        }
+        if let Some(b) = request_body {
+            request = request
+                .header("content-type", "application/json")
+                .body(b.sent.clone());
+        }
+        let response = request.send().await.map_err(|e| fail(describe(e)))?;
+        let status = response.status();
+        let text = body(response).await.map_err(fail)?;
+        if !status.is_success() {
+            return Err(fail(format!("HTTP {status}: {}", excerpt(&text))));
+        }
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|e| fail(format!("answer is not JSON ({e}): {}", excerpt(&text))))?;
+        let node = match json_path {
+            Some(path) => jsonpath::select(&json, path).map_err(fail)?,
+            None => &json,
+        };
+        Ok(Observation {
+            value: to_value(node).map_err(fail)?,
+            traffic: None,
+            query: shown,
+        })
+    }
+}
+
+impl Provider for Web {
+    fn measure<'a>(&'a self, plan: &'a MetricPlan) -> Measured<'a> {
+        Box::pin(self.observe(plan))
+    }
+}
+
+fn number(node: &Value) -> Result<f64, String> {
+    match node {
+        Value::Number(n) => n.as_f64().ok_or_else(|| format!("{n} is not a number")),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not a number")),
+        other => Err(format!("{other} is not a number")),
+    }
+}
+
+fn to_value(node: &Value) -> Result<Option<MetricValue>, String> {
+    match node {
+        Value::Null => Ok(None),
+        Value::Array(items) => Ok(MetricValue::vector(
+            items.iter().map(number).collect::<Result<Vec<_>, _>>()?,
+        )),
+        other => Ok(MetricValue::scalar(number(other)?)),
+    }
+}
