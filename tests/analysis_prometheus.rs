@@ -131,29 +131,16 @@ fn template(name: &str, prometheus: &str, query: &str, extra: &str) -> String {
 
 const RATIO: &str = "sum(rate(http_requests_total{job=\"{{args.job}}\",code=~\"5..\"}[5s])) / sum(rate(http_requests_total{job=\"{{args.job}}\"}[5s]))";
 
-/// Runs `conductor analyze` on a template and returns its exit code and status.
 async fn analyze(dir: &Path, name: &str, text: String, job: &str) -> (i32, Value) {
-    let file = dir.join(format!("{name}.yaml"));
-    std::fs::write(&file, text).unwrap();
-    let job = job.to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_conductor"))
-            .args(["analyze", "--output", "json", "--arg"])
-            .arg(format!("job={job}"))
-            .arg(&file)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let status = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
-        panic!(
-            "{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code().unwrap_or(-1), status)
+    let (code, status, _) = servers::conductor_analyze(
+        dir,
+        name,
+        &text,
+        &["--arg".into(), format!("job={job}")],
+        &[],
+    )
+    .await;
+    (code, status)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -221,3 +221,34 @@ where
 {
     Arc::new(move |r| Box::pin(f(r)))
 }
+
+/// Runs `conductor analyze --output json <extra args> <file>` with `text`
+/// as the file; returns the exit code, the run status and everything printed.
+pub async fn conductor_analyze(
+    dir: &std::path::Path,
+    name: &str,
+    text: &str,
+    extra: &[String],
+    env: &[(&str, &str)],
+) -> (i32, serde_json::Value, String) {
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, text).expect("write template");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_conductor"));
+    command
+        .args(["analyze", "--output", "json"])
+        .args(extra)
+        .arg(&file);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = tokio::task::spawn_blocking(move || command.output().expect("run conductor"))
+        .await
+        .expect("join");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let status = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{printed}"));
+    (output.status.code().unwrap_or(-1), status, printed)
+}
