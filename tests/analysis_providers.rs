@@ -200,6 +200,10 @@ async fn web_provider_get_post_and_bad_answers() {
             }
             ("GET", "/broken") => Response::new(503, "upstream unavailable"),
             ("GET", "/garbage") => Response::new(200, "<html>not json</html>"),
+            ("GET", "/slow") => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                Response::new(200, "0.01")
+            }
             _ => Response::new(404, "{}"),
         }
     }))
@@ -238,11 +242,12 @@ async fn web_provider_get_post_and_bad_answers() {
         ("broken", "/broken", "HTTP 503"),
         ("garbage", "/garbage", "not JSON"),
         ("missing", "/stats", "no field `nope`"),
+        ("slow", "/slow", "timed out"),
     ] {
-        let extra = if name == "missing" {
-            "          jsonPath: $.data.nope\n"
-        } else {
-            ""
+        let extra = match name {
+            "missing" => "          jsonPath: $.data.nope\n",
+            "slow" => "          timeoutSeconds: 1\n",
+            _ => "",
         };
         let (code, status, printed) =
             run(name, web_template(name, &format!("{base}{path}"), extra)).await;

@@ -21,6 +21,63 @@ impl ArgValue {
     }
 }
 
+/// Where `valueFrom` arguments come from: Secrets and the rollout's
+/// fields, which only the platform can read.
+pub trait ArgSource {
+    fn secret(&self, name: &str, key: &str) -> Result<String, String>;
+    fn field(&self, path: &str) -> Result<String, String>;
+}
+
+/// The values of a run's arguments: literals as written, `valueFrom`
+/// through `source` (Secret values marked secret). Every problem is named.
+pub fn resolve(
+    args: &[crate::crd::analysis::AnalysisArg],
+    source: &dyn ArgSource,
+) -> Result<Vec<ArgValue>, Vec<String>> {
+    let mut values = Vec::new();
+    let mut problems = Vec::new();
+    for arg in args {
+        match (&arg.value, &arg.value_from) {
+            (Some(value), None) => values.push(ArgValue::literal(&arg.name, value)),
+            (None, Some(from)) => match (&from.secret_key_ref, &from.field_ref) {
+                (Some(secret), None) => match source.secret(&secret.name, &secret.key) {
+                    Ok(value) => values.push(ArgValue {
+                        name: arg.name.clone(),
+                        value,
+                        secret: true,
+                    }),
+                    Err(e) => problems.push(format!(
+                        "args.{}: Secret {} key {}: {e}",
+                        arg.name, secret.name, secret.key
+                    )),
+                },
+                (None, Some(field)) => match source.field(&field.field_path) {
+                    Ok(value) => values.push(ArgValue::literal(&arg.name, &value)),
+                    Err(e) => problems.push(format!(
+                        "args.{}: field {}: {e}",
+                        arg.name, field.field_path
+                    )),
+                },
+                _ => problems.push(format!(
+                    "args.{}: valueFrom sets exactly one of secretKeyRef or fieldRef",
+                    arg.name
+                )),
+            },
+            (Some(_), Some(_)) => problems.push(format!(
+                "args.{}: set value or valueFrom, not both",
+                arg.name
+            )),
+            // Left for the template's default.
+            (None, None) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(values)
+    } else {
+        Err(problems)
+    }
+}
+
 /// A string with arguments substituted: `sent` goes to the provider,
 /// `shown` (secrets as `*****`) goes into logs and status.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -67,6 +124,72 @@ pub fn substitute(text: &str, args: &[ArgValue]) -> Result<Resolved, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crd::analysis::{AnalysisArg, ArgValueFrom, FieldRef, SecretKeyRef};
+
+    struct Source;
+    impl ArgSource for Source {
+        fn secret(&self, name: &str, key: &str) -> Result<String, String> {
+            match (name, key) {
+                ("prometheus-auth", "token") => Ok("s3cr3t".into()),
+                _ => Err("not found".into()),
+            }
+        }
+        fn field(&self, path: &str) -> Result<String, String> {
+            match path {
+                "metadata.name" => Ok("helpdesk".into()),
+                _ => Err("no such field".into()),
+            }
+        }
+    }
+
+    #[test]
+    fn resolves_literals_secrets_and_fields() {
+        let from = |secret: Option<(&str, &str)>, field: Option<&str>| ArgValueFrom {
+            secret_key_ref: secret.map(|(n, k)| SecretKeyRef {
+                name: n.into(),
+                key: k.into(),
+            }),
+            field_ref: field.map(|f| FieldRef {
+                field_path: f.into(),
+            }),
+        };
+        let args = vec![
+            AnalysisArg {
+                name: "service".into(),
+                value: Some("canary".into()),
+                value_from: None,
+            },
+            AnalysisArg {
+                name: "token".into(),
+                value: None,
+                value_from: Some(from(Some(("prometheus-auth", "token")), None)),
+            },
+            AnalysisArg {
+                name: "rollout".into(),
+                value: None,
+                value_from: Some(from(None, Some("metadata.name"))),
+            },
+        ];
+        let values = resolve(&args, &Source).unwrap();
+        assert_eq!(
+            values[1],
+            ArgValue {
+                name: "token".into(),
+                value: "s3cr3t".into(),
+                secret: true
+            }
+        );
+        assert_eq!(values[2].value, "helpdesk");
+        let bad = vec![AnalysisArg {
+            name: "x".into(),
+            value: None,
+            value_from: Some(from(Some(("nope", "k")), None)),
+        }];
+        assert_eq!(
+            resolve(&bad, &Source).unwrap_err(),
+            vec!["args.x: Secret nope key k: not found"]
+        );
+    }
 
     #[test]
     fn substitutes_and_masks() {

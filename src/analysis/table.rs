@@ -93,3 +93,66 @@ pub fn render(name: &str, status: &AnalysisRunStatus) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::analysis::{Measurement, MetricResult, RunSummary};
+
+    #[test]
+    fn shows_query_condition_and_each_measurement() {
+        let status = AnalysisRunStatus {
+            phase: Some("Failed".into()),
+            message: Some("metric error-rate failed".into()),
+            started_at: None,
+            run_summary: Some(RunSummary {
+                count: 2,
+                successful: 1,
+                failed: 1,
+                inconclusive: 0,
+                error: 0,
+            }),
+            metric_results: vec![MetricResult {
+                name: "error-rate".into(),
+                phase: "Failed".into(),
+                measurements: vec![
+                    Measurement {
+                        phase: "Successful".into(),
+                        value: Some("0.01".into()),
+                        query: Some("sum(rate(errors[1m]))".into()),
+                        condition: Some("result <= 0.05".into()),
+                        finished_at: Some("2026-11-24T10:00:01Z".into()),
+                        ..Default::default()
+                    },
+                    Measurement {
+                        phase: "Failed".into(),
+                        value: Some("0.3".into()),
+                        query: Some("sum(rate(errors[1m]))".into()),
+                        condition: Some("result <= 0.05".into()),
+                        message: Some(
+                            "0.3: successCondition `result <= 0.05` does not hold".into(),
+                        ),
+                        finished_at: Some("2026-11-24T10:00:31Z".into()),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+        };
+        let text = render("helpdesk-abc-1-step2", &status);
+        assert!(
+            text.starts_with("AnalysisRun helpdesk-abc-1-step2: Failed — metric error-rate failed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("measurements: 2 (1 successful, 1 failed"),
+            "{text}"
+        );
+        assert!(text.contains("query: sum(rate(errors[1m]))"), "{text}");
+        assert!(text.contains("condition: result <= 0.05"), "{text}");
+        assert!(
+            text.contains("2026-11-24T10:00:31Z  Failed      0.3    0.3: successCondition"),
+            "{text}"
+        );
+    }
+}
