@@ -1,0 +1,455 @@
+//! The helpdesk API through real HTTP on loopback.
+
+mod server;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::{Helpdesk, client, sqlite_file};
+
+async fn post(url: &str, body: Value) -> (StatusCode, Value) {
+    let r = client().post(url).json(&body).send().await.unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(url: &str) -> (StatusCode, Value) {
+    let r = client().get(url).send().await.unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// The whole ticket life cycle, against the given database.
+pub async fn life_cycle(database: &str) {
+    let server = Helpdesk::start(database, &[]);
+    let u = &server.url;
+    let (status, ada) = post(
+        &format!("{u}/customers"),
+        json!({"name": "Ada", "email": "ada@example.com"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ada}");
+    let (_, bob) = post(
+        &format!("{u}/customers"),
+        json!({"name": "Bob", "email": "bob@example.com"}),
+    )
+    .await;
+    let (ada, bob) = (ada["id"].as_i64().unwrap(), bob["id"].as_i64().unwrap());
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let (customer, channel) = if i % 2 == 0 {
+            (ada, "email")
+        } else {
+            (bob, "chat")
+        };
+        let (status, t) = post(
+            &format!("{u}/tickets"),
+            json!({"subject": format!("ticket {i}"), "customer_id": customer, "channel": channel, "body": "it broke", "tags": ["billing"]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{t}");
+        ids.push(t["id"].as_i64().unwrap());
+    }
+    let (status, reply) = post(
+        &format!("{u}/tickets/{}/messages", ids[0]),
+        json!({"author": "agent:zoe", "body": "on it"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let (_, assigned) = post(
+        &format!("{u}/tickets/{}/assign", ids[0]),
+        json!({"assignee": "zoe"}),
+    )
+    .await;
+    assert_eq!(assigned["assignee"], "zoe");
+    let (_, ticket) = get(&format!("{u}/tickets/{}", ids[0])).await;
+    assert_eq!(ticket["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(ticket["tags"], json!(["billing"]));
+
+    let (status, closed) = post(&format!("{u}/tickets/{}/close", ids[1]), json!({})).await;
+    assert_eq!(
+        (status, closed["status"].as_str()),
+        (StatusCode::OK, Some("closed"))
+    );
+    let (status, _) = post(&format!("{u}/tickets/{}/close", ids[1]), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "closing twice");
+
+    // Filters and cursor pagination.
+    let (_, open_email) = get(&format!("{u}/tickets?status=open&channel=email")).await;
+    assert_eq!(open_email["items"].as_array().unwrap().len(), 4);
+    let (_, bobs) = get(&format!("{u}/tickets?customer_id={bob}&status=open")).await;
+    assert_eq!(bobs["items"].as_array().unwrap().len(), 2, "{bobs}");
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page_url = match &cursor {
+            Some(c) => format!("{u}/tickets?limit=3&cursor={c}"),
+            None => format!("{u}/tickets?limit=3"),
+        };
+        let (_, page) = get(&page_url).await;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every ticket once, in order");
+    let (_, reopened) = post(&format!("{u}/tickets/{}/reopen", ids[1]), json!({})).await;
+    assert_eq!(reopened["status"], "open");
+    let (_, tags) = get(&format!("{u}/tags")).await;
+    assert_eq!(tags, json!([{"tag": "billing", "tickets": 7}]));
+    let (_, channels) = get(&format!("{u}/channels")).await;
+    assert_eq!(channels, json!(["email", "chat", "sms", "voice"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn life_cycle_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    life_cycle(&sqlite_file(&dir)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_bad_request_is_a_clear_json_error() {
+    let server = Helpdesk::start("sqlite::memory:", &[]);
+    let u = &server.url;
+    post(
+        &format!("{u}/customers"),
+        json!({"name": "Ada", "email": "ada@example.com"}),
+    )
+    .await;
+    post(
+        &format!("{u}/tickets"),
+        json!({"subject": "s", "customer_id": 1, "channel": "sms"}),
+    )
+    .await;
+    let long = "x".repeat(201);
+    let cases: Vec<(&str, Value, u16, &str)> = vec![
+        (
+            "/customers",
+            json!({"name": "", "email": "a@b.co"}),
+            422,
+            "name",
+        ),
+        (
+            "/customers",
+            json!({"name": "A", "email": "not-an-email"}),
+            422,
+            "email",
+        ),
+        (
+            "/customers",
+            json!({"name": "A", "email": "ada@example.com"}),
+            409,
+            "",
+        ),
+        ("/customers", json!({"name": "A"}), 400, ""),
+        (
+            "/customers",
+            json!({"name": "A", "email": "x@y.z", "age": 3}),
+            400,
+            "",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "  ", "customer_id": 1, "channel": "email"}),
+            422,
+            "subject",
+        ),
+        (
+            "/tickets",
+            json!({"subject": long, "customer_id": 1, "channel": "email"}),
+            422,
+            "subject",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "s", "customer_id": 1, "channel": "fax"}),
+            422,
+            "channel",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "s", "customer_id": 99, "channel": "email"}),
+            422,
+            "customer_id",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "s", "customer_id": -1, "channel": "email"}),
+            422,
+            "customer_id",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "s", "customer_id": 1, "channel": "email", "tags": ["Bad Tag"]}),
+            422,
+            "tags",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "s", "customer_id": "one", "channel": "email"}),
+            400,
+            "",
+        ),
+        (
+            "/tickets/1/messages",
+            json!({"author": "a", "body": ""}),
+            422,
+            "body",
+        ),
+        (
+            "/tickets/99/messages",
+            json!({"author": "a", "body": "b"}),
+            404,
+            "",
+        ),
+        (
+            "/tickets/abc/messages",
+            json!({"author": "a", "body": "b"}),
+            422,
+            "id",
+        ),
+        (
+            "/tickets/1/assign",
+            json!({"assignee": ""}),
+            422,
+            "assignee",
+        ),
+        ("/tickets/1/reopen", json!({}), 409, ""),
+    ];
+    for (path, body, code, field) in cases {
+        let (status, answer) = post(&format!("{u}{path}"), body.clone()).await;
+        assert_eq!(status.as_u16(), code, "{path} {body}: {answer}");
+        assert!(answer["error"].is_string(), "{path}: {answer}");
+        if !field.is_empty() {
+            assert_eq!(answer["field"], field, "{path}: {answer}");
+            assert!(
+                answer["reason"].as_str().is_some_and(|r| !r.is_empty()),
+                "{answer}"
+            );
+        }
+    }
+    for (query, field) in [
+        ("status=pending", "status"),
+        ("channel=fax", "channel"),
+        ("limit=0", "limit"),
+        ("limit=500", "limit"),
+        ("cursor=zzz", "cursor"),
+        ("sort=asc", "sort"),
+        ("customer_id=x", "customer_id"),
+    ] {
+        let (status, answer) = get(&format!("{u}/tickets?{query}")).await;
+        assert_eq!(
+            (status.as_u16(), answer["field"].as_str()),
+            (422, Some(field)),
+            "{query}: {answer}"
+        );
+    }
+    let (status, _) = get(&format!("{u}/tickets/12345")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(&format!("{u}/nowhere")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Not JSON, wrong content type, and a body over the limit.
+    let r = client()
+        .post(format!("{u}/tickets"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = client()
+        .post(format!("{u}/tickets"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let huge =
+        json!({"subject": "s", "customer_id": 1, "channel": "email", "body": "x".repeat(100_000)});
+    let r = client()
+        .post(format!("{u}/tickets"))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Still serving after all of it.
+    let (status, _) = get(&format!("{u}/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_need_the_token_reads_do_not() {
+    let server = Helpdesk::start("sqlite::memory:", &[("HELPDESK_API_TOKEN", "s3cr3t")]);
+    let u = &server.url;
+    let body = json!({"name": "Ada", "email": "ada@example.com"});
+    let (status, answer) = post(&format!("{u}/customers"), body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    let r = client()
+        .post(format!("{u}/customers"))
+        .bearer_auth("wrong")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = client()
+        .post(format!("{u}/customers"))
+        .bearer_auth("s3cr3t")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    for path in [
+        "/customers/1",
+        "/tickets",
+        "/healthz",
+        "/readyz",
+        "/version",
+        "/metrics",
+    ] {
+        let r = client().get(format!("{u}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+}
+
+fn count(metrics: &str, route: &str, method: &str, code: &str) -> u64 {
+    let needle =
+        format!("http_requests_total{{method=\"{method}\",route=\"{route}\",code=\"{code}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&needle))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_requests_by_route_and_code() {
+    let server = Helpdesk::start("sqlite::memory:", &[("HELPDESK_VERSION", "v7")]);
+    let u = &server.url;
+    post(
+        &format!("{u}/customers"),
+        json!({"name": "Ada", "email": "ada@example.com"}),
+    )
+    .await;
+    for _ in 0..3 {
+        post(
+            &format!("{u}/tickets"),
+            json!({"subject": "s", "customer_id": 1, "channel": "voice"}),
+        )
+        .await;
+    }
+    post(
+        &format!("{u}/tickets"),
+        json!({"subject": "", "customer_id": 1, "channel": "voice"}),
+    )
+    .await;
+    for id in [1, 2, 999] {
+        get(&format!("{u}/tickets/{id}")).await;
+    }
+    let text = client()
+        .get(format!("{u}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(count(&text, "/tickets", "POST", "201"), 3, "{text}");
+    assert_eq!(count(&text, "/tickets", "POST", "422"), 1);
+    assert_eq!(count(&text, "/tickets/{id}", "GET", "200"), 2);
+    assert_eq!(count(&text, "/tickets/{id}", "GET", "404"), 1);
+    assert!(text.contains("helpdesk_tickets_created_total 3"), "{text}");
+    assert!(
+        text.contains("helpdesk_build_info{version=\"v7\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket{le="),
+        "{text}"
+    );
+    let (_, version) = get(&format!("{u}/version")).await;
+    assert_eq!(version["version"], "v7");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fault_injection_answers_the_configured_fraction_with_500() {
+    let server = Helpdesk::start("sqlite::memory:", &[("HELPDESK_ERROR_RATE", "0.3")]);
+    let u = &server.url;
+    let client = client();
+    let mut failed = 0;
+    for _ in 0..2000 {
+        let r = client.get(format!("{u}/channels")).send().await.unwrap();
+        if r.status() == StatusCode::INTERNAL_SERVER_ERROR {
+            failed += 1;
+        }
+    }
+    let rate = f64::from(failed) / 2000.0;
+    // 0.3 +- 0.05 is about 5 standard deviations for 2,000 requests.
+    assert!((rate - 0.3).abs() < 0.05, "observed error rate {rate}");
+    let text = client
+        .get(format!("{u}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&text, "/channels", "GET", "500"),
+        u64::try_from(failed).unwrap()
+    );
+    // Health is never faked.
+    for _ in 0..50 {
+        assert_eq!(
+            client
+                .get(format!("{u}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_and_exits_cleanly() {
+    let server = Helpdesk::start("sqlite::memory:", &[("HELPDESK_LATENCY_MS", "300")]);
+    let url = format!("{}/channels", server.url);
+    let in_flight = tokio::spawn(async move { client().get(url).send().await.map(|r| r.status()) });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let code = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        in_flight.await.unwrap().unwrap(),
+        StatusCode::OK,
+        "the in-flight request finished"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refuses_a_schema_newer_than_it_knows() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = sqlite_file(&dir);
+    drop(Helpdesk::start(&database, &[]));
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&database).await.unwrap();
+    sqlx::query("INSERT INTO schema_version (version) VALUES (99)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let error = Helpdesk::try_start(&database, &[]).err().unwrap();
+    assert!(
+        error.contains("schema is version 99, newer than this helpdesk knows (1)"),
+        "{error}"
+    );
+}
