@@ -1,0 +1,174 @@
+//! The same API on PostgreSQL (Debian's package), started by the test on a
+//! free loopback port and stopped by PID, shared by two replicas.
+
+mod common;
+
+use common::{flows, server};
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use server::Helpdesk;
+
+struct Postgres {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // SIGINT is PostgreSQL's fast shutdown; SIGKILL if it lingers.
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CONDUCTOR_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let root = Path::new("/usr/lib/postgresql");
+    let mut versions: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap_or_else(|_| panic!("PostgreSQL missing: install Debian's postgresql (.ci/run does) or set CONDUCTOR_PG_BIN"))
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("postgres").is_file())
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .expect("a PostgreSQL server under /usr/lib/postgresql")
+}
+
+/// Uid and gid of the `postgres` user when running as root: PostgreSQL
+/// refuses to run as root.
+fn run_as() -> Option<(u32, u32)> {
+    let id = |args: &[&str]| -> Option<u32> {
+        let out = Command::new("id").args(args).output().ok()?;
+        String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+    };
+    if id(&["-u"])? != 0 {
+        return None;
+    }
+    Some((id(&["-u", "postgres"])?, id(&["-g", "postgres"])?))
+}
+
+fn command(program: PathBuf, user: Option<(u32, u32)>) -> Command {
+    let mut command = Command::new(program);
+    if let Some((uid, gid)) = user {
+        command.uid(uid).gid(gid);
+    }
+    command
+}
+
+async fn postgres() -> Postgres {
+    let bin = bin_dir();
+    let user = run_as();
+    let dir = tempfile::tempdir().unwrap();
+    if let Some((uid, gid)) = user {
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+    }
+    let data = dir.path().join("data");
+    let status = command(bin.join("initdb"), user)
+        .args([
+            "-D",
+            data.to_str().unwrap(),
+            "-U",
+            "helpdesk",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .expect("initdb");
+    assert!(status.success(), "initdb failed");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = command(bin.join("postgres"), user)
+        .args([
+            "-D",
+            data.to_str().unwrap(),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-k",
+            dir.path().to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("postgres");
+    let url = format!("postgres://helpdesk@127.0.0.1:{port}/postgres");
+    let server = Postgres {
+        child,
+        url,
+        _dir: dir,
+    };
+    sqlx::any::install_default_drivers();
+    let start = Instant::now();
+    while sqlx::AnyPool::connect(&server.url).await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "PostgreSQL not ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_is_migrated_once_and_shared_by_replicas() {
+    let pg = postgres().await;
+    // A shared database is migrated by `helpdesk migrate` (the chart's hook Job), not by servers.
+    let refused = Helpdesk::try_start(&pg.url, &[]).err().unwrap();
+    assert!(refused.contains("run `helpdesk migrate`"), "{refused}");
+    let migrate = Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+        .args(["--database", &pg.url, "migrate"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    assert!(String::from_utf8_lossy(&migrate.stdout).contains("schema at version 1 (1 applied)"));
+
+    let (one, two) = (Helpdesk::start(&pg.url, &[]), Helpdesk::start(&pg.url, &[]));
+    flows::life_cycle(&one).await;
+    // The second replica sees what the first wrote.
+    let (status, ticket) = flows::get(&format!("{}/tickets/1", two.url)).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(ticket["subject"], "ticket 0");
+    let (status, _) = flows::post(
+        &format!("{}/customers", two.url),
+        json!({"name": "Ada", "email": "ada@example.com"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::CONFLICT,
+        "unique across replicas"
+    );
+    let (status, _) = flows::get(&format!("{}/readyz", two.url)).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+}
