@@ -163,3 +163,87 @@ fn text_plan_is_readable() {
         "{out}"
     );
 }
+
+#[test]
+fn the_chart_lints_for_every_cluster_and_with_a_shared_database() {
+    let chart = repo().join("charts/helpdesk");
+    let mut cases: Vec<Vec<String>> = Vec::new();
+    for (env, clusters) in [
+        ("staging", vec!["staging-eu-west-1"]),
+        (
+            "production",
+            vec!["eu-west-1", "us-east-1", "ap-southeast-1"],
+        ),
+    ] {
+        for cluster in clusters {
+            let mut files = vec![chart.join(format!("values/{env}.yaml"))];
+            let cluster_file = chart.join(format!("values/{env}/{cluster}.yaml"));
+            if cluster_file.exists() {
+                files.push(cluster_file);
+            }
+            cases.push(
+                files
+                    .iter()
+                    .flat_map(|f| ["-f".to_owned(), f.display().to_string()])
+                    .collect(),
+            );
+        }
+    }
+    cases.push(vec![
+        "--set".into(),
+        "database.url=postgres://helpdesk@db:5432/helpdesk".into(),
+    ]);
+    for args in cases {
+        let output = std::process::Command::new(common::helm())
+            .arg("lint")
+            .arg(&chart)
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && text.contains("0 chart(s) failed"),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_shared_database_gets_a_secret_and_a_migration_hook() {
+    let repo_dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::helm())
+        .args(["template", "helpdesk"])
+        .arg(repo().join("charts/helpdesk"))
+        .args(["--set", "database.url=postgres://helpdesk@db:5432/helpdesk"])
+        .current_dir(repo_dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("kind: Secret")
+            && text.contains("DATABASE_URL: \"postgres://helpdesk@db:5432/helpdesk\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("helm.sh/hook: pre-install,pre-upgrade")
+            && text.contains("args: [\"migrate\"]"),
+        "{text}"
+    );
+    let embedded = conductor_in(
+        repo(),
+        &[
+            "render",
+            "helpdesk",
+            "--env",
+            "staging",
+            "--cluster",
+            "staging-eu-west-1",
+        ],
+    )
+    .success()
+    .stdout();
+    assert!(
+        embedded.contains("sqlite:///data/helpdesk.db?mode=rwc") && !embedded.contains("kind: Job"),
+        "{embedded}"
+    );
+}

@@ -33,7 +33,7 @@ pub struct Ticket {
     pub messages: Option<Vec<Message>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Message {
     pub id: i64,
     pub ticket_id: i64,

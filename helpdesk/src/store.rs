@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Row, Transaction};
 
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::ApiError;
 use crate::model::{Customer, Message, NewCustomer, NewMessage, NewTicket, Ticket};
 
@@ -21,7 +21,24 @@ fn customer(row: &AnyRow) -> Result<Customer, sqlx::Error> {
     })
 }
 
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    column: &str,
+) -> Result<T, sqlx::Error> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// A ticket row; `tags` and `messages` come as JSON aggregates when selected.
 fn ticket(row: &AnyRow) -> Result<Ticket, sqlx::Error> {
+    let tags = match row.try_get::<Option<String>, _>("tags") {
+        Ok(Some(_)) => json_column(row, "tags")?,
+        _ => Vec::new(),
+    };
+    let messages = match row.try_get::<Option<String>, _>("messages") {
+        Ok(Some(_)) => Some(json_column(row, "messages")?),
+        _ => None,
+    };
     Ok(Ticket {
         id: row.try_get("id")?,
         subject: row.try_get("subject")?,
@@ -29,10 +46,10 @@ fn ticket(row: &AnyRow) -> Result<Ticket, sqlx::Error> {
         channel: row.try_get("channel")?,
         status: row.try_get("status")?,
         assignee: row.try_get("assignee")?,
-        tags: Vec::new(),
+        tags,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
-        messages: None,
+        messages,
     })
 }
 
@@ -51,6 +68,36 @@ macro_rules! ticket_columns {
         "id, subject, customer_id, channel, status, assignee, created_at, updated_at"
     };
 }
+
+/// A ticket's tags (and messages) as JSON arrays, so reading a ticket is
+/// one query: the aggregate functions are the only dialect difference.
+macro_rules! sqlite_tags {
+    () => {
+        "(SELECT json_group_array(tag) FROM (SELECT tag FROM ticket_tags WHERE ticket_id = t.id ORDER BY tag)) AS tags"
+    };
+}
+macro_rules! postgres_tags {
+    () => {
+        "(SELECT COALESCE(json_agg(tag ORDER BY tag), '[]')::text FROM ticket_tags WHERE ticket_id = t.id) AS tags"
+    };
+}
+
+const GET_TICKET_SQLITE: &str = concat!(
+    "SELECT ",
+    ticket_columns!(),
+    ", ",
+    sqlite_tags!(),
+    ", (SELECT json_group_array(json_object('id', id, 'ticket_id', ticket_id, 'author', author, 'body', body, 'created_at', created_at)) ",
+    "FROM (SELECT * FROM messages WHERE ticket_id = t.id ORDER BY id)) AS messages FROM tickets t WHERE t.id = $1"
+);
+const GET_TICKET_POSTGRES: &str = concat!(
+    "SELECT ",
+    ticket_columns!(),
+    ", ",
+    postgres_tags!(),
+    ", (SELECT COALESCE(json_agg(json_build_object('id', id, 'ticket_id', ticket_id, 'author', author, 'body', body, 'created_at', created_at) ORDER BY id), '[]')::text ",
+    "FROM messages WHERE ticket_id = t.id) AS messages FROM tickets t WHERE t.id = $1"
+);
 
 pub async fn create_customer(db: &Db, new: &NewCustomer) -> Result<Customer, ApiError> {
     let row = sqlx::query("INSERT INTO customers (name, email, created_at) VALUES ($1, $2, $3) RETURNING id, name, email, created_at")
@@ -136,35 +183,17 @@ async fn insert_message(
     Ok(message(&row)?)
 }
 
-async fn tags_of(db: &Db, id: i64) -> Result<Vec<String>, ApiError> {
-    let rows = sqlx::query("SELECT tag FROM ticket_tags WHERE ticket_id = $1 ORDER BY tag")
-        .bind(id)
-        .fetch_all(&db.pool)
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.try_get("tag"))
-        .collect::<Result<_, _>>()?)
-}
-
 pub async fn get_ticket(db: &Db, id: i64) -> Result<Ticket, ApiError> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        ticket_columns!(),
-        " FROM tickets WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&db.pool)
-    .await?
-    .ok_or(ApiError::NotFound("ticket"))?;
-    let mut found = ticket(&row)?;
-    found.tags = tags_of(db, id).await?;
-    let rows = sqlx::query("SELECT id, ticket_id, author, body, created_at FROM messages WHERE ticket_id = $1 ORDER BY id")
+    let sql = match db.backend {
+        Backend::Sqlite => GET_TICKET_SQLITE,
+        Backend::Postgres => GET_TICKET_POSTGRES,
+    };
+    let row = sqlx::query(sql)
         .bind(id)
-        .fetch_all(&db.pool)
-        .await?;
-    found.messages = Some(rows.iter().map(message).collect::<Result<_, _>>()?);
-    Ok(found)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(ApiError::NotFound("ticket"))?;
+    Ok(ticket(&row)?)
 }
 
 #[derive(Debug, Default)]
@@ -179,7 +208,18 @@ pub struct Filter {
 
 /// Tickets in id order after the cursor; returns the page and whether more follow.
 pub async fn list_tickets(db: &Db, filter: &Filter) -> Result<(Vec<Ticket>, bool), ApiError> {
-    let mut sql = concat!("SELECT ", ticket_columns!(), " FROM tickets WHERE id > $1").to_owned();
+    let tags = match db.backend {
+        Backend::Sqlite => sqlite_tags!(),
+        Backend::Postgres => postgres_tags!(),
+    };
+    let mut sql = format!(
+        concat!(
+            "SELECT ",
+            ticket_columns!(),
+            ", {} FROM tickets t WHERE id > $1"
+        ),
+        tags
+    );
     let mut n = 1;
     let mut clause = |column: &str| {
         n += 1;
@@ -214,14 +254,11 @@ pub async fn list_tickets(db: &Db, filter: &Filter) -> Result<(Vec<Ticket>, bool
     }
     let rows = query.fetch_all(&db.pool).await?;
     let more = rows.len() as i64 > filter.limit;
-    let mut page = rows
+    let page = rows
         .iter()
         .take(usize::try_from(filter.limit).unwrap_or(0))
         .map(ticket)
         .collect::<Result<Vec<_>, _>>()?;
-    for t in &mut page {
-        t.tags = tags_of(db, t.id).await?;
-    }
     Ok((page, more))
 }
 

@@ -27,5 +27,9 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
     secretKeyRef:
       name: {{ include "helpdesk.name" . }}-database
       key: DATABASE_URL
+{{- else }}
+# Embedded SQLite on the pod's own volume.
+- name: DATABASE_URL
+  value: "sqlite:///data/helpdesk.db?mode=rwc"
 {{- end }}
 {{- end -}}
