@@ -155,6 +155,7 @@ async fn postgres_is_migrated_once_and_shared_by_replicas() {
 
     let (one, two) = (Helpdesk::start(&pg.url, &[]), Helpdesk::start(&pg.url, &[]));
     flows::life_cycle(&one).await;
+    flows::bad_requests(&two).await;
     // The second replica sees what the first wrote.
     let (status, ticket) = flows::get(&format!("{}/tickets/1", two.url)).await;
     assert_eq!(status, reqwest::StatusCode::OK);

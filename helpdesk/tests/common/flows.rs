@@ -103,3 +103,173 @@ pub async fn life_cycle(server: &Helpdesk) {
     let (_, channels) = get(&format!("{u}/channels")).await;
     assert_eq!(channels, json!(["email", "chat", "sms", "voice"]));
 }
+
+/// Every kind of bad request, against a running server with no data yet.
+pub async fn bad_requests(server: &Helpdesk) {
+    let u = &server.url;
+    post(
+        &format!("{u}/customers"),
+        json!({"name": "Ada", "email": "ada@example.com"}),
+    )
+    .await;
+    post(
+        &format!("{u}/tickets"),
+        json!({"subject": "s", "customer_id": 1, "channel": "sms"}),
+    )
+    .await;
+    let long = "x".repeat(201);
+    let cases: Vec<(&str, Value, u16, &str)> = vec![
+        (
+            "/customers",
+            json!({"name": "", "email": "a@b.co"}),
+            422,
+            "name",
+        ),
+        (
+            "/customers",
+            json!({"name": "A", "email": "not-an-email"}),
+            422,
+            "email",
+        ),
+        (
+            "/customers",
+            json!({"name": "A", "email": "ada@example.com"}),
+            409,
+            "",
+        ),
+        ("/customers", json!({"name": "A"}), 400, ""),
+        (
+            "/customers",
+            json!({"name": "A", "email": "x@y.z", "age": 3}),
+            400,
+            "",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "  ", "customer_id": 1, "channel": "email"}),
+            422,
+            "subject",
+        ),
+        (
+            "/tickets",
+            json!({"subject": long, "customer_id": 1, "channel": "email"}),
+            422,
+            "subject",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "s", "customer_id": 1, "channel": "fax"}),
+            422,
+            "channel",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "s", "customer_id": 99, "channel": "email"}),
+            422,
+            "customer_id",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "s", "customer_id": -1, "channel": "email"}),
+            422,
+            "customer_id",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "s", "customer_id": 1, "channel": "email", "tags": ["Bad Tag"]}),
+            422,
+            "tags",
+        ),
+        (
+            "/tickets",
+            json!({"subject": "s", "customer_id": "one", "channel": "email"}),
+            400,
+            "",
+        ),
+        (
+            "/tickets/1/messages",
+            json!({"author": "a", "body": ""}),
+            422,
+            "body",
+        ),
+        (
+            "/tickets/99/messages",
+            json!({"author": "a", "body": "b"}),
+            404,
+            "",
+        ),
+        (
+            "/tickets/abc/messages",
+            json!({"author": "a", "body": "b"}),
+            422,
+            "id",
+        ),
+        (
+            "/tickets/1/assign",
+            json!({"assignee": ""}),
+            422,
+            "assignee",
+        ),
+        ("/tickets/1/reopen", json!({}), 409, ""),
+    ];
+    for (path, body, code, field) in cases {
+        let (status, answer) = post(&format!("{u}{path}"), body.clone()).await;
+        assert_eq!(status.as_u16(), code, "{path} {body}: {answer}");
+        assert!(answer["error"].is_string(), "{path}: {answer}");
+        if !field.is_empty() {
+            assert_eq!(answer["field"], field, "{path}: {answer}");
+            assert!(
+                answer["reason"].as_str().is_some_and(|r| !r.is_empty()),
+                "{answer}"
+            );
+        }
+    }
+    for (query, field) in [
+        ("status=pending", "status"),
+        ("channel=fax", "channel"),
+        ("limit=0", "limit"),
+        ("limit=500", "limit"),
+        ("cursor=zzz", "cursor"),
+        ("sort=asc", "sort"),
+        ("customer_id=x", "customer_id"),
+    ] {
+        let (status, answer) = get(&format!("{u}/tickets?{query}")).await;
+        assert_eq!(
+            (status.as_u16(), answer["field"].as_str()),
+            (422, Some(field)),
+            "{query}: {answer}"
+        );
+    }
+    let (status, _) = get(&format!("{u}/tickets/12345")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(&format!("{u}/nowhere")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Not JSON, wrong content type, and a body over the limit.
+    let r = client()
+        .post(format!("{u}/tickets"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = client()
+        .post(format!("{u}/tickets"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let huge =
+        json!({"subject": "s", "customer_id": 1, "channel": "email", "body": "x".repeat(100_000)});
+    let r = client()
+        .post(format!("{u}/tickets"))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Still serving after all of it.
+    let (status, _) = get(&format!("{u}/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
+}
