@@ -2,7 +2,9 @@
 //! preview service, is analysed, then the active service switches to it at
 //! once; the old side stays up for the scale-down delay.
 
-use super::lifecycle::{self, INCONCLUSIVE, abort, hold_inconclusive, is_aborted, keep_run};
+use super::lifecycle::{
+    self, INCONCLUSIVE, abort_for_run, hold_inconclusive, is_aborted, keep_run,
+};
 use super::scale::{self, Target};
 use super::settings::{BlueGreen, Settings};
 use super::{AnalysisPhase, Context, EventType, RunKind};
@@ -249,16 +251,11 @@ fn run(
             Some(true)
         }
         Some(phase @ (AnalysisPhase::Failed | AnalysisPhase::Error)) => {
-            let detail = observed
-                .and_then(|r| r.message)
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default();
-            abort(
+            abort_for_run(
                 ctx,
-                &format!(
-                    "{what} analysis run {name} {}{detail}",
-                    phase.as_str().to_lowercase()
-                ),
+                &format!("{what} analysis run {name}"),
+                phase,
+                observed.and_then(|r| r.message),
             );
             None
         }

@@ -1,7 +1,9 @@
 //! Canary: the new revision takes traffic step by step (setWeight, pause,
 //! analysis, setCanaryScale) and becomes stable after the last step.
 
-use super::lifecycle::{self, INCONCLUSIVE, abort, hold_inconclusive, is_aborted, keep_run};
+use super::lifecycle::{
+    self, INCONCLUSIVE, abort_for_run, hold_inconclusive, is_aborted, keep_run,
+};
 use super::scale::{self, Target};
 use super::settings::{Canary, CanaryScale, Settings, Step};
 use super::{AnalysisPhase, Context, EventType, RunKind};
@@ -359,16 +361,11 @@ fn step_analysis(
         // Recorded when the walk moves past the step, which a hold may delay.
         Some(AnalysisPhase::Successful) => Some(true),
         Some(phase @ (AnalysisPhase::Failed | AnalysisPhase::Error)) => {
-            let detail = run
-                .and_then(|r| r.message)
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default();
-            abort(
+            abort_for_run(
                 ctx,
-                &format!(
-                    "analysis run {name} {}{detail}",
-                    phase.as_str().to_lowercase()
-                ),
+                &format!("analysis run {name}"),
+                phase,
+                run.and_then(|r| r.message),
             );
             None
         }
@@ -410,16 +407,11 @@ fn background_analysis(ctx: &mut Context, canary: &Canary, hash: &str) -> bool {
     let run = ctx.observed.analysis_run(&name).cloned();
     match run.as_ref().map(|r| r.phase) {
         Some(phase @ (AnalysisPhase::Failed | AnalysisPhase::Error)) => {
-            let detail = run
-                .and_then(|r| r.message)
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default();
-            abort(
+            abort_for_run(
                 ctx,
-                &format!(
-                    "background analysis run {name} {}{detail}",
-                    phase.as_str().to_lowercase()
-                ),
+                &format!("background analysis run {name}"),
+                phase,
+                run.and_then(|r| r.message),
             );
             false
         }

@@ -6,7 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::scale::Target;
 use super::settings::Settings;
-use super::{Context, DesiredAnalysisRun, EventType, Request, RunKind};
+use super::{AnalysisPhase, Context, DesiredAnalysisRun, EventType, Request, RunKind};
 use crate::crd::rollout::{PauseCondition, RolloutAnalysis};
 
 /// Pause reason while an analysis run is inconclusive.
@@ -277,6 +277,15 @@ pub fn abort(ctx: &mut Context, reason: &str) {
         EventType::Warning,
         "RolloutAborted",
         format!("revision {label}: {reason}; traffic returns to stable"),
+    );
+}
+
+/// Aborts because an analysis run failed or errored, quoting its message.
+pub fn abort_for_run(ctx: &mut Context, run: &str, phase: AnalysisPhase, message: Option<String>) {
+    let detail = message.map(|m| format!(": {m}")).unwrap_or_default();
+    abort(
+        ctx,
+        &format!("{run} {}{detail}", phase.as_str().to_lowercase()),
     );
 }
 
