@@ -158,10 +158,11 @@ async fn fault_injection_answers_the_configured_fraction_with_500() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_and_exits_cleanly() {
-    let server = Helpdesk::start("sqlite::memory:", &[("HELPDESK_LATENCY_MS", "300")]);
+    let server = Helpdesk::start("sqlite::memory:", &[("HELPDESK_LATENCY_MS", "1500")]);
     let url = format!("{}/channels", server.url);
     let in_flight = tokio::spawn(async move { client().get(url).send().await.map(|r| r.status()) });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Well inside the added latency: the request is being handled.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let code = tokio::task::spawn_blocking(move || server.terminate())
         .await
         .unwrap();
