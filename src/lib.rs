@@ -16,6 +16,7 @@ pub mod crd;
 pub mod diagnostic;
 pub mod engine;
 pub mod plan;
+pub mod platform;
 pub mod render;
 pub mod validate;
 pub mod yaml_lines;
