@@ -2,3 +2,4 @@
 //! reverse proxy in front of them.
 
 pub mod proxy;
+pub mod replicas;
