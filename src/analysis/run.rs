@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 
-use super::evaluate::{self, FAILED, SUCCESSFUL};
+use super::evaluate::{self, SUCCESSFUL};
 use super::plan::MetricPlan;
 use super::providers::Provider;
 use crate::crd::analysis::{AnalysisRunStatus, MetricResult};
@@ -24,17 +24,6 @@ impl Run {
             started,
             terminated: false,
         }
-    }
-
-    /// Picks a run up from its recorded status (after a controller restart).
-    pub fn resume(plans: Vec<MetricPlan>, started: Timestamp, recorded: &[MetricResult]) -> Self {
-        let mut run = Self::new(plans, started);
-        for result in &mut run.results {
-            if let Some(previous) = recorded.iter().find(|r| r.name == result.name) {
-                *result = previous.clone();
-            }
-        }
-        run
     }
 
     pub fn phase(&self) -> (&'static str, String) {
@@ -112,9 +101,5 @@ impl Run {
             self.measure_due(provider, Timestamp::now()).await;
             progress(self);
         }
-    }
-
-    pub fn failed(&self) -> bool {
-        self.phase().0 == FAILED
     }
 }

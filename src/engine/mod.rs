@@ -184,13 +184,6 @@ pub struct Desired {
 }
 
 impl Desired {
-    pub fn replicas_of(&self, hash: &str) -> i32 {
-        self.replica_sets
-            .iter()
-            .find(|rs| rs.hash == hash)
-            .map_or(0, |rs| rs.replicas)
-    }
-
     fn requeue_in(&mut self, millis: i64) {
         let millis = millis.max(1);
         self.requeue_after_ms = Some(self.requeue_after_ms.map_or(millis, |m| m.min(millis)));
