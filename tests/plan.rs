@@ -22,7 +22,7 @@ fn plan_json(args: &[&str]) -> Value {
 fn the_repository_config_validates() {
     let out = conductor_in(repo(), &["validate"]).success().stdout();
     assert!(
-        out.contains("checked helpdesk: 2 environment(s), 4 cluster(s) rendered"),
+        out.contains("checked helpdesk: 3 environment(s), 5 cluster(s) rendered"),
         "{out}"
     );
     assert!(out.contains("valid: no problems"), "{out}");
@@ -169,6 +169,7 @@ fn the_chart_lints_for_every_cluster_and_with_a_shared_database() {
     let chart = repo().join("charts/helpdesk");
     let mut cases: Vec<Vec<String>> = Vec::new();
     for (env, clusters) in [
+        ("demo", vec!["local"]),
         ("staging", vec!["staging-eu-west-1"]),
         (
             "production",

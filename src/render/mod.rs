@@ -102,7 +102,23 @@ pub async fn render_cluster(
     cluster: &Cluster,
     revision: Option<&str>,
 ) -> Result<RenderedCluster, RenderError> {
-    let layers = cluster_layers(repo, service, environment, cluster, revision)?;
+    render_cluster_with(helm, repo, service, environment, cluster, revision, &[]).await
+}
+
+/// Renders one cluster with extra `--set-string key=value` overrides last.
+pub async fn render_cluster_with(
+    helm: &Helm,
+    repo: &Path,
+    service: &Service,
+    environment: &str,
+    cluster: &Cluster,
+    revision: Option<&str>,
+    overrides: &[(&str, &str)],
+) -> Result<RenderedCluster, RenderError> {
+    let mut layers = cluster_layers(repo, service, environment, cluster, revision)?;
+    for (key, value) in overrides {
+        layers.push(ValuesLayer::set_string("--set-string", key, value));
+    }
     let values = values::merge(&layers);
     let mut args = vec![
         service.release_name.clone(),
