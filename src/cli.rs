@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::plan::{self, PlanRequest};
 use crate::render::{self, Helm};
-use crate::{analyze, config, crd, validate};
+use crate::{analyze, config, crd, demo, validate};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +64,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Run a real canary of the helpdesk on this machine: a good release is promoted, a bad one rolled back.
+    Demo {
+        /// `fast` uses the demo values' 2 s analysis windows; `normal` 10 s.
+        #[arg(long, value_enum, default_value_t = Speed::Fast)]
+        speed: Speed,
+        #[arg(long, value_enum, default_value_t = Scenario::Both)]
+        scenario: Scenario,
+        /// Requests per second sent through the proxy.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
     /// Print the manifests helm renders for one cluster.
     Render {
         service: String,
@@ -74,6 +87,19 @@ pub enum Command {
         #[arg(long)]
         revision: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Speed {
+    Fast,
+    Normal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    Good,
+    Bad,
+    Both,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -217,6 +243,41 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
                 ExitCode::FAILURE
             })
         }
+        Command::Demo {
+            speed,
+            scenario,
+            rate,
+            output,
+        } => {
+            let options = demo::Options {
+                repo,
+                slow: speed == Speed::Normal,
+                releases: demo::releases(scenario != Scenario::Bad, scenario != Scenario::Good),
+                rate,
+                live: output == Output::Text,
+            };
+            // Ctrl-C or SIGTERM drops the demo, which stops every process it started.
+            let report = tokio::select! {
+                report = demo::run(options) => report.map_err(|e| e.to_string())?,
+                _ = interrupted() => return Err("interrupted: every process the demo started is stopped".into()),
+            };
+            match output {
+                Output::Text => print!("{}", report.summary()),
+                Output::Yaml => print!(
+                    "{}",
+                    serde_yaml::to_string(&report).map_err(|e| e.to_string())?
+                ),
+                Output::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                ),
+            }
+            Ok(if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Render {
             service,
             environment,
@@ -244,5 +305,20 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             print!("{}", rendered.manifest);
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+async fn interrupted() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
     }
 }

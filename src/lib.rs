@@ -13,6 +13,7 @@ pub mod analyze;
 pub mod cli;
 pub mod config;
 pub mod crd;
+pub mod demo;
 pub mod diagnostic;
 pub mod engine;
 pub mod plan;

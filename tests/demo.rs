@@ -1,0 +1,122 @@
+//! `conductor demo` end to end: real helpdesk processes, real HTTP through
+//! the weighted proxy, the chart's rollout and analysis, the same engine.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+
+#[test]
+fn demo_promotes_the_good_release_and_rolls_back_the_bad_one() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_conductor"));
+    command
+        .args(["--repo"])
+        .arg(repo)
+        .args(["demo", "--speed", "fast", "--output", "json"]);
+    if std::env::var_os("CONDUCTOR_HELM").is_none() {
+        command.env("CONDUCTOR_HELM", repo.join(".tools/bin/helm"));
+    }
+    let started = Instant::now();
+    let output = command.output().unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    assert!(
+        started.elapsed().as_secs() < 90,
+        "the fast scenario takes well under 90 s"
+    );
+
+    let good = &report["scenarios"][0];
+    assert_eq!(
+        (good["revision"].as_str(), good["outcome"].as_str()),
+        (Some("v2"), Some("promoted")),
+        "{good:#}"
+    );
+    let reasons: Vec<&str> = good["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    let count = |r: &str| reasons.iter().filter(|x| **x == r).count();
+    assert_eq!(
+        (
+            count("SetWeight"),
+            count("Paused"),
+            count("AnalysisRunSuccessful"),
+            count("RolloutCompleted")
+        ),
+        (2, 2, 2, 1),
+        "every step: {reasons:?}"
+    );
+    let weights: Vec<i64> = good["weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["weight"].as_i64().unwrap())
+        .collect();
+    assert_eq!(weights, [25, 50, 100, 0], "{weights:?}");
+    assert_eq!(good["canary"]["errors"], 0);
+
+    let bad = &report["scenarios"][1];
+    assert_eq!(
+        (bad["revision"].as_str(), bad["outcome"].as_str()),
+        (Some("v3"), Some("aborted")),
+        "{bad:#}"
+    );
+    let aborted = bad["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reason"] == "RolloutAborted")
+        .unwrap();
+    assert!(
+        aborted["message"]
+            .as_str()
+            .unwrap()
+            .contains("analysis run")
+            && aborted["message"].as_str().unwrap().contains("failed"),
+        "{aborted}"
+    );
+    let failed = bad["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["phase"] == "Failed")
+        .unwrap();
+    assert!(
+        failed["value"].as_str().unwrap().parse::<f64>().unwrap() > 0.05,
+        "{failed}"
+    );
+    let latency = bad["abortLatencyMs"]
+        .as_f64()
+        .expect("the report measures the abort latency");
+    assert!(
+        latency < 1000.0,
+        "0% to the canary within 1 s of the deciding measurement: {latency} ms"
+    );
+    assert_eq!(bad["canaryAfterRollback"], false);
+    assert!(
+        bad["canary"]["requests"].as_u64().unwrap() > 0,
+        "the bad canary did take some traffic"
+    );
+
+    assert_eq!(
+        report["stableErrors"], 0,
+        "users of the stable revision saw no errors"
+    );
+    for pid in report["pids"].as_array().unwrap() {
+        let pid = pid.as_u64().unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "helpdesk process {pid} left behind"
+        );
+    }
+}
