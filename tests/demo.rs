@@ -120,3 +120,67 @@ fn demo_promotes_the_good_release_and_rolls_back_the_bad_one() {
         );
     }
 }
+
+/// Children of `pid`, from /proc (every thread's list).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+#[test]
+fn sigterm_mid_rollout_stops_every_process() {
+    use std::io::{BufRead, BufReader};
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_conductor"));
+    command
+        .args(["--repo"])
+        .arg(repo)
+        .args(["demo", "--scenario", "good"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    if std::env::var_os("CONDUCTOR_HELM").is_none() {
+        command.env("CONDUCTOR_HELM", repo.join(".tools/bin/helm"));
+    }
+    let mut demo = command.spawn().unwrap();
+    let stdout = BufReader::new(demo.stdout.take().unwrap());
+    // Keep draining the output so the demo never writes to a closed pipe.
+    let (seen, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = seen.send(line);
+        }
+    });
+    // Wait until the canary is up (bounded by the demo's own limits).
+    while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(60)) {
+        if line.contains("SetWeight") {
+            break;
+        }
+    }
+    let helpdesks = children(demo.id());
+    assert!(
+        helpdesks.len() >= 4,
+        "stable and canary processes running: {helpdesks:?}"
+    );
+    Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    let status = demo.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "interrupted is not success");
+    for pid in helpdesks {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "helpdesk {pid} outlived the demo"
+        );
+    }
+}
