@@ -527,8 +527,26 @@ pub async fn run(options: Options) -> Result<Report, DemoError> {
             ..Default::default()
         };
         let began = Instant::now();
+        let mut last_report = (Instant::now(), before);
         scenario.outcome = loop {
             platform.tick(&revision, &mut scenario).await?;
+            if last_report.0.elapsed() >= Duration::from_secs(2) {
+                let now = (
+                    platform.proxy.served(Side::Stable),
+                    platform.proxy.served(Side::Canary),
+                );
+                let seconds = last_report.0.elapsed().as_secs_f64();
+                let rate = |a: u64, b: u64| (a - b) as f64 / seconds;
+                platform.say(&format!(
+                    "traffic: stable {:.0} req/s ({:.0} errors/s), canary {} {:.0} req/s ({:.0} errors/s)",
+                    rate(now.0.requests, last_report.1.0.requests),
+                    rate(now.0.errors, last_report.1.0.errors),
+                    revision.label,
+                    rate(now.1.requests, last_report.1.1.requests),
+                    rate(now.1.errors, last_report.1.1.errors),
+                ));
+                last_report = (Instant::now(), now);
+            }
             let status = &platform.status;
             let canary_pods = platform.sets.count(&revision.hash);
             if status.stable_rs.as_deref() == Some(revision.hash.as_str())
