@@ -74,6 +74,9 @@ pub enum Command {
         /// Requests per second sent through the proxy.
         #[arg(long, default_value_t = 100)]
         rate: u32,
+        /// Analyse with a real Prometheus (started on a free port) instead of scraping the pods.
+        #[arg(long)]
+        prometheus: bool,
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
@@ -247,6 +250,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             speed,
             scenario,
             rate,
+            prometheus,
             output,
         } => {
             let options = demo::Options {
@@ -255,6 +259,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
                 releases: demo::releases(scenario != Scenario::Bad, scenario != Scenario::Good),
                 rate,
                 live: output == Output::Text,
+                prometheus,
             };
             // Ctrl-C or SIGTERM drops the demo, which stops every process it started.
             let report = tokio::select! {

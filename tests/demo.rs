@@ -184,3 +184,44 @@ fn sigterm_mid_rollout_stops_every_process() {
         );
     }
 }
+
+#[test]
+fn demo_with_a_real_prometheus_rolls_back_the_bad_release() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_conductor"));
+    command.args(["--repo"]).arg(repo).args([
+        "demo",
+        "--prometheus",
+        "--scenario",
+        "bad",
+        "--output",
+        "json",
+    ]);
+    if std::env::var_os("CONDUCTOR_HELM").is_none() {
+        command.env("CONDUCTOR_HELM", repo.join(".tools/bin/helm"));
+    }
+    let output = command.output().unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let bad = &report["scenarios"][0];
+    assert_eq!(bad["outcome"], "aborted", "{bad:#}");
+    let failed = bad["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["phase"] == "Failed")
+        .unwrap();
+    let query = failed["query"].as_str().unwrap();
+    assert!(
+        query.contains("http_requests_total{service=\"helpdesk-canary\""),
+        "measured through Prometheus: {query}"
+    );
+    assert!(bad["abortLatencyMs"].as_f64().unwrap() < 1000.0, "{bad:#}");
+    assert_eq!(report["stableErrors"], 0);
+}

@@ -3,6 +3,7 @@
 //! helm; the same engine and analysis code as the operator decide; the
 //! local platform (processes behind a weighted proxy) carries it out.
 
+pub mod prometheus;
 pub mod report;
 
 use std::collections::HashMap;
@@ -58,6 +59,8 @@ pub struct Options {
     pub rate: u32,
     /// Print progress as it happens.
     pub live: bool,
+    /// Analyse with a real Prometheus instead of scraping the pods.
+    pub prometheus: bool,
 }
 
 /// The good and the bad release of the scenario.
@@ -112,6 +115,7 @@ struct Platform {
     scale_down_at: HashMap<String, Timestamp>,
     runs: HashMap<String, AnalysisTask>,
     proxy: Proxy,
+    prometheus: Option<prometheus::Prometheus>,
     status: RolloutStatus,
     pids: Vec<u32>,
     started: Instant,
@@ -222,6 +226,9 @@ impl Platform {
         };
         self.proxy
             .set_backends(self.sets.addrs(&stable), canary_addrs.clone());
+        if let Some(prometheus) = self.prometheus.as_mut() {
+            prometheus.follow(&self.sets.addrs(&stable), &canary_addrs);
+        }
         let weight = decision.desired.canary_weight;
         self.proxy.set_weight(weight);
         if scenario.weights.last().is_none_or(|w| w.weight != weight) {
@@ -457,11 +464,31 @@ fn load(proxy: std::net::SocketAddr, rate: u32, sent: Arc<AtomicU64>) -> Result<
 /// Runs the demo: v1 first, then each release; returns the report.
 pub async fn run(options: Options) -> Result<Report, DemoError> {
     let helm = Helm::locate(&options.repo).await?;
-    let slow: Vec<(&str, &str)> = if options.slow {
+    let prometheus = if options.prometheus {
+        Some(prometheus::Prometheus::start().await?)
+    } else {
+        None
+    };
+    let address = prometheus
+        .as_ref()
+        .map(|p| p.url.clone())
+        .unwrap_or_default();
+    let mut tuning: Vec<(&str, &str)> = if options.slow {
         vec![("analysis.interval", "10s"), ("analysis.count", "5")]
     } else {
         vec![]
     };
+    if prometheus.is_some() {
+        // Rates need a few 1 s scrapes in their window.
+        tuning.extend([
+            ("analysis.provider", "prometheus"),
+            ("analysis.prometheus.address", address.as_str()),
+        ]);
+        tuning.push(("analysis.initialDelay", "5s"));
+        if !options.slow {
+            tuning.push(("analysis.interval", "5s"));
+        }
+    }
     let proxy = Proxy::start().await.map_err(DemoError::Setup)?;
     let proxy_addr = proxy.addr;
     let mut platform = Platform {
@@ -472,6 +499,7 @@ pub async fn run(options: Options) -> Result<Report, DemoError> {
         scale_down_at: HashMap::new(),
         runs: HashMap::new(),
         proxy,
+        prometheus,
         status: RolloutStatus::default(),
         pids: Vec::new(),
         started: Instant::now(),
@@ -496,7 +524,7 @@ pub async fn run(options: Options) -> Result<Report, DemoError> {
             .overrides
             .iter()
             .copied()
-            .chain(slow.iter().copied())
+            .chain(tuning.iter().copied())
             .collect();
         let revision = prepare(&helm, &options.repo, release.label, &overrides).await?;
         platform
