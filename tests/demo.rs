@@ -7,27 +7,35 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-#[test]
-fn demo_promotes_the_good_release_and_rolls_back_the_bad_one() {
+/// `conductor --repo <this repo> demo <args>`, with the repository's helm.
+fn demo(args: &[&str]) -> Command {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut command = Command::new(env!("CARGO_BIN_EXE_conductor"));
-    command
-        .args(["--repo"])
-        .arg(repo)
-        .args(["demo", "--speed", "fast", "--output", "json"]);
+    command.args(["--repo"]).arg(repo).arg("demo").args(args);
     if std::env::var_os("CONDUCTOR_HELM").is_none() {
         command.env("CONDUCTOR_HELM", repo.join(".tools/bin/helm"));
     }
-    let started = Instant::now();
-    let output = command.output().unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+    command
+}
+
+/// Runs the demo and returns its exit code and JSON report.
+fn demo_report(args: &[&str]) -> (Option<i32>, Value) {
+    let output = demo(args).output().unwrap();
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
         panic!(
             "{}\n{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         )
     });
-    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    (output.status.code(), report)
+}
+
+#[test]
+fn demo_promotes_the_good_release_and_rolls_back_the_bad_one() {
+    let started = Instant::now();
+    let (code, report) = demo_report(&["--speed", "fast", "--output", "json"]);
+    assert_eq!(code, Some(0), "{report:#}");
     assert!(
         started.elapsed().as_secs() < 90,
         "the fast scenario takes well under 90 s"
@@ -140,18 +148,11 @@ fn children(pid: u32) -> Vec<u32> {
 #[test]
 fn sigterm_mid_rollout_stops_every_process() {
     use std::io::{BufRead, BufReader};
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_conductor"));
-    command
-        .args(["--repo"])
-        .arg(repo)
-        .args(["demo", "--scenario", "good"])
+    let mut demo = demo(&["--scenario", "good"])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    if std::env::var_os("CONDUCTOR_HELM").is_none() {
-        command.env("CONDUCTOR_HELM", repo.join(".tools/bin/helm"));
-    }
-    let mut demo = command.spawn().unwrap();
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let stdout = BufReader::new(demo.stdout.take().unwrap());
     // Keep draining the output so the demo never writes to a closed pipe.
     let (seen, lines) = std::sync::mpsc::channel();
@@ -187,28 +188,8 @@ fn sigterm_mid_rollout_stops_every_process() {
 
 #[test]
 fn demo_with_a_real_prometheus_rolls_back_the_bad_release() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_conductor"));
-    command.args(["--repo"]).arg(repo).args([
-        "demo",
-        "--prometheus",
-        "--scenario",
-        "bad",
-        "--output",
-        "json",
-    ]);
-    if std::env::var_os("CONDUCTOR_HELM").is_none() {
-        command.env("CONDUCTOR_HELM", repo.join(".tools/bin/helm"));
-    }
-    let output = command.output().unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
-        panic!(
-            "{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    assert_eq!(output.status.code(), Some(0), "{report:#}");
+    let (code, report) = demo_report(&["--prometheus", "--scenario", "bad", "--output", "json"]);
+    assert_eq!(code, Some(0), "{report:#}");
     let bad = &report["scenarios"][0];
     assert_eq!(bad["outcome"], "aborted", "{bad:#}");
     let failed = bad["measurements"]
