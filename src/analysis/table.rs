@@ -56,27 +56,11 @@ pub fn render(name: &str, status: &AnalysisRunStatus) -> String {
                 ]
             })
             .collect();
-        let headers = ["FINISHED", "PHASE", "VALUE", "MESSAGE"];
+        let header = ["FINISHED", "PHASE", "VALUE", "MESSAGE"].map(str::to_owned);
+        let rows: Vec<[String; 4]> = std::iter::once(header).chain(rows).collect();
         let widths: Vec<usize> = (0..3)
-            .map(|c| {
-                rows.iter()
-                    .map(|r| r[c].len())
-                    .chain([headers[c].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
+            .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
             .collect();
-        let _ = writeln!(
-            out,
-            "  {:w0$}  {:w1$}  {:w2$}  {}",
-            headers[0],
-            headers[1],
-            headers[2],
-            headers[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
         for r in rows {
             let _ = writeln!(
                 out,

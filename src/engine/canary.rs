@@ -134,26 +134,20 @@ fn walk(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, sta
                 complete(ctx, stable);
                 return;
             }
-            scale_for(
+            hold_at(
                 ctx,
                 settings,
                 canary,
-                hash,
-                stable,
-                canary_target,
-                stable_target,
+                (hash, canary_target),
+                (stable, stable_target),
+                weight_now,
             );
-            set_weight(ctx, weight_now);
             ctx.waiting = Some(format!(
                 "promoting: canary pods {canary_available}/{canary_target} available"
             ));
             return;
         }
-        let held_before = ctx
-            .status
-            .pause_conditions
-            .iter()
-            .any(|p| p.reason == INCONCLUSIVE);
+        let held_before = held(ctx);
         let step_done = match &canary.steps[index] {
             Step::SetWeight(_) => {
                 if pods_ready && weight_applied {
@@ -175,22 +169,16 @@ fn walk(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, sta
                 None => return, // aborted
             },
         };
-        let held = ctx
-            .status
-            .pause_conditions
-            .iter()
-            .any(|p| p.reason == INCONCLUSIVE);
-        if !step_done || held {
-            scale_for(
+        // The step's own analysis may have just turned inconclusive.
+        if !step_done || held(ctx) {
+            hold_at(
                 ctx,
                 settings,
                 canary,
-                hash,
-                stable,
-                canary_target,
-                stable_target,
+                (hash, canary_target),
+                (stable, stable_target),
+                weight_now,
             );
-            set_weight(ctx, weight_now);
             return;
         }
         ctx.status.current_step_index = Some(lifecycle::step_index(index + 1));
@@ -218,19 +206,28 @@ fn walk(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, sta
     }
 }
 
-fn scale_for(
+/// Asks for the world of the step the walk stops at: replicas and weight.
+fn hold_at(
     ctx: &mut Context,
     settings: &Settings,
     canary: &Canary,
-    hash: &str,
-    stable: &str,
-    canary_target: i32,
-    stable_target: i32,
+    (hash, canary_target): (&str, i32),
+    (stable, stable_target): (&str, i32),
+    weight: i32,
 ) {
     let mut targets = lifecycle::retire_others(ctx, &[stable, hash], 0);
     targets.push(Target::new(stable, stable_target));
     targets.push(Target::new(hash, canary_target));
     scale::apply(ctx, settings, targets, !canary.traffic_routed);
+    set_weight(ctx, weight);
+}
+
+/// An inconclusive analysis holds the rollout until a person decides.
+fn held(ctx: &Context) -> bool {
+    ctx.status
+        .pause_conditions
+        .iter()
+        .any(|p| p.reason == INCONCLUSIVE)
 }
 
 /// The canary becomes stable.
