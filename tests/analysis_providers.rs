@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 
 use servers::{Request, Response, Stub, conductor_analyze, handler};
 
+/// The first measurement of the run's first metric.
+fn first(status: &serde_json::Value) -> &serde_json::Value {
+    &status["metricResults"][0]["measurements"][0]
+}
+
 const KEYS: [(&str, &str); 2] = [("DD_API_KEY", "api-123"), ("DD_APP_KEY", "app-456")];
 
 fn datadog_template(name: &str, site: &str, provider: &str, conditions: &str) -> String {
@@ -84,10 +89,7 @@ async fn datadog_v1_v2_forbidden_and_rate_limited() {
         (0, Some("Successful")),
         "{printed}"
     );
-    assert_eq!(
-        status["metricResults"][0]["measurements"][0]["value"],
-        "0.02"
-    );
+    assert_eq!(first(&status)["value"], "0.02");
     assert!(
         !printed.contains("api-123") && !printed.contains("app-456"),
         "keys leaked: {printed}"
@@ -108,10 +110,7 @@ async fn datadog_v1_v2_forbidden_and_rate_limited() {
         (1, Some("Failed")),
         "{printed}"
     );
-    assert_eq!(
-        status["metricResults"][0]["measurements"][0]["value"],
-        "0.12"
-    );
+    assert_eq!(first(&status)["value"], "0.12");
 
     // Wrong keys: 403 is an Error measurement naming the cause, never a pass.
     let one_error = "      consecutiveErrorLimit: 0\n".to_owned() + BELOW_5PCT;
@@ -128,9 +127,7 @@ async fn datadog_v1_v2_forbidden_and_rate_limited() {
         (1, Some("Error")),
         "{printed}"
     );
-    let message = status["metricResults"][0]["measurements"][0]["message"]
-        .as_str()
-        .unwrap();
+    let message = first(&status)["message"].as_str().unwrap();
     assert!(
         message.contains("403") && message.contains("Forbidden"),
         "{message}"
@@ -233,10 +230,7 @@ async fn web_provider_get_post_and_bad_answers() {
     let (_, status, printed) =
         run("post", web_template("post", &format!("{base}/query"), post)).await;
     assert_eq!(status["phase"].as_str(), Some("Failed"), "{printed}");
-    assert_eq!(
-        status["metricResults"][0]["measurements"][0]["value"],
-        "0.5"
-    );
+    assert_eq!(first(&status)["value"], "0.5");
 
     for (name, path, expected) in [
         ("broken", "/broken", "HTTP 503"),
@@ -256,9 +250,7 @@ async fn web_provider_get_post_and_bad_answers() {
             (1, Some("Error")),
             "{printed}"
         );
-        let message = status["metricResults"][0]["measurements"][0]["message"]
-            .as_str()
-            .unwrap();
+        let message = first(&status)["message"].as_str().unwrap();
         assert!(message.contains(expected), "{name}: {message}");
     }
     stub.stop();
@@ -273,9 +265,7 @@ async fn web_provider_get_post_and_bad_answers() {
     )
     .await;
     assert_eq!(status["phase"].as_str(), Some("Error"), "{printed}");
-    let message = status["metricResults"][0]["measurements"][0]["message"]
-        .as_str()
-        .unwrap();
+    let message = first(&status)["message"].as_str().unwrap();
     assert!(message.contains("cannot connect"), "{message}");
 }
 
@@ -317,11 +307,7 @@ async fn pod_scrape_ratio_across_pods_with_a_counter_reset() {
         (0, Some("Successful")),
         "{printed}"
     );
-    let value: f64 = status["metricResults"][0]["measurements"][0]["value"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let value: f64 = first(&status)["value"].as_str().unwrap().parse().unwrap();
     assert!((value - 5.0 / 133.0).abs() < 1e-9, "{value}");
 
     // The same traffic, but a floor of 1000 requests: too little to judge.

@@ -7,6 +7,13 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+/// The first entry of a report list whose `key` is `value`.
+fn find<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
+    list.as_array()
+        .and_then(|l| l.iter().find(|e| e[key] == value))
+        .unwrap_or_else(|| panic!("no {key} {value} in {list:#}"))
+}
+
 /// `conductor --repo <this repo> demo <args>`, with the repository's helm.
 fn demo(args: &[&str]) -> Command {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -79,12 +86,7 @@ fn demo_promotes_the_good_release_and_rolls_back_the_bad_one() {
         (Some("v3"), Some("aborted")),
         "{bad:#}"
     );
-    let aborted = bad["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["reason"] == "RolloutAborted")
-        .unwrap();
+    let aborted = find(&bad["events"], "reason", "RolloutAborted");
     assert!(
         aborted["message"]
             .as_str()
@@ -93,12 +95,7 @@ fn demo_promotes_the_good_release_and_rolls_back_the_bad_one() {
             && aborted["message"].as_str().unwrap().contains("failed"),
         "{aborted}"
     );
-    let failed = bad["measurements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["phase"] == "Failed")
-        .unwrap();
+    let failed = find(&bad["measurements"], "phase", "Failed");
     assert!(
         failed["value"].as_str().unwrap().parse::<f64>().unwrap() > 0.05,
         "{failed}"
@@ -192,12 +189,7 @@ fn demo_with_a_real_prometheus_rolls_back_the_bad_release() {
     assert_eq!(code, Some(0), "{report:#}");
     let bad = &report["scenarios"][0];
     assert_eq!(bad["outcome"], "aborted", "{bad:#}");
-    let failed = bad["measurements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["phase"] == "Failed")
-        .unwrap();
+    let failed = find(&bad["measurements"], "phase", "Failed");
     let query = failed["query"].as_str().unwrap();
     assert!(
         query.contains("http_requests_total{service=\"helpdesk-canary\""),

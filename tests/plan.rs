@@ -113,9 +113,9 @@ fn explain_names_the_file_and_line_of_each_key() {
     );
 }
 
-#[test]
-fn staging_uses_pod_scrape_analysis() {
-    let out = conductor_in(
+/// What helm renders for the staging cluster.
+fn render_staging() -> String {
+    conductor_in(
         repo(),
         &[
             "render",
@@ -127,7 +127,12 @@ fn staging_uses_pod_scrape_analysis() {
         ],
     )
     .success()
-    .stdout();
+    .stdout()
+}
+
+#[test]
+fn staging_uses_pod_scrape_analysis() {
+    let out = render_staging();
     assert!(out.contains("podScrape:"), "{out}");
     assert!(!out.contains("kind: HTTPRoute"), "{out}");
 }
@@ -230,19 +235,7 @@ fn a_shared_database_gets_a_secret_and_a_migration_hook() {
             && text.contains("args: [\"migrate\"]"),
         "{text}"
     );
-    let embedded = conductor_in(
-        repo(),
-        &[
-            "render",
-            "helpdesk",
-            "--env",
-            "staging",
-            "--cluster",
-            "staging-eu-west-1",
-        ],
-    )
-    .success()
-    .stdout();
+    let embedded = render_staging();
     assert!(
         embedded.contains("sqlite:///data/helpdesk.db?mode=rwc") && !embedded.contains("kind: Job"),
         "{embedded}"

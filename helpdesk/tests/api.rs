@@ -27,22 +27,21 @@ async fn writes_need_the_token_reads_do_not() {
     let body = json!({"name": "Ada", "email": "ada@example.com"});
     let (status, answer) = post(&format!("{u}/customers"), body.clone()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
-    let r = client()
-        .post(format!("{u}/customers"))
-        .bearer_auth("wrong")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = client()
-        .post(format!("{u}/customers"))
-        .bearer_auth("s3cr3t")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    let post_as = |token: &'static str| {
+        client()
+            .post(format!("{u}/customers"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        post_as("wrong").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        post_as("s3cr3t").await.unwrap().status(),
+        StatusCode::CREATED
+    );
     for path in [
         "/customers/1",
         "/tickets",
