@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::plan::{self, PlanRequest};
+use crate::platform::kubernetes::controller;
+use crate::platform::kubernetes::leader::LeaseConfig;
 use crate::render::{self, Helm};
 use crate::{analyze, config, crd, demo, validate};
 
@@ -80,6 +82,34 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Run the operator: the Rollout and AnalysisRun controllers (in-cluster config or KUBECONFIG).
+    Controller {
+        /// Watch one namespace only; every namespace when absent.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Where /metrics, /healthz and /readyz are served.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        metrics_addr: std::net::SocketAddr,
+        /// Run without a leader lease (only ever one replica).
+        #[arg(long)]
+        no_leader_election: bool,
+        #[arg(long, default_value = "conductor-controller")]
+        lease_name: String,
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        lease_namespace: String,
+        /// This replica's name in the lease; the pod name in a cluster.
+        #[arg(long, env = "POD_NAME")]
+        identity: Option<String>,
+        #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+        log_format: LogFormat,
+    },
+    /// Act on a Rollout in a cluster: status, get, promote, abort, retry, undo, restart.
+    Rollout {
+        #[arg(long, short = 'n', global = true, env = "CONDUCTOR_NAMESPACE")]
+        namespace: Option<String>,
+        #[command(subcommand)]
+        action: crate::rollout_cli::RolloutCommand,
+    },
     /// Print the manifests helm renders for one cluster.
     Render {
         service: String,
@@ -90,6 +120,12 @@ pub enum Command {
         #[arg(long)]
         revision: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -310,7 +346,72 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
             print!("{}", rendered.manifest);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Controller {
+            namespace,
+            metrics_addr,
+            no_leader_election,
+            lease_name,
+            lease_namespace,
+            identity,
+            log_format,
+        } => {
+            init_logs(log_format);
+            let client = kube_client().await?;
+            let identity = identity.unwrap_or_else(default_identity);
+            let lease = (!no_leader_election).then(|| LeaseConfig {
+                namespace: lease_namespace,
+                name: lease_name,
+                identity,
+                duration: std::time::Duration::from_secs(15),
+                renew_every: std::time::Duration::from_secs(5),
+            });
+            let options = controller::Options {
+                namespace,
+                metrics_addr: Some(metrics_addr),
+                lease,
+            };
+            controller::run(client, options, interrupted(), |running| {
+                if let Some(addr) = running.metrics_addr {
+                    tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rollout { namespace, action } => {
+            let client = kube_client().await?;
+            let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_owned());
+            let mut out = std::io::stdout();
+            let code = crate::rollout_cli::execute(client, &namespace, action, &mut out)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(ExitCode::from(code))
+        }
     }
+}
+
+/// The cluster from KUBECONFIG (or ~/.kube/config) or the pod's service account.
+async fn kube_client() -> Result<kube::Client, String> {
+    kube::Client::try_default()
+        .await
+        .map_err(|e| format!("cannot reach a cluster (set KUBECONFIG or run in a pod): {e}"))
+}
+
+fn default_identity() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "conductor".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// JSON lines for log collectors, or text for a terminal; `RUST_LOG` filters.
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }
 
 async fn interrupted() {

@@ -19,5 +19,6 @@ pub mod engine;
 pub mod plan;
 pub mod platform;
 pub mod render;
+pub mod rollout_cli;
 pub mod validate;
 pub mod yaml_lines;

@@ -26,6 +26,33 @@ impl Run {
         }
     }
 
+    /// Picks a run up where its recorded status left it: a controller
+    /// restarted mid-run neither repeats nor skips a measurement.
+    pub fn resume(plans: Vec<MetricPlan>, status: &AnalysisRunStatus, now: Timestamp) -> Self {
+        let results = plans
+            .iter()
+            .map(|plan| {
+                status
+                    .metric_results
+                    .iter()
+                    .find(|r| r.name == plan.name)
+                    .cloned()
+                    .unwrap_or_else(|| evaluate::new_result(plan))
+            })
+            .collect();
+        let started = status
+            .started_at
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(now);
+        Self {
+            plans,
+            results,
+            started,
+            terminated: false,
+        }
+    }
+
     pub fn phase(&self) -> (&'static str, String) {
         evaluate::run_phase(&self.plans, &self.results)
     }

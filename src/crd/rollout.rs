@@ -338,6 +338,9 @@ pub struct RolloutStatus {
     /// run names so every attempt gets fresh runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<i32>,
+    /// The last `conductor.dev/request` annotation acted on; each request is acted on once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_request: Option<String>,
     /// The `spec.restartAt` already acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarted_at: Option<String>,

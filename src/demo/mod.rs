@@ -182,6 +182,7 @@ impl Platform {
                 cluster_scope: None,
             }]),
             requests: Vec::new(),
+            problem: None,
         }
     }
 
@@ -354,16 +355,6 @@ fn measurement_line(at: f64, run: &str, m: &Measurement) -> MeasurementLine {
     }
 }
 
-/// FNV-1a over the pod template: the revision's identity, as a
-/// pod-template hash is.
-fn template_hash(spec: &RolloutSpec) -> String {
-    let text = serde_json::to_string(&spec.template).unwrap_or_default();
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{:08x}", hash >> 32)
-}
-
 async fn prepare(
     helm: &Helm,
     repo: &Path,
@@ -425,7 +416,7 @@ async fn prepare(
     };
     Ok(Revision {
         label: label.to_owned(),
-        hash: template_hash(&rollout.spec),
+        hash: crate::platform::template_hash(rollout.spec.template.as_ref()),
         spec: rollout.spec,
         template_name,
         template: template_spec,

@@ -121,6 +121,10 @@ pub struct Observed {
     /// to others make the spec invalid.
     pub known_templates: Option<Vec<AnalysisTemplateRef>>,
     pub requests: Vec<Request>,
+    /// A problem the platform found with the spec that the engine cannot
+    /// see (a missing workloadRef Deployment or Service); the rollout is
+    /// invalid until it is fixed.
+    pub problem: Option<String>,
 }
 
 impl Observed {
@@ -228,7 +232,11 @@ pub fn decide(
         waiting: None,
     };
     ctx.status.observed_generation = Some(observed.generation);
-    match Settings::from_spec(spec, observed.known_templates.as_deref()) {
+    let settings = match &observed.problem {
+        Some(problem) => Err(problem.clone()),
+        None => Settings::from_spec(spec, observed.known_templates.as_deref()),
+    };
+    match settings {
         Ok(settings) => {
             match &settings.strategy {
                 settings::Strategy::Canary(canary) => canary::decide(&mut ctx, &settings, canary),

@@ -173,6 +173,7 @@ impl World {
             traffic_weight: None,
             known_templates: None,
             requests: self.requests.clone(),
+            problem: None,
         }
     }
 

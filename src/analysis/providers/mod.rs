@@ -46,13 +46,21 @@ impl Providers {
         keys: Arc<dyn DatadogKeys>,
         endpoints: Arc<dyn EndpointSource>,
     ) -> Result<Self, String> {
-        let client = http::client()?;
-        Ok(Self {
+        Ok(Self::with_client(http::client()?, keys, endpoints))
+    }
+
+    /// The same, sharing one HTTP client (and its connection pool).
+    pub fn with_client(
+        client: reqwest::Client,
+        keys: Arc<dyn DatadogKeys>,
+        endpoints: Arc<dyn EndpointSource>,
+    ) -> Self {
+        Self {
             prometheus: Arc::new(prometheus::Prometheus::new(client.clone())),
             datadog: Arc::new(datadog::Datadog::new(client.clone(), keys)),
             web: Arc::new(web::Web::new(client.clone())),
             pod_scrape: Arc::new(pod_scrape::PodScrape::new(client, endpoints)),
-        })
+        }
     }
 }
 

@@ -1,0 +1,175 @@
+//! The AnalysisRun controller: measures what is due, records it in the
+//! run's status and comes back at the next measurement time. The status
+//! is the run's whole memory, so any replica can pick a run up.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tracing::warn;
+
+use super::metrics::{ControllerLabel, ErrorLabels, Metrics};
+use super::{KubeError, managers, secrets};
+use crate::analysis::args::resolve;
+use crate::analysis::evaluate::{PENDING, RUNNING};
+use crate::analysis::plan::plan_metrics;
+use crate::analysis::providers::Providers;
+use crate::analysis::run::Run;
+use crate::crd::analysis::{AnalysisRun, AnalysisRunStatus, AnalysisTemplateSpec};
+
+const NAME: &str = "analysisrun";
+
+pub struct Context {
+    pub client: kube::Client,
+    pub http: reqwest::Client,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+}
+
+pub fn controller(
+    runs: Api<AnalysisRun>,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> impl std::future::Future<Output = ()> {
+    Controller::new(runs, watcher::Config::default().any_semantic())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            if let Err(error) = result {
+                tracing::debug!(%error, "analysis run reconcile");
+            }
+            std::future::ready(())
+        })
+}
+
+fn error_policy(_run: Arc<AnalysisRun>, error: &KubeError, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .errors
+        .get_or_create(&ErrorLabels {
+            controller: NAME,
+            kind: error.kind(),
+        })
+        .inc();
+    if matches!(error, KubeError::Api(e) if super::is_conflict(e)) {
+        return Action::requeue(Duration::from_millis(100));
+    }
+    warn!(%error, "analysis run reconcile failed");
+    Action::requeue(Duration::from_secs(5))
+}
+
+async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, KubeError> {
+    let started = Instant::now();
+    let label = ControllerLabel { controller: NAME };
+    ctx.metrics.reconciles.get_or_create(&label).inc();
+    let result = reconcile_inner(&run, &ctx).await;
+    ctx.metrics
+        .durations
+        .get_or_create(&label)
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+fn is_running(status: &AnalysisRunStatus) -> bool {
+    matches!(status.phase.as_deref(), None | Some(PENDING) | Some(RUNNING))
+}
+
+async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, KubeError> {
+    let status = run.status.clone().unwrap_or_default();
+    if run.meta().deletion_timestamp.is_some() || !is_running(&status) {
+        return Ok(Action::await_change());
+    }
+    let now = Timestamp::now();
+    let fetched = Arc::new(secrets::prefetch(&ctx.client, run).await?);
+    let template = AnalysisTemplateSpec {
+        args: run.spec.args.clone(),
+        metrics: run.spec.metrics.clone(),
+        dry_run: run.spec.dry_run.clone(),
+        measurement_retention: run.spec.measurement_retention.clone(),
+    };
+    let planned = resolve(&run.spec.args, fetched.as_ref())
+        .and_then(|args| plan_metrics(&run.name_any(), &template, &args));
+    let plans = match planned {
+        Ok(plans) => plans,
+        Err(problems) => {
+            let next = AnalysisRunStatus {
+                phase: Some("Error".into()),
+                message: Some(problems.join("; ")),
+                started_at: status.started_at.clone().or_else(|| Some(now.to_string())),
+                ..status.clone()
+            };
+            finish(ctx, run, &status, &next).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let mut state = Run::resume(plans, &status, now);
+    if run.spec.terminate == Some(true) {
+        state.terminate();
+    } else {
+        let providers = Providers::with_client(ctx.http.clone(), fetched.clone(), fetched);
+        state.measure_due(&providers, now).await;
+    }
+    let next = state.status();
+    finish(ctx, run, &status, &next).await?;
+    Ok(match state.next_due() {
+        Some(due) => {
+            let wait = due.as_millisecond() - Timestamp::now().as_millisecond();
+            Action::requeue(Duration::from_millis(wait.max(0).unsigned_abs()))
+        }
+        None => Action::await_change(),
+    })
+}
+
+/// Writes the status when it changed, and an Event when the run ends.
+async fn finish(
+    ctx: &Context,
+    run: &AnalysisRun,
+    before: &AnalysisRunStatus,
+    after: &AnalysisRunStatus,
+) -> Result<(), KubeError> {
+    if before == after {
+        return Ok(());
+    }
+    let api: Api<AnalysisRun> =
+        Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": "conductor.dev/v1alpha1",
+        "kind": "AnalysisRun",
+        "metadata": { "name": run.name_any(), "resourceVersion": run.resource_version() },
+        "status": after,
+    });
+    api.patch_status(
+        &run.name_any(),
+        &PatchParams::apply(managers::ANALYSIS).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    ctx.metrics
+        .writes
+        .get_or_create(&ControllerLabel { controller: NAME })
+        .inc();
+    if is_running(before) && !is_running(after) {
+        let phase = after.phase.clone().unwrap_or_default();
+        let event = KubeEvent {
+            type_: if phase == "Successful" {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            },
+            reason: format!("Analysis{phase}"),
+            note: after.message.clone(),
+            action: "Analysis".into(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.recorder.publish(&event, &run.object_ref(&())).await {
+            warn!(%error, "publishing event");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Apply: the AnalysisRuns a decision asks for, created from their
+//! templates, and runs the rollout no longer needs told to stop.
+
+use std::sync::Arc;
+
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, is_conflict, is_not_found, managers};
+use crate::crd::analysis::{
+    AnalysisArg, AnalysisRun, AnalysisRunSpec, AnalysisTemplate, AnalysisTemplateSpec,
+    ClusterAnalysisTemplate,
+};
+use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
+use crate::engine::{AnalysisPhase, Desired, DesiredAnalysisRun, Observed};
+
+/// The analysis templates the controller's caches hold.
+#[derive(Clone)]
+pub struct Templates {
+    pub namespaced: Store<AnalysisTemplate>,
+    pub cluster: Store<ClusterAnalysisTemplate>,
+}
+
+impl Templates {
+    fn get(&self, namespace: &str, reference: &AnalysisTemplateRef) -> Option<AnalysisTemplateSpec> {
+        if reference.cluster_scope.unwrap_or(false) {
+            self.cluster
+                .get(&ObjectRef::new(&reference.template_name))
+                .map(|t| t.spec.0.clone())
+        } else {
+            self.namespaced
+                .get(&ObjectRef::new(&reference.template_name).within(namespace))
+                .map(|t| t.spec.clone())
+        }
+    }
+
+    /// Every template a rollout in `namespace` can name, for the engine's
+    /// "template not found" check.
+    pub fn known(&self, namespace: &str) -> Vec<AnalysisTemplateRef> {
+        let namespaced = self
+            .namespaced
+            .state()
+            .into_iter()
+            .filter(|t| t.namespace().as_deref() == Some(namespace))
+            .map(|t| AnalysisTemplateRef {
+                template_name: t.name_any(),
+                cluster_scope: None,
+            });
+        let cluster = self.cluster.state().into_iter().map(|t| AnalysisTemplateRef {
+            template_name: t.name_any(),
+            cluster_scope: Some(true),
+        });
+        namespaced.chain(cluster).collect()
+    }
+}
+
+/// One run's spec: the templates' metrics side by side, the rollout's
+/// arguments over the templates' defaults.
+fn run_spec(
+    templates: &Templates,
+    namespace: &str,
+    run: &DesiredAnalysisRun,
+) -> Result<AnalysisRunSpec, String> {
+    let mut spec = AnalysisRunSpec::default();
+    for reference in &run.templates {
+        let template = templates.get(namespace, reference).ok_or_else(|| {
+            format!("analysis template {} not found", reference.template_name)
+        })?;
+        for arg in template.args {
+            if !spec.args.iter().any(|a: &AnalysisArg| a.name == arg.name) {
+                spec.args.push(arg);
+            }
+        }
+        spec.metrics.extend(template.metrics);
+        spec.dry_run.extend(template.dry_run);
+        spec.measurement_retention
+            .extend(template.measurement_retention);
+    }
+    for arg in &run.args {
+        spec.args.retain(|a| a.name != arg.name);
+        spec.args.push(arg.clone());
+    }
+    Ok(spec)
+}
+
+/// Creates missing runs and terminates unneeded ones; returns the number
+/// of writes, or a problem with a template for the user.
+pub async fn apply(
+    client: &Client,
+    templates: &Templates,
+    rollout: &Rollout,
+    observed: &Observed,
+    desired: &Desired,
+    existing: &[Arc<AnalysisRun>],
+) -> Result<Result<usize, String>, KubeError> {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let api: Api<AnalysisRun> = Api::namespaced(client.clone(), &namespace);
+    let mut writes = 0;
+    for run in &desired.analysis_runs {
+        if observed.analysis_runs.iter().any(|r| r.name == run.name) {
+            continue;
+        }
+        let spec = match run_spec(templates, &namespace, run) {
+            Ok(spec) => spec,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        let owner = rollout
+            .controller_owner_ref(&())
+            .ok_or_else(|| KubeError::Invalid("the rollout has no uid yet".into()))?;
+        let object = AnalysisRun {
+            metadata: ObjectMeta {
+                name: Some(run.name.clone()),
+                namespace: Some(namespace.clone()),
+                labels: Some(
+                    [
+                        (ROLLOUT_LABEL.to_owned(), rollout.name_any()),
+                        (HASH_LABEL.to_owned(), run.hash.clone()),
+                    ]
+                    .into(),
+                ),
+                owner_references: Some(vec![owner]),
+                ..Default::default()
+            },
+            spec,
+            status: None,
+        };
+        match api.create(&PostParams::default(), &object).await {
+            Ok(_) => writes += 1,
+            Err(e) if is_conflict(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for run in existing {
+        let name = run.name_any();
+        let needed = desired.analysis_runs.iter().any(|r| r.name == name);
+        let running = observed
+            .analysis_runs
+            .iter()
+            .any(|r| r.name == name && matches!(r.phase, AnalysisPhase::Pending | AnalysisPhase::Running));
+        if needed || !running || run.spec.terminate == Some(true) {
+            continue;
+        }
+        let patch = json!({ "spec": { "terminate": true } });
+        match api
+            .patch(&name, &PatchParams::apply(managers::ANALYSIS), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => writes += 1,
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Ok(writes))
+}

@@ -1,0 +1,256 @@
+//! `conductor controller`: the operator process. It serves health and
+//! metrics at once, waits for the leader lease, then runs the Rollout and
+//! AnalysisRun controllers until shutdown or until leadership is lost.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+use super::analysis_runs::Templates;
+use super::index::OwnedIndex;
+use super::leader::{LeaderElector, LeaseConfig};
+use super::metrics::Metrics;
+use super::server::{self, Health};
+use super::{KubeError, analysis_controller, rollout_controller};
+use crate::crd::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
+use crate::crd::rollout::Rollout;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Watch one namespace only; all namespaces when absent.
+    pub namespace: Option<String>,
+    pub metrics_addr: Option<SocketAddr>,
+    /// `None` runs without leader election (a single replica).
+    pub lease: Option<LeaseConfig>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    #[error("serving metrics on {addr}: {source}")]
+    Serve {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("lost the leader lease {0}; exiting so a fresh replica can take over")]
+    LostLease(String),
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+}
+
+/// A running controller's handles, for the binary and for tests.
+pub struct Running {
+    pub metrics_addr: Option<SocketAddr>,
+    pub health: Health,
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A reflector store kept filled by a background watch.
+fn cached<K>(api: Api<K>) -> (Store<K>, impl std::future::Future<Output = ()>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default().any_semantic()))
+        .default_backoff()
+        .for_each(|_| std::future::ready(()));
+    (reader, stream)
+}
+
+/// Runs the operator until `shutdown` resolves. `on_start` sees the
+/// health handles once the server is up.
+pub async fn run(
+    client: Client,
+    options: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_start: impl FnOnce(&Running),
+) -> Result<(), ControllerError> {
+    let metrics = Arc::new(Metrics::default());
+    let health = Health::new(metrics.clone());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let mut metrics_addr = None;
+    let mut server_task = None;
+    if let Some(addr) = options.metrics_addr {
+        let (bound, task) = server::serve(addr, health.clone(), stopped())
+            .await
+            .map_err(|source| ControllerError::Serve { addr, source })?;
+        metrics_addr = Some(bound);
+        server_task = Some(task);
+    }
+    on_start(&Running {
+        metrics_addr,
+        health: health.clone(),
+    });
+    let shutdown = shutdown.shared();
+    {
+        let stop_tx = stop_tx.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+    }
+
+    let elector = options
+        .lease
+        .clone()
+        .map(|config| LeaderElector::new(client.clone(), config));
+    if let Some(elector) = &elector {
+        // A standby is healthy and ready: it is doing its job.
+        health.ready.store(true, Ordering::Relaxed);
+        tokio::select! {
+            () = elector.acquire() => {}
+            () = stopped() => return Ok(()),
+        }
+        tracing::info!(identity = %elector.config().identity, "acquired the leader lease");
+        health.ready.store(false, Ordering::Relaxed);
+    }
+    metrics.leader.set(1);
+
+    let result = run_controllers(&client, &options, &health, &metrics, elector.as_ref(), stopped()).await;
+    metrics.leader.set(0);
+    if let Some(elector) = &elector
+        && result.is_ok()
+    {
+        elector.release().await;
+    }
+    let _ = stop_tx.send(true);
+    if let Some(task) = server_task {
+        let _ = task.await;
+    }
+    result
+}
+
+async fn run_controllers(
+    client: &Client,
+    options: &Options,
+    health: &Health,
+    metrics: &Arc<Metrics>,
+    elector: Option<&LeaderElector>,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ControllerError> {
+    let namespace = options.namespace.as_deref();
+    let (lost_tx, lost_rx) = watch::channel(false);
+    let stop = {
+        let stopped = stopped.shared();
+        move || {
+            let stopped = stopped.clone();
+            let mut lost = lost_rx.clone();
+            async move {
+                tokio::select! {
+                    () = stopped => {}
+                    _ = lost.wait_for(|l| *l) => {}
+                }
+            }
+        }
+    };
+    let (namespaced_templates, namespaced_task) = cached(api::<AnalysisTemplate>(client, namespace));
+    let (cluster_templates, cluster_task) =
+        cached(Api::<ClusterAnalysisTemplate>::all(client.clone()));
+    let reporter = Reporter {
+        controller: "conductor".into(),
+        instance: options.lease.as_ref().map(|l| l.identity.clone()),
+    };
+    let rollout_ctx = Arc::new(rollout_controller::Context {
+        client: client.clone(),
+        replica_sets: OwnedIndex::default(),
+        analysis_runs: OwnedIndex::default(),
+        templates: Templates {
+            namespaced: namespaced_templates,
+            cluster: cluster_templates,
+        },
+        recorder: Recorder::new(client.clone(), reporter.clone()),
+        metrics: metrics.clone(),
+    });
+    let http = crate::analysis::providers::http_client().map_err(KubeError::Invalid)?;
+    let analysis_ctx = Arc::new(analysis_controller::Context {
+        client: client.clone(),
+        http,
+        recorder: Recorder::new(client.clone(), reporter),
+        metrics: metrics.clone(),
+    });
+    let (rollouts, rollout_loop) = rollout_controller::controller(
+        api::<Rollout>(client, namespace),
+        api::<ReplicaSet>(client, namespace),
+        api::<AnalysisRun>(client, namespace),
+        rollout_ctx.clone(),
+        stop(),
+    );
+    *health.rollouts.lock().unwrap_or_else(|e| e.into_inner()) = Some(rollouts.clone());
+    let analysis_loop =
+        analysis_controller::controller(api::<AnalysisRun>(client, namespace), analysis_ctx, stop());
+
+    let readiness = {
+        let ready = health.ready.clone();
+        let ctx = rollout_ctx.clone();
+        async move {
+            let _ = rollouts.wait_until_ready().await;
+            while !(ctx.replica_sets.synced() && ctx.analysis_runs.synced()) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            ready.store(true, Ordering::Relaxed);
+            std::future::pending::<()>().await;
+        }
+    };
+    let background = async {
+        tokio::join!(namespaced_task, cluster_task, readiness);
+    };
+    let watchdog = async {
+        match elector {
+            Some(elector) => {
+                elector.hold().await;
+                let _ = lost_tx.send(true);
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let controllers = async {
+        tokio::join!(rollout_loop, analysis_loop);
+    };
+    tokio::pin!(controllers);
+    let lost = tokio::select! {
+        () = &mut controllers => false,
+        () = background => false,
+        () = watchdog => {
+            // The controllers finish the writes in flight, then stop.
+            (&mut controllers).await;
+            true
+        }
+    };
+    if lost {
+        let name = options.lease.as_ref().map(|l| l.name.clone()).unwrap_or_default();
+        return Err(ControllerError::LostLease(name));
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Read: what the controller sees of a rollout's world, in the engine's terms.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::{Api, Client, ResourceExt};
+
+use super::{
+    HASH_LABEL, KubeError, LABEL_ANNOTATION, REVISION_ANNOTATION, SCALE_DOWN_AT_ANNOTATION,
+    TEMPLATE_REVISION_ANNOTATION, is_not_found,
+};
+use crate::crd::analysis::AnalysisRun;
+use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
+use crate::engine::{AnalysisPhase, AnalysisRunState, Observed, ReplicaSetState, Request};
+
+/// The pod template the rollout asks for now, and its identity.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub template: PodTemplateSpec,
+    pub selector: LabelSelector,
+    pub hash: String,
+    pub label: String,
+    /// The Deployment named by `workloadRef`, if any.
+    pub workload: Option<String>,
+}
+
+/// Resolves the template from `spec.template` or the `workloadRef`
+/// Deployment. `Ok(Err(message))` is a problem with the spec, for the user.
+pub async fn target(client: &Client, rollout: &Rollout) -> Result<Result<Target, String>, KubeError> {
+    let spec = &rollout.spec;
+    let (template, selector, workload) = match (&spec.template, &spec.workload_ref) {
+        (Some(template), None) => (template.clone(), spec.selector.clone(), None),
+        (None, Some(reference)) => {
+            if reference.kind != "Deployment" || !reference.api_version.starts_with("apps/") {
+                return Ok(Err(format!(
+                    "spec.workloadRef: only apps/v1 Deployment is supported, not {} {}",
+                    reference.api_version, reference.kind
+                )));
+            }
+            let namespace = rollout.namespace().unwrap_or_default();
+            let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+            let deployment = match deployments.get(&reference.name).await {
+                Ok(d) => d,
+                Err(e) if is_not_found(&e) => {
+                    return Ok(Err(format!(
+                        "spec.workloadRef: Deployment {} not found in {namespace}",
+                        reference.name
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let Some(dspec) = deployment.spec else {
+                return Ok(Err(format!(
+                    "spec.workloadRef: Deployment {} has no spec",
+                    reference.name
+                )));
+            };
+            (
+                dspec.template,
+                spec.selector.clone().or(Some(dspec.selector)),
+                Some(reference.name.clone()),
+            )
+        }
+        // The engine reports both and neither, with the field.
+        _ => (PodTemplateSpec::default(), spec.selector.clone(), None),
+    };
+    let hash = crate::platform::template_hash(Some(&template));
+    let label = revision_label(&template).unwrap_or_else(|| hash.clone());
+    Ok(Ok(Target {
+        template,
+        selector: selector.unwrap_or_default(),
+        hash,
+        label,
+        workload,
+    }))
+}
+
+/// What a person calls the revision: the template's `conductor.dev/revision`
+/// annotation (a chart sets it to the git sha), else the first image's tag.
+fn revision_label(template: &PodTemplateSpec) -> Option<String> {
+    let annotated = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(TEMPLATE_REVISION_ANNOTATION))
+        .cloned();
+    annotated.or_else(|| {
+        let image = template.spec.as_ref()?.containers.first()?.image.as_ref()?;
+        let tag = image.rsplit_once(':').map(|(_, t)| t)?;
+        (!tag.contains('/')).then(|| tag.to_owned())
+    })
+}
+
+pub fn replica_set_state(rs: &ReplicaSet) -> Option<ReplicaSetState> {
+    let hash = rs.labels().get(HASH_LABEL)?.clone();
+    let annotations = rs.annotations();
+    let status = rs.status.as_ref();
+    Some(ReplicaSetState {
+        label: annotations
+            .get(LABEL_ANNOTATION)
+            .cloned()
+            .unwrap_or_else(|| hash.clone()),
+        hash,
+        revision: annotations
+            .get(REVISION_ANNOTATION)
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0),
+        created_at: rs
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0),
+        replicas: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
+        ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+        available: status.and_then(|s| s.available_replicas).unwrap_or(0),
+        scale_down_at: annotations
+            .get(SCALE_DOWN_AT_ANNOTATION)
+            .and_then(|t| t.parse().ok()),
+    })
+}
+
+fn analysis_run_state(run: &AnalysisRun) -> AnalysisRunState {
+    let status = run.status.as_ref();
+    AnalysisRunState {
+        name: run.name_any(),
+        phase: status
+            .and_then(|s| s.phase.as_deref())
+            .and_then(AnalysisPhase::parse)
+            .unwrap_or(AnalysisPhase::Pending),
+        message: status.and_then(|s| s.message.clone()),
+    }
+}
+
+pub struct Inputs<'a> {
+    pub rollout: &'a Rollout,
+    pub target: Option<&'a Target>,
+    pub replica_sets: &'a [Arc<ReplicaSet>],
+    pub analysis_runs: &'a [Arc<AnalysisRun>],
+    pub known_templates: Option<Vec<AnalysisTemplateRef>>,
+    pub request: Option<Request>,
+}
+
+pub fn observed(inputs: Inputs<'_>) -> Observed {
+    let mut replica_sets: Vec<ReplicaSetState> = inputs
+        .replica_sets
+        .iter()
+        .filter_map(|rs| replica_set_state(rs))
+        .collect();
+    replica_sets.sort_by_key(|rs| (rs.revision, rs.created_at));
+    let (template_hash, template_label) = inputs
+        .target
+        .map(|t| (t.hash.clone(), t.label.clone()))
+        .unwrap_or_default();
+    // Going back to an old template makes its ReplicaSet the newest
+    // revision again; the write that follows records the new number.
+    let newest = replica_sets.iter().map(|rs| rs.revision).max().unwrap_or(0);
+    if let Some(current) = replica_sets.iter_mut().find(|rs| rs.hash == template_hash)
+        && current.revision < newest
+    {
+        current.revision = newest + 1;
+    }
+    replica_sets.sort_by_key(|rs| rs.revision);
+    Observed {
+        name: inputs.rollout.name_any(),
+        generation: inputs.rollout.metadata.generation.unwrap_or(0),
+        template_hash,
+        template_label,
+        replica_sets,
+        analysis_runs: inputs
+            .analysis_runs
+            .iter()
+            .map(|r| analysis_run_state(r))
+            .collect(),
+        traffic_weight: None,
+        known_templates: inputs.known_templates,
+        requests: inputs.request.into_iter().collect(),
+        problem: None,
+    }
+}

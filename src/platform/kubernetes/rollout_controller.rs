@@ -1,0 +1,405 @@
+//! The Rollout controller: one reconcile is read → decide (the engine,
+//! which also validates) → apply → status, and Events for what was decided.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder};
+use kube::runtime::watcher::{self, watcher};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::analysis_runs::{self, Templates};
+use super::index::OwnedIndex;
+use super::metrics::{ControllerLabel, ErrorLabels, Metrics};
+use super::observe::{self, Inputs, Target};
+use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found, managers, replica_sets, requests, routers};
+use crate::crd::analysis::AnalysisRun;
+use crate::crd::rollout::{Rollout, RolloutStatus};
+use crate::engine::{self, Decision, EventType, Observed};
+
+const NAME: &str = "rollout";
+/// Re-decide this often even when nothing changes: clocks (pauses,
+/// deadlines) are covered by the engine's own requeues; this is the safety net.
+const RESYNC: Duration = Duration::from_secs(300);
+
+pub struct Context {
+    pub client: Client,
+    pub replica_sets: OwnedIndex<ReplicaSet>,
+    pub analysis_runs: OwnedIndex<AnalysisRun>,
+    pub templates: Templates,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Watches owned objects (only those carrying our label) into an index
+/// and yields them as triggers for their owner's reconcile.
+pub fn owned_stream<K>(
+    api: Api<K>,
+    index: OwnedIndex<K>,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let config = watcher::Config::default().labels(ROLLOUT_LABEL).any_semantic();
+    watcher(api, config)
+        .default_backoff()
+        .map_ok(move |event| {
+            index.apply(&event);
+            event
+        })
+        .touched_objects()
+}
+
+pub fn controller(
+    rollouts: Api<Rollout>,
+    owned_replica_sets: Api<ReplicaSet>,
+    owned_runs: Api<AnalysisRun>,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> (
+    kube::runtime::reflector::Store<Rollout>,
+    impl std::future::Future<Output = ()>,
+) {
+    let controller = Controller::new(rollouts, watcher::Config::default().any_semantic())
+        .owns_stream(owned_stream(owned_replica_sets, ctx.replica_sets.clone()))
+        .owns_stream(owned_stream(owned_runs, ctx.analysis_runs.clone()))
+        .graceful_shutdown_on(shutdown);
+    let store = controller.store();
+    let stream = controller
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| {
+            if let Err(error) = result {
+                tracing::debug!(%error, "rollout reconcile");
+            }
+            std::future::ready(())
+        });
+    (store, stream)
+}
+
+fn error_policy(_rollout: Arc<Rollout>, error: &KubeError, ctx: Arc<Context>) -> Action {
+    ctx.metrics
+        .errors
+        .get_or_create(&ErrorLabels {
+            controller: NAME,
+            kind: error.kind(),
+        })
+        .inc();
+    match error {
+        KubeError::NotSynced(_) => Action::requeue(Duration::from_millis(200)),
+        KubeError::Api(e) if super::is_conflict(e) => Action::requeue(Duration::from_millis(100)),
+        _ => {
+            warn!(%error, "rollout reconcile failed");
+            Action::requeue(Duration::from_secs(5))
+        }
+    }
+}
+
+async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, KubeError> {
+    let started = Instant::now();
+    let label = ControllerLabel { controller: NAME };
+    ctx.metrics.reconciles.get_or_create(&label).inc();
+    let result = reconcile_inner(&rollout, &ctx).await;
+    ctx.metrics
+        .durations
+        .get_or_create(&label)
+        .observe(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, KubeError> {
+    if rollout.meta().deletion_timestamp.is_some() {
+        // Owner references let the garbage collector remove what it owns.
+        return Ok(Action::await_change());
+    }
+    if !ctx.replica_sets.synced() {
+        return Err(KubeError::NotSynced("ReplicaSet"));
+    }
+    if !ctx.analysis_runs.synced() {
+        return Err(KubeError::NotSynced("AnalysisRun"));
+    }
+    let uid = rollout.uid().unwrap_or_default();
+    let namespace = rollout.namespace().unwrap_or_default();
+    let status = rollout.status.clone().unwrap_or_default();
+
+    // Read.
+    let target = observe::target(&ctx.client, rollout).await?;
+    let (target, mut problem) = match target {
+        Ok(target) => (Some(target), None),
+        Err(problem) => (None, Some(problem)),
+    };
+    let (request, request_value) = match requests::pending(rollout) {
+        Ok(Some((request, value))) => (Some(request), Some(value)),
+        Ok(None) => (None, None),
+        Err(unreadable) => {
+            problem.get_or_insert(unreadable);
+            (None, None)
+        }
+    };
+    let owned_sets = ctx.replica_sets.owned_by(&uid);
+    let owned_runs = ctx.analysis_runs.owned_by(&uid);
+    let mut observed = observe::observed(Inputs {
+        rollout,
+        target: target.as_ref(),
+        replica_sets: &owned_sets,
+        analysis_runs: &owned_runs,
+        known_templates: Some(ctx.templates.known(&namespace)),
+        request,
+    });
+    observed.problem = problem;
+    let mut spec = rollout.spec.clone();
+    if let Some(target) = &target
+        && spec.workload_ref.is_some()
+    {
+        spec.selector = Some(target.selector.clone());
+    }
+
+    // Decide.
+    let now = Timestamp::now();
+    let mut decision = engine::decide(&spec, &status, &observed, now);
+
+    // Apply.
+    let mut writes = 0;
+    if let (Some(target), None) = (&target, &observed.problem) {
+        writes += replica_sets::apply(
+            &ctx.client,
+            rollout,
+            target,
+            &observed,
+            &decision.desired,
+            &owned_sets,
+        )
+        .await?;
+        let routed = routers::apply(&ctx.client, rollout, &decision.desired).await?;
+        let analysed = analysis_runs::apply(
+            &ctx.client,
+            &ctx.templates,
+            rollout,
+            &observed,
+            &decision.desired,
+            &owned_runs,
+        )
+        .await?;
+        match routed.and_then(|r| analysed.map(|a| r + a)) {
+            Ok(n) => writes += n,
+            Err(problem) => decision = invalid(&spec, &status, observed.clone(), problem, now),
+        }
+        writes += side_effects(ctx, rollout, target, &decision).await?;
+    }
+
+    // Status.
+    let mut next = decision.status.clone();
+    if request_value.is_some() {
+        next.last_request = request_value;
+    }
+    if rollout.status.as_ref() != Some(&next) {
+        write_status(ctx, rollout, &next).await?;
+        writes += 1;
+    }
+    // After the status: the undo's spec write would make the status write
+    // stale, and the recorded request is what keeps undo from repeating.
+    if let Some(hash) = &decision.desired.rollback_to {
+        writes += undo(ctx, rollout, hash).await?;
+    }
+    publish_events(ctx, rollout, &decision).await;
+    ctx.metrics
+        .writes
+        .get_or_create(&ControllerLabel { controller: NAME })
+        .inc_by(writes as u64);
+    Ok(match decision.desired.requeue_after_ms {
+        Some(ms) => Action::requeue(Duration::from_millis(ms.unsigned_abs()).min(RESYNC)),
+        None => Action::requeue(RESYNC),
+    })
+}
+
+fn invalid(
+    spec: &crate::crd::rollout::RolloutSpec,
+    status: &RolloutStatus,
+    mut observed: Observed,
+    problem: String,
+    now: Timestamp,
+) -> Decision {
+    observed.problem = Some(problem);
+    engine::decide(spec, status, &observed, now)
+}
+
+/// Undo, pod restarts and the workloadRef Deployment.
+async fn side_effects(
+    ctx: &Context,
+    rollout: &Rollout,
+    target: &Target,
+    decision: &Decision,
+) -> Result<usize, KubeError> {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let mut writes = 0;
+    if let Some(before) = decision.desired.restart_pods_before {
+        writes += restart_one_pod(ctx, rollout, &namespace, before).await?;
+    }
+    if let Some(deployment) = &target.workload {
+        let scale_down = rollout
+            .spec
+            .workload_ref
+            .as_ref()
+            .and_then(|w| w.scale_down.as_deref())
+            .unwrap_or("onsuccess");
+        let healthy = decision.status.phase.as_deref() == Some("Healthy");
+        if healthy && scale_down != "never" {
+            writes += scale_deployment_to_zero(ctx, &namespace, deployment).await?;
+        }
+    }
+    Ok(writes)
+}
+
+/// Puts the named ReplicaSet's template back into the rollout's spec.
+async fn undo(ctx: &Context, rollout: &Rollout, hash: &str) -> Result<usize, KubeError> {
+    if rollout.spec.workload_ref.is_some() {
+        return Ok(0);
+    }
+    let uid = rollout.uid().unwrap_or_default();
+    let Some(rs) = ctx
+        .replica_sets
+        .owned_by(&uid)
+        .into_iter()
+        .find(|rs| rs.labels().get(HASH_LABEL).map(String::as_str) == Some(hash))
+    else {
+        return Ok(0);
+    };
+    let Some(mut template) = rs.spec.as_ref().and_then(|s| s.template.clone()) else {
+        return Ok(0);
+    };
+    if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        labels.remove(HASH_LABEL);
+    }
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
+    let patch = json!({ "spec": { "template": template } });
+    api.patch(
+        &rollout.name_any(),
+        &PatchParams::apply(managers::CLI),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(1)
+}
+
+/// Deletes one pod created before `before`, only while every pod of the
+/// rollout is ready, so a restart never costs more than one pod of capacity.
+async fn restart_one_pod(
+    ctx: &Context,
+    rollout: &Rollout,
+    namespace: &str,
+    before: Timestamp,
+) -> Result<usize, KubeError> {
+    let uid = rollout.uid().unwrap_or_default();
+    let sets = ctx.replica_sets.owned_by(&uid);
+    let all_ready = sets.iter().all(|rs| {
+        let want = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0) >= want
+    });
+    let hashes: Vec<String> = sets
+        .iter()
+        .filter(|rs| rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0)
+        .filter_map(|rs| rs.labels().get(HASH_LABEL).cloned())
+        .collect();
+    if !all_ready || hashes.is_empty() {
+        return Ok(0);
+    }
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("{HASH_LABEL} in ({})", hashes.join(","));
+    let list = pods.list(&ListParams::default().labels(&selector)).await?;
+    let oldest = list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| p.metadata.creation_timestamp.as_ref().is_some_and(|t| t.0 < before))
+        .min_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    let Some(pod) = oldest else {
+        return Ok(0);
+    };
+    match pods.delete(&pod.name_any(), &DeleteParams::default()).await {
+        Ok(_) => Ok(1),
+        Err(e) if is_not_found(&e) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn scale_deployment_to_zero(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<usize, KubeError> {
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+    let current = match api.get(name).await {
+        Ok(d) => d.spec.and_then(|s| s.replicas).unwrap_or(1),
+        Err(e) if is_not_found(&e) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    if current == 0 {
+        return Ok(0);
+    }
+    let patch = json!({ "spec": { "replicas": 0 } });
+    api.patch(name, &PatchParams::apply(managers::REPLICA_SETS), &Patch::Merge(&patch))
+        .await?;
+    Ok(1)
+}
+
+/// Server-side apply of the whole status on the status subresource. The
+/// resourceVersion makes it conditional: a decision made on a stale view
+/// of the rollout is refused (409) and made again on the fresh one, so a
+/// request is never acted on twice.
+async fn write_status(ctx: &Context, rollout: &Rollout, status: &RolloutStatus) -> Result<(), KubeError> {
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": "conductor.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {
+            "name": rollout.name_any(),
+            "resourceVersion": rollout.resource_version(),
+        },
+        "status": status,
+    });
+    api.patch_status(
+        &rollout.name_any(),
+        &PatchParams::apply(managers::STATUS).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn publish_events(ctx: &Context, rollout: &Rollout, decision: &Decision) {
+    if decision.events.is_empty() {
+        return;
+    }
+    let reference = rollout.object_ref(&());
+    for event in &decision.events {
+        info!(
+            rollout = %rollout.name_any(),
+            namespace = %rollout.namespace().unwrap_or_default(),
+            reason = event.reason,
+            "{}",
+            event.message
+        );
+        let kube_event = KubeEvent {
+            type_: match event.type_ {
+                EventType::Normal => KubeEventType::Normal,
+                EventType::Warning => KubeEventType::Warning,
+            },
+            reason: event.reason.to_owned(),
+            note: Some(event.message.clone()),
+            action: event.reason.to_owned(),
+            secondary: None,
+        };
+        // An Event lost is a line of history lost, not a reason to redo the decision.
+        if let Err(error) = ctx.recorder.publish(&kube_event, &reference).await {
+            warn!(%error, "publishing event");
+        }
+    }
+}

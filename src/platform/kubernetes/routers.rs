@@ -1,0 +1,293 @@
+//! Apply: where traffic goes. Service selectors pin the stable and canary
+//! (active and preview) pod-template hashes; a traffic router, when the
+//! rollout names one, splits requests by weight: a Gateway API HTTPRoute's
+//! backend weights or an NGINX canary Ingress. Without a router the split
+//! is the replica ratio the ReplicaSets already give.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ObjectMeta, Patch, PatchParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use super::{HASH_LABEL, KubeError, is_not_found, managers};
+use crate::crd::rollout::{
+    GatewayApiTrafficRouting, NginxTrafficRouting, Rollout, RolloutStrategy,
+};
+use crate::engine::Desired;
+
+const NGINX_PREFIX: &str = "nginx.ingress.kubernetes.io";
+
+/// The Services a strategy names: (stable or active, canary or preview).
+fn services(strategy: &RolloutStrategy) -> (Option<&str>, Option<&str>) {
+    if let Some(canary) = &strategy.canary {
+        (canary.stable_service.as_deref(), canary.canary_service.as_deref())
+    } else if let Some(bg) = &strategy.blue_green {
+        (Some(bg.active_service.as_str()), bg.preview_service.as_deref())
+    } else {
+        (None, None)
+    }
+}
+
+/// Makes Services and router weights what the decision says; returns the
+/// number of writes, or a problem with the spec for the user.
+pub async fn apply(
+    client: &Client,
+    rollout: &Rollout,
+    desired: &Desired,
+) -> Result<Result<usize, String>, KubeError> {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let (stable_service, canary_service) = services(&rollout.spec.strategy);
+    let stable_hash = desired.stable_hash.as_deref();
+    let canary_hash = desired.canary_hash.as_deref().or(stable_hash);
+    let mut writes = 0;
+    let api: Api<Service> = Api::namespaced(client.clone(), &namespace);
+    for (service, hash) in [(stable_service, stable_hash), (canary_service, canary_hash)] {
+        let (Some(service), Some(hash)) = (service, hash) else {
+            continue;
+        };
+        match pin_service(&api, service, hash).await? {
+            Ok(wrote) => writes += usize::from(wrote),
+            Err(problem) => return Ok(Err(problem)),
+        }
+    }
+    let routing = rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .and_then(|c| c.traffic_routing.as_ref());
+    let Some(routing) = routing else {
+        return Ok(Ok(writes));
+    };
+    let (Some(stable), Some(canary)) = (stable_service, canary_service) else {
+        return Ok(Err(
+            "spec.strategy.canary: trafficRouting needs stableService and canaryService".into(),
+        ));
+    };
+    let weight = desired.canary_weight.clamp(0, 100);
+    let routed = if let Some(gateway) = &routing.gateway_api {
+        http_route(client, &namespace, gateway, stable, canary, weight).await?
+    } else if let Some(nginx) = &routing.nginx {
+        nginx_canary(client, rollout, nginx, stable, canary, weight).await?
+    } else {
+        Ok(false)
+    };
+    Ok(routed.map(|wrote| writes + usize::from(wrote)))
+}
+
+async fn pin_service(
+    api: &Api<Service>,
+    name: &str,
+    hash: &str,
+) -> Result<Result<bool, String>, KubeError> {
+    let service = match api.get(name).await {
+        Ok(s) => s,
+        Err(e) if is_not_found(&e) => {
+            return Ok(Err(format!("Service {name} not found")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let current = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.as_ref())
+        .and_then(|s| s.get(HASH_LABEL));
+    if current.map(String::as_str) == Some(hash) {
+        return Ok(Ok(false));
+    }
+    let patch = json!({ "spec": { "selector": { HASH_LABEL: hash } } });
+    api.patch(name, &PatchParams::apply(managers::SERVICES), &Patch::Merge(&patch))
+        .await?;
+    Ok(Ok(true))
+}
+
+fn http_route_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+        "httproutes",
+    )
+}
+
+/// Sets the stable and canary backend weights in every rule that sends
+/// to the stable Service, adding the canary backend where it is missing.
+async fn http_route(
+    client: &Client,
+    namespace: &str,
+    routing: &GatewayApiTrafficRouting,
+    stable: &str,
+    canary: &str,
+    weight: i32,
+) -> Result<Result<bool, String>, KubeError> {
+    let namespace = routing.namespace.as_deref().unwrap_or(namespace);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &http_route_resource());
+    let route = match api.get(&routing.http_route).await {
+        Ok(r) => r,
+        Err(e) if is_not_found(&e) => {
+            return Ok(Err(format!(
+                "HTTPRoute {} not found in {namespace}",
+                routing.http_route
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut rules = route
+        .data
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut found = false;
+    for rule in &mut rules {
+        let Some(backends) = rule.get_mut("backendRefs").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        let Some(stable_ref) = backends
+            .iter()
+            .find(|b| b.get("name").and_then(Value::as_str) == Some(stable))
+            .cloned()
+        else {
+            continue;
+        };
+        found = true;
+        if !backends
+            .iter()
+            .any(|b| b.get("name").and_then(Value::as_str) == Some(canary))
+        {
+            let mut canary_ref = stable_ref;
+            canary_ref["name"] = json!(canary);
+            backends.push(canary_ref);
+        }
+        for backend in backends.iter_mut() {
+            match backend.get("name").and_then(Value::as_str) {
+                Some(name) if name == stable => backend["weight"] = json!(100 - weight),
+                Some(name) if name == canary => backend["weight"] = json!(weight),
+                _ => {}
+            }
+        }
+    }
+    if !found {
+        return Ok(Err(format!(
+            "HTTPRoute {}: no rule sends to the stable Service {stable}",
+            routing.http_route
+        )));
+    }
+    if route.data.pointer("/spec/rules") == Some(&Value::Array(rules.clone())) {
+        return Ok(Ok(false));
+    }
+    let patch = json!({ "spec": { "rules": rules } });
+    api.patch(
+        &routing.http_route,
+        &PatchParams::apply(managers::ROUTER),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(Ok(true))
+}
+
+pub fn canary_ingress_name(rollout: &str, stable_ingress: &str) -> String {
+    format!("{rollout}-{stable_ingress}-canary")
+}
+
+/// Keeps a copy of the stable Ingress that sends to the canary Service,
+/// marked as NGINX's canary with the weight as an annotation.
+async fn nginx_canary(
+    client: &Client,
+    rollout: &Rollout,
+    routing: &NginxTrafficRouting,
+    stable: &str,
+    canary: &str,
+    weight: i32,
+) -> Result<Result<bool, String>, KubeError> {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let api: Api<Ingress> = Api::namespaced(client.clone(), &namespace);
+    let stable_ingress = match api.get(&routing.stable_ingress).await {
+        Ok(i) => i,
+        Err(e) if is_not_found(&e) => {
+            return Ok(Err(format!(
+                "Ingress {} not found in {namespace}",
+                routing.stable_ingress
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let prefix = routing.annotation_prefix.as_deref().unwrap_or(NGINX_PREFIX);
+    let mut spec = serde_json::to_value(&stable_ingress.spec).unwrap_or(Value::Null);
+    let replaced = replace_service(&mut spec, stable, canary);
+    if replaced == 0 {
+        return Ok(Err(format!(
+            "Ingress {}: no backend sends to the stable Service {stable}",
+            routing.stable_ingress
+        )));
+    }
+    let name = canary_ingress_name(&rollout.name_any(), &routing.stable_ingress);
+    let annotations = BTreeMap::from([
+        (format!("{prefix}/canary"), "true".to_owned()),
+        (format!("{prefix}/canary-weight"), weight.to_string()),
+    ]);
+    let existing = match api.get(&name).await {
+        Ok(i) => Some(i),
+        Err(e) if is_not_found(&e) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(existing) = &existing {
+        let same_spec = serde_json::to_value(&existing.spec).unwrap_or(Value::Null) == spec;
+        let same_annotations = annotations
+            .iter()
+            .all(|(k, v)| existing.annotations().get(k) == Some(v));
+        if same_spec && same_annotations {
+            return Ok(Ok(false));
+        }
+    }
+    let owner = rollout
+        .controller_owner_ref(&())
+        .ok_or_else(|| KubeError::Invalid("the rollout has no uid yet".into()))?;
+    let ingress = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(namespace),
+            annotations: Some(annotations),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        "spec": spec,
+    });
+    api.patch(
+        &name,
+        &PatchParams::apply(managers::ROUTER).force(),
+        &Patch::Apply(&ingress),
+    )
+    .await?;
+    Ok(Ok(true))
+}
+
+/// Points every `service.name == from` backend in an Ingress spec at `to`.
+fn replace_service(value: &mut Value, from: &str, to: &str) -> usize {
+    match value {
+        Value::Object(map) => {
+            let mut count = 0;
+            if let Some(service) = map.get_mut("service")
+                && service.get("name").and_then(Value::as_str) == Some(from)
+            {
+                service["name"] = json!(to);
+                count += 1;
+            }
+            for (key, child) in map.iter_mut() {
+                if key != "service" {
+                    count += replace_service(child, from, to);
+                }
+            }
+            count
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .map(|item| replace_service(item, from, to))
+            .sum(),
+        _ => 0,
+    }
+}

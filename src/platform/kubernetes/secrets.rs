@@ -1,0 +1,200 @@
+//! What an AnalysisRun's measurements read from the cluster (Secrets for
+//! arguments and Datadog keys, the rollout's fields, the canary pods'
+//! addresses), fetched once before measuring so the providers' lookups
+//! stay synchronous and never reach the API server mid-measurement.
+
+use std::collections::HashMap;
+
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::ListParams;
+use kube::{Api, Client, ResourceExt};
+use serde_json::Value;
+
+use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found};
+use crate::analysis::args::ArgSource;
+use crate::analysis::providers::{DatadogKeys, EndpointSource};
+use crate::crd::analysis::AnalysisRun;
+use crate::crd::rollout::Rollout;
+
+const DEFAULT_DATADOG_SECRET: &str = "datadog";
+
+#[derive(Default)]
+pub struct Prefetched {
+    /// Secret name → key → value; a missing Secret is absent.
+    secrets: HashMap<String, HashMap<String, String>>,
+    rollout: Option<Value>,
+    pods: Vec<Pod>,
+}
+
+pub async fn prefetch(client: &Client, run: &AnalysisRun) -> Result<Prefetched, KubeError> {
+    let namespace = run.namespace().unwrap_or_default();
+    let mut names: Vec<String> = run
+        .spec
+        .args
+        .iter()
+        .filter_map(|a| a.value_from.as_ref()?.secret_key_ref.as_ref())
+        .map(|s| s.name.clone())
+        .collect();
+    names.extend(run.spec.metrics.iter().filter_map(|m| {
+        let datadog = m.provider.datadog.as_ref()?;
+        Some(
+            datadog
+                .secret_ref
+                .clone()
+                .unwrap_or_else(|| DEFAULT_DATADOG_SECRET.to_owned()),
+        )
+    }));
+    names.sort();
+    names.dedup();
+    let mut fetched = Prefetched::default();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    for name in names {
+        match secrets.get(&name).await {
+            Ok(secret) => {
+                let values = secret
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                    .chain(secret.string_data.unwrap_or_default())
+                    .collect();
+                fetched.secrets.insert(name, values);
+            }
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let rollout_name = run.labels().get(ROLLOUT_LABEL).cloned();
+    let wants_fields = run
+        .spec
+        .args
+        .iter()
+        .any(|a| a.value_from.as_ref().is_some_and(|f| f.field_ref.is_some()));
+    if let (true, Some(name)) = (wants_fields, &rollout_name) {
+        let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &namespace);
+        match rollouts.get(name).await {
+            Ok(rollout) => fetched.rollout = serde_json::to_value(rollout).ok(),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let scrapes = run.spec.metrics.iter().any(|m| m.provider.pod_scrape.is_some());
+    if let (true, Some(hash)) = (scrapes, run.labels().get(HASH_LABEL)) {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        // Pods carry the template's labels and the hash, not the rollout label.
+        let selector = format!("{HASH_LABEL}={hash}");
+        fetched.pods = pods.list(&ListParams::default().labels(&selector)).await?.items;
+    }
+    Ok(fetched)
+}
+
+impl Prefetched {
+    fn secret_value(&self, name: &str, key: &str) -> Result<String, String> {
+        let secret = self
+            .secrets
+            .get(name)
+            .ok_or_else(|| format!("Secret {name} not found"))?;
+        secret
+            .get(key)
+            .cloned()
+            .ok_or_else(|| format!("Secret {name} has no key {key}"))
+    }
+}
+
+impl ArgSource for Prefetched {
+    fn secret(&self, name: &str, key: &str) -> Result<String, String> {
+        self.secret_value(name, key)
+    }
+
+    /// `metadata.name`, `metadata.labels['app']`, `spec.replicas`...
+    fn field(&self, path: &str) -> Result<String, String> {
+        let rollout = self
+            .rollout
+            .as_ref()
+            .ok_or_else(|| "the run's rollout was not found".to_owned())?;
+        let mut value = rollout;
+        for part in field_path(path) {
+            value = value
+                .get(&part)
+                .ok_or_else(|| format!("the rollout has no {path}"))?;
+        }
+        Ok(match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+}
+
+/// Splits `metadata.labels['app.kubernetes.io/name']` into its keys.
+fn field_path(path: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        if let Some(inner) = rest.strip_prefix("['").or_else(|| rest.strip_prefix("[\"")) {
+            let end = inner.find(['\'', '"']).unwrap_or(inner.len());
+            parts.push(inner[..end].to_owned());
+            rest = inner.get(end + 2..).unwrap_or("");
+        } else {
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            if end > 0 {
+                parts.push(rest[..end].to_owned());
+            }
+            rest = rest[end..].strip_prefix('.').unwrap_or(&rest[end..]);
+        }
+    }
+    parts
+}
+
+impl DatadogKeys for Prefetched {
+    fn keys(&self, secret: &str) -> Result<(String, String), String> {
+        Ok((
+            self.secret_value(secret, "api-key")?,
+            self.secret_value(secret, "app-key")?,
+        ))
+    }
+}
+
+impl EndpointSource for Prefetched {
+    fn endpoints(&self, port: &IntOrString) -> Result<Vec<String>, String> {
+        let mut urls = Vec::new();
+        for pod in &self.pods {
+            let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.as_ref()) else {
+                continue;
+            };
+            let number = match port {
+                IntOrString::Int(n) => Some(*n),
+                IntOrString::String(name) => pod
+                    .spec
+                    .iter()
+                    .flat_map(|s| &s.containers)
+                    .flat_map(|c| c.ports.iter().flatten())
+                    .find(|p| p.name.as_deref() == Some(name.as_str()))
+                    .map(|p| p.container_port),
+            };
+            let number = number.ok_or_else(|| {
+                format!("pod {} has no container port named {port:?}", pod.name_any())
+            })?;
+            urls.push(format!("http://{ip}:{number}"));
+        }
+        if urls.is_empty() {
+            return Err("no running canary pod with an IP address".into());
+        }
+        Ok(urls)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_path;
+
+    #[test]
+    fn field_paths_split_on_dots_and_brackets() {
+        assert_eq!(field_path("metadata.name"), ["metadata", "name"]);
+        assert_eq!(
+            field_path("metadata.labels['app.kubernetes.io/name']"),
+            ["metadata", "labels", "app.kubernetes.io/name"]
+        );
+        assert_eq!(field_path("spec.replicas"), ["spec", "replicas"]);
+    }
+}

@@ -1,0 +1,357 @@
+//! `conductor rollout ...` (also `kubectl conductor ...`): what people and
+//! CI do to a Rollout in a cluster. Requests go through the
+//! `conductor.dev/request` annotation and are confirmed by the
+//! controller's `status.lastRequest`, so "promoted" is only printed once it
+//! happened.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use clap::Subcommand;
+use futures_util::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::watcher::{self, watch_object};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+
+use crate::crd::analysis::AnalysisRun;
+use crate::crd::rollout::Rollout;
+use crate::engine::Request;
+use crate::platform::kubernetes::requests::{REQUEST_ANNOTATION, action_name, encode};
+use crate::platform::kubernetes::{
+    HASH_LABEL, LABEL_ANNOTATION, REVISION_ANNOTATION, ROLLOUT_LABEL, managers,
+};
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Print the rollout's phase; with --watch, follow it until Healthy (exit 0) or Degraded (exit 1).
+    Status {
+        name: String,
+        #[arg(long)]
+        watch: bool,
+        /// Give up watching after this long (`90s`, `10m`); exit 3.
+        #[arg(long, default_value = "10m")]
+        timeout: String,
+    },
+    /// Show the rollout, its ReplicaSets and analysis runs; with --watch, again on every change.
+    Get {
+        name: String,
+        #[arg(long, short = 'w')]
+        watch: bool,
+    },
+    /// Go to the next step (or, in blue-green, switch now); --full skips every remaining step.
+    Promote {
+        name: String,
+        #[arg(long)]
+        full: bool,
+    },
+    /// Stop the rollout and send all traffic back to the stable revision.
+    Abort { name: String },
+    /// Start an aborted rollout's steps again.
+    Retry { name: String },
+    /// Roll the template back to the previous revision.
+    Undo { name: String },
+    /// Restart every pod of the rollout, one at a time.
+    Restart { name: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutCliError {
+    #[error("rollout {name} not found in namespace {namespace}")]
+    NotFound { name: String, namespace: String },
+    #[error("kubernetes api: {0}")]
+    Api(#[from] kube::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error(
+        "rollout {name}: the controller has not acted on `{action}` within {seconds}s; is `conductor controller` running?"
+    )]
+    NotAcknowledged {
+        name: String,
+        action: &'static str,
+        seconds: u64,
+    },
+}
+
+/// How long a request waits for the controller to confirm it.
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs one command; returns the exit code and writes what it shows to `out`.
+pub async fn execute(
+    client: Client,
+    namespace: &str,
+    command: RolloutCommand,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<u8, RolloutCliError> {
+    let api: Api<Rollout> = Api::namespaced(client.clone(), namespace);
+    let not_found = |name: &str| RolloutCliError::NotFound {
+        name: name.to_owned(),
+        namespace: namespace.to_owned(),
+    };
+    match command {
+        RolloutCommand::Status {
+            name,
+            watch,
+            timeout,
+        } => {
+            let timeout = crate::engine::duration::parse_millis(&timeout)
+                .map(|ms| Duration::from_millis(ms.max(0).unsigned_abs()))
+                .map_err(|e| RolloutCliError::Usage(format!("--timeout: {e}")))?;
+            let rollout = api.get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
+            if !watch {
+                let _ = writeln!(out, "{}", status_line(&rollout));
+                return Ok(u8::from(phase(&rollout) == "Degraded"));
+            }
+            follow_status(&api, &name, timeout, out).await
+        }
+        RolloutCommand::Get { name, watch } => {
+            let rollout = api.get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
+            let _ = write!(out, "{}", describe(&client, &rollout).await?);
+            if watch {
+                let mut changes = watch_object(api.clone(), &name).boxed();
+                while let Some(change) = changes.next().await {
+                    match change {
+                        Ok(Some(rollout)) => {
+                            let _ = write!(out, "\n{}", describe(&client, &rollout).await?);
+                            let _ = out.flush();
+                        }
+                        Ok(None) => return Err(not_found(&name)),
+                        Err(watcher::Error::WatchError(e)) => {
+                            return Err(RolloutCliError::Usage(e.to_string()));
+                        }
+                        Err(_) => continue,
+                    }
+                }
+            }
+            Ok(0)
+        }
+        RolloutCommand::Promote { name, full } => {
+            let request = if full {
+                Request::PromoteFull
+            } else {
+                Request::Promote
+            };
+            request_and_wait(&api, &name, request, out).await
+        }
+        RolloutCommand::Abort { name } => request_and_wait(&api, &name, Request::Abort, out).await,
+        RolloutCommand::Retry { name } => request_and_wait(&api, &name, Request::Retry, out).await,
+        RolloutCommand::Undo { name } => request_and_wait(&api, &name, Request::Undo, out).await,
+        RolloutCommand::Restart { name } => {
+            api.get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
+            let now = Timestamp::now().to_string();
+            let patch = json!({ "spec": { "restartAt": now } });
+            api.patch(&name, &PatchParams::apply(managers::CLI), &Patch::Merge(&patch))
+                .await?;
+            let _ = writeln!(out, "rollout {name}: restarting pods created before {now}");
+            Ok(0)
+        }
+    }
+}
+
+fn phase(rollout: &Rollout) -> &str {
+    rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("Unknown")
+}
+
+pub fn status_line(rollout: &Rollout) -> String {
+    let status = rollout.status.clone().unwrap_or_default();
+    let mut line = format!("rollout {}: {}", rollout.name_any(), phase(rollout));
+    if let Some(step) = status.current_step_index {
+        let _ = write!(line, ", step {step}");
+    }
+    if let Some(weights) = status.canary.as_ref().and_then(|c| c.weights.as_ref()) {
+        let _ = write!(line, ", canary weight {}%", weights.canary);
+    }
+    if let Some(message) = status.message.filter(|m| !m.is_empty()) {
+        let _ = write!(line, " ({message})");
+    }
+    line
+}
+
+/// Whether the controller has seen the rollout's current spec; until then
+/// its phase describes the previous one.
+fn up_to_date(rollout: &Rollout) -> bool {
+    let observed = rollout.status.as_ref().and_then(|s| s.observed_generation);
+    observed.is_some() && observed == rollout.metadata.generation
+}
+
+async fn follow_status(
+    api: &Api<Rollout>,
+    name: &str,
+    timeout: Duration,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<u8, RolloutCliError> {
+    let mut changes = watch_object(api.clone(), name).boxed();
+    let mut last = String::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let change = tokio::select! {
+            change = changes.next() => change,
+            () = tokio::time::sleep_until(deadline) => {
+                let _ = writeln!(out, "rollout {name}: still {last:?} after {}s", timeout.as_secs());
+                return Ok(3);
+            }
+        };
+        let rollout = match change {
+            Some(Ok(Some(rollout))) => rollout,
+            Some(Ok(None)) => return Ok(1),
+            Some(Err(_)) => continue,
+            None => return Ok(3),
+        };
+        let line = status_line(&rollout);
+        if line != last {
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+            last = line;
+        }
+        if up_to_date(&rollout) {
+            match phase(&rollout) {
+                "Healthy" => return Ok(0),
+                "Degraded" => return Ok(1),
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn request_and_wait(
+    api: &Api<Rollout>,
+    name: &str,
+    request: Request,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<u8, RolloutCliError> {
+    if api.get_opt(name).await?.is_none() {
+        return Err(RolloutCliError::NotFound {
+            name: name.to_owned(),
+            namespace: api.namespace().unwrap_or_default().to_owned(),
+        });
+    }
+    let id = format!(
+        "{}-{}",
+        Timestamp::now().as_nanosecond(),
+        std::process::id()
+    );
+    let value = encode(request, &id);
+    let patch = json!({ "metadata": { "annotations": { REQUEST_ANNOTATION: value } } });
+    api.patch(name, &PatchParams::apply(managers::CLI), &Patch::Merge(&patch))
+        .await?;
+    let acknowledged = tokio::time::timeout(ACK_TIMEOUT, async {
+        let mut changes = watch_object(api.clone(), name).boxed();
+        while let Some(change) = changes.next().await {
+            if let Ok(Some(rollout)) = change
+                && rollout.status.as_ref().and_then(|s| s.last_request.as_deref())
+                    == Some(value.as_str())
+            {
+                return Some(rollout);
+            }
+        }
+        None
+    })
+    .await;
+    match acknowledged {
+        Ok(Some(rollout)) => {
+            let _ = writeln!(out, "{}: {}", action_name(request), status_line(&rollout));
+            Ok(0)
+        }
+        _ => Err(RolloutCliError::NotAcknowledged {
+            name: name.to_owned(),
+            action: action_name(request),
+            seconds: ACK_TIMEOUT.as_secs(),
+        }),
+    }
+}
+
+/// The rollout with its ReplicaSets and analysis runs, as a person reads it.
+async fn describe(client: &Client, rollout: &Rollout) -> Result<String, RolloutCliError> {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let status = rollout.status.clone().unwrap_or_default();
+    let selector = format!("{ROLLOUT_LABEL}={}", rollout.name_any());
+    let params = ListParams::default().labels(&selector);
+    let sets = Api::<ReplicaSet>::namespaced(client.clone(), &namespace)
+        .list(&params)
+        .await?;
+    let runs = Api::<AnalysisRun>::namespaced(client.clone(), &namespace)
+        .list(&params)
+        .await?;
+    let mut text = String::new();
+    let _ = writeln!(text, "Name:      {}", rollout.name_any());
+    let _ = writeln!(text, "Namespace: {namespace}");
+    let _ = writeln!(text, "Phase:     {}", phase(rollout));
+    if let Some(message) = &status.message {
+        let _ = writeln!(text, "Message:   {message}");
+    }
+    if let Some(step) = status.current_step_index {
+        let steps = rollout
+            .spec
+            .strategy
+            .canary
+            .as_ref()
+            .map_or(0, |c| c.steps.len());
+        let _ = writeln!(text, "Step:      {step}/{steps}");
+    }
+    if let Some(weights) = status.canary.as_ref().and_then(|c| c.weights.as_ref()) {
+        let _ = writeln!(
+            text,
+            "Weights:   stable {}%, canary {}%",
+            weights.stable, weights.canary
+        );
+    }
+    let _ = writeln!(
+        text,
+        "Revisions: stable {}, canary {}",
+        status.stable_revision.as_deref().unwrap_or("-"),
+        status.canary_revision.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(
+        text,
+        "\n{:<40} {:>8} {:<12} {:>7} {:>5}  ROLE",
+        "REPLICASET", "REVISION", "LABEL", "DESIRED", "READY"
+    );
+    let mut sets = sets.items;
+    sets.sort_by_key(|rs| {
+        std::cmp::Reverse(
+            rs.annotations()
+                .get(REVISION_ANNOTATION)
+                .and_then(|r| r.parse::<u64>().ok())
+                .unwrap_or(0),
+        )
+    });
+    for rs in &sets {
+        let hash = rs.labels().get(HASH_LABEL).cloned().unwrap_or_default();
+        let role = if status.stable_rs.as_deref() == Some(hash.as_str()) {
+            "stable"
+        } else if status.current_pod_hash.as_deref() == Some(hash.as_str()) {
+            "canary"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            text,
+            "{:<40} {:>8} {:<12} {:>7} {:>5}  {role}",
+            rs.name_any(),
+            rs.annotations().get(REVISION_ANNOTATION).map_or("-", |s| s),
+            rs.annotations().get(LABEL_ANNOTATION).map_or("-", |s| s),
+            rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
+            rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
+        );
+    }
+    if !runs.items.is_empty() {
+        let _ = writeln!(text, "\n{:<52} {:<12} MESSAGE", "ANALYSISRUN", "PHASE");
+        for run in &runs.items {
+            let status = run.status.clone().unwrap_or_default();
+            let _ = writeln!(
+                text,
+                "{:<52} {:<12} {}",
+                run.name_any(),
+                status.phase.as_deref().unwrap_or("Pending"),
+                status.message.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(text)
+}
