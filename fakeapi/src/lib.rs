@@ -1,0 +1,39 @@
+#![forbid(unsafe_code)]
+//! An in-process fake Kubernetes API server for tests and benchmarks.
+//!
+//! ```text
+//!   kube::Client ──tower::Service──▶ FakeService ──▶ routes ──▶ Store
+//!        ▲                              │ faults, audit          │ BTreeMap per resource
+//!        │                              ▼                        │ history + broadcast
+//!   watcher ◀──── newline-delimited watch events ◀───────────────┘
+//!                                                   Simulator ◀──┘ (RS/Deployment status, Pods)
+//! ```
+//!
+//! [`FakeApi`] serves any resource path with real REST semantics (create,
+//! get, list, watch, replace, merge/JSON/apply patch, status and scale
+//! subresources, delete with finalizers and owner cascade) without knowing
+//! the types in advance. [`simulator::Simulator`] stands in for the
+//! ReplicaSet and Deployment controllers.
+
+mod apply;
+mod error;
+mod fake;
+mod meta;
+mod patch;
+mod path;
+mod query;
+mod response;
+mod routes;
+mod scale;
+mod selector;
+mod service;
+pub mod simulator;
+mod store;
+mod watch;
+mod writes;
+
+pub use error::ApiError;
+pub use fake::{AuditEntry, FakeApi, Fault};
+pub use path::ResourceKey;
+pub use response::ResponseBody;
+pub use service::FakeService;

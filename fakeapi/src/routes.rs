@@ -1,0 +1,253 @@
+//! REST dispatch: maps a method and parsed path onto store operations.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Response};
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::fake::Shared;
+use crate::meta::meta_str;
+use crate::path::{RequestPath, ResourceKey};
+use crate::query::Query;
+use crate::response::{self, ResponseBody};
+use crate::selector::Filter;
+use crate::store::WatchStart;
+use crate::watch::{self, WatchScope};
+use crate::writes::{ApplyRequest, DeleteOptions, Target};
+use crate::{patch, scale};
+
+pub(crate) struct Incoming<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: Query,
+    pub content_type: &'a str,
+    pub body: Bytes,
+}
+
+pub(crate) fn handle(shared: &Shared, req: &Incoming<'_>) -> Response<ResponseBody> {
+    route(shared, req).unwrap_or_else(|e| response::error(&e))
+}
+
+fn route(shared: &Shared, req: &Incoming<'_>) -> Result<Response<ResponseBody>, ApiError> {
+    let path = RequestPath::parse(req.path).ok_or_else(|| {
+        ApiError::not_found_path(format!(
+            "the server could not find the requested resource: {}",
+            req.path
+        ))
+    })?;
+    match (path.name.as_deref(), path.subresource.as_deref()) {
+        (None, _) => collection(shared, &path, req),
+        (Some(name), None) => object(shared, &path, name, Target::Main, req),
+        (Some(name), Some("status")) => object(shared, &path, name, Target::Status, req),
+        (Some(name), Some("scale")) => scale::handle(shared, &path, name, req),
+        (Some(_), Some(sub)) => Err(ApiError::not_found_path(format!(
+            "subresource {sub:?} is not supported by the fake API server"
+        ))),
+    }
+}
+
+fn collection(
+    shared: &Shared,
+    path: &RequestPath,
+    req: &Incoming<'_>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let filter = Filter::parse(
+        req.query.get("labelSelector"),
+        req.query.get("fieldSelector"),
+    )?;
+    let key = &path.key;
+    match *req.method {
+        Method::GET if req.query.flag("watch") => watch(shared, path, filter, req),
+        Method::GET => {
+            let (items, rv, kind) = {
+                let store = shared.lock();
+                let items = store.list(key, path.namespace.as_deref(), &filter);
+                (items, store.rv, store.kind_of(key))
+            };
+            Ok(list_response(key, kind, rv, &items))
+        }
+        Method::POST => {
+            let body = parse_json(&req.body)?;
+            let ns = path.namespace.as_deref().unwrap_or_default();
+            let created = shared.lock().create(key, ns, body, false)?;
+            Ok(response::json(201, &created))
+        }
+        Method::DELETE => {
+            let opts = delete_options(&req.body)?;
+            let mut store = shared.lock();
+            let targets = store.list(key, path.namespace.as_deref(), &filter);
+            let mut deleted = Vec::with_capacity(targets.len());
+            for object in targets {
+                let ns = meta_str(&object, "namespace").unwrap_or_default();
+                let name = meta_str(&object, "name").unwrap_or_default();
+                // An earlier deletion may have cascaded to this one already.
+                if let Ok(d) = store.delete(key, ns, name, &opts) {
+                    deleted.push(d);
+                }
+            }
+            let (rv, kind) = (store.rv, store.kind_of(key));
+            drop(store);
+            Ok(list_response(key, kind, rv, &deleted))
+        }
+        _ => Err(method_not_allowed(req.method)),
+    }
+}
+
+fn object(
+    shared: &Shared,
+    path: &RequestPath,
+    name: &str,
+    target: Target,
+    req: &Incoming<'_>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let key = &path.key;
+    let ns = path.namespace.as_deref().unwrap_or_default();
+    match *req.method {
+        Method::GET => {
+            let object = shared.lock().get(key, ns, name)?;
+            Ok(response::json(200, &object))
+        }
+        Method::PUT => {
+            let body = parse_json(&req.body)?;
+            let rv = meta_str(&body, "resourceVersion").map(str::to_string);
+            let updated = shared
+                .lock()
+                .update(key, ns, name, body, target, rv.as_deref())?;
+            Ok(response::json(200, &updated))
+        }
+        Method::PATCH if req.content_type == "application/apply-patch+yaml" => {
+            let manager = req
+                .query
+                .get("fieldManager")
+                .filter(|m| !m.is_empty())
+                .ok_or_else(|| {
+                    ApiError::bad_request("fieldManager is required for apply requests")
+                })?;
+            let body = parse_json(&req.body).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "apply body must be JSON (YAML is not supported by the fake): {}",
+                    e.message
+                ))
+            })?;
+            let apply = ApplyRequest {
+                manager,
+                force: req.query.flag("force"),
+                target,
+            };
+            let (object, created) = shared.lock().apply(key, ns, name, body, &apply)?;
+            Ok(response::json(if created { 201 } else { 200 }, &object))
+        }
+        Method::PATCH => {
+            let patch = patch::Patch::parse(req.content_type, &req.body)?;
+            let patched = shared
+                .lock()
+                .patch(key, ns, name, target, |doc| patch.apply_to(doc))?;
+            Ok(response::json(200, &patched))
+        }
+        Method::DELETE if target == Target::Main => {
+            let opts = delete_options(&req.body)?;
+            let deleted = shared.lock().delete(key, ns, name, &opts)?;
+            Ok(response::json(200, &deleted))
+        }
+        _ => Err(method_not_allowed(req.method)),
+    }
+}
+
+fn watch(
+    shared: &Shared,
+    path: &RequestPath,
+    filter: Filter,
+    req: &Incoming<'_>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let from = match req.query.get("resourceVersion") {
+        None | Some("" | "0") => None,
+        Some(rv) => Some(
+            rv.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))?,
+        ),
+    };
+    let timeout = match req.query.get("timeoutSeconds") {
+        None | Some("") => None,
+        Some(t) => Some(Duration::from_secs(t.parse().map_err(|_| {
+            ApiError::bad_request(format!("invalid timeoutSeconds {t:?}"))
+        })?)),
+    };
+    let dropped = shared.drop_watches.subscribe();
+    let start = shared.lock().watch(&path.key, from);
+    let body = match start {
+        WatchStart::Expired(from) => watch::expired(from),
+        WatchStart::Stream(backlog, rx) => {
+            let scope = WatchScope {
+                namespace: path.namespace.clone(),
+                filter,
+                timeout,
+            };
+            watch::stream(backlog, rx, dropped, scope)
+        }
+    };
+    Ok(response::build(200, body))
+}
+
+/// Serialises a list without copying the stored objects into a new tree.
+fn list_response(
+    key: &ResourceKey,
+    kind: Option<String>,
+    rv: u64,
+    items: &[std::sync::Arc<Value>],
+) -> Response<ResponseBody> {
+    let kind = kind.map_or_else(|| "List".to_string(), |k| format!("{k}List"));
+    let head = serde_json::json!({
+        "apiVersion": key.api_version,
+        "kind": kind,
+        "metadata": {"resourceVersion": rv.to_string()},
+    });
+    let mut out = serde_json::to_vec(&head).unwrap_or_default();
+    out.pop();
+    out.extend_from_slice(b",\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Serialising a `Value` into memory cannot fail.
+        let _ = serde_json::to_writer(&mut out, &**item);
+    }
+    out.extend_from_slice(b"]}");
+    response::build(200, Full::new(Bytes::from(out)).boxed_unsync())
+}
+
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("request body is empty"));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))
+}
+
+fn delete_options(body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    if body.is_empty() {
+        return Ok(DeleteOptions::default());
+    }
+    let v = parse_json(body)?;
+    let pre = |field: &str| {
+        v.pointer(&format!("/preconditions/{field}"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    Ok(DeleteOptions {
+        uid: pre("uid"),
+        resource_version: pre("resourceVersion"),
+        orphan: v.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
+            || v.get("orphanDependents").and_then(Value::as_bool) == Some(true),
+    })
+}
+
+fn method_not_allowed(method: &Method) -> ApiError {
+    ApiError::new(
+        405,
+        "MethodNotAllowed",
+        format!("the server does not allow the method {method} on this resource"),
+    )
+}

@@ -1,0 +1,105 @@
+//! The `/scale` subresource: an `autoscaling/v1 Scale` view of
+//! `.spec.replicas`.
+
+use http::{Method, Response};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::fake::Shared;
+use crate::meta::meta;
+use crate::patch::Patch;
+use crate::path::RequestPath;
+use crate::response::{self, ResponseBody};
+use crate::routes::{Incoming, parse_json};
+use crate::writes::Target;
+
+pub(crate) fn handle(
+    shared: &Shared,
+    path: &RequestPath,
+    name: &str,
+    req: &Incoming<'_>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let key = &path.key;
+    let ns = path.namespace.as_deref().unwrap_or_default();
+    let object = match *req.method {
+        Method::GET => shared.lock().get(key, ns, name)?,
+        Method::PUT => {
+            let body = parse_json(&req.body)?;
+            shared
+                .lock()
+                .patch(key, ns, name, Target::Main, |doc| write_scale(doc, &body))?
+        }
+        Method::PATCH => {
+            let patch = Patch::parse(req.content_type, &req.body)?;
+            shared.lock().patch(key, ns, name, Target::Main, |doc| {
+                let mut scale = scale_of(doc)?;
+                patch.apply_to(&mut scale)?;
+                write_scale(doc, &scale)
+            })?
+        }
+        _ => {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                format!(
+                    "the server does not allow the method {} on scale",
+                    req.method
+                ),
+            ));
+        }
+    };
+    Ok(response::json(200, &scale_of(&object)?))
+}
+
+fn scale_of(object: &Value) -> Result<Value, ApiError> {
+    let replicas = object.pointer("/spec/replicas").ok_or_else(|| {
+        ApiError::not_found_path("the object has no spec.replicas to scale".into())
+    })?;
+    let m = meta(object).cloned().unwrap_or_default();
+    let pick = |f: &str| m.get(f).cloned().unwrap_or(Value::Null);
+    let selector = object
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    Ok(json!({
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {
+            "name": pick("name"),
+            "namespace": pick("namespace"),
+            "uid": pick("uid"),
+            "resourceVersion": pick("resourceVersion"),
+            "creationTimestamp": pick("creationTimestamp"),
+        },
+        "spec": {"replicas": replicas},
+        "status": {
+            "replicas": object.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector,
+        },
+    }))
+}
+
+/// Copies `spec.replicas` (and a resourceVersion precondition) from a Scale.
+fn write_scale(doc: &mut Value, scale: &Value) -> Result<(), ApiError> {
+    let replicas = scale
+        .pointer("/spec/replicas")
+        .filter(|r| r.is_i64() || r.is_u64())
+        .ok_or_else(|| ApiError::invalid("scale spec.replicas must be an integer"))?;
+    if let Some(spec) = doc.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.insert("replicas".into(), replicas.clone());
+    }
+    if let Some(rv) = scale
+        .pointer("/metadata/resourceVersion")
+        .filter(|v| v.is_string())
+    {
+        crate::meta::set_meta(doc, "resourceVersion", rv.clone());
+    }
+    Ok(())
+}

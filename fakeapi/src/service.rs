@@ -1,0 +1,119 @@
+//! The `tower::Service` kube's client talks to: counts and audits requests,
+//! answers injected faults, and hands everything else to the router.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use http::{Method, Request, Response, header};
+use http_body_util::BodyExt;
+
+use crate::error::ApiError;
+use crate::fake::{AuditEntry, Shared, lock};
+use crate::query::Query;
+use crate::response::{self, ResponseBody};
+use crate::routes::{self, Incoming};
+
+/// Serves requests against a [`crate::FakeApi`]'s state under one identity.
+#[derive(Debug, Clone)]
+pub struct FakeService {
+    shared: Arc<Shared>,
+    identity: Arc<str>,
+}
+
+impl FakeService {
+    pub(crate) fn new(shared: Arc<Shared>, identity: &str) -> Self {
+        Self {
+            shared,
+            identity: identity.into(),
+        }
+    }
+}
+
+impl tower::Service<Request<kube::client::Body>> for FakeService {
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<kube::client::Body>) -> Self::Future {
+        let shared = self.shared.clone();
+        let identity = self.identity.clone();
+        Box::pin(async move { Ok(serve(&shared, &identity, req).await) })
+    }
+}
+
+async fn serve(
+    shared: &Shared,
+    identity: &str,
+    req: Request<kube::client::Body>,
+) -> Response<ResponseBody> {
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_string());
+    let res = match body.collect().await {
+        Ok(collected) => match injected_fault(shared, &parts.method, &path_and_query) {
+            Some(fault) => response::error(&fault),
+            None => {
+                let content_type = parts
+                    .headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(';').next())
+                    .unwrap_or_default()
+                    .trim();
+                let incoming = Incoming {
+                    method: &parts.method,
+                    path: &path,
+                    query: Query::parse(parts.uri.query()),
+                    content_type,
+                    body: collected.to_bytes(),
+                };
+                routes::handle(shared, &incoming)
+            }
+        },
+        Err(e) => response::error(&ApiError::bad_request(format!(
+            "failed to read request body: {e}"
+        ))),
+    };
+    if matches!(
+        parts.method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
+        lock(&shared.audit).push(AuditEntry {
+            identity: identity.to_string(),
+            method: parts.method.clone(),
+            path,
+            status: res.status().as_u16(),
+            time: jiff::Timestamp::now(),
+        });
+    }
+    res
+}
+
+fn injected_fault(shared: &Shared, method: &Method, path_and_query: &str) -> Option<ApiError> {
+    let mut faults = lock(&shared.faults);
+    let index = faults
+        .iter()
+        .position(|f| f.matches(method, path_and_query))?;
+    let fault = &mut faults[index];
+    fault.times -= 1;
+    let code = fault.status;
+    if fault.times == 0 {
+        faults.remove(index);
+    }
+    Some(ApiError::from_code(
+        code,
+        format!("injected fault: {code} for {method} {path_and_query}"),
+    ))
+}

@@ -1,0 +1,10 @@
+//! Integration tests: everything goes through `kube::Api` and
+//! `kube::runtime::watcher`, as the operator would use the fake.
+
+mod common;
+mod crud;
+mod faults;
+mod lifecycle;
+mod patches;
+mod simulator;
+mod watches;
