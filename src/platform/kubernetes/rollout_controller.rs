@@ -30,6 +30,7 @@ const NAME: &str = "rollout";
 /// Re-decide this often even when nothing changes: clocks (pauses,
 /// deadlines) are covered by the engine's own requeues; this is the safety net.
 const RESYNC: Duration = Duration::from_secs(300);
+const RESTART_POLL: Duration = Duration::from_secs(1);
 
 pub struct Context {
     pub client: Client,
@@ -168,6 +169,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
 
     // Apply.
     let mut writes = 0;
+    let mut restarting = false;
     if let (Some(target), None) = (&target, &observed.problem) {
         writes += replica_sets::apply(
             &ctx.client,
@@ -178,7 +180,8 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
             &owned_sets,
         )
         .await?;
-        let routed = routers::apply(&ctx.client, rollout, &decision.desired).await?;
+        let aborted = decision.status.abort == Some(true);
+        let routed = routers::apply(&ctx.client, rollout, &decision.desired, aborted).await?;
         let analysed = analysis_runs::apply(
             &ctx.client,
             &ctx.templates,
@@ -192,7 +195,9 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
             Ok(n) => writes += n,
             Err(problem) => decision = invalid(&spec, &status, observed.clone(), problem, now),
         }
-        writes += side_effects(ctx, rollout, target, &decision).await?;
+        let (written, pods_restarting) = side_effects(ctx, rollout, target, &decision).await?;
+        writes += written;
+        restarting = pods_restarting;
     }
 
     // Status.
@@ -214,10 +219,16 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
         .writes
         .get_or_create(&ControllerLabel { controller: NAME })
         .inc_by(writes as u64);
-    Ok(match decision.desired.requeue_after_ms {
-        Some(ms) => Action::requeue(Duration::from_millis(ms.unsigned_abs()).min(RESYNC)),
-        None => Action::requeue(RESYNC),
-    })
+    let mut requeue = decision
+        .desired
+        .requeue_after_ms
+        .map_or(RESYNC, |ms| Duration::from_millis(ms.unsigned_abs()).min(RESYNC));
+    if restarting {
+        // Pods come back without the ReplicaSet's counts changing, so no
+        // watch event would bring us back for the next one.
+        requeue = requeue.min(RESTART_POLL);
+    }
+    Ok(Action::requeue(requeue))
 }
 
 fn invalid(
@@ -237,11 +248,15 @@ async fn side_effects(
     rollout: &Rollout,
     target: &Target,
     decision: &Decision,
-) -> Result<usize, KubeError> {
+) -> Result<(usize, bool), KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
     let mut writes = 0;
-    if let Some(before) = decision.desired.restart_pods_before {
-        writes += restart_one_pod(ctx, rollout, &namespace, before).await?;
+    let mut restarting = false;
+    if let Some(before) = decision.desired.restart_pods_before
+        && restart_one_pod(ctx, rollout, &namespace, before).await?
+    {
+        writes += 1;
+        restarting = true;
     }
     if let Some(deployment) = &target.workload {
         let scale_down = rollout
@@ -255,7 +270,7 @@ async fn side_effects(
             writes += scale_deployment_to_zero(ctx, &namespace, deployment).await?;
         }
     }
-    Ok(writes)
+    Ok((writes, restarting))
 }
 
 /// Puts the named ReplicaSet's template back into the rollout's spec.
@@ -290,13 +305,14 @@ async fn undo(ctx: &Context, rollout: &Rollout, hash: &str) -> Result<usize, Kub
 }
 
 /// Deletes one pod created before `before`, only while every pod of the
-/// rollout is ready, so a restart never costs more than one pod of capacity.
+/// rollout is ready, so a restart never costs more than one pod of
+/// capacity. Returns whether pods are still to be restarted.
 async fn restart_one_pod(
     ctx: &Context,
     rollout: &Rollout,
     namespace: &str,
     before: Timestamp,
-) -> Result<usize, KubeError> {
+) -> Result<bool, KubeError> {
     let uid = rollout.uid().unwrap_or_default();
     let sets = ctx.replica_sets.owned_by(&uid);
     let all_ready = sets.iter().all(|rs| {
@@ -308,8 +324,8 @@ async fn restart_one_pod(
         .filter(|rs| rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0)
         .filter_map(|rs| rs.labels().get(HASH_LABEL).cloned())
         .collect();
-    if !all_ready || hashes.is_empty() {
-        return Ok(0);
+    if hashes.is_empty() {
+        return Ok(false);
     }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let selector = format!("{HASH_LABEL} in ({})", hashes.join(","));
@@ -321,11 +337,15 @@ async fn restart_one_pod(
         .filter(|p| p.metadata.creation_timestamp.as_ref().is_some_and(|t| t.0 < before))
         .min_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
     let Some(pod) = oldest else {
-        return Ok(0);
+        return Ok(false);
     };
+    // A replacement is still starting: wait for it before the next one.
+    if !all_ready {
+        return Ok(true);
+    }
     match pods.delete(&pod.name_any(), &DeleteParams::default()).await {
-        Ok(_) => Ok(1),
-        Err(e) if is_not_found(&e) => Ok(0),
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(true),
         Err(e) => Err(e.into()),
     }
 }

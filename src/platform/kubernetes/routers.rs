@@ -37,11 +37,17 @@ pub async fn apply(
     client: &Client,
     rollout: &Rollout,
     desired: &Desired,
+    aborted: bool,
 ) -> Result<Result<usize, String>, KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
     let (stable_service, canary_service) = services(&rollout.spec.strategy);
     let stable_hash = desired.stable_hash.as_deref();
-    let canary_hash = desired.canary_hash.as_deref().or(stable_hash);
+    // An aborted canary's pods may stay up for a while (abortScaleDownDelay)
+    // for debugging, but no traffic, not even through its own Service.
+    let canary_hash = match aborted {
+        true => stable_hash,
+        false => desired.canary_hash.as_deref().or(stable_hash),
+    };
     let mut writes = 0;
     let api: Api<Service> = Api::namespaced(client.clone(), &namespace);
     for (service, hash) in [(stable_service, stable_hash), (canary_service, canary_hash)] {

@@ -1,0 +1,407 @@
+//! The operator end to end through `kube::Client`: Rollouts applied the
+//! way an SRE applies them, the controller running as it runs in a pod,
+//! and the CLI as people use it. Against the in-process fake API server by
+//! default; against a real cluster when KUBECONFIG is set.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+#[path = "support/servers.rs"]
+mod servers;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use cluster::{Cluster, phase, wait_for};
+use conductor::crd::analysis::AnalysisRun;
+use conductor::crd::rollout::Rollout;
+use conductor::platform::kubernetes::HASH_LABEL;
+use conductor::rollout_cli::{self, RolloutCommand};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+
+const LIMIT: Duration = Duration::from_secs(30);
+/// Real images, so the same tests pass on a real cluster; the tag is the revision label.
+const V1: &str = "registry.k8s.io/pause:3.9";
+const V2: &str = "registry.k8s.io/pause:3.10";
+const V3: &str = "registry.k8s.io/pause:3.8";
+
+fn rollout(name: &str, image: &str, steps: Value) -> Value {
+    json!({
+        "apiVersion": "conductor.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": { "name": name },
+        "spec": {
+            "replicas": 4,
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{ "name": "app", "image": image }] }
+            },
+            "strategy": { "canary": {
+                "stableService": format!("{name}-stable"),
+                "canaryService": format!("{name}-canary"),
+                "steps": steps
+            } }
+        }
+    })
+}
+
+async fn services(cluster: &Cluster, name: &str) {
+    for role in ["stable", "canary"] {
+        cluster
+            .apply::<Service>(json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": { "name": format!("{name}-{role}") },
+                "spec": { "selector": { "app": name }, "ports": [{ "port": 80 }] }
+            }))
+            .await;
+    }
+}
+
+async fn set_image(cluster: &Cluster, name: &str, image: &str) {
+    let patch = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": image }] } } } });
+    cluster
+        .api::<Rollout>()
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch the image");
+}
+
+fn healthy_at(revision: &'static str) -> impl Fn(&Rollout) -> bool {
+    move |r: &Rollout| {
+        let status = r.status.as_ref();
+        phase(r) == "Healthy"
+            && status.and_then(|s| s.stable_revision.as_deref()) == Some(revision)
+            && status.and_then(|s| s.observed_generation) == r.metadata.generation
+            && status.and_then(|s| s.available_replicas) == r.spec.replicas
+    }
+}
+
+async fn replica_sets(cluster: &Cluster, name: &str) -> Vec<ReplicaSet> {
+    let selector = format!("conductor.dev/rollout={name}");
+    cluster
+        .api::<ReplicaSet>()
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .expect("list replica sets")
+        .items
+}
+
+fn replicas(rs: &ReplicaSet) -> i32 {
+    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
+}
+
+async fn selector_hash(cluster: &Cluster, service: &str) -> Option<String> {
+    let service = cluster.api::<Service>().get(service).await.expect("service");
+    service.spec?.selector?.get(HASH_LABEL).cloned()
+}
+
+async fn event_reasons(cluster: &Cluster, name: &str) -> Vec<String> {
+    let events: Api<Event> = cluster.api();
+    let mut list: Vec<Event> = events
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect();
+    list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    list.into_iter().filter_map(|e| e.reason).collect()
+}
+
+async fn cli(cluster: &Cluster, command: RolloutCommand) -> (u8, String) {
+    let mut out = Vec::new();
+    let code = rollout_cli::execute(cluster.client(), &cluster.namespace, command, &mut out)
+        .await
+        .expect("the command runs");
+    (code, String::from_utf8_lossy(&out).into_owned())
+}
+
+fn current_step(r: &Rollout) -> Option<i32> {
+    r.status.as_ref().and_then(|s| s.current_step_index)
+}
+
+fn canary_weight(r: &Rollout) -> Option<i32> {
+    r.status
+        .as_ref()
+        .and_then(|s| s.canary.as_ref())
+        .and_then(|c| c.weights.as_ref())
+        .map(|w| w.canary)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_deploy_then_an_image_change_runs_every_step_and_promotes() {
+    let cluster = Cluster::start("steps").await;
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "web").await;
+    let steps = json!([
+        { "setWeight": 25 }, { "pause": { "duration": "1s" } },
+        { "setWeight": 50 }, { "pause": { "duration": "1s" } }
+    ]);
+    cluster.apply::<Rollout>(rollout("web", V1, steps)).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "web", LIMIT, "healthy on v1", healthy_at("3.9")).await;
+    let sets = replica_sets(&cluster, "web").await;
+    assert_eq!(sets.len(), 1, "one ReplicaSet for the first revision");
+    assert_eq!(replicas(&sets[0]), 4);
+    let v1_hash = sets[0].labels()[HASH_LABEL].clone();
+    assert_eq!(selector_hash(&cluster, "web-stable").await, Some(v1_hash.clone()));
+
+    set_image(&cluster, "web", V2).await;
+    let mut steps_seen = BTreeSet::new();
+    let mut weights_seen = BTreeSet::new();
+    let start = tokio::time::Instant::now();
+    let done = loop {
+        let r = api.get("web").await.expect("get");
+        if r.status.as_ref().and_then(|s| s.canary_revision.as_deref()) == Some("3.10") {
+            steps_seen.extend(current_step(&r));
+            weights_seen.extend(canary_weight(&r));
+        }
+        if healthy_at("3.10")(&r) {
+            break r;
+        }
+        assert!(start.elapsed() < LIMIT, "not promoted: {:?}", r.status);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        weights_seen.contains(&25) && weights_seen.contains(&50),
+        "weights seen: {weights_seen:?}"
+    );
+    assert!(steps_seen.contains(&1) && steps_seen.contains(&3), "steps seen: {steps_seen:?}");
+    let sets = replica_sets(&cluster, "web").await;
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    let v2 = sets.iter().find(|rs| rs.labels()[HASH_LABEL] != v1_hash).expect("v2 set");
+    let v1 = sets.iter().find(|rs| rs.labels()[HASH_LABEL] == v1_hash).expect("v1 set");
+    assert_eq!(replicas(v2), 4);
+    // Scaled down, after the default delay when there is no router: at once.
+    wait_for(&cluster.api::<ReplicaSet>(), &v1.name_any(), LIMIT, "scaled to zero", |rs| {
+        replicas(rs) == 0
+    })
+    .await;
+    let v2_hash = v2.labels()[HASH_LABEL].clone();
+    assert_eq!(selector_hash(&cluster, "web-stable").await, Some(v2_hash.clone()));
+    assert_eq!(selector_hash(&cluster, "web-canary").await, Some(v2_hash));
+    assert_eq!(done.status.as_ref().and_then(|s| s.stable_revision.as_deref()), Some("3.10"));
+    let reasons = event_reasons(&cluster, "web").await;
+    for reason in ["RolloutStarted", "SetWeight", "RolloutCompleted"] {
+        assert!(reasons.iter().any(|r| r == reason), "no {reason} event in {reasons:?}");
+    }
+}
+
+/// A web metric source whose error rate the test sets.
+async fn error_rate_source(rate: std::sync::Arc<std::sync::Mutex<f64>>) -> servers::Stub {
+    servers::Stub::start(servers::handler(move |_| {
+        let rate = *rate.lock().unwrap_or_else(|e| e.into_inner());
+        async move { servers::Response::new(200, json!({ "errorRate": rate }).to_string()) }
+    }))
+    .await
+}
+
+async fn error_rate_template(cluster: &Cluster, url: &str) {
+    cluster
+        .apply::<conductor::crd::analysis::AnalysisTemplate>(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": { "name": "error-rate" },
+            "spec": { "metrics": [{
+                "name": "error-rate",
+                "interval": "1s",
+                "count": 2,
+                "successCondition": "result < 0.05",
+                "failureLimit": 0,
+                "provider": { "web": { "url": url, "jsonPath": "{$.errorRate}" } }
+            }] }
+        }))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysis_passes_a_good_release_and_aborts_a_bad_one() {
+    let cluster = Cluster::start("analysis").await;
+    let _controller = cluster.controller("replica-a").await;
+    let rate = cluster::shared(0.01);
+    let source = error_rate_source(rate.clone()).await;
+    error_rate_template(&cluster, &format!("{}/rate", source.url())).await;
+    services(&cluster, "shop").await;
+    let steps = json!([
+        { "setWeight": 25 },
+        { "analysis": { "templates": [{ "templateName": "error-rate" }] } },
+        { "setWeight": 50 }
+    ]);
+    cluster.apply::<Rollout>(rollout("shop", V1, steps)).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "shop", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+
+    set_image(&cluster, "shop", V2).await;
+    wait_for(&api, "shop", LIMIT, "promoted to 3.10", healthy_at("3.10")).await;
+    let runs: Api<AnalysisRun> = cluster.api();
+    let passed = runs.list(&ListParams::default()).await.expect("runs").items;
+    assert_eq!(passed.len(), 1, "one run for the one analysis step");
+    let status = passed[0].status.clone().expect("run status");
+    assert_eq!(status.phase.as_deref(), Some("Successful"));
+    assert_eq!(status.metric_results[0].measurements.len(), 2, "count: 2 measurements");
+
+    *rate.lock().unwrap_or_else(|e| e.into_inner()) = 0.4;
+    set_image(&cluster, "shop", V3).await;
+    let aborted = wait_for(&api, "shop", LIMIT, "aborted", |r| {
+        phase(r) == "Degraded" && r.status.as_ref().and_then(|s| s.abort) == Some(true)
+    })
+    .await;
+    let status = aborted.status.clone().expect("status");
+    assert_eq!(status.stable_revision.as_deref(), Some("3.10"));
+    assert_eq!(canary_weight(&aborted), Some(0));
+    let sets = replica_sets(&cluster, "shop").await;
+    let stable_hash = status.stable_rs.clone().expect("stable hash");
+    for rs in &sets {
+        let hash = &rs.labels()[HASH_LABEL];
+        let want = if *hash == stable_hash { 4 } else { 0 };
+        wait_for(&cluster.api::<ReplicaSet>(), &rs.name_any(), LIMIT, "scaled", |rs| {
+            replicas(rs) == want
+        })
+        .await;
+    }
+    assert_eq!(selector_hash(&cluster, "shop-stable").await, Some(stable_hash.clone()));
+    assert_eq!(selector_hash(&cluster, "shop-canary").await, Some(stable_hash));
+    let failed: Vec<AnalysisRun> = runs
+        .list(&ListParams::default())
+        .await
+        .expect("runs")
+        .items
+        .into_iter()
+        .filter(|r| r.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "the bad release's run failed");
+    let reasons = event_reasons(&cluster, "shop").await;
+    assert!(reasons.iter().any(|r| r == "RolloutAborted"), "{reasons:?}");
+    let run_events = event_reasons(&cluster, &failed[0].name_any()).await;
+    assert!(run_events.iter().any(|r| r == "AnalysisFailed"), "{run_events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
+    let cluster = Cluster::start("cli").await;
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "desk").await;
+    let steps = json!([{ "setWeight": 25 }, { "pause": {} }, { "setWeight": 50 }, { "pause": {} }]);
+    cluster.apply::<Rollout>(rollout("desk", V1, steps)).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "desk", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    set_image(&cluster, "desk", V2).await;
+    let paused_at = |step: i32| {
+        move |r: &Rollout| phase(r) == "Paused" && current_step(r) == Some(step)
+    };
+    wait_for(&api, "desk", LIMIT, "paused at step 1", paused_at(1)).await;
+
+    let (code, out) = cli(&cluster, RolloutCommand::Promote { name: "desk".into(), full: false }).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("promote: rollout desk"), "{out}");
+    wait_for(&api, "desk", LIMIT, "paused at step 3", paused_at(3)).await;
+
+    let (code, out) = cli(&cluster, RolloutCommand::Abort { name: "desk".into() }).await;
+    assert_eq!(code, 0, "{out}");
+    let aborted = wait_for(&api, "desk", LIMIT, "degraded", |r| phase(r) == "Degraded").await;
+    assert_eq!(canary_weight(&aborted), Some(0));
+    let (code, out) = cli(&cluster, RolloutCommand::Status { name: "desk".into(), watch: false, timeout: "1s".into() }).await;
+    assert_eq!(code, 1, "a degraded rollout fails `status`: {out}");
+    assert!(out.contains("Degraded"), "{out}");
+
+    let (code, out) = cli(&cluster, RolloutCommand::Retry { name: "desk".into() }).await;
+    assert_eq!(code, 0, "{out}");
+    wait_for(&api, "desk", LIMIT, "paused at step 1 again", paused_at(1)).await;
+
+    let (code, out) = cli(&cluster, RolloutCommand::Promote { name: "desk".into(), full: true }).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = cli(&cluster, RolloutCommand::Status { name: "desk".into(), watch: true, timeout: "30s".into() }).await;
+    assert_eq!(code, 0, "`status --watch` exits 0 once healthy: {out}");
+    let healthy = api.get("desk").await.expect("get");
+    assert!(healthy_at("3.10")(&healthy), "{:?}", healthy.status);
+
+    let (code, out) = cli(&cluster, RolloutCommand::Get { name: "desk".into(), watch: false }).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("Phase:     Healthy") && out.contains("REPLICASET") && out.contains("stable"), "{out}");
+
+    // Undo puts 3.9's template back; it is rolled out like any revision.
+    let (code, out) = cli(&cluster, RolloutCommand::Undo { name: "desk".into() }).await;
+    assert_eq!(code, 0, "{out}");
+    wait_for(&api, "desk", LIMIT, "undone to 3.9", |r| {
+        r.spec.template.as_ref().and_then(|t| t.spec.as_ref()).map(|s| s.containers[0].image.clone())
+            == Some(Some(V1.to_owned()))
+            && current_step(r) == Some(1)
+    })
+    .await;
+    let (code, out) = cli(&cluster, RolloutCommand::Promote { name: "desk".into(), full: true }).await;
+    assert_eq!(code, 0, "{out}");
+    wait_for(&api, "desk", LIMIT, "healthy on 3.9 again", healthy_at("3.9")).await;
+    assert_eq!(replica_sets(&cluster, "desk").await.len(), 2, "undo reuses 3.9's ReplicaSet");
+
+    if cluster.fake().is_some() {
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = cluster.api();
+        let before: BTreeSet<String> = pods
+            .list(&ListParams::default().labels("app=desk"))
+            .await
+            .expect("pods")
+            .items
+            .iter()
+            .map(|p| p.name_any())
+            .collect();
+        assert_eq!(before.len(), 4);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (code, out) = cli(&cluster, RolloutCommand::Restart { name: "desk".into() }).await;
+        assert_eq!(code, 0, "{out}");
+        let start = tokio::time::Instant::now();
+        loop {
+            let now: BTreeSet<String> = pods
+                .list(&ListParams::default().labels("app=desk"))
+                .await
+                .expect("pods")
+                .items
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .map(|p| p.name_any())
+                .collect();
+            if now.len() == 4 && now.is_disjoint(&before) {
+                break;
+            }
+            assert!(start.elapsed() < LIMIT, "pods not all restarted: {before:?} -> {now:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_revision_mid_rollout_supersedes_the_canary() {
+    let cluster = Cluster::start("supersede").await;
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "api").await;
+    let steps = json!([{ "setWeight": 25 }, { "pause": {} }]);
+    cluster.apply::<Rollout>(rollout("api", V1, steps)).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "api", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    set_image(&cluster, "api", V2).await;
+    wait_for(&api, "api", LIMIT, "paused on 3.10", |r| {
+        phase(r) == "Paused" && r.status.as_ref().and_then(|s| s.canary_revision.as_deref()) == Some("3.10")
+    })
+    .await;
+    set_image(&cluster, "api", V3).await;
+    let superseded = wait_for(&api, "api", LIMIT, "paused on 3.8", |r| {
+        phase(r) == "Paused" && r.status.as_ref().and_then(|s| s.canary_revision.as_deref()) == Some("3.8")
+    })
+    .await;
+    assert_eq!(superseded.status.as_ref().and_then(|s| s.stable_revision.as_deref()), Some("3.9"));
+    let sets = replica_sets(&cluster, "api").await;
+    assert_eq!(sets.len(), 3);
+    let label = |rs: &ReplicaSet| rs.annotations()["conductor.dev/revision-label"].clone();
+    let v2 = sets.iter().find(|rs| label(rs) == "3.10").expect("3.10 set");
+    wait_for(&cluster.api::<ReplicaSet>(), &v2.name_any(), LIMIT, "the superseded canary at zero", |rs| {
+        replicas(rs) == 0
+    })
+    .await;
+    let reasons = event_reasons(&cluster, "api").await;
+    assert!(reasons.iter().any(|r| r == "Superseded"), "{reasons:?}");
+}

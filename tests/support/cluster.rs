@@ -1,0 +1,277 @@
+//! A cluster for operator scenarios: the in-process fake API server with
+//! its workload simulator, or, when `KUBECONFIG` is set, the real cluster
+//! it names (a fresh namespace per test, deleted at the end).
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use conductor::crd::rollout::Rollout;
+use conductor::platform::kubernetes::controller::{self, Options};
+use conductor::platform::kubernetes::leader::LeaseConfig;
+use fakeapi::FakeApi;
+use fakeapi::simulator::Simulator;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub struct Cluster {
+    pub namespace: String,
+    client: Client,
+    fake: Option<(FakeApi, Simulator)>,
+}
+
+/// Lease timings short enough for a test to see a takeover.
+pub const LEASE: Duration = Duration::from_secs(2);
+pub const RENEW: Duration = Duration::from_millis(250);
+
+impl Cluster {
+    pub async fn start(test: &str) -> Cluster {
+        if std::env::var_os("KUBECONFIG").is_some() {
+            let client = Client::try_default().await.expect("KUBECONFIG names a reachable cluster");
+            let namespace = format!("conductor-{test}-{}", std::process::id());
+            let namespaces: Api<Namespace> = Api::all(client.clone());
+            let ns: Namespace = serde_json::from_value(serde_json::json!({
+                "metadata": { "name": namespace }
+            }))
+            .expect("namespace");
+            namespaces
+                .create(&PostParams::default(), &ns)
+                .await
+                .expect("create the test namespace");
+            install_crds(&client).await;
+            eprintln!("{test}: running against the real cluster in KUBECONFIG, namespace {namespace}");
+            return Cluster {
+                namespace,
+                client,
+                fake: None,
+            };
+        }
+        eprintln!(
+            "{test}: KUBECONFIG is not set; running against the in-process fake API server (set KUBECONFIG to run against a real cluster)"
+        );
+        let fake = FakeApi::new();
+        let simulator = Simulator::with_pods(&fake);
+        Cluster {
+            namespace: "default".into(),
+            client: fake.client(),
+            fake: Some((fake, simulator)),
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// A client whose writes the fake records under `identity`.
+    pub fn client_as(&self, identity: &str) -> Client {
+        match &self.fake {
+            Some((fake, _)) => fake.client_as(identity),
+            None => self.client.clone(),
+        }
+    }
+
+    /// The fake, for fault injection; `None` (and the test says it skips
+    /// that part) against a real cluster.
+    pub fn fake(&self) -> Option<&FakeApi> {
+        self.fake.as_ref().map(|(f, _)| f)
+    }
+
+    pub fn simulator(&self) -> Option<&Simulator> {
+        self.fake.as_ref().map(|(_, s)| s)
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Creates (or replaces) any namespaced object from JSON.
+    pub async fn apply<K>(&self, object: Value) -> K
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        let object: K = serde_json::from_value(object).expect("a valid object");
+        let name = object.meta().name.clone().expect("a name");
+        self.api::<K>()
+            .patch(
+                &name,
+                &PatchParams::apply("conductor-tests").force(),
+                &Patch::Apply(&object),
+            )
+            .await
+            .expect("apply")
+    }
+
+    /// Starts `conductor controller` for this namespace as `identity`.
+    pub async fn controller(&self, identity: &str) -> ControllerProcess {
+        let options = Options {
+            namespace: Some(self.namespace.clone()),
+            metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            lease: Some(LeaseConfig {
+                namespace: self.namespace.clone(),
+                name: "conductor-controller".into(),
+                identity: identity.into(),
+                duration: LEASE,
+                renew_every: RENEW,
+            }),
+        };
+        let client = self.client_as(identity);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut addr_tx = Some(addr_tx);
+            controller::run(
+                client,
+                options,
+                async {
+                    let _ = stop_rx.await;
+                },
+                move |running| {
+                    if let Some(tx) = addr_tx.take() {
+                        let _ = tx.send(running.metrics_addr);
+                    }
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())
+        });
+        let metrics_addr = addr_rx.await.ok().flatten();
+        ControllerProcess {
+            task: Some(task),
+            stop: Some(stop_tx),
+            metrics_addr,
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.fake.is_some() {
+            return;
+        }
+        let client = self.client.clone();
+        let namespace = self.namespace.clone();
+        // The test's runtime may be gone; delete from a runtime of our own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Runtime::new() {
+                runtime.block_on(async {
+                    let _ = Api::<Namespace>::all(client)
+                        .delete(&namespace, &DeleteParams::default())
+                        .await;
+                });
+            }
+        })
+        .join();
+    }
+}
+
+async fn install_crds(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in conductor::crd::all() {
+        let name = crd.metadata.name.clone().expect("crd name");
+        api.patch(
+            &name,
+            &PatchParams::apply("conductor-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("install the CRDs");
+    }
+}
+
+/// The controller as a process would be: killed (aborted mid-flight) or
+/// stopped gracefully.
+pub struct ControllerProcess {
+    task: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl ControllerProcess {
+    /// Like SIGKILL: no cleanup, the lease is left to expire.
+    pub fn kill(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Like SIGTERM: finishes in-flight work and releases the lease.
+    pub async fn stop(mut self) -> Result<(), String> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .map_err(|_| "controller did not stop within 10s".to_owned())?
+                .map_err(|e| e.to_string())?,
+            None => Ok(()),
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Polls until `done` holds for the named object, or fails the test with
+/// the last state seen.
+pub async fn wait_for<K>(
+    api: &Api<K>,
+    name: &str,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&K) -> bool,
+) -> K
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let start = tokio::time::Instant::now();
+    let mut last = None;
+    loop {
+        if let Ok(Some(object)) = api.get_opt(name).await {
+            if done(&object) {
+                return object;
+            }
+            last = Some(object);
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{name}: not {what} after {limit:?}; last seen: {}",
+            last.map(|o| format!("{o:?}")).unwrap_or_else(|| "nothing".into())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn phase(rollout: &Rollout) -> &str {
+    rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
+}
+
+pub fn shared<T>(value: T) -> Arc<std::sync::Mutex<T>> {
+    Arc::new(std::sync::Mutex::new(value))
+}
