@@ -97,7 +97,11 @@ fn replicas(rs: &ReplicaSet) -> i32 {
 }
 
 async fn selector_hash(cluster: &Cluster, service: &str) -> Option<String> {
-    let service = cluster.api::<Service>().get(service).await.expect("service");
+    let service = cluster
+        .api::<Service>()
+        .get(service)
+        .await
+        .expect("service");
     service.spec?.selector?.get(HASH_LABEL).cloned()
 }
 
@@ -151,7 +155,10 @@ async fn first_deploy_then_an_image_change_runs_every_step_and_promotes() {
     assert_eq!(sets.len(), 1, "one ReplicaSet for the first revision");
     assert_eq!(replicas(&sets[0]), 4);
     let v1_hash = sets[0].labels()[HASH_LABEL].clone();
-    assert_eq!(selector_hash(&cluster, "web-stable").await, Some(v1_hash.clone()));
+    assert_eq!(
+        selector_hash(&cluster, "web-stable").await,
+        Some(v1_hash.clone())
+    );
 
     set_image(&cluster, "web", V2).await;
     let mut steps_seen = BTreeSet::new();
@@ -173,24 +180,48 @@ async fn first_deploy_then_an_image_change_runs_every_step_and_promotes() {
         weights_seen.contains(&25) && weights_seen.contains(&50),
         "weights seen: {weights_seen:?}"
     );
-    assert!(steps_seen.contains(&1) && steps_seen.contains(&3), "steps seen: {steps_seen:?}");
+    assert!(
+        steps_seen.contains(&1) && steps_seen.contains(&3),
+        "steps seen: {steps_seen:?}"
+    );
     let sets = replica_sets(&cluster, "web").await;
     assert_eq!(sets.len(), 2, "{sets:?}");
-    let v2 = sets.iter().find(|rs| rs.labels()[HASH_LABEL] != v1_hash).expect("v2 set");
-    let v1 = sets.iter().find(|rs| rs.labels()[HASH_LABEL] == v1_hash).expect("v1 set");
+    let v2 = sets
+        .iter()
+        .find(|rs| rs.labels()[HASH_LABEL] != v1_hash)
+        .expect("v2 set");
+    let v1 = sets
+        .iter()
+        .find(|rs| rs.labels()[HASH_LABEL] == v1_hash)
+        .expect("v1 set");
     assert_eq!(replicas(v2), 4);
     // Scaled down, after the default delay when there is no router: at once.
-    wait_for(&cluster.api::<ReplicaSet>(), &v1.name_any(), LIMIT, "scaled to zero", |rs| {
-        replicas(rs) == 0
-    })
+    wait_for(
+        &cluster.api::<ReplicaSet>(),
+        &v1.name_any(),
+        LIMIT,
+        "scaled to zero",
+        |rs| replicas(rs) == 0,
+    )
     .await;
     let v2_hash = v2.labels()[HASH_LABEL].clone();
-    assert_eq!(selector_hash(&cluster, "web-stable").await, Some(v2_hash.clone()));
+    assert_eq!(
+        selector_hash(&cluster, "web-stable").await,
+        Some(v2_hash.clone())
+    );
     assert_eq!(selector_hash(&cluster, "web-canary").await, Some(v2_hash));
-    assert_eq!(done.status.as_ref().and_then(|s| s.stable_revision.as_deref()), Some("3.10"));
+    assert_eq!(
+        done.status
+            .as_ref()
+            .and_then(|s| s.stable_revision.as_deref()),
+        Some("3.10")
+    );
     let reasons = event_reasons(&cluster, "web").await;
     for reason in ["RolloutStarted", "SetWeight", "RolloutCompleted"] {
-        assert!(reasons.iter().any(|r| r == reason), "no {reason} event in {reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "no {reason} event in {reasons:?}"
+        );
     }
 }
 
@@ -245,7 +276,11 @@ async fn analysis_passes_a_good_release_and_aborts_a_bad_one() {
     assert_eq!(passed.len(), 1, "one run for the one analysis step");
     let status = passed[0].status.clone().expect("run status");
     assert_eq!(status.phase.as_deref(), Some("Successful"));
-    assert_eq!(status.metric_results[0].measurements.len(), 2, "count: 2 measurements");
+    assert_eq!(
+        status.metric_results[0].measurements.len(),
+        2,
+        "count: 2 measurements"
+    );
 
     *rate.lock().unwrap_or_else(|e| e.into_inner()) = 0.4;
     set_image(&cluster, "shop", V3).await;
@@ -261,13 +296,23 @@ async fn analysis_passes_a_good_release_and_aborts_a_bad_one() {
     for rs in &sets {
         let hash = &rs.labels()[HASH_LABEL];
         let want = if *hash == stable_hash { 4 } else { 0 };
-        wait_for(&cluster.api::<ReplicaSet>(), &rs.name_any(), LIMIT, "scaled", |rs| {
-            replicas(rs) == want
-        })
+        wait_for(
+            &cluster.api::<ReplicaSet>(),
+            &rs.name_any(),
+            LIMIT,
+            "scaled",
+            |rs| replicas(rs) == want,
+        )
         .await;
     }
-    assert_eq!(selector_hash(&cluster, "shop-stable").await, Some(stable_hash.clone()));
-    assert_eq!(selector_hash(&cluster, "shop-canary").await, Some(stable_hash));
+    assert_eq!(
+        selector_hash(&cluster, "shop-stable").await,
+        Some(stable_hash.clone())
+    );
+    assert_eq!(
+        selector_hash(&cluster, "shop-canary").await,
+        Some(stable_hash)
+    );
     let failed: Vec<AnalysisRun> = runs
         .list(&ListParams::default())
         .await
@@ -280,7 +325,10 @@ async fn analysis_passes_a_good_release_and_aborts_a_bad_one() {
     let reasons = event_reasons(&cluster, "shop").await;
     assert!(reasons.iter().any(|r| r == "RolloutAborted"), "{reasons:?}");
     let run_events = event_reasons(&cluster, &failed[0].name_any()).await;
-    assert!(run_events.iter().any(|r| r == "AnalysisFailed"), "{run_events:?}");
+    assert!(
+        run_events.iter().any(|r| r == "AnalysisFailed"),
+        "{run_events:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,52 +341,131 @@ async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
     let api = cluster.api::<Rollout>();
     wait_for(&api, "desk", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
     set_image(&cluster, "desk", V2).await;
-    let paused_at = |step: i32| {
-        move |r: &Rollout| phase(r) == "Paused" && current_step(r) == Some(step)
-    };
+    let paused_at =
+        |step: i32| move |r: &Rollout| phase(r) == "Paused" && current_step(r) == Some(step);
     wait_for(&api, "desk", LIMIT, "paused at step 1", paused_at(1)).await;
 
-    let (code, out) = cli(&cluster, RolloutCommand::Promote { name: "desk".into(), full: false }).await;
+    let (code, out) = cli(
+        &cluster,
+        RolloutCommand::Promote {
+            name: "desk".into(),
+            full: false,
+        },
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("promote: rollout desk"), "{out}");
     wait_for(&api, "desk", LIMIT, "paused at step 3", paused_at(3)).await;
 
-    let (code, out) = cli(&cluster, RolloutCommand::Abort { name: "desk".into() }).await;
+    let (code, out) = cli(
+        &cluster,
+        RolloutCommand::Abort {
+            name: "desk".into(),
+        },
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
     let aborted = wait_for(&api, "desk", LIMIT, "degraded", |r| phase(r) == "Degraded").await;
     assert_eq!(canary_weight(&aborted), Some(0));
-    let (code, out) = cli(&cluster, RolloutCommand::Status { name: "desk".into(), watch: false, timeout: "1s".into() }).await;
+    let (code, out) = cli(
+        &cluster,
+        RolloutCommand::Status {
+            name: "desk".into(),
+            watch: false,
+            timeout: "1s".into(),
+        },
+    )
+    .await;
     assert_eq!(code, 1, "a degraded rollout fails `status`: {out}");
     assert!(out.contains("Degraded"), "{out}");
 
-    let (code, out) = cli(&cluster, RolloutCommand::Retry { name: "desk".into() }).await;
+    let (code, out) = cli(
+        &cluster,
+        RolloutCommand::Retry {
+            name: "desk".into(),
+        },
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
     wait_for(&api, "desk", LIMIT, "paused at step 1 again", paused_at(1)).await;
 
-    let (code, out) = cli(&cluster, RolloutCommand::Promote { name: "desk".into(), full: true }).await;
+    let (code, out) = cli(
+        &cluster,
+        RolloutCommand::Promote {
+            name: "desk".into(),
+            full: true,
+        },
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
-    let (code, out) = cli(&cluster, RolloutCommand::Status { name: "desk".into(), watch: true, timeout: "30s".into() }).await;
+    let (code, out) = cli(
+        &cluster,
+        RolloutCommand::Status {
+            name: "desk".into(),
+            watch: true,
+            timeout: "30s".into(),
+        },
+    )
+    .await;
     assert_eq!(code, 0, "`status --watch` exits 0 once healthy: {out}");
     let healthy = api.get("desk").await.expect("get");
     assert!(healthy_at("3.10")(&healthy), "{:?}", healthy.status);
 
-    let (code, out) = cli(&cluster, RolloutCommand::Get { name: "desk".into(), watch: false }).await;
+    let (code, out) = cli(
+        &cluster,
+        RolloutCommand::Get {
+            name: "desk".into(),
+            watch: false,
+        },
+    )
+    .await;
     assert_eq!(code, 0);
-    assert!(out.contains("Phase:     Healthy") && out.contains("REPLICASET") && out.contains("stable"), "{out}");
+    assert!(
+        out.contains("Phase:     Healthy") && out.contains("REPLICASET") && out.contains("stable"),
+        "{out}"
+    );
 
     // Undo puts 3.9's template back; it is rolled out like any revision.
-    let (code, out) = cli(&cluster, RolloutCommand::Undo { name: "desk".into() }).await;
+    let (code, out) = cli(
+        &cluster,
+        RolloutCommand::Undo {
+            name: "desk".into(),
+        },
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
     wait_for(&api, "desk", LIMIT, "undone to 3.9", |r| {
-        r.spec.template.as_ref().and_then(|t| t.spec.as_ref()).map(|s| s.containers[0].image.clone())
+        r.spec
+            .template
+            .as_ref()
+            .and_then(|t| t.spec.as_ref())
+            .map(|s| s.containers[0].image.clone())
             == Some(Some(V1.to_owned()))
             && current_step(r) == Some(1)
     })
     .await;
-    let (code, out) = cli(&cluster, RolloutCommand::Promote { name: "desk".into(), full: true }).await;
+    let (code, out) = cli(
+        &cluster,
+        RolloutCommand::Promote {
+            name: "desk".into(),
+            full: true,
+        },
+    )
+    .await;
     assert_eq!(code, 0, "{out}");
-    wait_for(&api, "desk", LIMIT, "healthy on 3.9 again", healthy_at("3.9")).await;
-    assert_eq!(replica_sets(&cluster, "desk").await.len(), 2, "undo reuses 3.9's ReplicaSet");
+    wait_for(
+        &api,
+        "desk",
+        LIMIT,
+        "healthy on 3.9 again",
+        healthy_at("3.9"),
+    )
+    .await;
+    assert_eq!(
+        replica_sets(&cluster, "desk").await.len(),
+        2,
+        "undo reuses 3.9's ReplicaSet"
+    );
 
     if cluster.fake().is_some() {
         let pods: Api<k8s_openapi::api::core::v1::Pod> = cluster.api();
@@ -352,7 +479,13 @@ async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
             .collect();
         assert_eq!(before.len(), 4);
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let (code, out) = cli(&cluster, RolloutCommand::Restart { name: "desk".into() }).await;
+        let (code, out) = cli(
+            &cluster,
+            RolloutCommand::Restart {
+                name: "desk".into(),
+            },
+        )
+        .await;
         assert_eq!(code, 0, "{out}");
         let start = tokio::time::Instant::now();
         loop {
@@ -368,7 +501,10 @@ async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
             if now.len() == 4 && now.is_disjoint(&before) {
                 break;
             }
-            assert!(start.elapsed() < LIMIT, "pods not all restarted: {before:?} -> {now:?}");
+            assert!(
+                start.elapsed() < LIMIT,
+                "pods not all restarted: {before:?} -> {now:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -385,23 +521,475 @@ async fn a_new_revision_mid_rollout_supersedes_the_canary() {
     wait_for(&api, "api", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
     set_image(&cluster, "api", V2).await;
     wait_for(&api, "api", LIMIT, "paused on 3.10", |r| {
-        phase(r) == "Paused" && r.status.as_ref().and_then(|s| s.canary_revision.as_deref()) == Some("3.10")
+        phase(r) == "Paused"
+            && r.status.as_ref().and_then(|s| s.canary_revision.as_deref()) == Some("3.10")
     })
     .await;
     set_image(&cluster, "api", V3).await;
     let superseded = wait_for(&api, "api", LIMIT, "paused on 3.8", |r| {
-        phase(r) == "Paused" && r.status.as_ref().and_then(|s| s.canary_revision.as_deref()) == Some("3.8")
+        phase(r) == "Paused"
+            && r.status.as_ref().and_then(|s| s.canary_revision.as_deref()) == Some("3.8")
     })
     .await;
-    assert_eq!(superseded.status.as_ref().and_then(|s| s.stable_revision.as_deref()), Some("3.9"));
+    assert_eq!(
+        superseded
+            .status
+            .as_ref()
+            .and_then(|s| s.stable_revision.as_deref()),
+        Some("3.9")
+    );
     let sets = replica_sets(&cluster, "api").await;
     assert_eq!(sets.len(), 3);
     let label = |rs: &ReplicaSet| rs.annotations()["conductor.dev/revision-label"].clone();
-    let v2 = sets.iter().find(|rs| label(rs) == "3.10").expect("3.10 set");
-    wait_for(&cluster.api::<ReplicaSet>(), &v2.name_any(), LIMIT, "the superseded canary at zero", |rs| {
-        replicas(rs) == 0
-    })
+    let v2 = sets
+        .iter()
+        .find(|rs| label(rs) == "3.10")
+        .expect("3.10 set");
+    wait_for(
+        &cluster.api::<ReplicaSet>(),
+        &v2.name_any(),
+        LIMIT,
+        "the superseded canary at zero",
+        |rs| replicas(rs) == 0,
+    )
     .await;
     let reasons = event_reasons(&cluster, "api").await;
     assert!(reasons.iter().any(|r| r == "Superseded"), "{reasons:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_killed_at_every_step_resumes_exactly() {
+    let cluster = Cluster::start("restart").await;
+    services(&cluster, "jobs").await;
+    let steps = json!([
+        { "setWeight": 20 }, { "pause": { "duration": "1s" } },
+        { "setWeight": 40 }, { "pause": { "duration": "1s" } },
+        { "setWeight": 60 }, { "pause": { "duration": "1s" } }
+    ]);
+    let mut controller = cluster.controller("pod-0").await;
+    cluster.apply::<Rollout>(rollout("jobs", V1, steps)).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "jobs", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    set_image(&cluster, "jobs", V2).await;
+    let mut killed_at = BTreeSet::new();
+    let mut steps_seen = Vec::new();
+    let start = tokio::time::Instant::now();
+    let mut generation = 0;
+    loop {
+        let r = api.get("jobs").await.expect("get");
+        if healthy_at("3.10")(&r) {
+            break;
+        }
+        if let Some(step) = current_step(&r).filter(|_| {
+            r.status.as_ref().and_then(|s| s.canary_revision.as_deref()) == Some("3.10")
+        }) {
+            if steps_seen.last() != Some(&step) {
+                steps_seen.push(step);
+            }
+            if killed_at.insert(step) {
+                // A new pod, a new identity: it waits for the dead one's lease to expire.
+                controller.kill();
+                generation += 1;
+                controller = cluster.controller(&format!("pod-{generation}")).await;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not promoted: {:?}",
+            r.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut sorted = steps_seen.clone();
+    sorted.sort_unstable();
+    assert_eq!(steps_seen, sorted, "steps never go back across restarts");
+    assert!(killed_at.len() >= 3, "killed at steps {killed_at:?}");
+    assert_eq!(
+        replica_sets(&cluster, "jobs").await.len(),
+        2,
+        "no duplicate ReplicaSet"
+    );
+    let reasons = event_reasons(&cluster, "jobs").await;
+    let count = |reason: &str| reasons.iter().filter(|r| *r == reason).count();
+    // Each decision is recorded once, whichever replica made it: never a
+    // second promotion or a step walked twice.
+    assert_eq!(count("RolloutCompleted"), 1, "{reasons:?}");
+    assert_eq!(count("RolloutStarted"), 1, "{reasons:?}");
+    assert_eq!(count("SetWeight"), 3, "{reasons:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_conflicts_errors_and_dropped_watches_still_converge() {
+    let cluster = Cluster::start("faults").await;
+    let Some(fake) = cluster.fake() else {
+        eprintln!("SKIPPED: fault injection needs the fake API server");
+        return;
+    };
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "pay").await;
+    let steps = json!([{ "setWeight": 50 }, { "pause": { "duration": "1s" } }]);
+    let fault = |method: reqwest::Method, path: &str, status: u16, times: usize| fakeapi::Fault {
+        method: Some(method),
+        path_contains: path.into(),
+        status,
+        times,
+    };
+    fake.fail_next(fault(
+        reqwest::Method::PATCH,
+        "/rollouts/pay/status",
+        409,
+        3,
+    ));
+    fake.fail_next(fault(reqwest::Method::POST, "/replicasets", 500, 2));
+    fake.fail_next(fault(reqwest::Method::PATCH, "/replicasets/", 503, 2));
+    cluster.apply::<Rollout>(rollout("pay", V1, steps)).await;
+    let api = cluster.api::<Rollout>();
+    let dropper = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                fake.drop_watches();
+            }
+        })
+    };
+    wait_for(&api, "pay", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    fake.fail_next(fault(
+        reqwest::Method::PATCH,
+        "/rollouts/pay/status",
+        409,
+        5,
+    ));
+    fake.fail_next(fault(reqwest::Method::PATCH, "/services/", 500, 2));
+    set_image(&cluster, "pay", V2).await;
+    wait_for(&api, "pay", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    dropper.abort();
+    let failed: Vec<u16> = fake
+        .audit()
+        .iter()
+        .map(|a| a.status)
+        .filter(|s| *s >= 409)
+        .collect();
+    assert!(
+        failed.iter().filter(|s| **s == 409).count() >= 8,
+        "faults were hit: {failed:?}"
+    );
+    assert_eq!(
+        replica_sets(&cluster, "pay").await.len(),
+        2,
+        "no duplicate ReplicaSet"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_controllers_with_a_lease_never_both_write() {
+    let cluster = Cluster::start("leader").await;
+    let Some(fake) = cluster.fake() else {
+        eprintln!("SKIPPED: telling writers apart needs the fake API server's audit log");
+        return;
+    };
+    services(&cluster, "mail").await;
+    let a = cluster.controller("replica-a").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b = cluster.controller("replica-b").await;
+    let steps = json!([{ "setWeight": 50 }, { "pause": { "duration": "1s" } }]);
+    cluster.apply::<Rollout>(rollout("mail", V1, steps)).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "mail", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    set_image(&cluster, "mail", V2).await;
+    wait_for(&api, "mail", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    let writes = |who: &str| -> Vec<jiff::Timestamp> {
+        fake.audit()
+            .iter()
+            .filter(|e| e.identity == who && !e.path.contains("/leases"))
+            .map(|e| e.time)
+            .collect()
+    };
+    assert!(!writes("replica-a").is_empty(), "the leader wrote");
+    assert!(
+        writes("replica-b").is_empty(),
+        "the standby never wrote: {:?}",
+        writes("replica-b")
+    );
+
+    a.kill();
+    set_image(&cluster, "mail", V3).await;
+    wait_for(
+        &api,
+        "mail",
+        LIMIT,
+        "healthy on 3.8 under the new leader",
+        healthy_at("3.8"),
+    )
+    .await;
+    let (a_writes, b_writes) = (writes("replica-a"), writes("replica-b"));
+    assert!(!b_writes.is_empty(), "the standby took over");
+    let a_last = a_writes.iter().max().copied();
+    let b_first = b_writes.iter().min().copied();
+    assert!(
+        a_last < b_first,
+        "writes overlap: a until {a_last:?}, b from {b_first:?}"
+    );
+    b.stop().await.expect("a clean stop");
+    let lease: k8s_openapi::api::coordination::v1::Lease = cluster
+        .api()
+        .get("conductor-controller")
+        .await
+        .expect("lease");
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity),
+        None,
+        "a clean stop hands the lease back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routers_set_gateway_weights_and_the_nginx_canary_ingress() {
+    let cluster = Cluster::start("routers").await;
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "gw").await;
+    services(&cluster, "ng").await;
+    cluster
+        .apply::<k8s_openapi::api::networking::v1::Ingress>(json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": { "name": "ng" },
+            "spec": { "rules": [{ "host": "ng.example", "http": { "paths": [{
+                "path": "/", "pathType": "Prefix",
+                "backend": { "service": { "name": "ng-stable", "port": { "number": 80 } } }
+            }] } }] }
+        }))
+        .await;
+    let gateway_available = cluster.fake().is_some();
+    if gateway_available {
+        let route = kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
+            "httproutes",
+        );
+        let routes: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(cluster.client(), &cluster.namespace, &route);
+        let object: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": { "name": "gw" },
+            "spec": { "rules": [{ "backendRefs": [{ "name": "gw-stable", "port": 80 }] }] }
+        }))
+        .expect("route");
+        routes
+            .create(&Default::default(), &object)
+            .await
+            .expect("create route");
+    } else {
+        eprintln!(
+            "SKIPPED: the Gateway API part (HTTPRoute may not be installed on a real cluster)"
+        );
+    }
+    let steps = json!([{ "setWeight": 30 }, { "pause": {} }]);
+    let mut gw = rollout("gw", V1, steps.clone());
+    gw["spec"]["strategy"]["canary"]["trafficRouting"] =
+        json!({ "gatewayAPI": { "httpRoute": "gw" } });
+    let mut ng = rollout("ng", V1, steps);
+    ng["spec"]["strategy"]["canary"]["trafficRouting"] =
+        json!({ "nginx": { "stableIngress": "ng" } });
+    let api = cluster.api::<Rollout>();
+    for (name, object) in [("ng", ng)]
+        .into_iter()
+        .chain(gateway_available.then_some(("gw", gw)))
+    {
+        cluster.apply::<Rollout>(object).await;
+        wait_for(&api, name, LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+        set_image(&cluster, name, V2).await;
+        wait_for(&api, name, LIMIT, "paused at 30%", |r| {
+            phase(r) == "Paused" && canary_weight(r) == Some(30)
+        })
+        .await;
+    }
+    let ingresses: Api<k8s_openapi::api::networking::v1::Ingress> = cluster.api();
+    let canary = ingresses
+        .get("ng-ng-canary")
+        .await
+        .expect("the canary ingress");
+    assert_eq!(
+        canary.annotations()["nginx.ingress.kubernetes.io/canary"],
+        "true"
+    );
+    assert_eq!(
+        canary.annotations()["nginx.ingress.kubernetes.io/canary-weight"],
+        "30"
+    );
+    let backend = serde_json::to_value(&canary.spec).expect("spec");
+    assert_eq!(
+        backend.pointer("/rules/0/http/paths/0/backend/service/name"),
+        Some(&json!("ng-canary"))
+    );
+    if gateway_available {
+        let fake = cluster.fake().expect("fake");
+        let route = fake
+            .get_object(
+                ("gateway.networking.k8s.io/v1", "httproutes"),
+                &cluster.namespace,
+                "gw",
+            )
+            .expect("route");
+        assert_eq!(
+            route.pointer("/spec/rules/0/backendRefs"),
+            Some(&json!([
+                { "name": "gw-stable", "port": 80, "weight": 70 },
+                { "name": "gw-canary", "port": 80, "weight": 30 }
+            ]))
+        );
+    }
+    let (code, out) = cli(
+        &cluster,
+        RolloutCommand::Promote {
+            name: "ng".into(),
+            full: true,
+        },
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    wait_for(&api, "ng", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    let canary = ingresses
+        .get("ng-ng-canary")
+        .await
+        .expect("the canary ingress");
+    assert_eq!(
+        canary.annotations()["nginx.ingress.kubernetes.io/canary-weight"],
+        "0"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_ref_takes_over_a_deployment_and_hpas_scale_through_the_subresource() {
+    let cluster = Cluster::start("workload").await;
+    let _controller = cluster.controller("replica-a").await;
+    cluster
+        .apply::<k8s_openapi::api::apps::v1::Deployment>(json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": { "name": "legacy" },
+            "spec": {
+                "replicas": 3,
+                "selector": { "matchLabels": { "app": "legacy" } },
+                "template": {
+                    "metadata": { "labels": { "app": "legacy" } },
+                    "spec": { "containers": [{ "name": "app", "image": V1 }] }
+                }
+            }
+        }))
+        .await;
+    cluster
+        .apply::<Rollout>(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "Rollout",
+            "metadata": { "name": "legacy" },
+            "spec": {
+                "replicas": 3,
+                "workloadRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": "legacy" },
+                "strategy": { "canary": { "steps": [{ "setWeight": 50 }] } }
+            }
+        }))
+        .await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "legacy", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = cluster.api();
+    wait_for(&deployments, "legacy", LIMIT, "scaled down", |d| {
+        d.spec.as_ref().and_then(|s| s.replicas) == Some(0)
+    })
+    .await;
+    let rs = &replica_sets(&cluster, "legacy").await[0];
+    assert_eq!(replicas(rs), 3);
+
+    // What an HPA does: write spec.replicas through the scale subresource.
+    let scale = json!({ "spec": { "replicas": 5 } });
+    api.patch_scale("legacy", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .expect("scale");
+    wait_for(
+        &cluster.api::<ReplicaSet>(),
+        &rs.name_any(),
+        LIMIT,
+        "at 5 replicas",
+        |rs| replicas(rs) == 5,
+    )
+    .await;
+    let scaled = api.get_scale("legacy").await.expect("scale");
+    assert_eq!(scaled.spec.and_then(|s| s.replicas), Some(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_rollout_is_reported_and_others_keep_going() {
+    let cluster = Cluster::start("invalid").await;
+    let controller = cluster.controller("replica-a").await;
+    services(&cluster, "bad").await;
+    services(&cluster, "good").await;
+    let bad = rollout("bad", V1, json!([{ "setWeight": 120 }]));
+    cluster.apply::<Rollout>(bad).await;
+    cluster
+        .apply::<Rollout>(rollout("good", V1, json!([{ "setWeight": 50 }])))
+        .await;
+    let api = cluster.api::<Rollout>();
+    let invalid = wait_for(&api, "bad", LIMIT, "reported invalid", |r| {
+        phase(r) == "Degraded"
+    })
+    .await;
+    let condition = invalid
+        .status
+        .as_ref()
+        .and_then(|s| {
+            s.conditions
+                .iter()
+                .find(|c| c.type_ == "InvalidSpec")
+                .cloned()
+        })
+        .expect("an InvalidSpec condition");
+    assert_eq!(condition.status, "True");
+    assert!(
+        condition
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("setWeight"),
+        "the condition names the field: {condition:?}"
+    );
+    assert!(
+        event_reasons(&cluster, "bad")
+            .await
+            .iter()
+            .any(|r| r == "InvalidSpec")
+    );
+    assert!(
+        replica_sets(&cluster, "bad").await.is_empty(),
+        "nothing applied for an invalid spec"
+    );
+    wait_for(&api, "good", LIMIT, "healthy", healthy_at("3.9")).await;
+
+    // Its metrics, health and readiness, as Prometheus and the kubelet see them.
+    let addr = controller.metrics_addr.expect("metrics address");
+    let get = |path: &str| {
+        let url = format!("http://{addr}{path}");
+        async move {
+            let response = reqwest::get(&url).await.expect("reachable");
+            (
+                response.status().as_u16(),
+                response.text().await.unwrap_or_default(),
+            )
+        }
+    };
+    assert_eq!(get("/healthz").await.0, 200);
+    assert_eq!(get("/readyz").await.0, 200);
+    let (code, text) = get("/metrics").await;
+    assert_eq!(code, 200);
+    for line in [
+        "conductor_rollouts{phase=\"Healthy\"} 1",
+        "conductor_rollouts{phase=\"Degraded\"} 1",
+        "conductor_leader 1",
+    ] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
+    assert!(
+        text.contains("conductor_reconciles_total{controller=\"rollout\"}"),
+        "{text}"
+    );
+    assert!(!text.contains("name=\"good\""), "no object names as labels");
 }
