@@ -16,7 +16,10 @@ fn arguments() -> Vec<std::ffi::OsString> {
     if invoked_as.starts_with("kubectl-conductor") {
         let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
         let is_rollout_action = first.as_deref().is_some_and(|a| {
-            ["status", "get", "promote", "abort", "retry", "undo", "restart"].contains(&a)
+            [
+                "status", "get", "promote", "abort", "retry", "undo", "restart",
+            ]
+            .contains(&a)
         });
         if is_rollout_action {
             args.insert(1, "rollout".into());

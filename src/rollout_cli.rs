@@ -142,8 +142,12 @@ pub async fn execute(
             api.get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
             let now = Timestamp::now().to_string();
             let patch = json!({ "spec": { "restartAt": now } });
-            api.patch(&name, &PatchParams::apply(managers::CLI), &Patch::Merge(&patch))
-                .await?;
+            api.patch(
+                &name,
+                &PatchParams::apply(managers::CLI),
+                &Patch::Merge(&patch),
+            )
+            .await?;
             let _ = writeln!(out, "rollout {name}: restarting pods created before {now}");
             Ok(0)
         }
@@ -238,13 +242,20 @@ async fn request_and_wait(
     );
     let value = encode(request, &id);
     let patch = json!({ "metadata": { "annotations": { REQUEST_ANNOTATION: value } } });
-    api.patch(name, &PatchParams::apply(managers::CLI), &Patch::Merge(&patch))
-        .await?;
+    api.patch(
+        name,
+        &PatchParams::apply(managers::CLI),
+        &Patch::Merge(&patch),
+    )
+    .await?;
     let acknowledged = tokio::time::timeout(ACK_TIMEOUT, async {
         let mut changes = watch_object(api.clone(), name).boxed();
         while let Some(change) = changes.next().await {
             if let Ok(Some(rollout)) = change
-                && rollout.status.as_ref().and_then(|s| s.last_request.as_deref())
+                && rollout
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.last_request.as_deref())
                     == Some(value.as_str())
             {
                 return Some(rollout);
@@ -337,7 +348,10 @@ async fn describe(client: &Client, rollout: &Rollout) -> Result<String, RolloutC
             rs.annotations().get(REVISION_ANNOTATION).map_or("-", |s| s),
             rs.annotations().get(LABEL_ANNOTATION).map_or("-", |s| s),
             rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
-            rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
+            rs.status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0),
         );
     }
     if !runs.items.is_empty() {

@@ -33,7 +33,9 @@ pub const RENEW: Duration = Duration::from_millis(250);
 impl Cluster {
     pub async fn start(test: &str) -> Cluster {
         if std::env::var_os("KUBECONFIG").is_some() {
-            let client = Client::try_default().await.expect("KUBECONFIG names a reachable cluster");
+            let client = Client::try_default()
+                .await
+                .expect("KUBECONFIG names a reachable cluster");
             let namespace = format!("conductor-{test}-{}", std::process::id());
             let namespaces: Api<Namespace> = Api::all(client.clone());
             let ns: Namespace = serde_json::from_value(serde_json::json!({
@@ -45,7 +47,9 @@ impl Cluster {
                 .await
                 .expect("create the test namespace");
             install_crds(&client).await;
-            eprintln!("{test}: running against the real cluster in KUBECONFIG, namespace {namespace}");
+            eprintln!(
+                "{test}: running against the real cluster in KUBECONFIG, namespace {namespace}"
+            );
             return Cluster {
                 namespace,
                 client,
@@ -258,7 +262,8 @@ where
         assert!(
             start.elapsed() < limit,
             "{name}: not {what} after {limit:?}; last seen: {}",
-            last.map(|o| format!("{o:?}")).unwrap_or_else(|| "nothing".into())
+            last.map(|o| format!("{o:?}"))
+                .unwrap_or_else(|| "nothing".into())
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

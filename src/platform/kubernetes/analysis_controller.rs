@@ -77,7 +77,10 @@ async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, K
 }
 
 fn is_running(status: &AnalysisRunStatus) -> bool {
-    matches!(status.phase.as_deref(), None | Some(PENDING) | Some(RUNNING))
+    matches!(
+        status.phase.as_deref(),
+        None | Some(PENDING) | Some(RUNNING)
+    )
 }
 
 async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, KubeError> {

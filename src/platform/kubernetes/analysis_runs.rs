@@ -24,7 +24,11 @@ pub struct Templates {
 }
 
 impl Templates {
-    fn get(&self, namespace: &str, reference: &AnalysisTemplateRef) -> Option<AnalysisTemplateSpec> {
+    fn get(
+        &self,
+        namespace: &str,
+        reference: &AnalysisTemplateRef,
+    ) -> Option<AnalysisTemplateSpec> {
         if reference.cluster_scope.unwrap_or(false) {
             self.cluster
                 .get(&ObjectRef::new(&reference.template_name))
@@ -48,10 +52,14 @@ impl Templates {
                 template_name: t.name_any(),
                 cluster_scope: None,
             });
-        let cluster = self.cluster.state().into_iter().map(|t| AnalysisTemplateRef {
-            template_name: t.name_any(),
-            cluster_scope: Some(true),
-        });
+        let cluster = self
+            .cluster
+            .state()
+            .into_iter()
+            .map(|t| AnalysisTemplateRef {
+                template_name: t.name_any(),
+                cluster_scope: Some(true),
+            });
         namespaced.chain(cluster).collect()
     }
 }
@@ -65,9 +73,9 @@ fn run_spec(
 ) -> Result<AnalysisRunSpec, String> {
     let mut spec = AnalysisRunSpec::default();
     for reference in &run.templates {
-        let template = templates.get(namespace, reference).ok_or_else(|| {
-            format!("analysis template {} not found", reference.template_name)
-        })?;
+        let template = templates
+            .get(namespace, reference)
+            .ok_or_else(|| format!("analysis template {} not found", reference.template_name))?;
         for arg in template.args {
             if !spec.args.iter().any(|a: &AnalysisArg| a.name == arg.name) {
                 spec.args.push(arg);
@@ -135,16 +143,19 @@ pub async fn apply(
     for run in existing {
         let name = run.name_any();
         let needed = desired.analysis_runs.iter().any(|r| r.name == name);
-        let running = observed
-            .analysis_runs
-            .iter()
-            .any(|r| r.name == name && matches!(r.phase, AnalysisPhase::Pending | AnalysisPhase::Running));
+        let running = observed.analysis_runs.iter().any(|r| {
+            r.name == name && matches!(r.phase, AnalysisPhase::Pending | AnalysisPhase::Running)
+        });
         if needed || !running || run.spec.terminate == Some(true) {
             continue;
         }
         let patch = json!({ "spec": { "terminate": true } });
         match api
-            .patch(&name, &PatchParams::apply(managers::ANALYSIS), &Patch::Merge(&patch))
+            .patch(
+                &name,
+                &PatchParams::apply(managers::ANALYSIS),
+                &Patch::Merge(&patch),
+            )
             .await
         {
             Ok(_) => writes += 1,

@@ -8,13 +8,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, watcher};
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
-use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use super::analysis_runs::Templates;
@@ -76,9 +76,12 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default().any_semantic()))
-        .default_backoff()
-        .for_each(|_| std::future::ready(()));
+    let stream = reflector::reflector(
+        writer,
+        watcher(api, watcher::Config::default().any_semantic()),
+    )
+    .default_backoff()
+    .for_each(|_| std::future::ready(()));
     (reader, stream)
 }
 
@@ -138,7 +141,15 @@ pub async fn run(
     }
     metrics.leader.set(1);
 
-    let result = run_controllers(&client, &options, &health, &metrics, elector.as_ref(), stopped()).await;
+    let result = run_controllers(
+        &client,
+        &options,
+        &health,
+        &metrics,
+        elector.as_ref(),
+        stopped(),
+    )
+    .await;
     metrics.leader.set(0);
     if let Some(elector) = &elector
         && result.is_ok()
@@ -175,7 +186,8 @@ async fn run_controllers(
             }
         }
     };
-    let (namespaced_templates, namespaced_task) = cached(api::<AnalysisTemplate>(client, namespace));
+    let (namespaced_templates, namespaced_task) =
+        cached(api::<AnalysisTemplate>(client, namespace));
     let (cluster_templates, cluster_task) =
         cached(Api::<ClusterAnalysisTemplate>::all(client.clone()));
     let reporter = Reporter {
@@ -208,8 +220,11 @@ async fn run_controllers(
         stop(),
     );
     *health.rollouts.lock().unwrap_or_else(|e| e.into_inner()) = Some(rollouts.clone());
-    let analysis_loop =
-        analysis_controller::controller(api::<AnalysisRun>(client, namespace), analysis_ctx, stop());
+    let analysis_loop = analysis_controller::controller(
+        api::<AnalysisRun>(client, namespace),
+        analysis_ctx,
+        stop(),
+    );
 
     let readiness = {
         let ready = health.ready.clone();
@@ -249,7 +264,11 @@ async fn run_controllers(
         }
     };
     if lost {
-        let name = options.lease.as_ref().map(|l| l.name.clone()).unwrap_or_default();
+        let name = options
+            .lease
+            .as_ref()
+            .map(|l| l.name.clone())
+            .unwrap_or_default();
         return Err(ControllerError::LostLease(name));
     }
     Ok(())

@@ -50,8 +50,9 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("conductor");
         let reconciles = Family::<ControllerLabel, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
-        let durations =
-            Family::<ControllerLabel, Histogram>::new_with_constructor(duration_histogram as fn() -> Histogram);
+        let durations = Family::<ControllerLabel, Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
         let writes = Family::<ControllerLabel, Counter>::default();
         let rollouts = Family::<PhaseLabel, Gauge<i64, AtomicI64>>::default();
         let leader = Gauge::<i64, AtomicI64>::default();

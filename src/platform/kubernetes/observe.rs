@@ -28,7 +28,10 @@ pub struct Target {
 
 /// Resolves the template from `spec.template` or the `workloadRef`
 /// Deployment. `Ok(Err(message))` is a problem with the spec, for the user.
-pub async fn target(client: &Client, rollout: &Rollout) -> Result<Result<Target, String>, KubeError> {
+pub async fn target(
+    client: &Client,
+    rollout: &Rollout,
+) -> Result<Result<Target, String>, KubeError> {
     let spec = &rollout.spec;
     let (template, selector, workload) = match (&spec.template, &spec.workload_ref) {
         (Some(template), None) => (template.clone(), spec.selector.clone(), None),
@@ -107,11 +110,7 @@ pub fn replica_set_state(rs: &ReplicaSet) -> Option<ReplicaSetState> {
             .get(REVISION_ANNOTATION)
             .and_then(|r| r.parse().ok())
             .unwrap_or(0),
-        created_at: rs
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| t.0),
+        created_at: rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
         replicas: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
         ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
         available: status.and_then(|s| s.available_replicas).unwrap_or(0),

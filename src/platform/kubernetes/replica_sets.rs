@@ -92,9 +92,7 @@ pub async fn apply(
             patch_or_gone(&api, &rs.name_any(), &json!({ "spec": { "replicas": 0 } })).await?;
             writes += 1;
         } else {
-            let revision = observed
-                .replica_set(&hash_of(rs))
-                .map_or(0, |s| s.revision);
+            let revision = observed.replica_set(&hash_of(rs)).map_or(0, |s| s.revision);
             idle.push((revision, rs.name_any()));
         }
     }

@@ -9,10 +9,10 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder};
 use kube::runtime::watcher::{self, watcher};
-use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
@@ -21,7 +21,9 @@ use super::analysis_runs::{self, Templates};
 use super::index::OwnedIndex;
 use super::metrics::{ControllerLabel, ErrorLabels, Metrics};
 use super::observe::{self, Inputs, Target};
-use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found, managers, replica_sets, requests, routers};
+use super::{
+    HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found, managers, replica_sets, requests, routers,
+};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::rollout::{Rollout, RolloutStatus};
 use crate::engine::{self, Decision, EventType, Observed};
@@ -50,7 +52,9 @@ pub fn owned_stream<K>(
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
-    let config = watcher::Config::default().labels(ROLLOUT_LABEL).any_semantic();
+    let config = watcher::Config::default()
+        .labels(ROLLOUT_LABEL)
+        .any_semantic();
     watcher(api, config)
         .default_backoff()
         .map_ok(move |event| {
@@ -219,10 +223,9 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
         .writes
         .get_or_create(&ControllerLabel { controller: NAME })
         .inc_by(writes as u64);
-    let mut requeue = decision
-        .desired
-        .requeue_after_ms
-        .map_or(RESYNC, |ms| Duration::from_millis(ms.unsigned_abs()).min(RESYNC));
+    let mut requeue = decision.desired.requeue_after_ms.map_or(RESYNC, |ms| {
+        Duration::from_millis(ms.unsigned_abs()).min(RESYNC)
+    });
     if restarting {
         // Pods come back without the ReplicaSet's counts changing, so no
         // watch event would bring us back for the next one.
@@ -293,7 +296,8 @@ async fn undo(ctx: &Context, rollout: &Rollout, hash: &str) -> Result<usize, Kub
     if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         labels.remove(HASH_LABEL);
     }
-    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
+    let api: Api<Rollout> =
+        Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
     let patch = json!({ "spec": { "template": template } });
     api.patch(
         &rollout.name_any(),
@@ -317,7 +321,11 @@ async fn restart_one_pod(
     let sets = ctx.replica_sets.owned_by(&uid);
     let all_ready = sets.iter().all(|rs| {
         let want = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-        rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0) >= want
+        rs.status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0)
+            >= want
     });
     let hashes: Vec<String> = sets
         .iter()
@@ -334,7 +342,12 @@ async fn restart_one_pod(
         .items
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| p.metadata.creation_timestamp.as_ref().is_some_and(|t| t.0 < before))
+        .filter(|p| {
+            p.metadata
+                .creation_timestamp
+                .as_ref()
+                .is_some_and(|t| t.0 < before)
+        })
         .min_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
     let Some(pod) = oldest else {
         return Ok(false);
@@ -365,8 +378,12 @@ async fn scale_deployment_to_zero(
         return Ok(0);
     }
     let patch = json!({ "spec": { "replicas": 0 } });
-    api.patch(name, &PatchParams::apply(managers::REPLICA_SETS), &Patch::Merge(&patch))
-        .await?;
+    api.patch(
+        name,
+        &PatchParams::apply(managers::REPLICA_SETS),
+        &Patch::Merge(&patch),
+    )
+    .await?;
     Ok(1)
 }
 
@@ -374,8 +391,13 @@ async fn scale_deployment_to_zero(
 /// resourceVersion makes it conditional: a decision made on a stale view
 /// of the rollout is refused (409) and made again on the fresh one, so a
 /// request is never acted on twice.
-async fn write_status(ctx: &Context, rollout: &Rollout, status: &RolloutStatus) -> Result<(), KubeError> {
-    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
+async fn write_status(
+    ctx: &Context,
+    rollout: &Rollout,
+    status: &RolloutStatus,
+) -> Result<(), KubeError> {
+    let api: Api<Rollout> =
+        Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
     let patch = json!({
         "apiVersion": "conductor.dev/v1alpha1",
         "kind": "Rollout",

@@ -23,9 +23,15 @@ const NGINX_PREFIX: &str = "nginx.ingress.kubernetes.io";
 /// The Services a strategy names: (stable or active, canary or preview).
 fn services(strategy: &RolloutStrategy) -> (Option<&str>, Option<&str>) {
     if let Some(canary) = &strategy.canary {
-        (canary.stable_service.as_deref(), canary.canary_service.as_deref())
+        (
+            canary.stable_service.as_deref(),
+            canary.canary_service.as_deref(),
+        )
     } else if let Some(bg) = &strategy.blue_green {
-        (Some(bg.active_service.as_str()), bg.preview_service.as_deref())
+        (
+            Some(bg.active_service.as_str()),
+            bg.preview_service.as_deref(),
+        )
     } else {
         (None, None)
     }
@@ -105,8 +111,12 @@ async fn pin_service(
         return Ok(Ok(false));
     }
     let patch = json!({ "spec": { "selector": { HASH_LABEL: hash } } });
-    api.patch(name, &PatchParams::apply(managers::SERVICES), &Patch::Merge(&patch))
-        .await?;
+    api.patch(
+        name,
+        &PatchParams::apply(managers::SERVICES),
+        &Patch::Merge(&patch),
+    )
+    .await?;
     Ok(Ok(true))
 }
 

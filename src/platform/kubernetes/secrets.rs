@@ -79,12 +79,19 @@ pub async fn prefetch(client: &Client, run: &AnalysisRun) -> Result<Prefetched, 
             Err(e) => return Err(e.into()),
         }
     }
-    let scrapes = run.spec.metrics.iter().any(|m| m.provider.pod_scrape.is_some());
+    let scrapes = run
+        .spec
+        .metrics
+        .iter()
+        .any(|m| m.provider.pod_scrape.is_some());
     if let (true, Some(hash)) = (scrapes, run.labels().get(HASH_LABEL)) {
         let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
         // Pods carry the template's labels and the hash, not the rollout label.
         let selector = format!("{HASH_LABEL}={hash}");
-        fetched.pods = pods.list(&ListParams::default().labels(&selector)).await?.items;
+        fetched.pods = pods
+            .list(&ListParams::default().labels(&selector))
+            .await?
+            .items;
     }
     Ok(fetched)
 }
@@ -173,7 +180,10 @@ impl EndpointSource for Prefetched {
                     .map(|p| p.container_port),
             };
             let number = number.ok_or_else(|| {
-                format!("pod {} has no container port named {port:?}", pod.name_any())
+                format!(
+                    "pod {} has no container port named {port:?}",
+                    pod.name_any()
+                )
             })?;
             urls.push(format!("http://{ip}:{number}"));
         }
