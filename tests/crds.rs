@@ -15,26 +15,30 @@ fn load(path: &str) -> serde_json::Value {
     serde_yaml::from_str(&text).unwrap()
 }
 
+/// `crds/` for kubectl users and the operator chart's own copy, which
+/// helm installs before the chart's templates.
 #[test]
 fn committed_crds_are_up_to_date() {
-    let dir = repo().join("crds");
-    let generated = crd::all();
-    for crd in &generated {
-        let path = dir.join(crd::file_name(crd));
-        let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "{} missing ({e}); run `conductor crds --out-dir crds`",
+    for folder in ["crds", "charts/conductor/crds"] {
+        let dir = repo().join(folder);
+        let generated = crd::all();
+        for crd in &generated {
+            let path = dir.join(crd::file_name(crd));
+            let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+                panic!(
+                    "{} missing ({e}); run `conductor crds --out-dir {folder}`",
+                    path.display()
+                )
+            });
+            assert!(
+                committed == crd::to_yaml(crd).unwrap(),
+                "{} is stale; run `cargo run -- crds --out-dir {folder}` and commit it",
                 path.display()
-            )
-        });
-        assert!(
-            committed == crd::to_yaml(crd).unwrap(),
-            "{} is stale; run `cargo run -- crds --out-dir crds` and commit it",
-            path.display()
-        );
+            );
+        }
+        let files = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(files, generated.len(), "{folder}/ holds files no CRD generates");
     }
-    let files = std::fs::read_dir(&dir).unwrap().count();
-    assert_eq!(files, generated.len(), "crds/ holds files no CRD generates");
 }
 
 #[test]
