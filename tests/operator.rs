@@ -993,3 +993,79 @@ async fn an_invalid_rollout_is_reported_and_others_keep_going() {
     );
     assert!(!text.contains("name=\"good\""), "no object names as labels");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysis_arguments_come_from_secrets_and_rollout_fields_and_stay_masked() {
+    let cluster = Cluster::start("args").await;
+    let _controller = cluster.controller("replica-a").await;
+    let source = servers::Stub::start(servers::handler(|request: servers::Request| async move {
+        let authorized = request.header("authorization") == Some("Bearer s3cret");
+        let named = request.query == "rollout=vault";
+        match (authorized, named) {
+            (true, true) => servers::Response::new(200, r#"{"errorRate": 0.01}"#),
+            _ => servers::Response::new(401, "who are you?"),
+        }
+    }))
+    .await;
+    cluster
+        .apply::<k8s_openapi::api::core::v1::Secret>(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": "metrics-token" },
+            "stringData": { "token": "s3cret" }
+        }))
+        .await;
+    cluster
+        .apply::<conductor::crd::analysis::AnalysisTemplate>(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": { "name": "authorized-rate" },
+            "spec": {
+                "args": [{ "name": "token" }, { "name": "rollout" }],
+                "metrics": [{
+                    "name": "error-rate",
+                    "successCondition": "result < 0.05",
+                    "provider": { "web": {
+                        "url": format!("{}/rate?rollout={{{{args.rollout}}}}", source.url()),
+                        "headers": [{ "key": "Authorization", "value": "Bearer {{args.token}}" }],
+                        "jsonPath": "{$.errorRate}"
+                    } }
+                }]
+            }
+        }))
+        .await;
+    services(&cluster, "vault").await;
+    let steps = json!([{ "analysis": {
+        "templates": [{ "templateName": "authorized-rate" }],
+        "args": [
+            { "name": "token", "valueFrom": { "secretKeyRef": { "name": "metrics-token", "key": "token" } } },
+            { "name": "rollout", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } }
+        ]
+    } }]);
+    cluster.apply::<Rollout>(rollout("vault", V1, steps)).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "vault", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    set_image(&cluster, "vault", V2).await;
+    wait_for(
+        &api,
+        "vault",
+        LIMIT,
+        "promoted after the analysis",
+        healthy_at("3.10"),
+    )
+    .await;
+    let runs: Api<AnalysisRun> = cluster.api();
+    let run = runs
+        .list(&ListParams::default())
+        .await
+        .expect("runs")
+        .items
+        .remove(0);
+    let text = serde_json::to_string(&run).expect("json");
+    assert!(
+        !text.contains("s3cret"),
+        "the secret leaked into the run: {text}"
+    );
+    let status = run.status.expect("status");
+    assert_eq!(status.phase.as_deref(), Some("Successful"), "{status:?}");
+}
