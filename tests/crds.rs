@@ -37,7 +37,11 @@ fn committed_crds_are_up_to_date() {
             );
         }
         let files = std::fs::read_dir(&dir).unwrap().count();
-        assert_eq!(files, generated.len(), "{folder}/ holds files no CRD generates");
+        assert_eq!(
+            files,
+            generated.len(),
+            "{folder}/ holds files no CRD generates"
+        );
     }
 }
 
