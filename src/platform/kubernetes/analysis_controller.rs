@@ -3,7 +3,7 @@
 //! is the run's whole memory, so any replica can pick a run up.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use jiff::Timestamp;
@@ -15,7 +15,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
-use super::metrics::{ControllerLabel, ErrorLabels, Metrics};
+use super::metrics::Metrics;
 use super::{KubeError, managers, secrets};
 use crate::analysis::args::resolve;
 use crate::analysis::evaluate::{PENDING, RUNNING};
@@ -49,31 +49,14 @@ pub fn controller(
         })
 }
 
-fn error_policy(_run: Arc<AnalysisRun>, error: &KubeError, ctx: Arc<Context>) -> Action {
-    ctx.metrics
-        .errors
-        .get_or_create(&ErrorLabels {
-            controller: NAME,
-            kind: error.kind(),
-        })
-        .inc();
-    if matches!(error, KubeError::Api(e) if super::is_conflict(e)) {
-        return Action::requeue(Duration::from_millis(100));
-    }
-    warn!(%error, "analysis run reconcile failed");
-    Action::requeue(Duration::from_secs(5))
+fn error_policy(_run: Arc<AnalysisRun>, error: &KubeError, _ctx: Arc<Context>) -> Action {
+    super::retry_after(error)
 }
 
 async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, KubeError> {
-    let started = Instant::now();
-    let label = ControllerLabel { controller: NAME };
-    ctx.metrics.reconciles.get_or_create(&label).inc();
-    let result = reconcile_inner(&run, &ctx).await;
     ctx.metrics
-        .durations
-        .get_or_create(&label)
-        .observe(started.elapsed().as_secs_f64());
-    result
+        .reconcile(NAME, reconcile_inner(&run, &ctx))
+        .await
 }
 
 fn is_running(status: &AnalysisRunStatus) -> bool {
@@ -153,10 +136,7 @@ async fn finish(
         &Patch::Apply(&patch),
     )
     .await?;
-    ctx.metrics
-        .writes
-        .get_or_create(&ControllerLabel { controller: NAME })
-        .inc();
+    ctx.metrics.wrote(NAME, 1);
     if is_running(before) && !is_running(after) {
         let phase = after.phase.clone().unwrap_or_default();
         let event = KubeEvent {

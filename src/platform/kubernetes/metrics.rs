@@ -91,6 +91,35 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts and times one reconcile of `controller`, and its error if any.
+    pub async fn reconcile<T>(
+        &self,
+        controller: &'static str,
+        work: impl std::future::Future<Output = Result<T, super::KubeError>>,
+    ) -> Result<T, super::KubeError> {
+        let started = std::time::Instant::now();
+        let label = ControllerLabel { controller };
+        self.reconciles.get_or_create(&label).inc();
+        let result = work.await;
+        self.durations
+            .get_or_create(&label)
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(error) = &result {
+            self.errors
+                .get_or_create(&ErrorLabels {
+                    controller,
+                    kind: error.kind(),
+                })
+                .inc();
+        }
+        result
+    }
+
+    pub fn wrote(&self, controller: &'static str, writes: u64) {
+        self.writes
+            .get_or_create(&ControllerLabel { controller })
+            .inc_by(writes);
+    }
     /// Replaces the per-phase rollout counts with a fresh census.
     pub fn set_rollout_phases<'a>(&self, phases: impl Iterator<Item = &'a str>) {
         let mut counts: std::collections::BTreeMap<&str, i64> = Default::default();

@@ -72,6 +72,21 @@ impl KubeError {
     }
 }
 
+/// When to try again after a failed reconcile: soon for a cache still
+/// filling or a lost write race, a few seconds for anything else.
+pub fn retry_after(error: &KubeError) -> kube::runtime::controller::Action {
+    use kube::runtime::controller::Action;
+    use std::time::Duration;
+    match error {
+        KubeError::NotSynced(_) => Action::requeue(Duration::from_millis(200)),
+        KubeError::Api(e) if is_conflict(e) => Action::requeue(Duration::from_millis(100)),
+        _ => {
+            tracing::warn!(%error, "reconcile failed");
+            Action::requeue(Duration::from_secs(5))
+        }
+    }
+}
+
 /// True for a 409 from the API server: someone else wrote first.
 pub fn is_conflict(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 409)

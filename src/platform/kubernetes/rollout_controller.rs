@@ -2,7 +2,7 @@
 //! which also validates) → apply → status, and Events for what was decided.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use jiff::Timestamp;
@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use super::analysis_runs::{self, Templates};
 use super::index::OwnedIndex;
-use super::metrics::{ControllerLabel, ErrorLabels, Metrics};
+use super::metrics::Metrics;
 use super::observe::{self, Inputs, Target};
 use super::{
     HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found, managers, replica_sets, requests, routers,
@@ -90,34 +90,14 @@ pub fn controller(
     (store, stream)
 }
 
-fn error_policy(_rollout: Arc<Rollout>, error: &KubeError, ctx: Arc<Context>) -> Action {
-    ctx.metrics
-        .errors
-        .get_or_create(&ErrorLabels {
-            controller: NAME,
-            kind: error.kind(),
-        })
-        .inc();
-    match error {
-        KubeError::NotSynced(_) => Action::requeue(Duration::from_millis(200)),
-        KubeError::Api(e) if super::is_conflict(e) => Action::requeue(Duration::from_millis(100)),
-        _ => {
-            warn!(%error, "rollout reconcile failed");
-            Action::requeue(Duration::from_secs(5))
-        }
-    }
+fn error_policy(_rollout: Arc<Rollout>, error: &KubeError, _ctx: Arc<Context>) -> Action {
+    super::retry_after(error)
 }
 
 async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, KubeError> {
-    let started = Instant::now();
-    let label = ControllerLabel { controller: NAME };
-    ctx.metrics.reconciles.get_or_create(&label).inc();
-    let result = reconcile_inner(&rollout, &ctx).await;
     ctx.metrics
-        .durations
-        .get_or_create(&label)
-        .observe(started.elapsed().as_secs_f64());
-    result
+        .reconcile(NAME, reconcile_inner(&rollout, &ctx))
+        .await
 }
 
 async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, KubeError> {
@@ -219,10 +199,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
         writes += undo(ctx, rollout, hash).await?;
     }
     publish_events(ctx, rollout, &decision).await;
-    ctx.metrics
-        .writes
-        .get_or_create(&ControllerLabel { controller: NAME })
-        .inc_by(writes as u64);
+    ctx.metrics.wrote(NAME, writes as u64);
     let mut requeue = decision.desired.requeue_after_ms.map_or(RESYNC, |ms| {
         Duration::from_millis(ms.unsigned_abs()).min(RESYNC)
     });
