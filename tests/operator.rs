@@ -1069,3 +1069,68 @@ async fn analysis_arguments_come_from_secrets_and_rollout_fields_and_stay_masked
     let status = run.status.expect("status");
     assert_eq!(status.phase.as_deref(), Some("Successful"), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_the_rollout_no_longer_needs_is_terminated() {
+    let cluster = Cluster::start("terminate").await;
+    let _controller = cluster.controller("replica-a").await;
+    let rate = cluster::shared(0.01);
+    let source = error_rate_source(rate).await;
+    cluster
+        .apply::<conductor::crd::analysis::AnalysisTemplate>(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": { "name": "watch-errors" },
+            "spec": { "metrics": [{
+                "name": "error-rate",
+                "interval": "1s",
+                "successCondition": "result < 0.05",
+                "provider": { "web": { "url": format!("{}/rate", source.url()), "jsonPath": "{$.errorRate}" } }
+            }] }
+        }))
+        .await;
+    services(&cluster, "bg").await;
+    let mut object = rollout("bg", V1, json!([{ "setWeight": 50 }, { "pause": {} }]));
+    object["spec"]["strategy"]["canary"]["analysis"] =
+        json!({ "templates": [{ "templateName": "watch-errors" }] });
+    cluster.apply::<Rollout>(object).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "bg", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    set_image(&cluster, "bg", V2).await;
+    wait_for(&api, "bg", LIMIT, "paused", |r| phase(r) == "Paused").await;
+    let runs: Api<AnalysisRun> = cluster.api();
+    let start = tokio::time::Instant::now();
+    let name = loop {
+        let list = runs.list(&ListParams::default()).await.expect("runs").items;
+        let measured = list.iter().find(|r| {
+            r.status
+                .as_ref()
+                .is_some_and(|s| s.metric_results.iter().any(|m| m.count >= 2))
+        });
+        if let Some(run) = measured {
+            break run.name_any();
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "the background run never measured twice: {list:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (code, out) = cli(
+        &cluster,
+        RolloutCommand::Promote {
+            name: "bg".into(),
+            full: true,
+        },
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    wait_for(&api, "bg", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    let run = wait_for(&runs, &name, LIMIT, "terminated", |r| {
+        r.spec.terminate == Some(true)
+            && r.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Successful")
+    })
+    .await;
+    let message = run.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(message.starts_with("terminated"), "{message}");
+}
