@@ -6,7 +6,7 @@ use common::{flows, server};
 
 use flows::{get, post};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use server::{Helpdesk, client, sqlite_file};
 
 #[tokio::test(flavor = "multi_thread")]
