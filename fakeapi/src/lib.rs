@@ -12,7 +12,8 @@
 //! [`FakeApi`] serves any resource path with real REST semantics (create,
 //! get, list, watch, replace, merge/JSON/apply patch, status and scale
 //! subresources, delete with finalizers and owner cascade) without knowing
-//! the types in advance. [`simulator::Simulator`] stands in for the
+//! the types in advance. [`serve()`] puts it on a loopback HTTP port for
+//! other processes. [`simulator::Simulator`] stands in for the
 //! ReplicaSet and Deployment controllers.
 
 mod apply;
@@ -26,6 +27,7 @@ mod response;
 mod routes;
 mod scale;
 mod selector;
+mod serve;
 mod service;
 pub mod simulator;
 mod store;
@@ -36,4 +38,5 @@ pub use error::ApiError;
 pub use fake::{AuditEntry, FakeApi, Fault};
 pub use path::ResourceKey;
 pub use response::ResponseBody;
+pub use serve::{Server, serve, write_kubeconfig};
 pub use service::FakeService;

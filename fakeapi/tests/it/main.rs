@@ -6,5 +6,6 @@ mod crud;
 mod faults;
 mod lifecycle;
 mod patches;
+mod served;
 mod simulator;
 mod watches;
