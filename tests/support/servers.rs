@@ -28,9 +28,14 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(name: &str, command: &mut Command) -> Self {
+        Self::spawn_logging(name, command, Stdio::null())
+    }
+
+    /// The same, with standard output going to `stdout` (e.g. a file the test reads).
+    pub fn spawn_logging(name: &str, command: &mut Command, stdout: Stdio) -> Self {
         let child = command
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
