@@ -35,7 +35,10 @@ async fn wait_for_phase(api: &Api<Rollout>, name: &str, phase: &str, revision: &
         if current && on_revision && status.phase.as_deref() == Some(phase) {
             return;
         }
-        assert!(start.elapsed() < LIMIT, "{name} not {phase} on {revision}: {status:?}");
+        assert!(
+            start.elapsed() < LIMIT,
+            "{name} not {phase} on {revision}: {status:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -60,7 +63,12 @@ async fn kubectl_conductor_drives_a_controller_process() {
     let _controller = servers::Process::spawn_logging(
         "conductor controller",
         Command::new(env!("CARGO_BIN_EXE_conductor"))
-            .args(["controller", "--no-leader-election", "--namespace", "default"])
+            .args([
+                "controller",
+                "--no-leader-election",
+                "--namespace",
+                "default",
+            ])
             .arg(format!("--metrics-addr=127.0.0.1:{port}"))
             .env("KUBECONFIG", &kubeconfig)
             .env("RUST_LOG", "info"),
@@ -99,8 +107,11 @@ async fn kubectl_conductor_drives_a_controller_process() {
     // kubectl finds `kubectl-conductor` on PATH and hands it the rest of the line.
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugin dir");
-    std::fs::copy(env!("CARGO_BIN_EXE_conductor"), plugins.join("kubectl-conductor"))
-        .expect("install the plugin");
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_conductor"),
+        plugins.join("kubectl-conductor"),
+    )
+    .expect("install the plugin");
     let path = format!(
         "{}:{}",
         plugins.display(),
@@ -144,5 +155,8 @@ async fn kubectl_conductor_drives_a_controller_process() {
             .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
         assert!(parsed.get("level").is_some(), "{line}");
     }
-    assert!(logs.contains("RolloutCompleted"), "decisions are logged: {logs}");
+    assert!(
+        logs.contains("RolloutCompleted"),
+        "decisions are logged: {logs}"
+    );
 }

@@ -39,6 +39,7 @@ pub fn controller(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> impl std::future::Future<Output = ()> {
     Controller::new(runs, watcher::Config::default().any_semantic())
+        .with_config(kube::runtime::controller::Config::default().concurrency(super::CONCURRENCY))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {

@@ -72,6 +72,11 @@ impl KubeError {
     }
 }
 
+/// Reconciles in flight at once per controller: enough to keep the API
+/// server busy, few enough that a storm of events cannot open thousands
+/// of connections and starve the watches that keep the caches fresh.
+pub const CONCURRENCY: u16 = 32;
+
 /// When to try again after a failed reconcile: soon for a cache still
 /// filling or a lost write race, a few seconds for anything else.
 pub fn retry_after(error: &KubeError) -> kube::runtime::controller::Action {
@@ -79,7 +84,11 @@ pub fn retry_after(error: &KubeError) -> kube::runtime::controller::Action {
     use std::time::Duration;
     match error {
         KubeError::NotSynced(_) => Action::requeue(Duration::from_millis(200)),
-        KubeError::Api(e) if is_conflict(e) => Action::requeue(Duration::from_millis(100)),
+        // Someone wrote first, most often our own previous status write
+        // whose watch event has not arrived yet: that event brings the
+        // fresh object and its own reconcile, so retrying at once would only
+        // conflict again. The requeue is the backstop.
+        KubeError::Api(e) if is_conflict(e) => Action::requeue(Duration::from_secs(2)),
         _ => {
             tracing::warn!(%error, "reconcile failed");
             Action::requeue(Duration::from_secs(5))

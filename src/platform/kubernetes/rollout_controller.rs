@@ -75,6 +75,7 @@ pub fn controller(
     impl std::future::Future<Output = ()>,
 ) {
     let controller = Controller::new(rollouts, watcher::Config::default().any_semantic())
+        .with_config(kube::runtime::controller::Config::default().concurrency(super::CONCURRENCY))
         .owns_stream(owned_stream(owned_replica_sets, ctx.replica_sets.clone()))
         .owns_stream(owned_stream(owned_runs, ctx.analysis_runs.clone()))
         .graceful_shutdown_on(shutdown);
