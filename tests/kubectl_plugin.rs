@@ -3,6 +3,8 @@
 //! named by a kubeconfig), and `kubectl conductor ...` found by kubectl's
 //! plugin discovery on PATH.
 
+#[path = "support/cluster.rs"]
+mod cluster;
 #[path = "support/servers.rs"]
 mod servers;
 
@@ -24,22 +26,15 @@ fn kubectl() -> Option<PathBuf> {
     local.exists().then_some(local)
 }
 
-async fn wait_for_phase(api: &Api<Rollout>, name: &str, phase: &str, revision: &str) {
-    let start = tokio::time::Instant::now();
-    loop {
-        let r = api.get(name).await.expect("get");
+/// Current (the controller has seen the latest spec), in `phase`, on `revision`.
+fn settled(phase: &'static str, revision: &'static str) -> impl Fn(&Rollout) -> bool {
+    move |r: &Rollout| {
         let status = r.status.clone().unwrap_or_default();
-        let current = status.observed_generation == r.metadata.generation;
         let on_revision = status.canary_revision.as_deref() == Some(revision)
             || status.stable_revision.as_deref() == Some(revision);
-        if current && on_revision && status.phase.as_deref() == Some(phase) {
-            return;
-        }
-        assert!(
-            start.elapsed() < LIMIT,
-            "{name} not {phase} on {revision}: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        status.observed_generation == r.metadata.generation
+            && on_revision
+            && status.phase.as_deref() == Some(phase)
     }
 }
 
@@ -96,13 +91,27 @@ async fn kubectl_conductor_drives_a_controller_process() {
         .create(&PostParams::default(), &rollout)
         .await
         .expect("create");
-    wait_for_phase(&rollouts, "web", "Healthy", "v1").await;
+    cluster::wait_for(
+        &rollouts,
+        "web",
+        LIMIT,
+        "healthy on v1",
+        settled("Healthy", "v1"),
+    )
+    .await;
     let patch = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": "web:v2" }] } } } });
     rollouts
         .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("new image");
-    wait_for_phase(&rollouts, "web", "Paused", "v2").await;
+    cluster::wait_for(
+        &rollouts,
+        "web",
+        LIMIT,
+        "paused on v2",
+        settled("Paused", "v2"),
+    )
+    .await;
 
     // kubectl finds `kubectl-conductor` on PATH and hands it the rest of the line.
     let plugins = dir.path().join("plugins");

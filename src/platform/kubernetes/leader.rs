@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 
-use super::{KubeError, is_conflict, is_not_found};
+use super::{KubeError, is_conflict};
 
 #[derive(Debug, Clone)]
 pub struct LeaseConfig {
@@ -45,10 +45,8 @@ impl LeaderElector {
     /// Returns whether we hold it now.
     pub async fn try_acquire_or_renew(&self) -> Result<bool, KubeError> {
         let now = Timestamp::now();
-        let lease = match self.api.get(&self.config.name).await {
-            Ok(lease) => lease,
-            Err(e) if is_not_found(&e) => return self.create(now).await,
-            Err(e) => return Err(e.into()),
+        let Some(lease) = self.api.get_opt(&self.config.name).await? else {
+            return self.create(now).await;
         };
         let spec = lease.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.clone().unwrap_or_default();

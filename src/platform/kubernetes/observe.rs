@@ -9,7 +9,7 @@ use kube::{Api, Client, ResourceExt};
 
 use super::{
     HASH_LABEL, KubeError, LABEL_ANNOTATION, REVISION_ANNOTATION, SCALE_DOWN_AT_ANNOTATION,
-    TEMPLATE_REVISION_ANNOTATION, is_not_found,
+    TEMPLATE_REVISION_ANNOTATION,
 };
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
@@ -23,7 +23,14 @@ pub struct Target {
     pub hash: String,
     pub label: String,
     /// The Deployment named by `workloadRef`, if any.
-    pub workload: Option<String>,
+    pub workload: Option<Workload>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub name: String,
+    /// Its `spec.replicas` as read, so scaling it down needs no second read.
+    pub replicas: i32,
 }
 
 /// Resolves the template from `spec.template` or the `workloadRef`
@@ -44,15 +51,11 @@ pub async fn target(
             }
             let namespace = rollout.namespace().unwrap_or_default();
             let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-            let deployment = match deployments.get(&reference.name).await {
-                Ok(d) => d,
-                Err(e) if is_not_found(&e) => {
-                    return Ok(Err(format!(
-                        "spec.workloadRef: Deployment {} not found in {namespace}",
-                        reference.name
-                    )));
-                }
-                Err(e) => return Err(e.into()),
+            let Some(deployment) = deployments.get_opt(&reference.name).await? else {
+                return Ok(Err(format!(
+                    "spec.workloadRef: Deployment {} not found in {namespace}",
+                    reference.name
+                )));
             };
             let Some(dspec) = deployment.spec else {
                 return Ok(Err(format!(
@@ -60,10 +63,14 @@ pub async fn target(
                     reference.name
                 )));
             };
+            let workload = Workload {
+                name: reference.name.clone(),
+                replicas: dspec.replicas.unwrap_or(1),
+            };
             (
                 dspec.template,
                 spec.selector.clone().or(Some(dspec.selector)),
-                Some(reference.name.clone()),
+                Some(workload),
             )
         }
         // The engine reports both and neither, with the field.
@@ -147,7 +154,6 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
         .iter()
         .filter_map(|rs| replica_set_state(rs))
         .collect();
-    replica_sets.sort_by_key(|rs| (rs.revision, rs.created_at));
     let (template_hash, template_label) = inputs
         .target
         .map(|t| (t.hash.clone(), t.label.clone()))

@@ -180,7 +180,8 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
             Ok(n) => writes += n,
             Err(problem) => decision = invalid(&spec, &status, observed.clone(), problem, now),
         }
-        let (written, pods_restarting) = side_effects(ctx, rollout, target, &decision).await?;
+        let (written, pods_restarting) =
+            side_effects(ctx, rollout, target, &owned_sets, &decision).await?;
         writes += written;
         restarting = pods_restarting;
     }
@@ -197,7 +198,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
     // After the status: the undo's spec write would make the status write
     // stale, and the recorded request is what keeps undo from repeating.
     if let Some(hash) = &decision.desired.rollback_to {
-        writes += undo(ctx, rollout, hash).await?;
+        writes += undo(ctx, rollout, &owned_sets, hash).await?;
     }
     publish_events(ctx, rollout, &decision).await;
     ctx.metrics.wrote(NAME, writes as u64);
@@ -228,18 +229,19 @@ async fn side_effects(
     ctx: &Context,
     rollout: &Rollout,
     target: &Target,
+    owned_sets: &[Arc<ReplicaSet>],
     decision: &Decision,
 ) -> Result<(usize, bool), KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
     let mut writes = 0;
     let mut restarting = false;
     if let Some(before) = decision.desired.restart_pods_before
-        && restart_one_pod(ctx, rollout, &namespace, before).await?
+        && restart_one_pod(ctx, owned_sets, &namespace, before).await?
     {
         writes += 1;
         restarting = true;
     }
-    if let Some(deployment) = &target.workload {
+    if let Some(workload) = target.workload.as_ref().filter(|w| w.replicas > 0) {
         let scale_down = rollout
             .spec
             .workload_ref
@@ -248,22 +250,24 @@ async fn side_effects(
             .unwrap_or("onsuccess");
         let healthy = decision.status.phase.as_deref() == Some("Healthy");
         if healthy && scale_down != "never" {
-            writes += scale_deployment_to_zero(ctx, &namespace, deployment).await?;
+            writes += scale_deployment_to_zero(ctx, &namespace, &workload.name).await?;
         }
     }
     Ok((writes, restarting))
 }
 
 /// Puts the named ReplicaSet's template back into the rollout's spec.
-async fn undo(ctx: &Context, rollout: &Rollout, hash: &str) -> Result<usize, KubeError> {
+async fn undo(
+    ctx: &Context,
+    rollout: &Rollout,
+    owned_sets: &[Arc<ReplicaSet>],
+    hash: &str,
+) -> Result<usize, KubeError> {
     if rollout.spec.workload_ref.is_some() {
         return Ok(0);
     }
-    let uid = rollout.uid().unwrap_or_default();
-    let Some(rs) = ctx
-        .replica_sets
-        .owned_by(&uid)
-        .into_iter()
+    let Some(rs) = owned_sets
+        .iter()
         .find(|rs| rs.labels().get(HASH_LABEL).map(String::as_str) == Some(hash))
     else {
         return Ok(0);
@@ -291,12 +295,10 @@ async fn undo(ctx: &Context, rollout: &Rollout, hash: &str) -> Result<usize, Kub
 /// capacity. Returns whether pods are still to be restarted.
 async fn restart_one_pod(
     ctx: &Context,
-    rollout: &Rollout,
+    sets: &[Arc<ReplicaSet>],
     namespace: &str,
     before: Timestamp,
 ) -> Result<bool, KubeError> {
-    let uid = rollout.uid().unwrap_or_default();
-    let sets = ctx.replica_sets.owned_by(&uid);
     let all_ready = sets.iter().all(|rs| {
         let want = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
         rs.status
@@ -347,22 +349,19 @@ async fn scale_deployment_to_zero(
     name: &str,
 ) -> Result<usize, KubeError> {
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
-    let current = match api.get(name).await {
-        Ok(d) => d.spec.and_then(|s| s.replicas).unwrap_or(1),
-        Err(e) if is_not_found(&e) => return Ok(0),
-        Err(e) => return Err(e.into()),
-    };
-    if current == 0 {
-        return Ok(0);
-    }
     let patch = json!({ "spec": { "replicas": 0 } });
-    api.patch(
-        name,
-        &PatchParams::apply(managers::REPLICA_SETS),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(1)
+    match api
+        .patch(
+            name,
+            &PatchParams::apply(managers::REPLICA_SETS),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(1),
+        Err(e) if is_not_found(&e) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Server-side apply of the whole status on the status subresource. The

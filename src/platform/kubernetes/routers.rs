@@ -12,7 +12,7 @@ use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ObjectMeta, Patch,
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
-use super::{HASH_LABEL, KubeError, is_not_found, managers};
+use super::{HASH_LABEL, KubeError, managers};
 use crate::crd::rollout::{
     GatewayApiTrafficRouting, NginxTrafficRouting, Rollout, RolloutStrategy,
 };
@@ -95,12 +95,8 @@ async fn pin_service(
     name: &str,
     hash: &str,
 ) -> Result<Result<bool, String>, KubeError> {
-    let service = match api.get(name).await {
-        Ok(s) => s,
-        Err(e) if is_not_found(&e) => {
-            return Ok(Err(format!("Service {name} not found")));
-        }
-        Err(e) => return Err(e.into()),
+    let Some(service) = api.get_opt(name).await? else {
+        return Ok(Err(format!("Service {name} not found")));
     };
     let current = service
         .spec
@@ -140,15 +136,11 @@ async fn http_route(
     let namespace = routing.namespace.as_deref().unwrap_or(namespace);
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), namespace, &http_route_resource());
-    let route = match api.get(&routing.http_route).await {
-        Ok(r) => r,
-        Err(e) if is_not_found(&e) => {
-            return Ok(Err(format!(
-                "HTTPRoute {} not found in {namespace}",
-                routing.http_route
-            )));
-        }
-        Err(e) => return Err(e.into()),
+    let Some(route) = api.get_opt(&routing.http_route).await? else {
+        return Ok(Err(format!(
+            "HTTPRoute {} not found in {namespace}",
+            routing.http_route
+        )));
     };
     let mut rules = route
         .data
@@ -220,15 +212,11 @@ async fn nginx_canary(
 ) -> Result<Result<bool, String>, KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
     let api: Api<Ingress> = Api::namespaced(client.clone(), &namespace);
-    let stable_ingress = match api.get(&routing.stable_ingress).await {
-        Ok(i) => i,
-        Err(e) if is_not_found(&e) => {
-            return Ok(Err(format!(
-                "Ingress {} not found in {namespace}",
-                routing.stable_ingress
-            )));
-        }
-        Err(e) => return Err(e.into()),
+    let Some(stable_ingress) = api.get_opt(&routing.stable_ingress).await? else {
+        return Ok(Err(format!(
+            "Ingress {} not found in {namespace}",
+            routing.stable_ingress
+        )));
     };
     let prefix = routing.annotation_prefix.as_deref().unwrap_or(NGINX_PREFIX);
     let mut spec = serde_json::to_value(&stable_ingress.spec).unwrap_or(Value::Null);
@@ -244,11 +232,7 @@ async fn nginx_canary(
         (format!("{prefix}/canary"), "true".to_owned()),
         (format!("{prefix}/canary-weight"), weight.to_string()),
     ]);
-    let existing = match api.get(&name).await {
-        Ok(i) => Some(i),
-        Err(e) if is_not_found(&e) => None,
-        Err(e) => return Err(e.into()),
-    };
+    let existing = api.get_opt(&name).await?;
     if let Some(existing) = &existing {
         let same_spec = serde_json::to_value(&existing.spec).unwrap_or(Value::Null) == spec;
         let same_annotations = annotations

@@ -11,7 +11,7 @@ use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use serde_json::Value;
 
-use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found};
+use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL};
 use crate::analysis::args::ArgSource;
 use crate::analysis::providers::{DatadogKeys, EndpointSource};
 use crate::crd::analysis::AnalysisRun;
@@ -50,19 +50,15 @@ pub async fn prefetch(client: &Client, run: &AnalysisRun) -> Result<Prefetched, 
     let mut fetched = Prefetched::default();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     for name in names {
-        match secrets.get(&name).await {
-            Ok(secret) => {
-                let values = secret
-                    .data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-                    .chain(secret.string_data.unwrap_or_default())
-                    .collect();
-                fetched.secrets.insert(name, values);
-            }
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e.into()),
+        if let Some(secret) = secrets.get_opt(&name).await? {
+            let values = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                .chain(secret.string_data.unwrap_or_default())
+                .collect();
+            fetched.secrets.insert(name, values);
         }
     }
     let rollout_name = run.labels().get(ROLLOUT_LABEL).cloned();
@@ -73,11 +69,8 @@ pub async fn prefetch(client: &Client, run: &AnalysisRun) -> Result<Prefetched, 
         .any(|a| a.value_from.as_ref().is_some_and(|f| f.field_ref.is_some()));
     if let (true, Some(name)) = (wants_fields, &rollout_name) {
         let rollouts: Api<Rollout> = Api::namespaced(client.clone(), &namespace);
-        match rollouts.get(name).await {
-            Ok(rollout) => fetched.rollout = serde_json::to_value(rollout).ok(),
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
+        let rollout = rollouts.get_opt(name).await?;
+        fetched.rollout = rollout.and_then(|r| serde_json::to_value(r).ok());
     }
     let scrapes = run
         .spec
