@@ -11,11 +11,12 @@ mod servers;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use clap::Parser;
 use cluster::{Cluster, phase, wait_for};
 use conductor::crd::analysis::AnalysisRun;
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::HASH_LABEL;
-use conductor::rollout_cli::{self, RolloutCommand};
+use conductor::rollout_cli;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::events::v1::Event;
@@ -119,9 +120,15 @@ async fn event_reasons(cluster: &Cluster, name: &str) -> Vec<String> {
     list.into_iter().filter_map(|e| e.reason).collect()
 }
 
-async fn cli(cluster: &Cluster, command: RolloutCommand) -> (u8, String) {
+/// Runs `conductor rollout <args>` as typed, parsed by the real CLI.
+async fn cli(cluster: &Cluster, args: &[&str]) -> (u8, String) {
+    let line = ["conductor", "rollout"].iter().chain(args);
+    let parsed = conductor::cli::Cli::try_parse_from(line).expect("the command parses");
+    let conductor::cli::Command::Rollout { action, .. } = parsed.command else {
+        unreachable!("`conductor rollout` parses as the rollout command");
+    };
     let mut out = Vec::new();
-    let code = rollout_cli::execute(cluster.client(), &cluster.namespace, command, &mut out)
+    let code = rollout_cli::execute(cluster.client(), &cluster.namespace, action, &mut out)
         .await
         .expect("the command runs");
     (code, String::from_utf8_lossy(&out).into_owned())
@@ -345,80 +352,31 @@ async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
         |step: i32| move |r: &Rollout| phase(r) == "Paused" && current_step(r) == Some(step);
     wait_for(&api, "desk", LIMIT, "paused at step 1", paused_at(1)).await;
 
-    let (code, out) = cli(
-        &cluster,
-        RolloutCommand::Promote {
-            name: "desk".into(),
-            full: false,
-        },
-    )
-    .await;
+    let (code, out) = cli(&cluster, &["promote", "desk"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("promote: rollout desk"), "{out}");
     wait_for(&api, "desk", LIMIT, "paused at step 3", paused_at(3)).await;
 
-    let (code, out) = cli(
-        &cluster,
-        RolloutCommand::Abort {
-            name: "desk".into(),
-        },
-    )
-    .await;
+    let (code, out) = cli(&cluster, &["abort", "desk"]).await;
     assert_eq!(code, 0, "{out}");
     let aborted = wait_for(&api, "desk", LIMIT, "degraded", |r| phase(r) == "Degraded").await;
     assert_eq!(canary_weight(&aborted), Some(0));
-    let (code, out) = cli(
-        &cluster,
-        RolloutCommand::Status {
-            name: "desk".into(),
-            watch: false,
-            timeout: "1s".into(),
-        },
-    )
-    .await;
+    let (code, out) = cli(&cluster, &["status", "desk", "--timeout", "1s"]).await;
     assert_eq!(code, 1, "a degraded rollout fails `status`: {out}");
     assert!(out.contains("Degraded"), "{out}");
 
-    let (code, out) = cli(
-        &cluster,
-        RolloutCommand::Retry {
-            name: "desk".into(),
-        },
-    )
-    .await;
+    let (code, out) = cli(&cluster, &["retry", "desk"]).await;
     assert_eq!(code, 0, "{out}");
     wait_for(&api, "desk", LIMIT, "paused at step 1 again", paused_at(1)).await;
 
-    let (code, out) = cli(
-        &cluster,
-        RolloutCommand::Promote {
-            name: "desk".into(),
-            full: true,
-        },
-    )
-    .await;
+    let (code, out) = cli(&cluster, &["promote", "desk", "--full"]).await;
     assert_eq!(code, 0, "{out}");
-    let (code, out) = cli(
-        &cluster,
-        RolloutCommand::Status {
-            name: "desk".into(),
-            watch: true,
-            timeout: "30s".into(),
-        },
-    )
-    .await;
+    let (code, out) = cli(&cluster, &["status", "desk", "--watch", "--timeout", "30s"]).await;
     assert_eq!(code, 0, "`status --watch` exits 0 once healthy: {out}");
     let healthy = api.get("desk").await.expect("get");
     assert!(healthy_at("3.10")(&healthy), "{:?}", healthy.status);
 
-    let (code, out) = cli(
-        &cluster,
-        RolloutCommand::Get {
-            name: "desk".into(),
-            watch: false,
-        },
-    )
-    .await;
+    let (code, out) = cli(&cluster, &["get", "desk"]).await;
     assert_eq!(code, 0);
     assert!(
         out.contains("Phase:     Healthy") && out.contains("REPLICASET") && out.contains("stable"),
@@ -426,13 +384,7 @@ async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
     );
 
     // Undo puts 3.9's template back; it is rolled out like any revision.
-    let (code, out) = cli(
-        &cluster,
-        RolloutCommand::Undo {
-            name: "desk".into(),
-        },
-    )
-    .await;
+    let (code, out) = cli(&cluster, &["undo", "desk"]).await;
     assert_eq!(code, 0, "{out}");
     wait_for(&api, "desk", LIMIT, "undone to 3.9", |r| {
         r.spec
@@ -444,14 +396,7 @@ async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
             && current_step(r) == Some(1)
     })
     .await;
-    let (code, out) = cli(
-        &cluster,
-        RolloutCommand::Promote {
-            name: "desk".into(),
-            full: true,
-        },
-    )
-    .await;
+    let (code, out) = cli(&cluster, &["promote", "desk", "--full"]).await;
     assert_eq!(code, 0, "{out}");
     wait_for(
         &api,
@@ -479,13 +424,7 @@ async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
             .collect();
         assert_eq!(before.len(), 4);
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let (code, out) = cli(
-            &cluster,
-            RolloutCommand::Restart {
-                name: "desk".into(),
-            },
-        )
-        .await;
+        let (code, out) = cli(&cluster, &["restart", "desk"]).await;
         assert_eq!(code, 0, "{out}");
         let start = tokio::time::Instant::now();
         loop {
@@ -789,6 +728,10 @@ async fn routers_set_gateway_weights_and_the_nginx_canary_ingress() {
     gw["spec"]["strategy"]["canary"]["trafficRouting"] =
         json!({ "gatewayAPI": { "httpRoute": "gw" } });
     let mut ng = rollout("ng", V1, steps);
+    // The default 30 s delay before the old pods go would race the test's 30 s limit.
+    for object in [&mut gw, &mut ng] {
+        object["spec"]["strategy"]["canary"]["scaleDownDelaySeconds"] = json!(2);
+    }
     ng["spec"]["strategy"]["canary"]["trafficRouting"] =
         json!({ "nginx": { "stableIngress": "ng" } });
     let api = cluster.api::<Rollout>();
@@ -839,14 +782,7 @@ async fn routers_set_gateway_weights_and_the_nginx_canary_ingress() {
             ]))
         );
     }
-    let (code, out) = cli(
-        &cluster,
-        RolloutCommand::Promote {
-            name: "ng".into(),
-            full: true,
-        },
-    )
-    .await;
+    let (code, out) = cli(&cluster, &["promote", "ng", "--full"]).await;
     assert_eq!(code, 0, "{out}");
     wait_for(&api, "ng", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
     let canary = ingresses
@@ -1116,14 +1052,7 @@ async fn a_run_the_rollout_no_longer_needs_is_terminated() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let (code, out) = cli(
-        &cluster,
-        RolloutCommand::Promote {
-            name: "bg".into(),
-            full: true,
-        },
-    )
-    .await;
+    let (code, out) = cli(&cluster, &["promote", "bg", "--full"]).await;
     assert_eq!(code, 0, "{out}");
     wait_for(&api, "bg", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
     let run = wait_for(&runs, &name, LIMIT, "terminated", |r| {
