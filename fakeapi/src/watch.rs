@@ -96,9 +96,13 @@ async fn next_live(state: &mut State) -> Option<Arc<Event>> {
             None => std::future::pending().await,
         }
     };
+    // Biased, drop first: a change made after `drop_watches` must never
+    // reach a dropped watch, or a client could skip the re-watch (and the
+    // 410 it would get) that dropping is meant to force.
     tokio::select! {
-        received = state.rx.recv() => received.ok(),
+        biased;
         _ = state.dropped.changed() => None,
+        received = state.rx.recv() => received.ok(),
         () = timeout => None,
     }
 }
