@@ -106,18 +106,42 @@ async fn selector_hash(cluster: &Cluster, service: &str) -> Option<String> {
     service.spec?.selector?.get(HASH_LABEL).cloned()
 }
 
-async fn event_reasons(cluster: &Cluster, name: &str) -> Vec<String> {
+/// The reasons of the Events about `name`, oldest first, once `awaited`
+/// (if any) is among them (or the limit passed): the controller publishes Events
+/// just after the status write a test waits for.
+async fn event_reasons(cluster: &Cluster, name: &str, awaited: Option<&str>) -> Vec<String> {
     let events: Api<Event> = cluster.api();
-    let mut list: Vec<Event> = events
-        .list(&ListParams::default())
-        .await
-        .expect("list events")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect();
-    list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
-    list.into_iter().filter_map(|e| e.reason).collect()
+    let start = tokio::time::Instant::now();
+    loop {
+        let mut list: Vec<Event> = events
+            .list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect();
+        list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+        let reasons: Vec<String> = list.into_iter().filter_map(|e| e.reason).collect();
+        if awaited.is_none_or(|a| reasons.iter().any(|r| r == a)) || start.elapsed() > LIMIT {
+            return reasons;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until no new Event about `name` appeared for 300 ms.
+async fn events_settled(cluster: &Cluster, name: &str) {
+    let mut last = event_reasons(cluster, name, None).await.len();
+    let start = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = event_reasons(cluster, name, None).await.len();
+        if now == last || start.elapsed() > LIMIT {
+            return;
+        }
+        last = now;
+    }
 }
 
 /// Runs `conductor rollout <args>` as typed, parsed by the real CLI.
@@ -223,7 +247,7 @@ async fn first_deploy_then_an_image_change_runs_every_step_and_promotes() {
             .and_then(|s| s.stable_revision.as_deref()),
         Some("3.10")
     );
-    let reasons = event_reasons(&cluster, "web").await;
+    let reasons = event_reasons(&cluster, "web", Some("RolloutCompleted")).await;
     for reason in ["RolloutStarted", "SetWeight", "RolloutCompleted"] {
         assert!(
             reasons.iter().any(|r| r == reason),
@@ -329,9 +353,9 @@ async fn analysis_passes_a_good_release_and_aborts_a_bad_one() {
         .filter(|r| r.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
         .collect();
     assert_eq!(failed.len(), 1, "the bad release's run failed");
-    let reasons = event_reasons(&cluster, "shop").await;
+    let reasons = event_reasons(&cluster, "shop", Some("RolloutAborted")).await;
     assert!(reasons.iter().any(|r| r == "RolloutAborted"), "{reasons:?}");
-    let run_events = event_reasons(&cluster, &failed[0].name_any()).await;
+    let run_events = event_reasons(&cluster, &failed[0].name_any(), Some("AnalysisFailed")).await;
     assert!(
         run_events.iter().any(|r| r == "AnalysisFailed"),
         "{run_events:?}"
@@ -492,7 +516,7 @@ async fn a_new_revision_mid_rollout_supersedes_the_canary() {
         |rs| replicas(rs) == 0,
     )
     .await;
-    let reasons = event_reasons(&cluster, "api").await;
+    let reasons = event_reasons(&cluster, "api", Some("Superseded")).await;
     assert!(reasons.iter().any(|r| r == "Superseded"), "{reasons:?}");
 }
 
@@ -526,6 +550,11 @@ async fn a_controller_killed_at_every_step_resumes_exactly() {
                 steps_seen.push(step);
             }
             if killed_at.insert(step) {
+                // Events are best effort: a kill between the status write
+                // and its Event loses the Event, as in any cluster. Kill
+                // once the step's decision is fully recorded, so the counts
+                // below check decisions, not that race.
+                events_settled(&cluster, "jobs").await;
                 // A new pod, a new identity: it waits for the dead one's lease to expire.
                 controller.kill();
                 generation += 1;
@@ -548,7 +577,7 @@ async fn a_controller_killed_at_every_step_resumes_exactly() {
         2,
         "no duplicate ReplicaSet"
     );
-    let reasons = event_reasons(&cluster, "jobs").await;
+    let reasons = event_reasons(&cluster, "jobs", Some("RolloutCompleted")).await;
     let count = |reason: &str| reasons.iter().filter(|r| *r == reason).count();
     // Each decision is recorded once, whichever replica made it: never a
     // second promotion or a step walked twice.
@@ -889,7 +918,7 @@ async fn an_invalid_rollout_is_reported_and_others_keep_going() {
         "the condition names the field: {condition:?}"
     );
     assert!(
-        event_reasons(&cluster, "bad")
+        event_reasons(&cluster, "bad", Some("InvalidSpec"))
             .await
             .iter()
             .any(|r| r == "InvalidSpec")
