@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::error::ApiError;
+use crate::paging::Snapshots;
 use crate::path::ResourceKey;
 use crate::selector::Filter;
 use crate::service::FakeService;
@@ -55,6 +56,7 @@ pub(crate) struct Shared {
     pub audit: Mutex<Vec<AuditEntry>>,
     pub requests: AtomicU64,
     pub drop_watches: watch::Sender<u64>,
+    pub snapshots: Mutex<Snapshots>,
 }
 
 impl Shared {
@@ -97,6 +99,7 @@ impl FakeApi {
                 audit: Mutex::new(Vec::new()),
                 requests: AtomicU64::new(0),
                 drop_watches: watch::channel(0).0,
+                snapshots: Mutex::new(Snapshots::default()),
             }),
         }
     }

@@ -20,6 +20,7 @@ mod apply;
 mod error;
 mod fake;
 mod meta;
+mod paging;
 mod patch;
 mod path;
 mod query;

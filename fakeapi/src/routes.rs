@@ -8,8 +8,9 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::fake::Shared;
+use crate::fake::{Shared, lock};
 use crate::meta::meta_str;
+use crate::paging::{Page, Snapshot};
 use crate::path::{RequestPath, ResourceKey};
 use crate::query::Query;
 use crate::response::{self, ResponseBody};
@@ -61,14 +62,7 @@ fn collection(
     let key = &path.key;
     match *req.method {
         Method::GET if req.query.flag("watch") => watch(shared, path, filter, req),
-        Method::GET => {
-            let (items, rv, kind) = {
-                let store = shared.lock();
-                let items = store.list(key, path.namespace.as_deref(), &filter);
-                (items, store.rv, store.kind_of(key))
-            };
-            Ok(list_response(key, kind, rv, &items))
-        }
+        Method::GET => list(shared, path, filter, req),
         Method::POST => {
             let body = parse_json(&req.body)?;
             let ns = path.namespace.as_deref().unwrap_or_default();
@@ -88,9 +82,15 @@ fn collection(
                     deleted.push(d);
                 }
             }
-            let (rv, kind) = (store.rv, store.kind_of(key));
+            let page = Page {
+                rv: store.rv,
+                items: deleted,
+                continue_token: None,
+                remaining: 0,
+            };
+            let kind = store.kind_of(key);
             drop(store);
-            Ok(list_response(key, kind, rv, &deleted))
+            Ok(list_response(key, kind, &page, false))
         }
         _ => Err(method_not_allowed(req.method)),
     }
@@ -191,23 +191,67 @@ fn watch(
     Ok(response::build(200, body))
 }
 
+/// A list, whole or one page of it when the client gives a `limit`.
+fn list(
+    shared: &Shared,
+    path: &RequestPath,
+    filter: Filter,
+    req: &Incoming<'_>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let key = &path.key;
+    let limit = match req.query.get("limit") {
+        None | Some("" | "0") => None,
+        Some(l) => Some(
+            l.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
+        ),
+    };
+    let resumed = match req.query.get("continue") {
+        None | Some("") => None,
+        Some(token) => Some(lock(&shared.snapshots).resume(token)?),
+    };
+    let kind = shared.lock().kind_of(key);
+    let (id, snapshot, offset) = match resumed {
+        Some((id, snapshot, offset)) => (Some(id), snapshot, offset),
+        None => {
+            let store = shared.lock();
+            let items = store.list(key, path.namespace.as_deref(), &filter);
+            let snapshot = Snapshot {
+                rv: store.rv,
+                items: items.into(),
+            };
+            (None, snapshot, 0)
+        }
+    };
+    let page = lock(&shared.snapshots).page(snapshot, id, offset, limit.unwrap_or(usize::MAX));
+    // Like the real server, the remaining count is only known without a selector.
+    Ok(list_response(key, kind, &page, filter.is_empty()))
+}
+
 /// Serialises a list without copying the stored objects into a new tree.
 fn list_response(
     key: &ResourceKey,
     kind: Option<String>,
-    rv: u64,
-    items: &[std::sync::Arc<Value>],
+    page: &Page,
+    count_remaining: bool,
 ) -> Response<ResponseBody> {
     let kind = kind.map_or_else(|| "List".to_string(), |k| format!("{k}List"));
+    let mut metadata = serde_json::json!({"resourceVersion": page.rv.to_string()});
+    if let Some(token) = &page.continue_token {
+        metadata["continue"] = Value::from(token.as_str());
+        if count_remaining {
+            metadata["remainingItemCount"] = Value::from(page.remaining);
+        }
+    }
     let head = serde_json::json!({
         "apiVersion": key.api_version,
         "kind": kind,
-        "metadata": {"resourceVersion": rv.to_string()},
+        "metadata": metadata,
     });
     let mut out = serde_json::to_vec(&head).unwrap_or_default();
     out.pop();
     out.extend_from_slice(b",\"items\":[");
-    for (i, item) in items.iter().enumerate() {
+    for (i, item) in page.items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }

@@ -92,6 +92,57 @@ async fn list_filters_by_labels_and_fields() {
 }
 
 #[tokio::test]
+async fn paged_lists_read_one_snapshot_and_stale_tokens_expire() {
+    let fake = fakeapi::FakeApi::new();
+    let cms: Api<ConfigMap> = Api::default_namespaced(fake.client());
+    let pp = PostParams::default();
+    for i in 0..5 {
+        cms.create(&pp, &configmap(&format!("cm-{i}"), &[("app", "web")]))
+            .await
+            .unwrap();
+    }
+    let first = cms.list(&ListParams::default().limit(2)).await.unwrap();
+    assert_eq!(first.items.len(), 2);
+    assert_eq!(first.metadata.remaining_item_count, Some(3));
+    let snapshot_rv = first.metadata.resource_version.clone();
+    // Changes after the first page do not show in the later ones.
+    cms.create(&pp, &configmap("cm-late", &[])).await.unwrap();
+    cms.delete("cm-4", &DeleteParams::default()).await.unwrap();
+    let mut names: Vec<String> = first.items.iter().map(|c| c.name_any()).collect();
+    let mut token = first.metadata.continue_;
+    while let Some(next) = token.filter(|t| !t.is_empty()) {
+        let page = cms
+            .list(&ListParams::default().limit(2).continue_token(&next))
+            .await
+            .unwrap();
+        assert_eq!(page.metadata.resource_version, snapshot_rv);
+        names.extend(page.items.iter().map(|c| c.name_any()));
+        token = page.metadata.continue_;
+    }
+    assert_eq!(names, ["cm-0", "cm-1", "cm-2", "cm-3", "cm-4"]);
+
+    // A selector hides the remaining count, as on a real server.
+    let selected = cms
+        .list(&ListParams::default().labels("app=web").limit(1))
+        .await
+        .unwrap();
+    assert_eq!(selected.items.len(), 1);
+    assert_eq!(selected.metadata.remaining_item_count, None);
+    assert!(selected.metadata.continue_.is_some());
+
+    let err = cms
+        .list(&ListParams::default().limit(1).continue_token("999999-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&err), (410, "Expired".into()));
+    let err = cms
+        .list(&ListParams::default().continue_token("not-a-token"))
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&err).0, 400);
+}
+
+#[tokio::test]
 async fn custom_resources_and_direct_store_access() {
     let fake = fakeapi::FakeApi::new();
     let api = rollouts(fake.client());
