@@ -116,9 +116,10 @@ pub async fn create_customer(db: &Db, new: &NewCustomer) -> Result<Customer, Api
 }
 
 pub async fn get_customer(db: &Db, id: i64) -> Result<Customer, ApiError> {
-    let row = sqlx::query("SELECT id, name, email, created_at FROM customers WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&db.pool)
+    let row = db
+        .fetch_optional(
+            sqlx::query("SELECT id, name, email, created_at FROM customers WHERE id = $1").bind(id),
+        )
         .await?
         .ok_or(ApiError::NotFound("customer"))?;
     Ok(customer(&row)?)
@@ -188,9 +189,8 @@ pub async fn get_ticket(db: &Db, id: i64) -> Result<Ticket, ApiError> {
         Backend::Sqlite => GET_TICKET_SQLITE,
         Backend::Postgres => GET_TICKET_POSTGRES,
     };
-    let row = sqlx::query(sql)
-        .bind(id)
-        .fetch_optional(&db.pool)
+    let row = db
+        .fetch_optional(sqlx::query(sql).bind(id))
         .await?
         .ok_or(ApiError::NotFound("ticket"))?;
     Ok(ticket(&row)?)
@@ -252,7 +252,7 @@ pub async fn list_tickets(db: &Db, filter: &Filter) -> Result<(Vec<Ticket>, bool
     if let Some(tag) = &filter.tag {
         query = query.bind(tag.clone());
     }
-    let rows = query.fetch_all(&db.pool).await?;
+    let rows = db.fetch_all(query).await?;
     let more = rows.len() as i64 > filter.limit;
     let page = rows
         .iter()
@@ -315,8 +315,10 @@ pub async fn update_ticket(
 }
 
 pub async fn tags(db: &Db) -> Result<Vec<(String, i64)>, ApiError> {
-    let rows = sqlx::query("SELECT tag, COUNT(*) AS n FROM ticket_tags GROUP BY tag ORDER BY tag")
-        .fetch_all(&db.pool)
+    let rows = db
+        .fetch_all(sqlx::query(
+            "SELECT tag, COUNT(*) AS n FROM ticket_tags GROUP BY tag ORDER BY tag",
+        ))
         .await?;
     Ok(rows
         .iter()
