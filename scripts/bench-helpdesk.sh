@@ -34,10 +34,12 @@ LUA
 
 report() {
   local name="$1" file="$2"
-  local rps p99
+  local rps p99 failed
   rps="$(awk '/Requests\/sec/ {print $2}' "$file")"
   p99="$(awk '$1=="99%" {print $2}' "$file")"
-  printf '%-22s %10s req/s   p99 %s\n' "$name" "$rps" "$p99"
+  # Error answers are fast: a run with any is not a throughput figure.
+  failed="$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$file")"
+  printf '%-22s %10s req/s   p99 %s   failed %s\n' "$name" "$rps" "$p99" "$failed"
 }
 
 echo "helpdesk on SQLite, ${seconds}s each, 2 threads, 32 connections, loopback:"

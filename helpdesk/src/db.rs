@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Tables, in order. `{id}` is the auto-increment key of each backend.
@@ -176,15 +176,11 @@ impl Db {
         };
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let options = AnyConnectOptions::from_str(url).map_err(open)?;
-        // An in-memory SQLite database lives in one connection.
-        let connections = if memory {
-            1
-        } else if backend == Backend::Sqlite {
-            4
-        } else {
-            10
-        };
         let sqlite = backend == Backend::Sqlite;
+        // An in-memory SQLite database lives in one connection. A file has
+        // one writer at a time: writes queue here, in order, rather than in
+        // SQLite's busy handler, which sleeps up to 100 ms between tries.
+        let connections = if sqlite { 1 } else { 10 };
         let pool = AnyPoolOptions::new()
             .max_connections(connections)
             // A SQLite connection is a thread of this process: nothing to
@@ -213,6 +209,17 @@ impl Db {
             backend,
             readers,
         })
+    }
+
+    /// A transaction that writes. On SQLite it takes the write lock at
+    /// BEGIN: a deferred transaction that reads first cannot take it once
+    /// another write has committed, and fails at once (SQLITE_BUSY) instead
+    /// of waiting its turn.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     /// Runs a read, on a reader connection where there are some.
@@ -278,7 +285,7 @@ impl Db {
         {
             let version = i as i64 + 1;
             let fail = |source| DbError::Migration { version, source };
-            let mut tx = self.pool.begin().await.map_err(fail)?;
+            let mut tx = self.begin_write().await.map_err(fail)?;
             let ddl = migration.replace("{id}", id);
             for statement in ddl.split(';').filter(|s| !s.trim().is_empty()) {
                 // The migrations are this file's constants, not input.

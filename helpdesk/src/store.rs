@@ -126,7 +126,7 @@ pub async fn get_customer(db: &Db, id: i64) -> Result<Customer, ApiError> {
 }
 
 pub async fn create_ticket(db: &Db, new: &NewTicket) -> Result<Ticket, ApiError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let exists = sqlx::query("SELECT id FROM customers WHERE id = $1")
         .bind(new.customer_id)
         .fetch_optional(&mut *tx)
@@ -263,7 +263,7 @@ pub async fn list_tickets(db: &Db, filter: &Filter) -> Result<(Vec<Ticket>, bool
 }
 
 pub async fn add_message(db: &Db, id: i64, new: &NewMessage) -> Result<Message, ApiError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let updated = sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
         .bind(now())
         .bind(id)

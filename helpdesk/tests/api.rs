@@ -15,6 +15,50 @@ async fn life_cycle_on_sqlite() {
     flows::life_cycle(&Helpdesk::start(&sqlite_file(&dir), &[])).await;
 }
 
+/// Reads of a SQLite file run on their own connections: each must still
+/// see every write answered before it, with many requests in flight.
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_see_every_answered_write_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Helpdesk::start(&sqlite_file(&dir), &[]);
+    let u = server.url.clone();
+    post(
+        &format!("{u}/customers"),
+        json!({"name": "Ada", "email": "ada@example.com"}),
+    )
+    .await;
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let u = u.clone();
+            tokio::spawn(async move {
+                let (status, t) = post(
+                    &format!("{u}/tickets"),
+                    json!({"subject": format!("w{w}"), "customer_id": 1, "channel": "sms"}),
+                )
+                .await;
+                assert_eq!(status, StatusCode::CREATED, "{t}");
+                let ticket = format!("{u}/tickets/{}", t["id"]);
+                assert_eq!(get(&ticket).await.0, StatusCode::OK);
+                for n in 1..=10 {
+                    post(
+                        &format!("{ticket}/messages"),
+                        json!({"author": "agent:zoe", "body": format!("reply {n}")}),
+                    )
+                    .await;
+                    let (_, read) = get(&ticket).await;
+                    assert_eq!(read["messages"].as_array().map(Vec::len), Some(n), "{read}");
+                }
+                let (_, closed) = post(&format!("{ticket}/close"), json!({})).await;
+                assert_eq!(closed["status"], "closed");
+                assert_eq!(get(&ticket).await.1["status"], "closed");
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_bad_request_is_a_clear_json_error() {
     flows::bad_requests(&Helpdesk::start("sqlite::memory:", &[])).await;
