@@ -893,6 +893,15 @@ async fn an_invalid_rollout_is_reported_and_others_keep_going() {
     cluster
         .apply::<Rollout>(rollout("good", V1, json!([{ "setWeight": 50 }])))
         .await;
+    // One the API server would refuse under the CRD's schema, as an older
+    // CRD could let through: it fails its own reconciles, not the watch.
+    let garbled = cluster.fake().map(|fake| {
+        let mut garbled = rollout("garbled", V1, json!([]));
+        garbled["metadata"]["namespace"] = json!(cluster.namespace);
+        garbled["spec"]["replicas"] = json!("three");
+        fake.insert(("conductor.dev/v1alpha1", "rollouts"), garbled)
+            .expect("inserted")
+    });
     let api = cluster.api::<Rollout>();
     let invalid = wait_for(&api, "bad", LIMIT, "reported invalid", |r| {
         phase(r) == "Degraded"
@@ -957,6 +966,10 @@ async fn an_invalid_rollout_is_reported_and_others_keep_going() {
         "{text}"
     );
     assert!(!text.contains("name=\"good\""), "no object names as labels");
+    if garbled.is_some() {
+        let invalid = "conductor_reconcile_errors_total{controller=\"rollout\",kind=\"invalid\"}";
+        assert!(text.contains(invalid), "no `{invalid}` in:\n{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,12 +9,12 @@ use futures_util::StreamExt;
 use jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
-use kube::runtime::watcher;
+use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
+use super::events::Events;
 use super::metrics::Metrics;
 use super::{KubeError, managers, secrets};
 use crate::analysis::args::resolve;
@@ -29,7 +29,7 @@ const NAME: &str = "analysisrun";
 pub struct Context {
     pub client: kube::Client,
     pub http: reqwest::Client,
-    pub recorder: Recorder,
+    pub events: Events,
     pub metrics: Arc<Metrics>,
 }
 
@@ -38,7 +38,8 @@ pub fn controller(
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> impl std::future::Future<Output = ()> {
-    Controller::new(runs, watcher::Config::default().any_semantic())
+    let (store, runs) = super::cache::reflect(runs);
+    Controller::for_stream(runs, store)
         .with_config(kube::runtime::controller::Config::default().concurrency(super::CONCURRENCY))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -151,7 +152,7 @@ async fn finish(
             action: "Analysis".into(),
             secondary: None,
         };
-        if let Err(error) = ctx.recorder.publish(&event, &run.object_ref(&())).await {
+        if let Err(error) = ctx.events.publish(&event, &run.object_ref(&())).await {
             warn!(%error, "publishing event");
         }
     }

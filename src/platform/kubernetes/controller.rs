@@ -11,20 +11,21 @@ use futures_util::FutureExt;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::runtime::WatchStreamExt;
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::watcher::{self, watcher};
+use kube::runtime::events::Reporter;
+use kube::runtime::reflector::Store;
 use kube::{Api, Client};
 use tokio::sync::watch;
 
 use super::analysis_runs::Templates;
+use super::cache;
+use super::cached_rollout::CachedRollout;
+use super::events::Events;
 use super::index::OwnedIndex;
 use super::leader::{LeaderElector, LeaseConfig};
 use super::metrics::Metrics;
 use super::server::{self, Health};
 use super::{KubeError, analysis_controller, rollout_controller};
 use crate::crd::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
-use crate::crd::rollout::Rollout;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -64,7 +65,7 @@ where
     }
 }
 
-/// A reflector store kept filled by a background watch.
+/// A store kept filled by a background watch.
 fn cached<K>(api: Api<K>) -> (Store<K>, impl std::future::Future<Output = ()>)
 where
     K: kube::Resource<DynamicType = ()>
@@ -75,13 +76,10 @@ where
         + Sync
         + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher(api, watcher::Config::default().any_semantic()),
-    )
-    .default_backoff()
-    .for_each(|_| std::future::ready(()));
+    let (reader, stream) = cache::reflect(api);
+    let stream = stream
+        .default_backoff()
+        .for_each(|_| std::future::ready(()));
     (reader, stream)
 }
 
@@ -202,18 +200,18 @@ async fn run_controllers(
             namespaced: namespaced_templates,
             cluster: cluster_templates,
         },
-        recorder: Recorder::new(client.clone(), reporter.clone()),
+        events: Events::new(client.clone(), reporter.clone()),
         metrics: metrics.clone(),
     });
     let http = crate::analysis::providers::http_client().map_err(KubeError::Invalid)?;
     let analysis_ctx = Arc::new(analysis_controller::Context {
         client: client.clone(),
         http,
-        recorder: Recorder::new(client.clone(), reporter),
+        events: Events::new(client.clone(), reporter),
         metrics: metrics.clone(),
     });
     let (rollouts, rollout_loop) = rollout_controller::controller(
-        api::<Rollout>(client, namespace),
+        api::<CachedRollout>(client, namespace),
         api::<ReplicaSet>(client, namespace),
         api::<AnalysisRun>(client, namespace),
         rollout_ctx.clone(),

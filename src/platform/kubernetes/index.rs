@@ -1,6 +1,8 @@
 //! Objects grouped by their controlling owner, fed by a watch. A reconcile
 //! asks for "the ReplicaSets of this Rollout" and gets them without a scan
-//! over every ReplicaSet of the cluster or a call to the API server.
+//! over every ReplicaSet of the cluster or a call to the API server. The
+//! index keeps what a projection of each object chose to keep, not the
+//! object: at 20,000 ReplicaSets, their pod templates alone are ~200 MB.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -10,11 +12,11 @@ use kube::runtime::watcher::Event;
 
 type Key = (String, String);
 
-pub struct OwnedIndex<K> {
-    inner: Arc<RwLock<Inner<K>>>,
+pub struct OwnedIndex<V> {
+    inner: Arc<RwLock<Inner<V>>>,
 }
 
-impl<K> Clone for OwnedIndex<K> {
+impl<V> Clone for OwnedIndex<V> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -22,16 +24,23 @@ impl<K> Clone for OwnedIndex<K> {
     }
 }
 
-struct Inner<K> {
-    by_owner: HashMap<String, BTreeMap<Key, Arc<K>>>,
+struct Inner<V> {
+    by_owner: HashMap<String, BTreeMap<Key, Arc<V>>>,
     owner_of: HashMap<Key, String>,
-    /// Objects of a relist in progress; swapped in whole at its end so a
+    /// Entries of a relist in progress; swapped in whole at its end so a
     /// reconcile never sees half a list.
-    relist: Option<Vec<K>>,
+    relist: Option<Vec<Entry<V>>>,
     synced: bool,
 }
 
-impl<K: Resource> Default for OwnedIndex<K> {
+/// An object's key, its controlling owner's uid and its projection.
+struct Entry<V> {
+    key: Key,
+    owner: Option<String>,
+    value: V,
+}
+
+impl<V> Default for OwnedIndex<V> {
     fn default() -> Self {
         Self {
             inner: Arc::new(RwLock::new(Inner {
@@ -44,14 +53,14 @@ impl<K: Resource> Default for OwnedIndex<K> {
     }
 }
 
-impl<K: Resource> OwnedIndex<K> {
-    fn read(&self) -> RwLockReadGuard<'_, Inner<K>> {
+impl<V> OwnedIndex<V> {
+    fn read(&self) -> RwLockReadGuard<'_, Inner<V>> {
         // A panic elsewhere cannot leave the maps half-updated: every
         // update is a single insert or remove.
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Inner<K>> {
+    fn write(&self) -> RwLockWriteGuard<'_, Inner<V>> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -61,7 +70,7 @@ impl<K: Resource> OwnedIndex<K> {
         self.read().synced
     }
 
-    pub fn owned_by(&self, owner_uid: &str) -> Vec<Arc<K>> {
+    pub fn owned_by(&self, owner_uid: &str) -> Vec<Arc<V>> {
         self.read()
             .by_owner
             .get(owner_uid)
@@ -77,26 +86,29 @@ impl<K: Resource> OwnedIndex<K> {
         self.len() == 0
     }
 
-    pub fn apply(&self, event: &Event<K>)
-    where
-        K: Clone,
-    {
+    /// Applies a watch event, keeping `project(object)` for each object.
+    pub fn apply<K: Resource>(&self, event: &Event<K>, project: impl Fn(&K) -> V) {
+        let entry = |object: &K| Entry {
+            key: key(object),
+            owner: controller_uid(object),
+            value: project(object),
+        };
         let mut inner = self.write();
         match event {
-            Event::Apply(object) => inner.insert(object.clone()),
+            Event::Apply(object) => inner.insert(entry(object)),
             Event::Delete(object) => inner.remove(&key(object)),
             Event::Init => inner.relist = Some(Vec::new()),
             Event::InitApply(object) => {
                 if let Some(relist) = inner.relist.as_mut() {
-                    relist.push(object.clone());
+                    relist.push(entry(object));
                 }
             }
             Event::InitDone => {
-                let objects = inner.relist.take().unwrap_or_default();
+                let entries = inner.relist.take().unwrap_or_default();
                 inner.by_owner.clear();
                 inner.owner_of.clear();
-                for object in objects {
-                    inner.insert(object);
+                for entry in entries {
+                    inner.insert(entry);
                 }
                 inner.synced = true;
             }
@@ -104,20 +116,17 @@ impl<K: Resource> OwnedIndex<K> {
     }
 }
 
-impl<K: Resource> Inner<K> {
-    fn insert(&mut self, mut object: K) {
-        let key = key(&object);
-        self.remove(&key);
-        let Some(owner) = controller_uid(&object) else {
+impl<V> Inner<V> {
+    fn insert(&mut self, entry: Entry<V>) {
+        self.remove(&entry.key);
+        let Some(owner) = entry.owner else {
             return;
         };
-        // Nobody reads them here, and they are often a third of an object.
-        object.meta_mut().managed_fields = None;
-        self.owner_of.insert(key.clone(), owner.clone());
+        self.owner_of.insert(entry.key.clone(), owner.clone());
         self.by_owner
             .entry(owner)
             .or_default()
-            .insert(key, Arc::new(object));
+            .insert(entry.key, Arc::new(entry.value));
     }
 
     fn remove(&mut self, key: &Key) {

@@ -12,7 +12,10 @@
 
 pub mod analysis_controller;
 pub mod analysis_runs;
+pub mod cache;
+pub mod cached_rollout;
 pub mod controller;
+pub mod events;
 pub mod index;
 pub mod leader;
 pub mod metrics;

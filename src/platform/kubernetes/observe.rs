@@ -2,15 +2,13 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{Api, Client, ResourceExt};
 
-use super::{
-    HASH_LABEL, KubeError, LABEL_ANNOTATION, REVISION_ANNOTATION, SCALE_DOWN_AT_ANNOTATION,
-    TEMPLATE_REVISION_ANNOTATION,
-};
+use super::replica_sets::OwnedReplicaSet;
+use super::{KubeError, TEMPLATE_REVISION_ANNOTATION};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
 use crate::engine::{AnalysisPhase, AnalysisRunState, Observed, ReplicaSetState, Request};
@@ -103,27 +101,21 @@ fn revision_label(template: &PodTemplateSpec) -> Option<String> {
     })
 }
 
-pub fn replica_set_state(rs: &ReplicaSet) -> Option<ReplicaSetState> {
-    let hash = rs.labels().get(HASH_LABEL)?.clone();
-    let annotations = rs.annotations();
-    let status = rs.status.as_ref();
+pub fn replica_set_state(rs: &OwnedReplicaSet) -> Option<ReplicaSetState> {
+    let hash = rs.hash.clone()?;
     Some(ReplicaSetState {
-        label: annotations
-            .get(LABEL_ANNOTATION)
-            .cloned()
-            .unwrap_or_else(|| hash.clone()),
+        label: rs.label.clone().unwrap_or_else(|| hash.clone()),
         hash,
-        revision: annotations
-            .get(REVISION_ANNOTATION)
+        revision: rs
+            .revision
+            .as_ref()
             .and_then(|r| r.parse().ok())
             .unwrap_or(0),
-        created_at: rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
-        replicas: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
-        ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
-        available: status.and_then(|s| s.available_replicas).unwrap_or(0),
-        scale_down_at: annotations
-            .get(SCALE_DOWN_AT_ANNOTATION)
-            .and_then(|t| t.parse().ok()),
+        created_at: rs.created_at,
+        replicas: rs.replicas,
+        ready: rs.ready,
+        available: rs.available,
+        scale_down_at: rs.scale_down_at.as_ref().and_then(|t| t.parse().ok()),
     })
 }
 
@@ -142,7 +134,7 @@ fn analysis_run_state(run: &AnalysisRun) -> AnalysisRunState {
 pub struct Inputs<'a> {
     pub rollout: &'a Rollout,
     pub target: Option<&'a Target>,
-    pub replica_sets: &'a [Arc<ReplicaSet>],
+    pub replica_sets: &'a [Arc<OwnedReplicaSet>],
     pub analysis_runs: &'a [Arc<AnalysisRun>],
     pub known_templates: Option<Vec<AnalysisTemplateRef>>,
     pub request: Option<Request>,

@@ -11,16 +11,20 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder};
+use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType};
 use kube::runtime::watcher::{self, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
 use super::analysis_runs::{self, Templates};
+use super::cache;
+use super::cached_rollout::CachedRollout;
+use super::events::Events;
 use super::index::OwnedIndex;
 use super::metrics::Metrics;
 use super::observe::{self, Inputs, Target};
+use super::replica_sets::OwnedReplicaSet;
 use super::{
     HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found, managers, replica_sets, requests, routers,
 };
@@ -36,21 +40,23 @@ const RESTART_POLL: Duration = Duration::from_secs(1);
 
 pub struct Context {
     pub client: Client,
-    pub replica_sets: OwnedIndex<ReplicaSet>,
+    pub replica_sets: OwnedIndex<OwnedReplicaSet>,
     pub analysis_runs: OwnedIndex<AnalysisRun>,
     pub templates: Templates,
-    pub recorder: Recorder,
+    pub events: Events,
     pub metrics: Arc<Metrics>,
 }
 
 /// Watches owned objects (only those carrying our label) into an index
 /// and yields them as triggers for their owner's reconcile.
-pub fn owned_stream<K>(
+pub fn owned_stream<K, V>(
     api: Api<K>,
-    index: OwnedIndex<K>,
+    index: OwnedIndex<V>,
+    project: fn(&K) -> V,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    V: Send + Sync + 'static,
 {
     let config = watcher::Config::default()
         .labels(ROLLOUT_LABEL)
@@ -58,28 +64,36 @@ where
     watcher(api, config)
         .default_backoff()
         .map_ok(move |event| {
-            index.apply(&event);
+            index.apply(&event, project);
             event
         })
         .touched_objects()
 }
 
 pub fn controller(
-    rollouts: Api<Rollout>,
+    rollouts: Api<CachedRollout>,
     owned_replica_sets: Api<ReplicaSet>,
     owned_runs: Api<AnalysisRun>,
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> (
-    kube::runtime::reflector::Store<Rollout>,
+    kube::runtime::reflector::Store<CachedRollout>,
     impl std::future::Future<Output = ()>,
 ) {
-    let controller = Controller::new(rollouts, watcher::Config::default().any_semantic())
+    let (store, rollouts) = cache::reflect(rollouts);
+    let controller = Controller::for_stream(rollouts, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(super::CONCURRENCY))
-        .owns_stream(owned_stream(owned_replica_sets, ctx.replica_sets.clone()))
-        .owns_stream(owned_stream(owned_runs, ctx.analysis_runs.clone()))
+        .owns_stream(owned_stream(
+            owned_replica_sets,
+            ctx.replica_sets.clone(),
+            |rs| OwnedReplicaSet::from(rs),
+        ))
+        .owns_stream(owned_stream(
+            owned_runs,
+            ctx.analysis_runs.clone(),
+            cache::without_managed_fields,
+        ))
         .graceful_shutdown_on(shutdown);
-    let store = controller.store();
     let stream = controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {
@@ -91,13 +105,26 @@ pub fn controller(
     (store, stream)
 }
 
-fn error_policy(_rollout: Arc<Rollout>, error: &KubeError, _ctx: Arc<Context>) -> Action {
+fn error_policy(_rollout: Arc<CachedRollout>, error: &KubeError, _ctx: Arc<Context>) -> Action {
     super::retry_after(error)
 }
 
-async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, KubeError> {
+async fn reconcile(cached: Arc<CachedRollout>, ctx: Arc<Context>) -> Result<Action, KubeError> {
     ctx.metrics
-        .reconcile(NAME, reconcile_inner(&rollout, &ctx))
+        .reconcile(NAME, async {
+            let rollout = cached.decode().map_err(|error| {
+                let problem = format!(
+                    "rollout {}/{} does not match the Rollout schema: {error}",
+                    cached.namespace().unwrap_or_default(),
+                    cached.name_any()
+                );
+                // The API server validates against the CRD schema, so this
+                // is a CRD older than the controller: say so loudly.
+                warn!("{problem}");
+                KubeError::Invalid(problem)
+            })?;
+            reconcile_inner(&rollout, &ctx).await
+        })
         .await
 }
 
@@ -229,7 +256,7 @@ async fn side_effects(
     ctx: &Context,
     rollout: &Rollout,
     target: &Target,
-    owned_sets: &[Arc<ReplicaSet>],
+    owned_sets: &[Arc<OwnedReplicaSet>],
     decision: &Decision,
 ) -> Result<(usize, bool), KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
@@ -260,26 +287,31 @@ async fn side_effects(
 async fn undo(
     ctx: &Context,
     rollout: &Rollout,
-    owned_sets: &[Arc<ReplicaSet>],
+    owned_sets: &[Arc<OwnedReplicaSet>],
     hash: &str,
 ) -> Result<usize, KubeError> {
     if rollout.spec.workload_ref.is_some() {
         return Ok(0);
     }
-    let Some(rs) = owned_sets
+    let Some(owned) = owned_sets
         .iter()
-        .find(|rs| rs.labels().get(HASH_LABEL).map(String::as_str) == Some(hash))
+        .find(|rs| rs.hash.as_deref() == Some(hash))
     else {
         return Ok(0);
     };
-    let Some(mut template) = rs.spec.as_ref().and_then(|s| s.template.clone()) else {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    // The index keeps no templates: undo is rare, one read is cheap.
+    let Some(rs) = replica_sets.get_opt(&owned.name).await? else {
+        return Ok(0);
+    };
+    let Some(mut template) = rs.spec.and_then(|s| s.template) else {
         return Ok(0);
     };
     if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         labels.remove(HASH_LABEL);
     }
-    let api: Api<Rollout> =
-        Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
+    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
     let patch = json!({ "spec": { "template": template } });
     api.patch(
         &rollout.name_any(),
@@ -295,22 +327,15 @@ async fn undo(
 /// capacity. Returns whether pods are still to be restarted.
 async fn restart_one_pod(
     ctx: &Context,
-    sets: &[Arc<ReplicaSet>],
+    sets: &[Arc<OwnedReplicaSet>],
     namespace: &str,
     before: Timestamp,
 ) -> Result<bool, KubeError> {
-    let all_ready = sets.iter().all(|rs| {
-        let want = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-        rs.status
-            .as_ref()
-            .and_then(|s| s.ready_replicas)
-            .unwrap_or(0)
-            >= want
-    });
+    let all_ready = sets.iter().all(|rs| rs.ready >= rs.replicas);
     let hashes: Vec<String> = sets
         .iter()
-        .filter(|rs| rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0)
-        .filter_map(|rs| rs.labels().get(HASH_LABEL).cloned())
+        .filter(|rs| rs.replicas > 0)
+        .filter_map(|rs| rs.hash.clone())
         .collect();
     if hashes.is_empty() {
         return Ok(false);
@@ -417,7 +442,7 @@ async fn publish_events(ctx: &Context, rollout: &Rollout, decision: &Decision) {
             secondary: None,
         };
         // An Event lost is a line of history lost, not a reason to redo the decision.
-        if let Err(error) = ctx.recorder.publish(&kube_event, &reference).await {
+        if let Err(error) = ctx.events.publish(&kube_event, &reference).await {
             warn!(%error, "publishing event");
         }
     }

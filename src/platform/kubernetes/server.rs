@@ -11,15 +11,15 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use kube::runtime::reflector::Store;
 
+use super::cached_rollout::CachedRollout;
 use super::metrics::Metrics;
-use crate::crd::rollout::Rollout;
 
 #[derive(Clone)]
 pub struct Health {
     pub metrics: Arc<Metrics>,
     /// Set once this replica is either a standby or a leader whose caches are filled.
     pub ready: Arc<AtomicBool>,
-    pub rollouts: Arc<std::sync::Mutex<Option<Store<Rollout>>>>,
+    pub rollouts: Arc<std::sync::Mutex<Option<Store<CachedRollout>>>>,
 }
 
 impl Health {
@@ -67,12 +67,9 @@ async fn metrics(State(health): State<Health>) -> impl IntoResponse {
         .clone();
     if let Some(store) = store {
         let rollouts = store.state();
-        health.metrics.set_rollout_phases(rollouts.iter().map(|r| {
-            r.status
-                .as_ref()
-                .and_then(|s| s.phase.as_deref())
-                .unwrap_or("Unknown")
-        }));
+        health
+            .metrics
+            .set_rollout_phases(rollouts.iter().map(|r| r.phase().unwrap_or("Unknown")));
     }
     (
         [(
