@@ -241,3 +241,98 @@ fn a_shared_database_gets_a_secret_and_a_migration_hook() {
         "{embedded}"
     );
 }
+
+/// Clusters whose helm input is byte for byte the same (namespace, values
+/// files' contents, overrides) share one `helm template`; each still gets
+/// its own plan.
+#[test]
+fn clusters_with_the_same_helm_input_render_once() {
+    let repo = common::TestRepo::new();
+    repo.write(
+        "conductor-config/shop.yaml",
+        "service: shop\nchart: charts/shop\nenvironments:\n  production:\n    clusters:\n\
+         \x20     - {name: eu-west-1, region: eu-west-1, context: eu, namespace: shop, wave: 1}\n\
+         \x20     - {name: us-east-1, region: us-east-1, context: us, namespace: shop, wave: 2}\n\
+         \x20     - {name: ap-south-1, region: ap-south-1, context: ap, namespace: shop, wave: 2}\n\
+         \x20     - {name: eu-canary, region: eu-west-1, context: eu, namespace: shop-canary, wave: 1}\n",
+    );
+    repo.write(
+        "charts/shop/templates/named.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: r{{ .Values.replicas }}-{{ .Release.Namespace }}\n",
+    );
+    for (cluster, replicas) in [
+        ("eu-west-1", 3),
+        ("us-east-1", 3),
+        ("ap-south-1", 5),
+        ("eu-canary", 3),
+    ] {
+        repo.write(
+            &format!("charts/shop/values/production/{cluster}.yaml"),
+            &format!("replicas: {replicas}\n"),
+        );
+    }
+    // A helm that notes each run, then is the real one.
+    let log = repo.path().join("helm-runs.log");
+    let wrapper = repo.path().join("helm-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = template ] && echo \"$@\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            common::helm().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
+        .arg("--repo")
+        .arg(repo.path())
+        .args(["plan", "shop", "--env", "production", "--output", "json"])
+        .env("CONDUCTOR_HELM", &wrapper)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    let rendered: Vec<(&str, &str, String)> = plan["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let named = c["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|o| o["name"].as_str())
+                .find(|n| n.starts_with('r'))
+                .unwrap();
+            let own_file = c["valuesFiles"][1].as_str().unwrap().to_owned();
+            (c["name"].as_str().unwrap(), named, own_file)
+        })
+        .collect();
+    let file = |c: &str| format!("charts/shop/values/production/{c}.yaml");
+    assert_eq!(
+        rendered,
+        [
+            ("eu-west-1", "r3-shop", file("eu-west-1")),
+            ("us-east-1", "r3-shop", file("us-east-1")),
+            ("ap-south-1", "r5-shop", file("ap-south-1")),
+            ("eu-canary", "r3-shop-canary", file("eu-canary")),
+        ]
+    );
+    let runs = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        runs.lines().count(),
+        3,
+        "one helm run per distinct input:\n{runs}"
+    );
+}
