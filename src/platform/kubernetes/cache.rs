@@ -15,23 +15,37 @@ pub fn without_managed_fields<K: Resource + Clone>(object: &K) -> K {
     copy
 }
 
-/// A store of every object `api` sees, and the stream that fills it and
-/// yields each object as it changes (poll it, or the store stays empty).
-pub fn reflect<K>(
-    api: Api<K>,
-) -> (
-    Store<K>,
-    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
-where
+/// What a watch can cache: a statically typed resource.
+pub trait Cacheable:
+    Resource<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Cacheable for K where
     K: Resource<DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug
         + Send
         + Sync
-        + 'static,
+        + 'static
 {
+}
+
+/// A store of every object `api` sees, and the stream that fills it and
+/// yields each object as it changes (poll it, or the store stays empty).
+pub fn reflect<K: Cacheable>(
+    api: Api<K>,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+) {
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .modify(|object| object.meta_mut().managed_fields = None)

@@ -66,16 +66,7 @@ where
 }
 
 /// A store kept filled by a background watch.
-fn cached<K>(api: Api<K>) -> (Store<K>, impl std::future::Future<Output = ()>)
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
+fn cached<K: cache::Cacheable>(api: Api<K>) -> (Store<K>, impl std::future::Future<Output = ()>) {
     let (reader, stream) = cache::reflect(api);
     let stream = stream
         .default_backoff()

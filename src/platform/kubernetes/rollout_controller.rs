@@ -55,7 +55,7 @@ pub fn owned_stream<K, V>(
     project: fn(&K) -> V,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
-    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: cache::Cacheable,
     V: Send + Sync + 'static,
 {
     let config = watcher::Config::default()
