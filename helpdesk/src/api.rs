@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::faults::Faults;
-use crate::metrics::{Metrics, RequestLabels, RouteLabels};
+use crate::metrics::{HttpMethod, Metrics, RequestLabels, Route, RouteLabels};
 use crate::model::{self, Assignment, NewCustomer, NewMessage, NewTicket};
 use crate::store::{self, Filter};
 
@@ -60,24 +60,23 @@ pub fn router(app: Arc<App>) -> Router {
 /// Counts and times every request by its route template.
 async fn measure(State(app): Shared, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = RouteLabels {
+        method: HttpMethod(request.method().clone()),
+        route: Route(request.extensions().get::<MatchedPath>().cloned()),
+    };
     let response = next.run(request).await;
+    app.metrics
+        .durations
+        .get_or_create(&route)
+        .observe(started.elapsed().as_secs_f64());
     app.metrics
         .requests
         .get_or_create(&RequestLabels {
-            method: method.clone(),
-            route: route.clone(),
-            code: response.status().as_u16().to_string(),
+            method: route.method,
+            route: route.route,
+            code: response.status().as_u16(),
         })
         .inc();
-    app.metrics
-        .durations
-        .get_or_create(&RouteLabels { method, route })
-        .observe(started.elapsed().as_secs_f64());
     response
 }
 

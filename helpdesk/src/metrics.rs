@@ -1,10 +1,13 @@
 //! `/metrics` in the Prometheus text format. Labels are bounded: the route
 //! template, never the raw path.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use axum::extract::MatchedPath;
+use axum::http::Method;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -13,15 +16,57 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
-    pub route: String,
-    pub code: String,
+    pub method: HttpMethod,
+    pub route: Route,
+    pub code: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub method: String,
-    pub route: String,
+    pub method: HttpMethod,
+    pub route: Route,
+}
+
+/// The request's method as a label value; a standard method is copied
+/// without allocating.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct HttpMethod(pub Method);
+
+impl EncodeLabelValue for HttpMethod {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.0.as_str(), encoder)
+    }
+}
+
+/// The route template as a label value, `unmatched` when no route matched.
+/// It shares the router's string: counting a request copies no text.
+#[derive(Clone, Debug)]
+pub struct Route(pub Option<MatchedPath>);
+
+impl Route {
+    pub fn as_str(&self) -> &str {
+        self.0.as_ref().map_or("unmatched", MatchedPath::as_str)
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Route {}
+
+impl Hash for Route {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for Route {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
