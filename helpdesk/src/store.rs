@@ -21,24 +21,24 @@ fn customer(row: &AnyRow) -> Result<Customer, sqlx::Error> {
     })
 }
 
-fn json_column<T: serde::de::DeserializeOwned>(
+/// A JSON aggregate column, parsed; `None` where it is NULL or the query
+/// did not select it.
+fn json_aggregate<T: serde::de::DeserializeOwned>(
     row: &AnyRow,
     column: &str,
-) -> Result<T, sqlx::Error> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+) -> Result<Option<T>, sqlx::Error> {
+    match row.try_get::<Option<&str>, _>(column) {
+        Ok(Some(text)) => serde_json::from_str(text)
+            .map(Some)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e))),
+        _ => Ok(None),
+    }
 }
 
 /// A ticket row; `tags` and `messages` come as JSON aggregates when selected.
 fn ticket(row: &AnyRow) -> Result<Ticket, sqlx::Error> {
-    let tags = match row.try_get::<Option<String>, _>("tags") {
-        Ok(Some(_)) => json_column(row, "tags")?,
-        _ => Vec::new(),
-    };
-    let messages = match row.try_get::<Option<String>, _>("messages") {
-        Ok(Some(_)) => Some(json_column(row, "messages")?),
-        _ => None,
-    };
+    let tags = json_aggregate(row, "tags")?.unwrap_or_default();
+    let messages = json_aggregate(row, "messages")?;
     Ok(Ticket {
         id: row.try_get("id")?,
         subject: row.try_get("subject")?,
