@@ -66,137 +66,17 @@ async fn every_bad_request_is_a_clear_json_error() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_need_the_token_reads_do_not() {
-    let server = Helpdesk::start("sqlite::memory:", &[("HELPDESK_API_TOKEN", "s3cr3t")]);
-    let u = &server.url;
-    let body = json!({"name": "Ada", "email": "ada@example.com"});
-    let (status, answer) = post(&format!("{u}/customers"), body.clone()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
-    let post_as = |token: &'static str| {
-        client()
-            .post(format!("{u}/customers"))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-    };
-    assert_eq!(
-        post_as("wrong").await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        post_as("s3cr3t").await.unwrap().status(),
-        StatusCode::CREATED
-    );
-    for path in [
-        "/customers/1",
-        "/tickets",
-        "/healthz",
-        "/readyz",
-        "/version",
-        "/metrics",
-    ] {
-        let r = client().get(format!("{u}{path}")).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{path}");
-    }
-}
-
-fn count(metrics: &str, route: &str, method: &str, code: &str) -> u64 {
-    let needle =
-        format!("http_requests_total{{method=\"{method}\",route=\"{route}\",code=\"{code}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&needle))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    flows::auth("sqlite::memory:").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_requests_by_route_and_code() {
-    let server = Helpdesk::start("sqlite::memory:", &[("HELPDESK_VERSION", "v7")]);
-    let u = &server.url;
-    post(
-        &format!("{u}/customers"),
-        json!({"name": "Ada", "email": "ada@example.com"}),
-    )
-    .await;
-    for _ in 0..3 {
-        post(
-            &format!("{u}/tickets"),
-            json!({"subject": "s", "customer_id": 1, "channel": "voice"}),
-        )
-        .await;
-    }
-    post(
-        &format!("{u}/tickets"),
-        json!({"subject": "", "customer_id": 1, "channel": "voice"}),
-    )
-    .await;
-    for id in [1, 2, 999] {
-        get(&format!("{u}/tickets/{id}")).await;
-    }
-    let text = client()
-        .get(format!("{u}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(count(&text, "/tickets", "POST", "201"), 3, "{text}");
-    assert_eq!(count(&text, "/tickets", "POST", "422"), 1);
-    assert_eq!(count(&text, "/tickets/{id}", "GET", "200"), 2);
-    assert_eq!(count(&text, "/tickets/{id}", "GET", "404"), 1);
-    assert!(text.contains("helpdesk_tickets_created_total 3"), "{text}");
-    assert!(
-        text.contains("helpdesk_build_info{version=\"v7\""),
-        "{text}"
-    );
-    assert!(
-        text.contains("http_request_duration_seconds_bucket{le="),
-        "{text}"
-    );
-    let (_, version) = get(&format!("{u}/version")).await;
-    assert_eq!(version["version"], "v7");
+    flows::metrics("sqlite::memory:").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_injection_answers_the_configured_fraction_with_500() {
-    let server = Helpdesk::start("sqlite::memory:", &[("HELPDESK_ERROR_RATE", "0.3")]);
-    let u = &server.url;
-    let client = client();
-    let mut failed = 0;
-    for _ in 0..2000 {
-        let r = client.get(format!("{u}/channels")).send().await.unwrap();
-        if r.status() == StatusCode::INTERNAL_SERVER_ERROR {
-            failed += 1;
-        }
-    }
-    let rate = f64::from(failed) / 2000.0;
-    // 0.3 +- 0.05 is about 5 standard deviations for 2,000 requests.
-    assert!((rate - 0.3).abs() < 0.05, "observed error rate {rate}");
-    let text = client
-        .get(format!("{u}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(
-        count(&text, "/channels", "GET", "500"),
-        u64::try_from(failed).unwrap()
-    );
-    // Health is never faked.
-    for _ in 0..50 {
-        assert_eq!(
-            client
-                .get(format!("{u}/readyz"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
-    }
+    flows::faults("sqlite::memory:").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

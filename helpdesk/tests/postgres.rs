@@ -1,5 +1,6 @@
-//! The same API on PostgreSQL (Debian's package), started by the test on a
-//! free loopback port and stopped by PID, shared by two replicas.
+//! The same API on PostgreSQL (Debian's package), started by each test on a
+//! free loopback port and stopped by PID: shared by two replicas, and
+//! running the flows the SQLite tests run.
 
 mod common;
 
@@ -7,7 +8,7 @@ use common::{flows, server};
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -135,14 +136,10 @@ async fn postgres() -> Postgres {
     server
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn postgres_is_migrated_once_and_shared_by_replicas() {
-    let pg = postgres().await;
-    // A shared database is migrated by `helpdesk migrate` (the chart's hook Job), not by servers.
-    let refused = Helpdesk::try_start(&pg.url, &[]).err().unwrap();
-    assert!(refused.contains("run `helpdesk migrate`"), "{refused}");
+/// `helpdesk migrate` against `database`, which must succeed.
+fn migrate(database: &str) -> Output {
     let migrate = Command::new(env!("CARGO_BIN_EXE_helpdesk"))
-        .args(["--database", &pg.url, "migrate"])
+        .args(["--database", database, "migrate"])
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
@@ -151,6 +148,31 @@ async fn postgres_is_migrated_once_and_shared_by_replicas() {
         "{}",
         String::from_utf8_lossy(&migrate.stderr)
     );
+    migrate
+}
+
+/// A new, migrated database `name` on `pg`, by URL.
+async fn database(pg: &Postgres, name: &'static str) -> String {
+    let pool = sqlx::AnyPool::connect(&pg.url).await.unwrap();
+    // `CREATE DATABASE` takes no parameters; the name is the test's own literal.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (server, _) = pg.url.rsplit_once('/').unwrap();
+    let url = format!("{server}/{name}");
+    migrate(&url);
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_is_migrated_once_and_shared_by_replicas() {
+    let pg = postgres().await;
+    // A shared database is migrated by `helpdesk migrate` (the chart's hook Job), not by servers.
+    let refused = Helpdesk::try_start(&pg.url, &[]).err().unwrap();
+    assert!(refused.contains("run `helpdesk migrate`"), "{refused}");
+    let migrate = migrate(&pg.url);
     assert!(String::from_utf8_lossy(&migrate.stdout).contains("schema at version 1 (1 applied)"));
 
     let (one, two) = (Helpdesk::start(&pg.url, &[]), Helpdesk::start(&pg.url, &[]));
@@ -172,4 +194,22 @@ async fn postgres_is_migrated_once_and_shared_by_replicas() {
     );
     let (status, _) = flows::get(&format!("{}/readyz", two.url)).await;
     assert_eq!(status, reqwest::StatusCode::OK);
+}
+
+/// Write auth, request metrics and fault injection, as on SQLite: one
+/// PostgreSQL, a fresh migrated database per flow, and each flow on its own
+/// helpdesk process so no flow's requests reach another's counters.
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_metrics_and_faults_on_postgres() {
+    let pg = postgres().await;
+    let (auth, metrics, faults) = (
+        database(&pg, "auth").await,
+        database(&pg, "metrics").await,
+        database(&pg, "faults").await,
+    );
+    tokio::join!(
+        flows::auth(&auth),
+        flows::metrics(&metrics),
+        flows::faults(&faults)
+    );
 }

@@ -6,6 +6,13 @@ use serde_json::{Value, json};
 
 use super::server::{Helpdesk, client};
 
+/// The write token the auth flow's server is started with.
+pub const TOKEN: &str = "s3cr3t";
+/// The version label the metrics flow's server is started with.
+pub const VERSION: &str = "v7";
+/// The fraction of API requests the faults flow's server answers 500.
+pub const ERROR_RATE: f64 = 0.3;
+
 pub async fn post(url: &str, body: Value) -> (StatusCode, Value) {
     let r = client().post(url).json(&body).send().await.unwrap();
     (r.status(), r.json().await.unwrap_or(Value::Null))
@@ -272,4 +279,146 @@ pub async fn bad_requests(server: &Helpdesk) {
     // Still serving after all of it.
     let (status, _) = get(&format!("{u}/healthz")).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// The value of one `http_requests_total` series, 0 when absent.
+pub fn count(metrics: &str, route: &str, method: &str, code: &str) -> u64 {
+    let needle =
+        format!("http_requests_total{{method=\"{method}\",route=\"{route}\",code=\"{code}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&needle))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn metrics_text(u: &str) -> String {
+    let r = client().get(format!("{u}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.unwrap()
+}
+
+/// Writes need the bearer token, reads and health do not. Starts its own
+/// server with the token against `database`, which must hold no customers.
+pub async fn auth(database: &str) {
+    let server = Helpdesk::start(database, &[("HELPDESK_API_TOKEN", TOKEN)]);
+    let u = &server.url;
+    let body = json!({"name": "Ada", "email": "ada@example.com"});
+    let (status, answer) = post(&format!("{u}/customers"), body.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    let post_as = |token: &'static str| {
+        client()
+            .post(format!("{u}/customers"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        post_as("wrong").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let created = post_as(TOKEN).await.unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let ada: Value = created.json().await.unwrap();
+    for path in [
+        &format!("/customers/{}", ada["id"]),
+        "/tickets",
+        "/healthz",
+        "/readyz",
+        "/version",
+        "/metrics",
+    ] {
+        let r = client().get(format!("{u}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+}
+
+/// `/metrics` counts requests by route template and status code. Starts its
+/// own server (fresh counters) against `database`, which must hold no
+/// customers or tickets.
+pub async fn metrics(database: &str) {
+    let server = Helpdesk::start(database, &[("HELPDESK_VERSION", VERSION)]);
+    let u = &server.url;
+    let (status, ada) = post(
+        &format!("{u}/customers"),
+        json!({"name": "Ada", "email": "ada@example.com"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{ada}");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, t) = post(
+            &format!("{u}/tickets"),
+            json!({"subject": "s", "customer_id": ada["id"], "channel": "voice"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{t}");
+        ids.push(t["id"].as_i64().unwrap());
+    }
+    let (status, _) = post(
+        &format!("{u}/tickets"),
+        json!({"subject": "", "customer_id": ada["id"], "channel": "voice"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for id in [ids[0], ids[1], 999] {
+        get(&format!("{u}/tickets/{id}")).await;
+    }
+    let text = metrics_text(u).await;
+    assert_eq!(count(&text, "/tickets", "POST", "201"), 3, "{text}");
+    assert_eq!(count(&text, "/tickets", "POST", "422"), 1);
+    assert_eq!(count(&text, "/tickets/{id}", "GET", "200"), 2);
+    assert_eq!(count(&text, "/tickets/{id}", "GET", "404"), 1);
+    assert!(text.contains("helpdesk_tickets_created_total 3"), "{text}");
+    assert!(
+        text.contains(&format!("helpdesk_build_info{{version=\"{VERSION}\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket{le="),
+        "{text}"
+    );
+    let (_, version) = get(&format!("{u}/version")).await;
+    assert_eq!(version["version"], VERSION);
+}
+
+/// With an error rate configured, that fraction of 2,000 API requests is
+/// answered 500 (and counted as such); health never is. Starts its own
+/// server (fresh counters) against `database`.
+pub async fn faults(database: &str) {
+    let server = Helpdesk::start(
+        database,
+        &[("HELPDESK_ERROR_RATE", &ERROR_RATE.to_string())],
+    );
+    let u = &server.url;
+    let client = client();
+    let mut failed: u32 = 0;
+    for _ in 0..2000 {
+        let r = client.get(format!("{u}/channels")).send().await.unwrap();
+        if r.status() == StatusCode::INTERNAL_SERVER_ERROR {
+            failed += 1;
+        }
+    }
+    let rate = f64::from(failed) / 2000.0;
+    // ERROR_RATE (0.3) +- 0.05 is about 5 standard deviations for 2,000 requests.
+    assert!(
+        (rate - ERROR_RATE).abs() < 0.05,
+        "observed error rate {rate}"
+    );
+    let text = metrics_text(u).await;
+    let failed = u64::from(failed);
+    assert_eq!(count(&text, "/channels", "GET", "500"), failed, "{text}");
+    assert_eq!(count(&text, "/channels", "GET", "200"), 2000 - failed);
+    // Health is never faked.
+    for _ in 0..50 {
+        assert_eq!(
+            client
+                .get(format!("{u}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
 }
