@@ -210,11 +210,11 @@ fn list(
         None | Some("") => None,
         Some(token) => Some(lock(&shared.snapshots).resume(token)?),
     };
-    let kind = shared.lock().kind_of(key);
+    let store = shared.lock();
+    let kind = store.kind_of(key);
     let (id, snapshot, offset) = match resumed {
         Some((id, snapshot, offset)) => (Some(id), snapshot, offset),
         None => {
-            let store = shared.lock();
             let items = store.list(key, path.namespace.as_deref(), &filter);
             let snapshot = Snapshot {
                 rv: store.rv,
@@ -223,6 +223,7 @@ fn list(
             (None, snapshot, 0)
         }
     };
+    drop(store);
     let page = lock(&shared.snapshots).page(snapshot, id, offset, limit.unwrap_or(usize::MAX));
     // Like the real server, the remaining count is only known without a selector.
     Ok(list_response(key, kind, &page, filter.is_empty()))

@@ -78,14 +78,6 @@ impl<V> OwnedIndex<V> {
             .unwrap_or_default()
     }
 
-    pub fn len(&self) -> usize {
-        self.read().owner_of.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Applies a watch event, keeping `project(object)` for each object.
     pub fn apply<K: Resource>(&self, event: &Event<K>, project: impl Fn(&K) -> V) {
         let entry = |object: &K| Entry {
@@ -93,17 +85,23 @@ impl<V> OwnedIndex<V> {
             owner: controller_uid(object),
             value: project(object),
         };
-        let mut inner = self.write();
+        // Each object is projected before the lock is taken: reconciles
+        // read the index meanwhile.
         match event {
-            Event::Apply(object) => inner.insert(entry(object)),
-            Event::Delete(object) => inner.remove(&key(object)),
-            Event::Init => inner.relist = Some(Vec::new()),
+            Event::Apply(object) => {
+                let entry = entry(object);
+                self.write().insert(entry);
+            }
             Event::InitApply(object) => {
-                if let Some(relist) = inner.relist.as_mut() {
-                    relist.push(entry(object));
+                let entry = entry(object);
+                if let Some(relist) = self.write().relist.as_mut() {
+                    relist.push(entry);
                 }
             }
+            Event::Delete(object) => self.write().remove(&key(object)),
+            Event::Init => self.write().relist = Some(Vec::new()),
             Event::InitDone => {
+                let mut inner = self.write();
                 let entries = inner.relist.take().unwrap_or_default();
                 inner.by_owner.clear();
                 inner.owner_of.clear();
