@@ -61,7 +61,7 @@ pub fn router(app: Arc<App>) -> Router {
 async fn measure(State(app): Shared, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = RouteLabels {
-        method: HttpMethod(request.method().clone()),
+        method: HttpMethod::from(request.method()),
         route: Route(request.extensions().get::<MatchedPath>().cloned()),
     };
     let response = next.run(request).await;
@@ -251,44 +251,17 @@ async fn assign(
     let ticket = id(&raw)?;
     let new = body(json)?;
     new.validate()?;
-    Ok(Json(
-        store::update_ticket(
-            &app.db,
-            ticket,
-            store::Column::Assignee,
-            new.assignee.trim(),
-            None,
-        )
-        .await?,
-    )
-    .into_response())
+    Ok(Json(store::assign(&app.db, ticket, &new.assignee).await?).into_response())
 }
 
 async fn close(State(app): Shared, Path(raw): Path<String>) -> Result<Response, ApiError> {
-    let closed = store::update_ticket(
-        &app.db,
-        id(&raw)?,
-        store::Column::Status,
-        "closed",
-        Some("open"),
-    )
-    .await?;
+    let closed = store::set_status(&app.db, id(&raw)?, "open", "closed").await?;
     app.metrics.tickets_closed.inc();
     Ok(Json(closed).into_response())
 }
 
 async fn reopen(State(app): Shared, Path(raw): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(
-        store::update_ticket(
-            &app.db,
-            id(&raw)?,
-            store::Column::Status,
-            "open",
-            Some("closed"),
-        )
-        .await?,
-    )
-    .into_response())
+    Ok(Json(store::set_status(&app.db, id(&raw)?, "closed", "open").await?).into_response())
 }
 
 async fn channels() -> Json<serde_json::Value> {

@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::db::QueryError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{field}: {reason}")]
@@ -19,11 +21,17 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] QueryError),
     #[error("injected fault")]
     Injected,
     #[error("body larger than {0} bytes")]
     TooLarge(usize),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e.into())
+    }
 }
 
 impl ApiError {

@@ -27,14 +27,35 @@ pub struct RouteLabels {
     pub route: Route,
 }
 
-/// The request's method as a label value; a standard method is copied
-/// without allocating.
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
-pub struct HttpMethod(pub Method);
+/// The request's method as a label value. A method outside the standard
+/// ones is counted as `other`: a client must not be able to add series.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct HttpMethod(&'static str);
+
+impl From<&Method> for HttpMethod {
+    fn from(method: &Method) -> Self {
+        static STANDARD: [Method; 9] = [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::CONNECT,
+            Method::TRACE,
+        ];
+        let name = STANDARD
+            .iter()
+            .find(|standard| *standard == method)
+            .map_or("other", |standard| standard.as_str());
+        Self(name)
+    }
+}
 
 impl EncodeLabelValue for HttpMethod {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
-        EncodeLabelValue::encode(&self.0.as_str(), encoder)
+        EncodeLabelValue::encode(&self.0, encoder)
     }
 }
 

@@ -60,8 +60,28 @@ async fn reads_see_every_answered_write_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn life_cycle_on_sqlite_in_memory() {
+    flows::life_cycle(&Helpdesk::start("sqlite::memory:", &[])).await;
+}
+
+/// A SQLite file commits concurrent writes together, each in its own
+/// savepoint; an in-memory database runs them one transaction at a time.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writes_land_whole_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Helpdesk::start(&sqlite_file(&dir), &[]);
+    let memory = Helpdesk::start("sqlite::memory:", &[]);
+    let (file, memory) = ([file.url.as_str()], [memory.url.as_str()]);
+    tokio::join!(
+        flows::concurrent_writes(&file),
+        flows::concurrent_writes(&memory)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_bad_request_is_a_clear_json_error() {
-    flows::bad_requests(&Helpdesk::start("sqlite::memory:", &[])).await;
+    let dir = tempfile::tempdir().unwrap();
+    flows::bad_requests(&Helpdesk::start(&sqlite_file(&dir), &[])).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

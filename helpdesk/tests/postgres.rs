@@ -196,6 +196,15 @@ async fn postgres_is_migrated_once_and_shared_by_replicas() {
     assert_eq!(status, reqwest::StatusCode::OK);
 }
 
+/// Concurrent writes through two replicas of one database.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_writes_land_whole_on_postgres() {
+    let pg = postgres().await;
+    let url = database(&pg, "races").await;
+    let (one, two) = (Helpdesk::start(&url, &[]), Helpdesk::start(&url, &[]));
+    flows::concurrent_writes(&[&one.url, &two.url]).await;
+}
+
 /// Write auth, request metrics and fault injection, as on SQLite: one
 /// PostgreSQL, a fresh migrated database per flow, and each flow on its own
 /// helpdesk process so no flow's requests reach another's counters.

@@ -111,6 +111,68 @@ pub async fn life_cycle(server: &Helpdesk) {
     assert_eq!(channels, json!(["email", "chat", "sms", "voice"]));
 }
 
+/// Writes in flight together, spread over `urls` (replicas of one
+/// database): each lands whole or not at all, and a ticket is closed once.
+/// Needs a database with no data yet.
+pub async fn concurrent_writes(urls: &[&str]) {
+    let (status, customer) = post(
+        &format!("{}/customers", urls[0]),
+        json!({"name": "Cy", "email": "cy@example.com"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{customer}");
+    let customer = customer["id"].as_i64().unwrap();
+    let creates: Vec<_> = (0..40)
+        .map(|i| {
+            let url = format!("{}/tickets", urls[i % urls.len()]);
+            // Every third names a customer that does not exist.
+            let customer_id = if i % 3 == 0 { 999_999 } else { customer };
+            tokio::spawn(async move {
+                let body = json!({"subject": format!("c{i}"), "customer_id": customer_id,
+                    "channel": "sms", "body": format!("m{i}"), "tags": [format!("t{i}"), "burst"]});
+                (i, post(&url, body).await)
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for create in creates {
+        let (i, (status, ticket)) = create.await.unwrap();
+        if i % 3 == 0 {
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{ticket}");
+            assert_eq!(ticket["field"], "customer_id");
+        } else {
+            assert_eq!(status, StatusCode::CREATED, "{ticket}");
+            created.push((i, ticket["id"].as_i64().unwrap()));
+        }
+    }
+    let u = urls[urls.len() - 1];
+    for (i, id) in &created {
+        let (_, ticket) = get(&format!("{u}/tickets/{id}")).await;
+        assert_eq!(ticket["subject"], format!("c{i}"));
+        assert_eq!(ticket["tags"], json!(["burst", format!("t{i}")]));
+        assert_eq!(ticket["messages"][0]["body"], format!("m{i}"));
+    }
+    let (_, listed) = get(&format!("{u}/tickets?limit=100")).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), created.len());
+    let (_, tags) = get(&format!("{u}/tags")).await;
+    assert_eq!(tags[0], json!({"tag": "burst", "tickets": created.len()}));
+
+    let ticket = created[0].1;
+    let closes: Vec<_> = (0..16)
+        .map(|i| {
+            let url = format!("{}/tickets/{ticket}/close", urls[i % urls.len()]);
+            tokio::spawn(async move { post(&url, json!({})).await.0 })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for close in closes {
+        codes.push(close.await.unwrap());
+    }
+    let granted = codes.iter().filter(|c| **c == StatusCode::OK).count();
+    let refused = codes.iter().filter(|c| **c == StatusCode::CONFLICT).count();
+    assert_eq!((granted, refused), (1, 15), "{codes:?}");
+}
+
 /// Every kind of bad request, against a running server with no data yet.
 pub async fn bad_requests(server: &Helpdesk) {
     let u = &server.url;
@@ -364,7 +426,18 @@ pub async fn metrics(database: &str) {
     for id in [ids[0], ids[1], 999] {
         get(&format!("{u}/tickets/{id}")).await;
     }
+    // Made-up methods share one label value: clients cannot add series.
+    for method in ["BREW", "PURGE"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let answer = client()
+            .request(method, format!("{u}/tickets"))
+            .send()
+            .await;
+        assert_eq!(answer.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
     let text = metrics_text(u).await;
+    assert_eq!(count(&text, "/tickets", "other", "405"), 2, "{text}");
+    assert!(!text.contains("BREW") && !text.contains("PURGE"), "{text}");
     assert_eq!(count(&text, "/tickets", "POST", "201"), 3, "{text}");
     assert_eq!(count(&text, "/tickets", "POST", "422"), 1);
     assert_eq!(count(&text, "/tickets/{id}", "GET", "200"), 2);
@@ -382,8 +455,8 @@ pub async fn metrics(database: &str) {
     assert_eq!(version["version"], VERSION);
 }
 
-/// With an error rate configured, that fraction of 2,000 API requests is
-/// answered 500 (and counted as such); health never is. Starts its own
+/// With an error rate configured, that fraction of 2,000 reads of a ticket
+/// is answered 500 (and counted as such); health never is. Starts its own
 /// server (fresh counters) against `database`.
 pub async fn faults(database: &str) {
     let server = Helpdesk::start(
@@ -392,11 +465,32 @@ pub async fn faults(database: &str) {
     );
     let u = &server.url;
     let client = client();
+    // Writes are faulted too: retry until each lands.
+    let until_created = async |path: &str, body: Value| loop {
+        let (status, created) = post(&format!("{u}{path}"), body.clone()).await;
+        if status == StatusCode::CREATED {
+            return created;
+        }
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{created}");
+    };
+    let customer = until_created(
+        "/customers",
+        json!({"name": "Flo", "email": "flo@example.com"}),
+    )
+    .await;
+    let ticket = until_created(
+        "/tickets",
+        json!({"subject": "s", "customer_id": customer["id"], "channel": "chat"}),
+    )
+    .await;
+    let ticket_url = format!("{u}/tickets/{}", ticket["id"]);
     let mut failed: u32 = 0;
     for _ in 0..2000 {
-        let r = client.get(format!("{u}/channels")).send().await.unwrap();
-        if r.status() == StatusCode::INTERNAL_SERVER_ERROR {
-            failed += 1;
+        let r = client.get(&ticket_url).send().await.unwrap();
+        match r.status() {
+            StatusCode::INTERNAL_SERVER_ERROR => failed += 1,
+            StatusCode::OK => assert_eq!(r.json::<Value>().await.unwrap()["id"], ticket["id"]),
+            other => panic!("{other} from {ticket_url}"),
         }
     }
     let rate = f64::from(failed) / 2000.0;
@@ -407,8 +501,12 @@ pub async fn faults(database: &str) {
     );
     let text = metrics_text(u).await;
     let failed = u64::from(failed);
-    assert_eq!(count(&text, "/channels", "GET", "500"), failed, "{text}");
-    assert_eq!(count(&text, "/channels", "GET", "200"), 2000 - failed);
+    assert_eq!(
+        count(&text, "/tickets/{id}", "GET", "500"),
+        failed,
+        "{text}"
+    );
+    assert_eq!(count(&text, "/tickets/{id}", "GET", "200"), 2000 - failed);
     // Health is never faked.
     for _ in 0..50 {
         assert_eq!(

@@ -2,13 +2,22 @@
 //! PostgreSQL when `DATABASE_URL` says so. Migrations are numbered; a
 //! server never runs against a schema newer than it knows.
 
+mod checkpointer;
+mod readers;
+mod sqlite_writer;
+mod write;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row, Transaction};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+
+use readers::Readers;
+use sqlite_writer::SqliteWriter;
+pub use write::{Param, QueryError, WriteOp, WriteTx};
 
 /// Tables, in order. `{id}` is the auto-increment key of each backend.
 const MIGRATIONS: &[&str] = &[
@@ -37,6 +46,8 @@ pub enum DbError {
         "database schema is version {found}, this helpdesk needs {known}: run `helpdesk migrate`"
     )]
     TooOld { found: i64, known: i64 },
+    #[error("cannot open the writer of {url}: {source}")]
+    Writer { url: String, source: QueryError },
     #[error("migration {version}: {source}")]
     Migration { version: i64, source: sqlx::Error },
     #[error(transparent)]
@@ -51,103 +62,37 @@ pub enum Backend {
 
 #[derive(Clone)]
 pub struct Db {
-    /// Writes, and reads where there are no `readers`.
+    /// Migrations; writes where there is no `writer`, reads where there are
+    /// no `readers`.
     pub pool: AnyPool,
     pub backend: Backend,
     readers: Option<Arc<Readers>>,
+    writer: Option<Arc<SqliteWriter>>,
 }
 
 /// Per-connection settings of every SQLite connection. WAL lets reads run
 /// beside a write; with WAL, `synchronous = NORMAL` is durable across a
 /// crash of this process (not of the machine).
-const SQLITE_PRAGMAS: [&str; 4] = [
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA foreign_keys = ON",
-    "PRAGMA busy_timeout = 5000",
-    "PRAGMA synchronous = NORMAL",
+const SQLITE_PRAGMAS: [(&str, &str); 5] = [
+    ("journal_mode", "WAL"),
+    ("foreign_keys", "ON"),
+    ("busy_timeout", "5000"),
+    ("synchronous", "NORMAL"),
+    // The log is reused from its start after each full checkpoint; this
+    // gives back the space a burst of writes grew it to.
+    ("journal_size_limit", "67108864"),
 ];
 
-/// Connections kept for the reads of a SQLite file, lent without the
-/// pool's checks: the pool pings a SQLite connection on every return, a
-/// round trip to the connection's thread that costs as much as the read
-/// itself. A read on its own connection still sees every committed write
-/// (WAL: each statement reads the latest commit).
-struct Readers {
-    options: AnyConnectOptions,
-    idle: std::sync::Mutex<Vec<AnyConnection>>,
-    permits: Semaphore,
-}
-
-/// A reader connection, back to the idle ones when dropped.
-struct Reader<'a> {
-    readers: &'a Readers,
-    conn: Option<AnyConnection>,
-    _permit: SemaphorePermit<'a>,
-}
-
-impl Drop for Reader<'_> {
-    fn drop(&mut self) {
-        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.readers.idle.lock()) {
-            idle.push(conn);
-        }
+async fn set_pragmas(
+    conn: &mut sqlx::AnyConnection,
+    pragmas: &[(&'static str, &'static str)],
+) -> Result<(), sqlx::Error> {
+    for (name, value) in pragmas {
+        // Names and values are this module's constants, not input.
+        conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA {name} = {value}")))
+            .await?;
     }
-}
-
-impl Readers {
-    /// Measured on two cores: 3 to 5 read alike, 2 queue, 6 and more switch threads.
-    const CONNECTIONS: usize = 4;
-
-    async fn connect(options: &AnyConnectOptions) -> Result<AnyConnection, sqlx::Error> {
-        let mut conn = AnyConnection::connect_with(options).await?;
-        for pragma in SQLITE_PRAGMAS.into_iter().chain(["PRAGMA query_only = ON"]) {
-            conn.execute(pragma).await?;
-        }
-        Ok(conn)
-    }
-
-    async fn open(options: AnyConnectOptions) -> Result<Self, sqlx::Error> {
-        let mut idle = Vec::with_capacity(Self::CONNECTIONS);
-        for _ in 0..Self::CONNECTIONS {
-            idle.push(Self::connect(&options).await?);
-        }
-        Ok(Self {
-            options,
-            idle: std::sync::Mutex::new(idle),
-            permits: Semaphore::new(Self::CONNECTIONS),
-        })
-    }
-
-    /// An idle connection, or a new one in place of one dropped after a failure.
-    async fn acquire(&self) -> Result<Reader<'_>, sqlx::Error> {
-        let permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| sqlx::Error::PoolClosed)?;
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let conn = match idle {
-            Some(conn) => conn,
-            None => Self::connect(&self.options).await?,
-        };
-        Ok(Reader {
-            readers: self,
-            conn: Some(conn),
-            _permit: permit,
-        })
-    }
-}
-
-impl Reader<'_> {
-    fn conn(&mut self) -> Result<&mut AnyConnection, sqlx::Error> {
-        self.conn.as_mut().ok_or(sqlx::Error::PoolClosed)
-    }
-
-    /// Drops the connection if the failure left it unusable.
-    fn check<T>(&mut self, result: &Result<T, sqlx::Error>) {
-        if matches!(result, Err(sqlx::Error::WorkerCrashed | sqlx::Error::Io(_))) {
-            self.conn = None;
-        }
-    }
+    Ok(())
 }
 
 /// `DATABASE_URL` with its password hidden, for logs.
@@ -189,9 +134,7 @@ impl Db {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
-                        for pragma in SQLITE_PRAGMAS {
-                            conn.execute(pragma).await?;
-                        }
+                        set_pragmas(conn, &SQLITE_PRAGMAS).await?;
                     }
                     Ok(())
                 })
@@ -199,15 +142,28 @@ impl Db {
             .connect_with(options.clone())
             .await
             .map_err(open)?;
-        let readers = if sqlite && !memory {
-            Some(Arc::new(Readers::open(options).await.map_err(open)?))
-        } else {
-            None
-        };
+        if !sqlite || memory {
+            return Ok(Self {
+                pool,
+                backend,
+                readers: None,
+                writer: None,
+            });
+        }
+        // The pool has created the file, if it had to.
+        let path = SqliteConnectOptions::from_str(url).map_err(open)?;
+        let writer =
+            SqliteWriter::open(path.get_filename(), &SQLITE_PRAGMAS).map_err(|source| {
+                DbError::Writer {
+                    url: redact(url),
+                    source,
+                }
+            })?;
         Ok(Self {
             pool,
             backend,
-            readers,
+            readers: Some(Arc::new(Readers::open(options).await.map_err(open)?)),
+            writer: Some(Arc::new(writer)),
         })
     }
 
@@ -220,6 +176,18 @@ impl Db {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
         }
+    }
+
+    /// Runs `op` in a transaction of its own (or a savepoint of the SQLite
+    /// writer's); it is committed when this returns `Ok`.
+    pub async fn write<W: WriteOp>(&self, op: W) -> Result<W::Output, W::Error> {
+        if let Some(writer) = &self.writer {
+            return writer.write(op).await;
+        }
+        let mut tx = self.begin_write().await.map_err(QueryError::from)?;
+        let output = op.run(&mut tx).await?;
+        tx.commit().await.map_err(QueryError::from)?;
+        Ok(output)
     }
 
     /// Runs a read, on a reader connection where there are some.
@@ -322,6 +290,7 @@ impl Db {
     }
 
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        self.writer.as_ref().is_none_or(|w| w.is_running())
+            && sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }

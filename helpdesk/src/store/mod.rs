@@ -1,8 +1,10 @@
 //! Queries. One SQL text serves SQLite and PostgreSQL (`$n` parameters,
 //! `RETURNING`), so both backends run the same code.
 
+mod writes;
+
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Row, Transaction};
 
 use crate::db::{Backend, Db};
 use crate::error::ApiError;
@@ -53,16 +55,6 @@ fn ticket(row: &AnyRow) -> Result<Ticket, sqlx::Error> {
     })
 }
 
-fn message(row: &AnyRow) -> Result<Message, sqlx::Error> {
-    Ok(Message {
-        id: row.try_get("id")?,
-        ticket_id: row.try_get("ticket_id")?,
-        author: row.try_get("author")?,
-        body: row.try_get("body")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 macro_rules! ticket_columns {
     () => {
         "id, subject, customer_id, channel, status, assignee, created_at, updated_at"
@@ -100,19 +92,12 @@ const GET_TICKET_POSTGRES: &str = concat!(
 );
 
 pub async fn create_customer(db: &Db, new: &NewCustomer) -> Result<Customer, ApiError> {
-    let row = sqlx::query("INSERT INTO customers (name, email, created_at) VALUES ($1, $2, $3) RETURNING id, name, email, created_at")
-        .bind(new.name.trim())
-        .bind(new.email.trim().to_lowercase())
-        .bind(now())
-        .fetch_one(&db.pool)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.message().to_lowercase().contains("unique") => {
-                ApiError::Conflict(format!("a customer with email {} exists", new.email.trim()))
-            }
-            _ => ApiError::Database(e),
-        })?;
-    Ok(customer(&row)?)
+    db.write(writes::InsertCustomer {
+        name: new.name.trim().to_owned(),
+        email: new.email.trim().to_lowercase(),
+        at: now(),
+    })
+    .await
 }
 
 pub async fn get_customer(db: &Db, id: i64) -> Result<Customer, ApiError> {
@@ -126,62 +111,18 @@ pub async fn get_customer(db: &Db, id: i64) -> Result<Customer, ApiError> {
 }
 
 pub async fn create_ticket(db: &Db, new: &NewTicket) -> Result<Ticket, ApiError> {
-    let mut tx = db.begin_write().await?;
-    let exists = sqlx::query("SELECT id FROM customers WHERE id = $1")
-        .bind(new.customer_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if exists.is_none() {
-        return Err(ApiError::invalid(
-            "customer_id",
-            format!("no customer {}", new.customer_id),
-        ));
-    }
-    let at = now();
-    let row = sqlx::query(concat!(
-        "INSERT INTO tickets (subject, customer_id, channel, status, created_at, updated_at) VALUES ($1, $2, $3, 'open', $4, $4) RETURNING ",
-        ticket_columns!()
-    ))
-    .bind(new.subject.trim())
-    .bind(new.customer_id)
-    .bind(&new.channel)
-    .bind(&at)
-    .fetch_one(&mut *tx)
-    .await?;
-    let mut created = ticket(&row)?;
     let mut tags = new.tags.clone();
     tags.sort();
     tags.dedup();
-    for tag in &tags {
-        sqlx::query("INSERT INTO ticket_tags (ticket_id, tag) VALUES ($1, $2)")
-            .bind(created.id)
-            .bind(tag)
-            .execute(&mut *tx)
-            .await?;
-    }
-    created.tags = tags;
-    if let Some(body) = &new.body {
-        let author = format!("customer:{}", new.customer_id);
-        insert_message(&mut tx, created.id, &author, body).await?;
-    }
-    tx.commit().await?;
-    Ok(created)
-}
-
-async fn insert_message(
-    tx: &mut Transaction<'_, sqlx::Any>,
-    ticket_id: i64,
-    author: &str,
-    body: &str,
-) -> Result<Message, ApiError> {
-    let row = sqlx::query("INSERT INTO messages (ticket_id, author, body, created_at) VALUES ($1, $2, $3, $4) RETURNING id, ticket_id, author, body, created_at")
-        .bind(ticket_id)
-        .bind(author.trim())
-        .bind(body)
-        .bind(now())
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(message(&row)?)
+    db.write(writes::InsertTicket {
+        subject: new.subject.trim().to_owned(),
+        customer_id: new.customer_id,
+        channel: new.channel.clone(),
+        tags,
+        body: new.body.clone(),
+        at: now(),
+    })
+    .await
 }
 
 pub async fn get_ticket(db: &Db, id: i64) -> Result<Ticket, ApiError> {
@@ -262,56 +203,41 @@ pub async fn list_tickets(db: &Db, filter: &Filter) -> Result<(Vec<Ticket>, bool
     Ok((page, more))
 }
 
-pub async fn add_message(db: &Db, id: i64, new: &NewMessage) -> Result<Message, ApiError> {
-    let mut tx = db.begin_write().await?;
-    let updated = sqlx::query("UPDATE tickets SET updated_at = $1 WHERE id = $2")
-        .bind(now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    if updated.rows_affected() == 0 {
-        return Err(ApiError::NotFound("ticket"));
-    }
-    let created = insert_message(&mut tx, id, &new.author, &new.body).await?;
-    tx.commit().await?;
-    Ok(created)
+pub async fn add_message(db: &Db, ticket_id: i64, new: &NewMessage) -> Result<Message, ApiError> {
+    db.write(writes::InsertMessage {
+        ticket_id,
+        author: new.author.trim().to_owned(),
+        body: new.body.clone(),
+        at: now(),
+    })
+    .await
 }
 
-/// The ticket fields the API changes.
-#[derive(Debug, Clone, Copy)]
-pub enum Column {
-    Assignee,
-    Status,
+pub async fn assign(db: &Db, ticket_id: i64, assignee: &str) -> Result<Ticket, ApiError> {
+    db.write(writes::Assign {
+        ticket_id,
+        assignee: assignee.trim().to_owned(),
+        at: now(),
+    })
+    .await?;
+    get_ticket(db, ticket_id).await
 }
 
-/// Sets a field of a ticket; `expect_status` guards close/reopen.
-pub async fn update_ticket(
+/// Moves a ticket from status `from` to `to`; a conflict if it is not `from`.
+pub async fn set_status(
     db: &Db,
-    id: i64,
-    column: Column,
-    value: &str,
-    expect_status: Option<&str>,
+    ticket_id: i64,
+    from: &'static str,
+    to: &'static str,
 ) -> Result<Ticket, ApiError> {
-    let current = get_ticket(db, id).await?;
-    if let Some(expected) = expect_status
-        && current.status != expected
-    {
-        return Err(ApiError::Conflict(format!(
-            "ticket {id} is {}, not {expected}",
-            current.status
-        )));
-    }
-    let sql = match column {
-        Column::Assignee => "UPDATE tickets SET assignee = $1, updated_at = $2 WHERE id = $3",
-        Column::Status => "UPDATE tickets SET status = $1, updated_at = $2 WHERE id = $3",
-    };
-    sqlx::query(sql)
-        .bind(value)
-        .bind(now())
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
-    get_ticket(db, id).await
+    db.write(writes::SetStatus {
+        ticket_id,
+        from,
+        to,
+        at: now(),
+    })
+    .await?;
+    get_ticket(db, ticket_id).await
 }
 
 pub async fn tags(db: &Db) -> Result<Vec<(String, i64)>, ApiError> {
