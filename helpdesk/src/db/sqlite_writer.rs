@@ -89,7 +89,7 @@ fn serve(
 
 /// Runs each job in its own savepoint of one transaction, commits, then
 /// answers every job: none hears "done" before its write is committed.
-/// Whether the batch committed.
+/// Returns whether the batch committed.
 fn commit_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>) -> bool {
     let committed = (|| {
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -127,7 +127,7 @@ struct Pending<W: WriteOp> {
 impl<W: WriteOp> Job for Pending<W> {
     fn run(&mut self, conn: &Connection) -> bool {
         let result = completed(self.op.run(&mut SqliteTx(conn))).unwrap_or_else(|| {
-            Err(QueryError::Commit("a write waited on the writer thread".into()).into())
+            Err(QueryError::Commit("a write did not complete on the writer thread".into()).into())
         });
         let succeeded = result.is_ok();
         self.result = Some(result);
@@ -165,6 +165,10 @@ impl SqliteTx<'_> {
         params: &[Param<'_>],
     ) -> Result<rusqlite::CachedStatement<'_>, QueryError> {
         let mut statement = self.0.prepare_cached(sql)?;
+        let expected = statement.parameter_count();
+        if expected != params.len() || expected > PARAM_NAMES.len() {
+            return Err(rusqlite::Error::InvalidParameterCount(params.len(), expected).into());
+        }
         for (name, param) in PARAM_NAMES.iter().zip(params) {
             statement.raw_bind_parameter(*name, param)?;
         }
