@@ -151,7 +151,7 @@ async fn create_customer(
 ) -> Result<Response, ApiError> {
     let new = body(json)?;
     new.validate()?;
-    let created = store::create_customer(&app.db, &new).await?;
+    let created = store::create_customer(&app.db, new).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -165,7 +165,7 @@ async fn create_ticket(
 ) -> Result<Response, ApiError> {
     let new = body(json)?;
     new.validate()?;
-    let created = store::create_ticket(&app.db, &new).await?;
+    let created = store::create_ticket(&app.db, new).await?;
     app.metrics.tickets_created.inc();
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
@@ -238,7 +238,7 @@ async fn add_message(
     let ticket = id(&raw)?;
     let new = body(json)?;
     new.validate()?;
-    let created = store::add_message(&app.db, ticket, &new).await?;
+    let created = store::add_message(&app.db, ticket, new).await?;
     app.metrics.messages_added.inc();
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }

@@ -64,7 +64,7 @@ pub enum Backend {
 pub struct Db {
     /// Migrations; writes where there is no `writer`, reads where there are
     /// no `readers`.
-    pub pool: AnyPool,
+    pool: AnyPool,
     pub backend: Backend,
     readers: Option<Arc<Readers>>,
     writer: Option<Arc<SqliteWriter>>,
@@ -122,9 +122,8 @@ impl Db {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         let options = AnyConnectOptions::from_str(url).map_err(open)?;
         let sqlite = backend == Backend::Sqlite;
-        // An in-memory SQLite database lives in one connection. A file has
-        // one writer at a time: writes queue here, in order, rather than in
-        // SQLite's busy handler, which sleeps up to 100 ms between tries.
+        // An in-memory SQLite database lives in one connection. A file's
+        // pool only migrates and answers pings: its writer thread writes.
         let connections = if sqlite { 1 } else { 10 };
         let pool = AnyPoolOptions::new()
             .max_connections(connections)

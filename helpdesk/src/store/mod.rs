@@ -1,5 +1,6 @@
-//! Queries. One SQL text serves SQLite and PostgreSQL (`$n` parameters,
-//! `RETURNING`), so both backends run the same code.
+//! Queries: the reads here, the writes in `writes`. One SQL text serves
+//! SQLite and PostgreSQL (`$n` parameters, `RETURNING`) wherever the
+//! dialects agree.
 
 mod writes;
 
@@ -91,7 +92,7 @@ const GET_TICKET_POSTGRES: &str = concat!(
     "FROM messages WHERE ticket_id = t.id) AS messages FROM tickets t WHERE t.id = $1"
 );
 
-pub async fn create_customer(db: &Db, new: &NewCustomer) -> Result<Customer, ApiError> {
+pub async fn create_customer(db: &Db, new: NewCustomer) -> Result<Customer, ApiError> {
     db.write(writes::InsertCustomer {
         name: new.name.trim().to_owned(),
         email: new.email.trim().to_lowercase(),
@@ -110,16 +111,16 @@ pub async fn get_customer(db: &Db, id: i64) -> Result<Customer, ApiError> {
     Ok(customer(&row)?)
 }
 
-pub async fn create_ticket(db: &Db, new: &NewTicket) -> Result<Ticket, ApiError> {
-    let mut tags = new.tags.clone();
+pub async fn create_ticket(db: &Db, new: NewTicket) -> Result<Ticket, ApiError> {
+    let mut tags = new.tags;
     tags.sort();
     tags.dedup();
     db.write(writes::InsertTicket {
         subject: new.subject.trim().to_owned(),
         customer_id: new.customer_id,
-        channel: new.channel.clone(),
+        channel: new.channel,
         tags,
-        body: new.body.clone(),
+        body: new.body,
         at: now(),
     })
     .await
@@ -203,11 +204,11 @@ pub async fn list_tickets(db: &Db, filter: &Filter) -> Result<(Vec<Ticket>, bool
     Ok((page, more))
 }
 
-pub async fn add_message(db: &Db, ticket_id: i64, new: &NewMessage) -> Result<Message, ApiError> {
+pub async fn add_message(db: &Db, ticket_id: i64, new: NewMessage) -> Result<Message, ApiError> {
     db.write(writes::InsertMessage {
         ticket_id,
         author: new.author.trim().to_owned(),
-        body: new.body.clone(),
+        body: new.body,
         at: now(),
     })
     .await
