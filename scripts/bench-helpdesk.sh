@@ -28,7 +28,7 @@ curl -fsS -X POST "$url/tickets" -H 'content-type: application/json' -d '{"subje
 
 cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"
-wrk.body = '{"subject":"load","customer_id":1,"channel":"chat","tags":["bench"]}'
+wrk.body = '{"subject":"load","customer_id":1,"channel":"chat","body":"the invoice is wrong","tags":["bench","billing"]}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 

@@ -73,14 +73,11 @@ pub struct Db {
 /// Per-connection settings of every SQLite connection. WAL lets reads run
 /// beside a write; with WAL, `synchronous = NORMAL` is durable across a
 /// crash of this process (not of the machine).
-const SQLITE_PRAGMAS: [(&str, &str); 5] = [
+const SQLITE_PRAGMAS: [(&str, &str); 4] = [
     ("journal_mode", "WAL"),
     ("foreign_keys", "ON"),
     ("busy_timeout", "5000"),
     ("synchronous", "NORMAL"),
-    // The log is reused from its start after each full checkpoint; this
-    // gives back the space a burst of writes grew it to.
-    ("journal_size_limit", "67108864"),
 ];
 
 async fn set_pragmas(
