@@ -649,6 +649,44 @@ async fn injected_conflicts_errors_and_dropped_watches_still_converge() {
     );
 }
 
+/// A Rollout is first reconciled once its ReplicaSets are listed: before,
+/// the reconcile could only fail (not synced) and retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollouts_wait_for_their_replica_sets_to_be_listed() {
+    let cluster = Cluster::start("synced").await;
+    let Some(fake) = cluster.fake() else {
+        eprintln!("SKIPPED: holding back a list needs the fake API server");
+        return;
+    };
+    services(&cluster, "queue").await;
+    let steps = json!([{ "setWeight": 50 }]);
+    cluster.apply::<Rollout>(rollout("queue", V1, steps)).await;
+    // The controller's ReplicaSet list fails twice: its watcher backs off
+    // for a second or more while the Rollout list has already arrived.
+    fake.fail_next(fakeapi::Fault {
+        method: Some(reqwest::Method::GET),
+        path_contains: "replicasets?".into(),
+        status: 500,
+        times: 2,
+    });
+    let controller = cluster.controller("replica-a").await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "queue", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+
+    let addr = controller.metrics_addr.expect("metrics address");
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("reachable")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        metrics.contains("conductor_reconciles_total{controller=\"rollout\"}"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("not_synced"), "{metrics}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_controllers_with_a_lease_never_both_write() {
     let cluster = Cluster::start("leader").await;

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::StreamExt;
@@ -220,9 +219,8 @@ async fn run_controllers(
         let ctx = rollout_ctx.clone();
         async move {
             let _ = rollouts.wait_until_ready().await;
-            while !(ctx.replica_sets.synced() && ctx.analysis_runs.synced()) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            ctx.replica_sets.wait_synced().await;
+            ctx.analysis_runs.wait_synced().await;
             ready.store(true, Ordering::Relaxed);
             std::future::pending::<()>().await;
         }

@@ -9,17 +9,21 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use kube::Resource;
 use kube::runtime::watcher::Event;
+use tokio::sync::watch;
 
 type Key = (String, String);
 
 pub struct OwnedIndex<V> {
     inner: Arc<RwLock<Inner<V>>>,
+    /// True once the first complete list has arrived.
+    synced: Arc<watch::Sender<bool>>,
 }
 
 impl<V> Clone for OwnedIndex<V> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            synced: self.synced.clone(),
         }
     }
 }
@@ -30,7 +34,6 @@ struct Inner<V> {
     /// Entries of a relist in progress; swapped in whole at its end so a
     /// reconcile never sees half a list.
     relist: Option<Vec<Entry<V>>>,
-    synced: bool,
 }
 
 /// An object's key, its controlling owner's uid and its projection.
@@ -47,8 +50,8 @@ impl<V> Default for OwnedIndex<V> {
                 by_owner: HashMap::new(),
                 owner_of: HashMap::new(),
                 relist: None,
-                synced: false,
             })),
+            synced: Arc::new(watch::Sender::new(false)),
         }
     }
 }
@@ -67,7 +70,13 @@ impl<V> OwnedIndex<V> {
     /// True once the first complete list has arrived; before that an
     /// empty answer would mean "unknown", not "none".
     pub fn synced(&self) -> bool {
-        self.read().synced
+        *self.synced.borrow()
+    }
+
+    /// Returns once the first complete list has arrived.
+    pub async fn wait_synced(&self) {
+        // The sender lives as long as `self`: waiting cannot fail.
+        let _ = self.synced.subscribe().wait_for(|synced| *synced).await;
     }
 
     pub fn owned_by(&self, owner_uid: &str) -> Vec<Arc<V>> {
@@ -108,7 +117,8 @@ impl<V> OwnedIndex<V> {
                 for entry in entries {
                     inner.insert(entry);
                 }
-                inner.synced = true;
+                drop(inner);
+                self.synced.send_replace(true);
             }
         }
     }

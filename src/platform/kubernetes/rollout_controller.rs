@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
@@ -81,6 +81,18 @@ pub fn controller(
     impl std::future::Future<Output = ()>,
 ) {
     let (store, rollouts) = cache::reflect(rollouts);
+    // A Rollout reconciled before its ReplicaSets and AnalysisRuns are
+    // listed could only fail (NotSynced) and retry: at 10,000 Rollouts
+    // that was thousands of failed reconciles per start.
+    let rollouts = {
+        let (replica_sets, runs) = (ctx.replica_sets.clone(), ctx.analysis_runs.clone());
+        async move {
+            replica_sets.wait_synced().await;
+            runs.wait_synced().await;
+            rollouts
+        }
+        .flatten_stream()
+    };
     let controller = Controller::for_stream(rollouts, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(super::CONCURRENCY))
         .owns_stream(owned_stream(
