@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use clap::Parser;
-use cluster::{Cluster, phase, wait_for};
+use cluster::{Cluster, ControllerProcess, phase, wait_for};
 use conductor::crd::analysis::AnalysisRun;
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::HASH_LABEL;
@@ -649,6 +649,18 @@ async fn injected_conflicts_errors_and_dropped_watches_still_converge() {
     );
 }
 
+/// The controller's answer on its metrics port: status code and body.
+async fn scrape(controller: &ControllerProcess, path: &str) -> (u16, String) {
+    let addr = controller.metrics_addr.expect("metrics address");
+    let response = reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .expect("reachable");
+    (
+        response.status().as_u16(),
+        response.text().await.unwrap_or_default(),
+    )
+}
+
 /// A Rollout is first reconciled once its ReplicaSets are listed: before,
 /// the reconcile could only fail (not synced) and retry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -673,13 +685,7 @@ async fn rollouts_wait_for_their_replica_sets_to_be_listed() {
     let api = cluster.api::<Rollout>();
     wait_for(&api, "queue", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
 
-    let addr = controller.metrics_addr.expect("metrics address");
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("reachable")
-        .text()
-        .await
-        .unwrap_or_default();
+    let (_, metrics) = scrape(&controller, "/metrics").await;
     assert!(
         metrics.contains("conductor_reconciles_total{controller=\"rollout\"}"),
         "{metrics}"
@@ -977,20 +983,9 @@ async fn an_invalid_rollout_is_reported_and_others_keep_going() {
     wait_for(&api, "good", LIMIT, "healthy", healthy_at("3.9")).await;
 
     // Its metrics, health and readiness, as Prometheus and the kubelet see them.
-    let addr = controller.metrics_addr.expect("metrics address");
-    let get = |path: &str| {
-        let url = format!("http://{addr}{path}");
-        async move {
-            let response = reqwest::get(&url).await.expect("reachable");
-            (
-                response.status().as_u16(),
-                response.text().await.unwrap_or_default(),
-            )
-        }
-    };
-    assert_eq!(get("/healthz").await.0, 200);
-    assert_eq!(get("/readyz").await.0, 200);
-    let (code, text) = get("/metrics").await;
+    assert_eq!(scrape(&controller, "/healthz").await.0, 200);
+    assert_eq!(scrape(&controller, "/readyz").await.0, 200);
+    let (code, text) = scrape(&controller, "/metrics").await;
     assert_eq!(code, 200);
     for line in [
         "conductor_rollouts{phase=\"Healthy\"} 1",

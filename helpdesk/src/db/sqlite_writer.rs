@@ -127,7 +127,7 @@ struct Pending<W: WriteOp> {
 impl<W: WriteOp> Job for Pending<W> {
     fn run(&mut self, conn: &Connection) -> bool {
         let result = completed(self.op.run(&mut SqliteTx(conn))).unwrap_or_else(|| {
-            Err(QueryError::Commit("a write did not complete on the writer thread".into()).into())
+            Err(QueryError::Writer("a write did not complete on the writer thread").into())
         });
         let succeeded = result.is_ok();
         self.result = Some(result);
@@ -139,7 +139,7 @@ impl<W: WriteOp> Job for Pending<W> {
             (Some(Err(e)), _) => Err(e),
             (_, Some(failure)) => Err(QueryError::Commit(failure.to_owned()).into()),
             (Some(Ok(output)), None) => Ok(output),
-            (None, None) => Err(QueryError::Commit("the write did not run".into()).into()),
+            (None, None) => Err(QueryError::Writer("the write did not run").into()),
         };
         // The requester may have gone; the write stands either way.
         let _ = self.reply.send(outcome);

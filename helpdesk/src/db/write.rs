@@ -30,6 +30,8 @@ pub enum QueryError {
         thread: &'static str,
         source: std::io::Error,
     },
+    #[error("sqlite writer: {0}")]
+    Writer(&'static str),
     #[error("the sqlite writer thread has stopped")]
     WriterStopped,
 }

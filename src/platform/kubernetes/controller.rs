@@ -216,11 +216,10 @@ async fn run_controllers(
 
     let readiness = {
         let ready = health.ready.clone();
-        let ctx = rollout_ctx.clone();
+        let listed = rollout_ctx.owned_objects_listed();
         async move {
             let _ = rollouts.wait_until_ready().await;
-            ctx.replica_sets.wait_synced().await;
-            ctx.analysis_runs.wait_synced().await;
+            listed.await;
             ready.store(true, Ordering::Relaxed);
             std::future::pending::<()>().await;
         }

@@ -70,6 +70,18 @@ where
         .touched_objects()
 }
 
+impl Context {
+    /// Returns once the ReplicaSets and AnalysisRuns have been listed:
+    /// before, an empty index means "unknown", not "none".
+    pub fn owned_objects_listed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let (replica_sets, runs) = (self.replica_sets.clone(), self.analysis_runs.clone());
+        async move {
+            replica_sets.wait_synced().await;
+            runs.wait_synced().await;
+        }
+    }
+}
+
 pub fn controller(
     rollouts: Api<CachedRollout>,
     owned_replica_sets: Api<ReplicaSet>,
@@ -84,15 +96,12 @@ pub fn controller(
     // A Rollout reconciled before its ReplicaSets and AnalysisRuns are
     // listed could only fail (NotSynced) and retry: at 10,000 Rollouts
     // that was thousands of failed reconciles per start.
-    let rollouts = {
-        let (replica_sets, runs) = (ctx.replica_sets.clone(), ctx.analysis_runs.clone());
-        async move {
-            replica_sets.wait_synced().await;
-            runs.wait_synced().await;
-            rollouts
-        }
-        .flatten_stream()
-    };
+    let listed = ctx.owned_objects_listed();
+    let rollouts = async move {
+        listed.await;
+        rollouts
+    }
+    .flatten_stream();
     let controller = Controller::for_stream(rollouts, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(super::CONCURRENCY))
         .owns_stream(owned_stream(
