@@ -16,6 +16,7 @@ pub mod crd;
 pub mod demo;
 pub mod diagnostic;
 pub mod engine;
+pub mod gitops;
 pub mod plan;
 pub mod platform;
 pub mod render;
