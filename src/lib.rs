@@ -14,12 +14,13 @@ pub mod cli;
 pub mod config;
 pub mod crd;
 pub mod demo;
+pub mod deploy;
 pub mod diagnostic;
 pub mod engine;
 pub mod gitops;
 pub mod plan;
 pub mod platform;
 pub mod render;
-pub mod rollout_cli;
+
 pub mod validate;
 pub mod yaml_lines;

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use cluster::{Cluster, ControllerProcess, phase, wait_for};
+use conductor::cli::rollout as rollout_cli;
 use conductor::crd::analysis::AnalysisRun;
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::HASH_LABEL;
-use conductor::rollout_cli;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::events::v1::Event;

@@ -95,6 +95,8 @@ struct ServiceFile {
     /// Dotted values key that receives `--revision`.
     #[serde(default = "default_revision_value")]
     revision_value: String,
+    #[serde(default)]
+    ledger: LedgerConfig,
     environments: BTreeMap<String, EnvironmentFile>,
 }
 
@@ -106,6 +108,9 @@ fn default_revision_value() -> String {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EnvironmentFile {
     clusters: Vec<Cluster>,
+    /// How long a wave stays Healthy before the next starts (`10m`).
+    #[serde(default)]
+    bake_time: Option<String>,
 }
 
 /// One Kubernetes cluster of an environment.
@@ -120,10 +125,43 @@ pub struct Cluster {
     /// Clusters deploy wave by wave, lowest first; default 1.
     #[serde(default = "default_wave")]
     pub wave: u32,
+    /// Namespace of the Conductor controller whose lease `deploy` checks;
+    /// default `conductor`.
+    #[serde(default = "default_controller_namespace")]
+    pub controller_namespace: String,
 }
 
 fn default_wave() -> u32 {
     1
+}
+
+fn default_controller_namespace() -> String {
+    "conductor".to_owned()
+}
+
+/// Where `conductor deploy` records what runs where.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// A local path (relative to the repository root) or a Git URL;
+    /// default: the repository's `origin` remote, else the repository itself.
+    #[serde(default)]
+    pub repository: Option<String>,
+    #[serde(default = "default_ledger_branch")]
+    pub branch: String,
+}
+
+fn default_ledger_branch() -> String {
+    "conductor/ledger".to_owned()
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            repository: None,
+            branch: default_ledger_branch(),
+        }
+    }
 }
 
 /// A validated service configuration.
@@ -136,6 +174,7 @@ pub struct Service {
     pub chart: PathBuf,
     pub release_name: String,
     pub revision_value: String,
+    pub ledger: LedgerConfig,
     pub environments: BTreeMap<String, Environment>,
 }
 
@@ -143,6 +182,8 @@ pub struct Service {
 pub struct Environment {
     pub name: String,
     pub clusters: Vec<Cluster>,
+    /// Milliseconds a wave must stay Healthy before the next starts.
+    pub bake_ms: i64,
 }
 
 impl Service {
@@ -244,9 +285,15 @@ pub fn parse_service(
         .environments
         .into_iter()
         .map(|(name, env)| {
+            let bake_ms = env
+                .bake_time
+                .as_deref()
+                .and_then(|t| crate::engine::duration::parse_millis(t).ok())
+                .unwrap_or(0);
             let environment = Environment {
                 name: name.clone(),
                 clusters: env.clusters,
+                bake_ms,
             };
             (name, environment)
         })
@@ -257,6 +304,7 @@ pub fn parse_service(
         file: display.to_path_buf(),
         chart: repo.join(file.chart),
         revision_value: file.revision_value,
+        ledger: file.ledger,
         environments,
     })
 }
@@ -314,6 +362,11 @@ fn check(
         if let Err(reason) = check_dns_label(env_name) {
             problem(env_path.clone(), format!("environment name: {reason}"));
         }
+        if let Some(bake) = &env.bake_time
+            && let Err(reason) = crate::engine::duration::parse_millis(bake)
+        {
+            problem(format!("{env_path}.bakeTime"), reason.to_string());
+        }
         if env.clusters.is_empty() {
             problem(
                 format!("{env_path}.clusters"),
@@ -336,7 +389,11 @@ fn check(
                     ),
                 );
             }
-            for (field, value) in [("name", &cluster.name), ("namespace", &cluster.namespace)] {
+            for (field, value) in [
+                ("name", &cluster.name),
+                ("namespace", &cluster.namespace),
+                ("controllerNamespace", &cluster.controller_namespace),
+            ] {
                 if let Err(reason) = check_dns_label(value) {
                     problem(format!("{at}.{field}"), reason);
                 }

@@ -15,6 +15,7 @@ mod bluegreen;
 mod canary;
 pub mod duration;
 mod lifecycle;
+mod outcome;
 mod scale;
 mod settings;
 mod status;
@@ -24,6 +25,7 @@ use jiff::Timestamp;
 use crate::crd::analysis::AnalysisArg;
 use crate::crd::rollout::{AnalysisTemplateRef, RolloutSpec, RolloutStatus};
 
+pub use outcome::{Outcome, outcome};
 pub use settings::Settings;
 
 /// A ReplicaSet of the rollout, as the platform sees it.

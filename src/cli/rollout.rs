@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::rollout::Rollout;
-use crate::engine::Request;
+use crate::engine::{self, Outcome, Request};
 use crate::platform::kubernetes::requests::{REQUEST_ANNOTATION, action_name, encode};
 use crate::platform::kubernetes::{
     HASH_LABEL, LABEL_ANNOTATION, REVISION_ANNOTATION, ROLLOUT_LABEL, managers,
@@ -102,7 +102,10 @@ pub async fn execute(
             let rollout = api.get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
             if !watch {
                 let _ = writeln!(out, "{}", status_line(&rollout));
-                return Ok(u8::from(phase(&rollout) == "Degraded"));
+                return Ok(u8::from(matches!(
+                    outcome(&rollout),
+                    Outcome::Degraded { .. }
+                )));
             }
             follow_status(&api, &name, timeout, out).await
         }
@@ -177,11 +180,14 @@ pub fn status_line(rollout: &Rollout) -> String {
     line
 }
 
-/// Whether the controller has seen the rollout's current spec; until then
-/// its phase describes the previous one.
-fn up_to_date(rollout: &Rollout) -> bool {
-    let observed = rollout.status.as_ref().and_then(|s| s.observed_generation);
-    observed.is_some() && observed == rollout.metadata.generation
+/// Where the rollout stands for its current spec; a status written for an
+/// older generation never counts.
+fn outcome(rollout: &Rollout) -> Outcome {
+    engine::outcome(
+        rollout.metadata.generation,
+        &rollout.spec,
+        rollout.status.as_ref(),
+    )
 }
 
 async fn follow_status(
@@ -213,12 +219,10 @@ async fn follow_status(
             let _ = out.flush();
             last = line;
         }
-        if up_to_date(&rollout) {
-            match phase(&rollout) {
-                "Healthy" => return Ok(0),
-                "Degraded" => return Ok(1),
-                _ => {}
-            }
+        match outcome(&rollout) {
+            Outcome::Healthy { .. } => return Ok(0),
+            Outcome::Degraded { .. } => return Ok(1),
+            Outcome::Progressing { .. } | Outcome::Paused { .. } => {}
         }
     }
 }

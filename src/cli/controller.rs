@@ -1,0 +1,79 @@
+//! `conductor controller`: the operator, as it runs in a pod.
+
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+
+use super::{interrupted, kube_client};
+use crate::platform::kubernetes::controller;
+use crate::platform::kubernetes::leader::LeaseConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Watch one namespace only; every namespace when absent.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+    /// Run without a leader lease (only ever one replica).
+    #[arg(long)]
+    no_leader_election: bool,
+    #[arg(long, default_value = "conductor-controller")]
+    lease_name: String,
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// This replica's name in the lease; the pod name in a cluster.
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    #[arg(long, value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
+}
+
+pub async fn run(args: Args) -> Result<ExitCode, String> {
+    init_logs(args.log_format);
+    let client = kube_client().await?;
+    let identity = args.identity.unwrap_or_else(default_identity);
+    let lease = (!args.no_leader_election).then(|| LeaseConfig {
+        namespace: args.lease_namespace,
+        name: args.lease_name,
+        identity,
+        duration: std::time::Duration::from_secs(15),
+        renew_every: std::time::Duration::from_secs(5),
+    });
+    let options = controller::Options {
+        namespace: args.namespace,
+        metrics_addr: Some(args.metrics_addr),
+        lease,
+    };
+    controller::run(client, options, interrupted(), |running| {
+        if let Some(addr) = running.metrics_addr {
+            tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn default_identity() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "conductor".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// JSON lines for log collectors, or text for a terminal; `RUST_LOG` filters.
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,193 @@
+//! How a release is doing in one cluster: its Rollouts through the
+//! engine's own notion of done, its Deployments as `kubectl rollout status`
+//! judges them. Everything else is done once applied.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::{Api, Resource};
+
+use super::{GENERATION_ANNOTATION, KubeCluster};
+use crate::crd::analysis::AnalysisRun;
+use crate::crd::rollout::Rollout;
+use crate::deploy::target::{Health, Release, TargetError};
+use crate::engine::{self, Outcome};
+
+pub async fn health(cluster: &KubeCluster, release: &Release) -> Result<Health, TargetError> {
+    let client = cluster.client()?.clone();
+    let namespace = &release.cluster.namespace;
+    let mut waiting = Vec::new();
+    for object in &release.objects {
+        let ns = object
+            .manifest
+            .pointer("/metadata/namespace")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(namespace);
+        let name = &object.name;
+        let health = match object.kind.as_str() {
+            "Rollout" if object.api_version.starts_with("conductor.dev/") => {
+                let api: Api<Rollout> = Api::namespaced(client.clone(), ns);
+                let rollout = api
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| cluster.error(format!("reading Rollout {ns}/{name}: {e}")))?;
+                match rollout {
+                    Some(rollout) => rollout_health(&client, release, &rollout).await,
+                    None => Health::Progressing {
+                        detail: format!("Rollout {name} not found yet"),
+                    },
+                }
+            }
+            "Deployment" if object.api_version == "apps/v1" => {
+                let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+                let deployment = api
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| cluster.error(format!("reading Deployment {ns}/{name}: {e}")))?;
+                match deployment {
+                    Some(d) => deployment_health(release, &d),
+                    None => Health::Progressing {
+                        detail: format!("Deployment {name} not found yet"),
+                    },
+                }
+            }
+            _ => Health::Healthy,
+        };
+        match health {
+            Health::Healthy => {}
+            Health::Progressing { detail } => waiting.push(detail),
+            final_answer => return Ok(final_answer),
+        }
+    }
+    if waiting.is_empty() {
+        Ok(Health::Healthy)
+    } else {
+        Ok(Health::Progressing {
+            detail: waiting.join("; "),
+        })
+    }
+}
+
+fn deploy_generation<K: Resource>(object: &K) -> Option<u64> {
+    object
+        .meta()
+        .annotations
+        .as_ref()?
+        .get(GENERATION_ANNOTATION)?
+        .parse()
+        .ok()
+}
+
+/// Superseded, or still carrying an older deploy's spec, before anything
+/// the status says counts.
+fn fence<K: Resource>(release: &Release, object: &K, what: &str) -> Option<Health> {
+    match deploy_generation(object) {
+        Some(g) if g > release.generation => Some(Health::Superseded { generation: g }),
+        Some(g) if g == release.generation => None,
+        Some(g) => Some(Health::Overwritten { generation: g }),
+        None => Some(Health::Progressing {
+            detail: format!("{what} does not carry this deploy's spec yet"),
+        }),
+    }
+}
+
+async fn rollout_health(client: &kube::Client, release: &Release, rollout: &Rollout) -> Health {
+    let name = rollout.metadata.name.clone().unwrap_or_default();
+    if let Some(answer) = fence(release, rollout, &format!("Rollout {name}")) {
+        return answer;
+    }
+    match engine::outcome(
+        rollout.metadata.generation,
+        &rollout.spec,
+        rollout.status.as_ref(),
+    ) {
+        Outcome::Healthy { revision } if revision == release.label => Health::Healthy,
+        Outcome::Healthy { revision } => Health::Progressing {
+            detail: format!(
+                "Rollout {name} is Healthy at {revision}, not {}",
+                release.label
+            ),
+        },
+        Outcome::Degraded { reason } => Health::Degraded {
+            reason: format!("Rollout {name}: {reason}"),
+        },
+        Outcome::Paused { message } => Health::Progressing {
+            detail: format!("Rollout {name} paused: {message}"),
+        },
+        Outcome::Progressing {
+            step,
+            weight,
+            waiting,
+        } => {
+            let mut detail = format!("Rollout {name}");
+            if let Some((step, steps)) = step {
+                detail.push_str(&format!(" step {step}/{steps}"));
+            }
+            if let Some(weight) = weight {
+                detail.push_str(&format!(" weight {weight}%"));
+            }
+            if let Some(values) = analysis_values(client, rollout).await {
+                detail.push_str(&format!(" analysis {values}"));
+            }
+            detail.push_str(&format!(": {waiting}"));
+            Health::Progressing { detail }
+        }
+    }
+}
+
+/// The latest measurement of each metric of the rollout's running
+/// analysis, e.g. `error-rate=0.012`.
+async fn analysis_values(client: &kube::Client, rollout: &Rollout) -> Option<String> {
+    let status = rollout.status.as_ref()?;
+    let canary = status.canary.as_ref()?;
+    let run_name = canary
+        .current_step_analysis_run
+        .as_ref()
+        .or(canary.current_background_analysis_run.as_ref())?;
+    let namespace = rollout.metadata.namespace.clone()?;
+    let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), &namespace);
+    let run = runs.get_opt(run_name).await.ok()??;
+    let values: Vec<String> = run
+        .status?
+        .metric_results
+        .iter()
+        .filter_map(|m| {
+            let value = m.measurements.last()?.value.clone()?;
+            Some(format!("{}={value}", m.name))
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
+}
+
+fn deployment_health(release: &Release, deployment: &Deployment) -> Health {
+    let name = deployment.metadata.name.clone().unwrap_or_default();
+    if let Some(answer) = fence(release, deployment, &format!("Deployment {name}")) {
+        return answer;
+    }
+    let spec_replicas = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let status = deployment.status.clone().unwrap_or_default();
+    let stalled = status.conditions.iter().flatten().any(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    if stalled {
+        return Health::Degraded {
+            reason: format!("Deployment {name} exceeded its progress deadline"),
+        };
+    }
+    let observed =
+        status.observed_generation.unwrap_or(0) >= deployment.metadata.generation.unwrap_or(1);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    let total = status.replicas.unwrap_or(0);
+    if observed && updated >= spec_replicas && total <= updated && available >= updated {
+        Health::Healthy
+    } else {
+        Health::Progressing {
+            detail: format!(
+                "Deployment {name}: {updated}/{spec_replicas} updated, {available} available"
+            ),
+        }
+    }
+}

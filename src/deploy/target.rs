@@ -1,0 +1,89 @@
+//! The one contract between the orchestrator and a cluster: check it,
+//! apply a release to it, and say how the release is doing there. The
+//! Kubernetes adapter implements it per kubeconfig context; local clusters
+//! (the embedded default) can implement it with processes.
+
+use std::future::Future;
+
+use crate::config::Cluster;
+use crate::gitops::ledger::ObjectRef;
+use crate::render::RenderedObject;
+
+/// What one cluster receives in this deploy.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub service: String,
+    pub environment: String,
+    pub cluster: Cluster,
+    /// Full commit sha.
+    pub revision: String,
+    /// The revision as rendered into the chart (image tag), as the user gave it.
+    pub label: String,
+    /// The environment generation this deploy runs under: every applied
+    /// object carries it, and an object carrying a newer one is never
+    /// overwritten.
+    pub generation: u64,
+    /// `sha256:` of the rendered manifests, recorded in the ledger.
+    pub digest: String,
+    pub objects: Vec<RenderedObject>,
+}
+
+/// How the release is doing in one cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Still rolling out; what it waits for, in words (step, weight,
+    /// analysis values).
+    Progressing { detail: String },
+    /// Every rollout and deployment of the release is done at this
+    /// revision, for the spec this deploy applied.
+    Healthy,
+    /// A rollout rolled back (its analysis failed) or a deployment stalled.
+    Degraded { reason: String },
+    /// The cluster's objects carry a newer deploy generation: a newer
+    /// deploy has taken over.
+    Superseded { generation: u64 },
+    /// An older deploy's apply landed after this one's (two deploys
+    /// creating an object at the same instant): the newer re-applies.
+    Overwritten { generation: u64 },
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Every object of the release, as applied.
+    pub objects: Vec<ObjectRef>,
+    /// Objects the previous deploy applied that this release no longer has.
+    pub pruned: Vec<ObjectRef>,
+    /// Fields left to the controller that sets them at runtime, as
+    /// `Kind name: .field (manager)`.
+    pub yielded: Vec<String>,
+    /// A newer deploy's generation found on an object: nothing more was
+    /// applied.
+    pub superseded_by: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("cluster {cluster}: {message}")]
+    Cluster { cluster: String, message: String },
+}
+
+pub trait ClusterTarget: Send + Sync + 'static {
+    fn name(&self) -> &str;
+
+    /// Every reason this release cannot be applied here, checked without
+    /// writing anything; empty when it can.
+    fn preflight(&self, release: &Release) -> impl Future<Output = Vec<String>> + Send;
+
+    /// Applies the release and prunes what `previous` had that it no
+    /// longer has.
+    fn apply(
+        &self,
+        release: &Release,
+        previous: &[ObjectRef],
+    ) -> impl Future<Output = Result<Applied, TargetError>> + Send;
+
+    /// One look at how the release is doing.
+    fn health(&self, release: &Release)
+    -> impl Future<Output = Result<Health, TargetError>> + Send;
+}
