@@ -47,6 +47,11 @@ pub struct AuditEntry {
     /// HTTP code the request was answered with (injected faults included).
     pub status: u16,
     pub time: jiff::Timestamp,
+    /// The `fieldManager` query parameter, when the request had one.
+    pub field_manager: Option<String>,
+    /// The object as stored after a successful write (for a delete, the
+    /// deleted or deletion-marked object); `None` when the request failed.
+    pub object: Option<Arc<Value>>,
 }
 
 #[derive(Debug)]

@@ -20,6 +20,7 @@ mod apply;
 mod error;
 mod fake;
 mod meta;
+mod ownership;
 mod paging;
 mod patch;
 mod path;
@@ -35,7 +36,7 @@ mod store;
 mod watch;
 mod writes;
 
-pub use error::ApiError;
+pub use error::{ApiError, StatusCause, StatusDetails};
 pub use fake::{AuditEntry, FakeApi, Fault};
 pub use path::ResourceKey;
 pub use response::ResponseBody;

@@ -5,6 +5,7 @@ mod common;
 mod crud;
 mod faults;
 mod lifecycle;
+mod ownership;
 mod patches;
 mod served;
 mod simulator;
