@@ -17,6 +17,9 @@
 //! ReplicaSet and Deployment controllers.
 
 mod apply;
+mod builtin;
+mod catalog;
+mod discovery;
 mod error;
 mod fake;
 mod meta;

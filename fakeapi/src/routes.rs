@@ -20,7 +20,7 @@ use crate::selector::Filter;
 use crate::store::WatchStart;
 use crate::watch::{self, WatchScope};
 use crate::writes::{ApplyRequest, DeleteOptions, Managed, Target, UpdateOptions};
-use crate::{patch, scale};
+use crate::{discovery, patch, scale};
 
 pub(crate) struct Incoming<'a> {
     pub method: &'a Method,
@@ -58,12 +58,9 @@ pub(crate) fn handle(shared: &Shared, req: &Incoming<'_>) -> Served {
 }
 
 fn route(shared: &Shared, req: &Incoming<'_>) -> Result<Served, ApiError> {
-    let path = RequestPath::parse(req.path).ok_or_else(|| {
-        ApiError::not_found_path(format!(
-            "the server could not find the requested resource: {}",
-            req.path
-        ))
-    })?;
+    let Some(path) = RequestPath::parse(req.path) else {
+        return Ok((discovery::handle(shared, req.method, req.path)?, None));
+    };
     match (path.name.as_deref(), path.subresource.as_deref()) {
         (None, _) => collection(shared, &path, req),
         (Some(name), None) => object(shared, &path, name, Target::Main, req),

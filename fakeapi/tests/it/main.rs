@@ -3,6 +3,7 @@
 
 mod common;
 mod crud;
+mod discovery;
 mod faults;
 mod lifecycle;
 mod ownership;
