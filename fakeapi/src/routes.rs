@@ -8,6 +8,7 @@ use http::{Method, Response};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
+use crate::access::{self, Attributes};
 use crate::error::ApiError;
 use crate::fake::{Shared, lock};
 use crate::meta::meta_str;
@@ -20,7 +21,7 @@ use crate::selector::Filter;
 use crate::store::WatchStart;
 use crate::watch::{self, WatchScope};
 use crate::writes::{ApplyRequest, DeleteOptions, Managed, Target, UpdateOptions};
-use crate::{discovery, patch, scale};
+use crate::{discovery, patch, review, scale};
 
 pub(crate) struct Incoming<'a> {
     pub method: &'a Method,
@@ -61,6 +62,16 @@ fn route(shared: &Shared, req: &Incoming<'_>) -> Result<Served, ApiError> {
     let Some(path) = RequestPath::parse(req.path) else {
         return Ok((discovery::handle(shared, req.method, req.path)?, None));
     };
+    if path.key == review_key() && path.name.is_none() && *req.method == Method::POST {
+        let rules = lock(&shared.denied);
+        let answer = review::review(&rules, req.identity, parse_json(&req.body)?)?;
+        return Ok((response::json(201, &answer), None));
+    }
+    if let Some(attrs) = Attributes::of(req.method, &path, &req.query)
+        && access::denied(&lock(&shared.denied), req.identity, &attrs)
+    {
+        return Err(access::forbidden(req.identity, &attrs));
+    }
     match (path.name.as_deref(), path.subresource.as_deref()) {
         (None, _) => collection(shared, &path, req),
         (Some(name), None) => object(shared, &path, name, Target::Main, req),
@@ -70,6 +81,10 @@ fn route(shared: &Shared, req: &Incoming<'_>) -> Result<Served, ApiError> {
             "subresource {sub:?} is not supported by the fake API server"
         ))),
     }
+}
+
+fn review_key() -> ResourceKey {
+    ResourceKey::new("authorization.k8s.io/v1", "selfsubjectaccessreviews")
 }
 
 fn collection(shared: &Shared, path: &RequestPath, req: &Incoming<'_>) -> Result<Served, ApiError> {

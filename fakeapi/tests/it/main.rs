@@ -1,6 +1,7 @@
 //! Integration tests: everything goes through `kube::Api` and
 //! `kube::runtime::watcher`, as the operator would use the fake.
 
+mod access;
 mod common;
 mod crud;
 mod discovery;
