@@ -1,64 +1,15 @@
-//! Server-side apply field ownership. Each apply field manager owns the leaf
-//! paths it sent last time; maps merge key by key, while lists and scalars
-//! are leaves and are replaced whole (no list-map keys: the fake does not
-//! know the schema).
+//! Server-side apply: merging an applied configuration into the stored
+//! object, conflicts with other managers, and releasing fields a manager
+//! stopped sending. Each apply manager owns the leaf paths it sent last
+//! time; maps merge key by key, while lists and scalars are leaves and are
+//! replaced whole (no list-map keys: the fake does not know the schema).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-pub(crate) type FieldPath = Vec<String>;
-
-/// Owned paths per `(field manager, subresource)`.
-pub(crate) type Managers = BTreeMap<(String, String), BTreeSet<FieldPath>>;
-
-/// Identity fields describe which object is addressed, not its content, so no
-/// manager owns them.
-fn is_identity(path: &[String]) -> bool {
-    match path {
-        [top] => top == "apiVersion" || top == "kind",
-        [m, field, ..] if m == "metadata" => matches!(
-            field.as_str(),
-            "name"
-                | "namespace"
-                | "resourceVersion"
-                | "uid"
-                | "creationTimestamp"
-                | "generation"
-                | "managedFields"
-                | "deletionTimestamp"
-                | "deletionGracePeriodSeconds"
-                | "generateName"
-        ),
-        _ => false,
-    }
-}
-
-/// Every leaf path in `applied`, except identity fields.
-pub(crate) fn leaf_paths(applied: &Value) -> BTreeSet<FieldPath> {
-    fn walk(v: &Value, prefix: &mut FieldPath, out: &mut BTreeSet<FieldPath>) {
-        match v {
-            Value::Object(map) => {
-                for (k, child) in map {
-                    prefix.push(k.clone());
-                    walk(child, prefix, out);
-                    prefix.pop();
-                }
-            }
-            _ if !prefix.is_empty() && !is_identity(prefix) => {
-                out.insert(prefix.clone());
-            }
-            _ => {}
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(applied, &mut Vec::new(), &mut out);
-    out
-}
-
-pub(crate) fn get_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |v, seg| v.get(seg.as_str()))
-}
+use crate::error::{ApiError, StatusCause};
+use crate::ownership::{FieldPath, ManagerKey, Managers, Operation, get_path, render_path};
 
 pub(crate) fn remove_path(v: &mut Value, path: &[String]) {
     let Some((last, parents)) = path.split_last() else {
@@ -96,42 +47,93 @@ fn overlaps(a: &[String], b: &[String]) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
+/// A field another manager owns that an apply would set differently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Conflict {
+    pub owner: ManagerKey,
+    pub api_version: String,
+    pub path: FieldPath,
+}
+
+impl Conflict {
+    /// The manager as the real server names it in conflict messages.
+    fn describe(&self) -> String {
+        let mut out = format!("conflict with \"{}\"", self.owner.manager);
+        if !self.owner.subresource.is_empty() {
+            out.push_str(&format!(" with subresource \"{}\"", self.owner.subresource));
+        }
+        if self.owner.operation == Operation::Update {
+            out.push_str(&format!(" using {}", self.api_version));
+        }
+        out
+    }
+}
+
 /// Fields owned by other managers that `applied` would set to a different
-/// value, as `(manager, path)`.
+/// value.
 pub(crate) fn conflicts(
     managers: &Managers,
-    me: &(String, String),
+    me: &ManagerKey,
     paths: &BTreeSet<FieldPath>,
     current: &Value,
     applied: &Value,
-) -> Vec<(String, FieldPath)> {
+) -> Vec<Conflict> {
     let mut found = Vec::new();
     for (owner, owned) in managers {
         if owner == me {
             continue;
         }
-        for q in owned {
+        for q in &owned.paths {
             let touched = paths.iter().any(|p| overlaps(p, q));
             if touched && get_path(current, q) != get_path(applied, q) {
-                found.push((owner.0.clone(), q.clone()));
+                found.push(Conflict {
+                    owner: owner.clone(),
+                    api_version: owned.api_version.clone(),
+                    path: q.clone(),
+                });
             }
         }
     }
     found
 }
 
+/// The 409 a real server answers, one cause per conflicting field.
+pub(crate) fn conflict_error(conflicts: &[Conflict]) -> ApiError {
+    let causes: Vec<StatusCause> = conflicts
+        .iter()
+        .map(|c| StatusCause {
+            reason: "FieldManagerConflict".into(),
+            message: c.describe(),
+            field: render_path(&c.path),
+        })
+        .collect();
+    let lines: Vec<String> = causes
+        .iter()
+        .map(|c| format!("{}: {}", c.message, c.field))
+        .collect();
+    let message = format!(
+        "Apply failed with {} conflict{}: {}",
+        lines.len(),
+        if lines.len() == 1 { "" } else { "s" },
+        lines.join("\n")
+    );
+    ApiError::new(409, "Conflict", message).with_causes(causes)
+}
+
 /// Drops every other manager's claim on a field `paths` overlaps (`force`).
 pub(crate) fn take_ownership(
     managers: &mut Managers,
-    me: &(String, String),
+    me: &ManagerKey,
     paths: &BTreeSet<FieldPath>,
 ) {
     for (owner, owned) in managers.iter_mut() {
         if owner != me {
-            owned.retain(|q| !paths.iter().any(|p| overlaps(p, q)));
+            owned
+                .paths
+                .retain(|q| !paths.iter().any(|p| overlaps(p, q)));
         }
     }
-    managers.retain(|_, owned| !owned.is_empty());
+    managers.retain(|_, owned| !owned.paths.is_empty());
 }
 
 /// Removes from `object` the fields `me` applied before but not now, unless
@@ -139,47 +141,44 @@ pub(crate) fn take_ownership(
 pub(crate) fn drop_released(
     object: &mut Value,
     managers: &Managers,
-    me: &(String, String),
+    me: &ManagerKey,
     paths: &BTreeSet<FieldPath>,
 ) {
     let Some(previous) = managers.get(me) else {
         return;
     };
-    for p in previous.difference(paths) {
+    for p in previous.paths.difference(paths) {
         let shared = managers
             .iter()
-            .any(|(owner, owned)| owner != me && owned.contains(p));
+            .any(|(owner, owned)| owner != me && owned.paths.contains(p));
         if !shared {
             remove_path(object, p);
         }
     }
 }
 
-pub(crate) fn render_path(path: &[String]) -> String {
-    format!(".{}", path.join("."))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ownership::{Owned, leaf_paths};
     use serde_json::json;
 
-    fn key(m: &str) -> (String, String) {
-        (m.to_string(), String::new())
-    }
-
-    #[test]
-    fn leaf_paths_skip_identity() {
-        let v = json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"a": [1], "b": {"c": 2}}});
-        let paths: Vec<String> = leaf_paths(&v).iter().map(|p| render_path(p)).collect();
-        assert_eq!(paths, vec![".metadata.labels.x", ".spec.a", ".spec.b.c"]);
+    fn key(m: &str) -> ManagerKey {
+        ManagerKey::new(m, Operation::Apply, "")
     }
 
     #[test]
     fn conflicts_only_on_different_values() {
         let current = json!({"spec": {"replicas": 3, "image": "a"}});
         let mut managers = Managers::new();
-        managers.insert(key("other"), leaf_paths(&json!({"spec": {"replicas": 3}})));
+        managers.insert(
+            ManagerKey::new("other", Operation::Update, ""),
+            Owned {
+                paths: leaf_paths(&json!({"spec": {"replicas": 3}})),
+                api_version: "apps/v1".into(),
+                time: String::new(),
+            },
+        );
         let same = json!({"spec": {"replicas": 3}});
         let differ = json!({"spec": {"replicas": 4}});
         assert!(conflicts(&managers, &key("me"), &leaf_paths(&same), &current, &same).is_empty());
@@ -190,12 +189,11 @@ mod tests {
             &current,
             &differ,
         );
+        assert_eq!(c.len(), 1);
+        let err = conflict_error(&c);
         assert_eq!(
-            c,
-            vec![(
-                "other".to_string(),
-                vec!["spec".to_string(), "replicas".to_string()]
-            )]
+            err.message,
+            "Apply failed with 1 conflict: conflict with \"other\" using apps/v1: .spec.replicas"
         );
         take_ownership(&mut managers, &key("me"), &leaf_paths(&differ));
         assert!(managers.is_empty());

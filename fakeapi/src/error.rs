@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// A failed request: HTTP code, machine-readable reason and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,30 @@ pub struct ApiError {
     pub reason: String,
     /// Human-readable message.
     pub message: String,
+    /// `details` of the Status: what was addressed and why it failed
+    /// (boxed: most errors have none, and `Result`s stay small).
+    pub details: Option<Box<StatusDetails>>,
+}
+
+/// The `details` of a `Status`, as the real server fills them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusDetails {
+    pub name: Option<String>,
+    pub group: Option<String>,
+    /// The resource plural for Forbidden, as the real server puts it.
+    pub kind: Option<String>,
+    /// Field-level causes, e.g. one per apply conflict.
+    pub causes: Vec<StatusCause>,
+}
+
+/// One `details.causes` item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCause {
+    /// e.g. `FieldManagerConflict`.
+    pub reason: String,
+    pub message: String,
+    /// The field path, e.g. `.spec.rules`.
+    pub field: String,
 }
 
 impl ApiError {
@@ -24,7 +48,20 @@ impl ApiError {
             code,
             reason: reason.to_string(),
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// The same error with `details.causes`.
+    pub fn with_causes(mut self, causes: Vec<StatusCause>) -> Self {
+        self.details.get_or_insert_with(Default::default).causes = causes;
+        self
+    }
+
+    /// The same error with `details`.
+    pub fn with_details(mut self, details: StatusDetails) -> Self {
+        self.details = Some(Box::new(details));
+        self
     }
 
     /// An error for `code` with the reason Kubernetes uses for that code.
@@ -72,15 +109,32 @@ impl ApiError {
 
     /// The `Status` object a real API server would send for this error.
     pub fn to_status(&self) -> Value {
-        json!({
+        let mut status = json!({
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
-        })
+        });
+        if let Some(d) = &self.details {
+            let mut details = Map::new();
+            for (field, value) in [("name", &d.name), ("group", &d.group), ("kind", &d.kind)] {
+                if let Some(v) = value {
+                    details.insert(field.into(), Value::from(v.as_str()));
+                }
+            }
+            if !d.causes.is_empty() {
+                let causes = d
+                    .causes
+                    .iter()
+                    .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}));
+                details.insert("causes".into(), Value::Array(causes.collect()));
+            }
+            status["details"] = Value::Object(details);
+        }
+        status["code"] = Value::from(self.code);
+        status
     }
 }
 

@@ -8,6 +8,7 @@ use http::Method;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::access::AccessRule;
 use crate::error::ApiError;
 use crate::paging::Snapshots;
 use crate::path::ResourceKey;
@@ -47,6 +48,11 @@ pub struct AuditEntry {
     /// HTTP code the request was answered with (injected faults included).
     pub status: u16,
     pub time: jiff::Timestamp,
+    /// The `fieldManager` query parameter, when the request had one.
+    pub field_manager: Option<String>,
+    /// The object as stored after a successful write (for a delete, the
+    /// deleted or deletion-marked object); `None` when the request failed.
+    pub object: Option<Arc<Value>>,
 }
 
 #[derive(Debug)]
@@ -54,6 +60,7 @@ pub(crate) struct Shared {
     store: Mutex<Store>,
     pub faults: Mutex<Vec<Fault>>,
     pub audit: Mutex<Vec<AuditEntry>>,
+    pub denied: Mutex<Vec<AccessRule>>,
     pub requests: AtomicU64,
     pub drop_watches: watch::Sender<u64>,
     pub snapshots: Mutex<Snapshots>,
@@ -97,6 +104,7 @@ impl FakeApi {
                 store: Mutex::new(Store::new(limit)),
                 faults: Mutex::new(Vec::new()),
                 audit: Mutex::new(Vec::new()),
+                denied: Mutex::new(Vec::new()),
                 requests: AtomicU64::new(0),
                 drop_watches: watch::channel(0).0,
                 snapshots: Mutex::new(Snapshots::default()),
@@ -128,6 +136,17 @@ impl FakeApi {
     /// Forgets all queued faults.
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
+    }
+
+    /// Forbids what `rule` describes: matching requests answer 403 Forbidden
+    /// and `SelfSubjectAccessReview`s for them answer `allowed: false`.
+    pub fn deny(&self, rule: AccessRule) {
+        lock(&self.shared.denied).push(rule);
+    }
+
+    /// Forgets every [`FakeApi::deny`] rule: everything is allowed again.
+    pub fn allow_all(&self) {
+        lock(&self.shared.denied).clear();
     }
 
     /// Ends every open watch stream; clients have to re-watch.

@@ -12,19 +12,39 @@
 //! [`FakeApi`] serves any resource path with real REST semantics (create,
 //! get, list, watch, replace, merge/JSON/apply patch, status and scale
 //! subresources, delete with finalizers and owner cascade) without knowing
-//! the types in advance. [`serve()`] puts it on a loopback HTTP port for
-//! other processes. [`simulator::Simulator`] stands in for the
-//! ReplicaSet and Deployment controllers.
+//! the types in advance. Like a real server it also:
+//!
+//! - tracks field ownership per manager: server-side apply (`Apply`) and
+//!   every other write (`Update`, by the `fieldManager` parameter or the
+//!   client's User-Agent name), shown as `metadata.managedFields`; applies
+//!   that would undo another manager's field answer 409 with one
+//!   `FieldManagerConflict` cause per field unless forced;
+//! - answers discovery (`/version`, `/api`, `/apis`, ...) from a table of
+//!   built-in types plus the CustomResourceDefinitions stored at the time;
+//! - authorizes requests: [`FakeApi::deny`] takes access away as a missing
+//!   RBAC grant would (403 Forbidden), and `SelfSubjectAccessReview`s are
+//!   answered by the same rules;
+//! - audits every write with its field manager and the object stored.
+//!
+//! [`serve()`] puts it on a loopback HTTP port for other processes.
+//! [`simulator::Simulator`] stands in for the ReplicaSet and Deployment
+//! controllers.
 
+mod access;
 mod apply;
+mod builtin;
+mod catalog;
+mod discovery;
 mod error;
 mod fake;
 mod meta;
+mod ownership;
 mod paging;
 mod patch;
 mod path;
 mod query;
 mod response;
+mod review;
 mod routes;
 mod scale;
 mod selector;
@@ -35,7 +55,8 @@ mod store;
 mod watch;
 mod writes;
 
-pub use error::ApiError;
+pub use access::AccessRule;
+pub use error::{ApiError, StatusCause, StatusDetails};
 pub use fake::{AuditEntry, FakeApi, Fault};
 pub use path::ResourceKey;
 pub use response::ResponseBody;

@@ -1,5 +1,6 @@
 //! REST dispatch: maps a method and parsed path onto store operations.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -7,9 +8,11 @@ use http::{Method, Response};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
+use crate::access::{self, Attributes};
 use crate::error::ApiError;
 use crate::fake::{Shared, lock};
 use crate::meta::meta_str;
+use crate::ownership::{ManagerKey, Operation};
 use crate::paging::{Page, Snapshot};
 use crate::path::{RequestPath, ResourceKey};
 use crate::query::Query;
@@ -17,8 +20,8 @@ use crate::response::{self, ResponseBody};
 use crate::selector::Filter;
 use crate::store::WatchStart;
 use crate::watch::{self, WatchScope};
-use crate::writes::{ApplyRequest, DeleteOptions, Target};
-use crate::{patch, scale};
+use crate::writes::{ApplyRequest, DeleteOptions, Managed, Target, UpdateOptions};
+use crate::{discovery, patch, review, scale};
 
 pub(crate) struct Incoming<'a> {
     pub method: &'a Method,
@@ -26,19 +29,49 @@ pub(crate) struct Incoming<'a> {
     pub query: Query,
     pub content_type: &'a str,
     pub body: Bytes,
+    /// Who sent the request (client identity or User-Agent).
+    pub identity: &'a str,
 }
 
-pub(crate) fn handle(shared: &Shared, req: &Incoming<'_>) -> Response<ResponseBody> {
-    route(shared, req).unwrap_or_else(|e| response::error(&e))
+impl Incoming<'_> {
+    /// The field manager of a non-apply write: the `fieldManager` parameter,
+    /// or the client's name as the real server takes it from the User-Agent
+    /// (`kubectl/v1.35 ...` manages as `kubectl`).
+    pub fn updater(&self, subresource: &str) -> Managed {
+        let manager = match self.query.get("fieldManager").filter(|m| !m.is_empty()) {
+            Some(m) => m,
+            None => self.identity.split('/').next().unwrap_or_default(),
+        };
+        Managed::Update(ManagerKey::new(manager, Operation::Update, subresource))
+    }
 }
 
-fn route(shared: &Shared, req: &Incoming<'_>) -> Result<Response<ResponseBody>, ApiError> {
-    let path = RequestPath::parse(req.path).ok_or_else(|| {
-        ApiError::not_found_path(format!(
-            "the server could not find the requested resource: {}",
-            req.path
-        ))
-    })?;
+/// A response, and the object as stored when the request wrote one.
+pub(crate) type Served = (Response<ResponseBody>, Option<Arc<Value>>);
+
+/// A response carrying a written object.
+pub(crate) fn written(code: u16, object: Arc<Value>) -> Served {
+    (response::json(code, &object), Some(object))
+}
+
+pub(crate) fn handle(shared: &Shared, req: &Incoming<'_>) -> Served {
+    route(shared, req).unwrap_or_else(|e| (response::error(&e), None))
+}
+
+fn route(shared: &Shared, req: &Incoming<'_>) -> Result<Served, ApiError> {
+    let Some(path) = RequestPath::parse(req.path) else {
+        return Ok((discovery::handle(shared, req.method, req.path)?, None));
+    };
+    if path.key == review_key() && path.name.is_none() && *req.method == Method::POST {
+        let rules = lock(&shared.denied);
+        let answer = review::review(&rules, req.identity, parse_json(&req.body)?)?;
+        return Ok((response::json(201, &answer), None));
+    }
+    if let Some(attrs) = Attributes::of(req.method, &path, &req.query)
+        && access::denied(&lock(&shared.denied), req.identity, &attrs)
+    {
+        return Err(access::forbidden(req.identity, &attrs));
+    }
     match (path.name.as_deref(), path.subresource.as_deref()) {
         (None, _) => collection(shared, &path, req),
         (Some(name), None) => object(shared, &path, name, Target::Main, req),
@@ -50,24 +83,26 @@ fn route(shared: &Shared, req: &Incoming<'_>) -> Result<Response<ResponseBody>, 
     }
 }
 
-fn collection(
-    shared: &Shared,
-    path: &RequestPath,
-    req: &Incoming<'_>,
-) -> Result<Response<ResponseBody>, ApiError> {
+fn review_key() -> ResourceKey {
+    ResourceKey::new("authorization.k8s.io/v1", "selfsubjectaccessreviews")
+}
+
+fn collection(shared: &Shared, path: &RequestPath, req: &Incoming<'_>) -> Result<Served, ApiError> {
     let filter = Filter::parse(
         req.query.get("labelSelector"),
         req.query.get("fieldSelector"),
     )?;
     let key = &path.key;
     match *req.method {
-        Method::GET if req.query.flag("watch") => watch(shared, path, filter, req),
-        Method::GET => list(shared, path, filter, req),
+        Method::GET if req.query.flag("watch") => Ok((watch(shared, path, filter, req)?, None)),
+        Method::GET => Ok((list(shared, path, filter, req)?, None)),
         Method::POST => {
             let body = parse_json(&req.body)?;
             let ns = path.namespace.as_deref().unwrap_or_default();
-            let created = shared.lock().create(key, ns, body, false)?;
-            Ok(response::json(201, &created))
+            let created = shared
+                .lock()
+                .create_as(key, ns, body, false, req.updater(""))?;
+            Ok(written(201, created))
         }
         Method::DELETE => {
             let opts = delete_options(&req.body)?;
@@ -90,7 +125,7 @@ fn collection(
             };
             let kind = store.kind_of(key);
             drop(store);
-            Ok(list_response(key, kind, &page, false))
+            Ok((list_response(key, kind, &page, false), None))
         }
         _ => Err(method_not_allowed(req.method)),
     }
@@ -102,21 +137,24 @@ fn object(
     name: &str,
     target: Target,
     req: &Incoming<'_>,
-) -> Result<Response<ResponseBody>, ApiError> {
+) -> Result<Served, ApiError> {
     let key = &path.key;
     let ns = path.namespace.as_deref().unwrap_or_default();
     match *req.method {
         Method::GET => {
             let object = shared.lock().get(key, ns, name)?;
-            Ok(response::json(200, &object))
+            Ok((response::json(200, &object), None))
         }
         Method::PUT => {
             let body = parse_json(&req.body)?;
             let rv = meta_str(&body, "resourceVersion").map(str::to_string);
-            let updated = shared
-                .lock()
-                .update(key, ns, name, body, target, rv.as_deref())?;
-            Ok(response::json(200, &updated))
+            let how = UpdateOptions {
+                target,
+                precondition: rv.as_deref(),
+                managed: req.updater(target.subresource()),
+            };
+            let updated = shared.lock().update_as(key, ns, name, body, how)?;
+            Ok(written(200, updated))
         }
         Method::PATCH if req.content_type == "application/apply-patch+yaml" => {
             let manager = req
@@ -138,19 +176,20 @@ fn object(
                 target,
             };
             let (object, created) = shared.lock().apply(key, ns, name, body, &apply)?;
-            Ok(response::json(if created { 201 } else { 200 }, &object))
+            Ok(written(if created { 201 } else { 200 }, object))
         }
         Method::PATCH => {
             let patch = patch::Patch::parse(req.content_type, &req.body)?;
+            let managed = req.updater(target.subresource());
             let patched = shared
                 .lock()
-                .patch(key, ns, name, target, |doc| patch.apply_to(doc))?;
-            Ok(response::json(200, &patched))
+                .patch(key, ns, name, target, managed, |doc| patch.apply_to(doc))?;
+            Ok(written(200, patched))
         }
         Method::DELETE if target == Target::Main => {
             let opts = delete_options(&req.body)?;
             let deleted = shared.lock().delete(key, ns, name, &opts)?;
-            Ok(response::json(200, &deleted))
+            Ok(written(200, deleted))
         }
         _ => Err(method_not_allowed(req.method)),
     }

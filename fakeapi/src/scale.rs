@@ -1,7 +1,7 @@
 //! The `/scale` subresource: an `autoscaling/v1 Scale` view of
 //! `.spec.replicas`.
 
-use http::{Method, Response};
+use http::Method;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -9,8 +9,8 @@ use crate::fake::Shared;
 use crate::meta::meta;
 use crate::patch::Patch;
 use crate::path::RequestPath;
-use crate::response::{self, ResponseBody};
-use crate::routes::{Incoming, parse_json};
+use crate::response;
+use crate::routes::{Incoming, Served, parse_json};
 use crate::writes::Target;
 
 pub(crate) fn handle(
@@ -18,24 +18,31 @@ pub(crate) fn handle(
     path: &RequestPath,
     name: &str,
     req: &Incoming<'_>,
-) -> Result<Response<ResponseBody>, ApiError> {
+) -> Result<Served, ApiError> {
     let key = &path.key;
     let ns = path.namespace.as_deref().unwrap_or_default();
-    let object = match *req.method {
-        Method::GET => shared.lock().get(key, ns, name)?,
+    let managed = req.updater("scale");
+    let (object, written) = match *req.method {
+        Method::GET => (shared.lock().get(key, ns, name)?, false),
         Method::PUT => {
             let body = parse_json(&req.body)?;
-            shared
+            let object = shared
                 .lock()
-                .patch(key, ns, name, Target::Main, |doc| write_scale(doc, &body))?
+                .patch(key, ns, name, Target::Main, managed, |doc| {
+                    write_scale(doc, &body)
+                })?;
+            (object, true)
         }
         Method::PATCH => {
             let patch = Patch::parse(req.content_type, &req.body)?;
-            shared.lock().patch(key, ns, name, Target::Main, |doc| {
-                let mut scale = scale_of(doc)?;
-                patch.apply_to(&mut scale)?;
-                write_scale(doc, &scale)
-            })?
+            let object = shared
+                .lock()
+                .patch(key, ns, name, Target::Main, managed, |doc| {
+                    let mut scale = scale_of(doc)?;
+                    patch.apply_to(&mut scale)?;
+                    write_scale(doc, &scale)
+                })?;
+            (object, true)
         }
         _ => {
             return Err(ApiError::new(
@@ -48,7 +55,8 @@ pub(crate) fn handle(
             ));
         }
     };
-    Ok(response::json(200, &scale_of(&object)?))
+    let response = response::json(200, &scale_of(&object)?);
+    Ok((response, written.then_some(object)))
 }
 
 fn scale_of(object: &Value) -> Result<Value, ApiError> {

@@ -61,9 +61,11 @@ async fn serve(
         .uri
         .path_and_query()
         .map_or_else(|| path.clone(), |pq| pq.as_str().to_string());
-    let res = match body.collect().await {
+    let query = Query::parse(parts.uri.query());
+    let field_manager = query.get("fieldManager").map(str::to_string);
+    let (res, object) = match body.collect().await {
         Ok(collected) => match injected_fault(shared, &parts.method, &path_and_query) {
-            Some(fault) => response::error(&fault),
+            Some(fault) => (response::error(&fault), None),
             None => {
                 let content_type = parts
                     .headers
@@ -75,16 +77,20 @@ async fn serve(
                 let incoming = Incoming {
                     method: &parts.method,
                     path: &path,
-                    query: Query::parse(parts.uri.query()),
+                    query,
                     content_type,
                     body: collected.to_bytes(),
+                    identity,
                 };
                 routes::handle(shared, &incoming)
             }
         },
-        Err(e) => response::error(&ApiError::bad_request(format!(
-            "failed to read request body: {e}"
-        ))),
+        Err(e) => (
+            response::error(&ApiError::bad_request(format!(
+                "failed to read request body: {e}"
+            ))),
+            None,
+        ),
     };
     if matches!(
         parts.method,
@@ -96,6 +102,8 @@ async fn serve(
             path,
             status: res.status().as_u16(),
             time: jiff::Timestamp::now(),
+            field_manager,
+            object,
         });
     }
     res

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::apply::Managers;
 use crate::error::ApiError;
 use crate::meta::{self, Rng};
+use crate::ownership::Managers;
 use crate::path::ResourceKey;
 use crate::selector::Filter;
 

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::apply::{self, FieldPath};
+use crate::apply;
 use crate::error::ApiError;
 use crate::meta::{self, meta_str};
+use crate::ownership::{self, FieldPath, ManagerKey, Managers, Operation, Owned};
 use crate::path::ResourceKey;
 use crate::store::{EventKind, Store};
 
@@ -27,7 +28,7 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    fn subresource(self) -> &'static str {
+    pub fn subresource(self) -> &'static str {
         match self {
             Self::Main => "",
             Self::Status => "status",
@@ -41,6 +42,18 @@ pub(crate) struct DeleteOptions {
     pub resource_version: Option<String>,
     /// `propagationPolicy: Orphan` leaves dependents in place.
     pub orphan: bool,
+}
+
+/// What a write does to field ownership (`metadata.managedFields`).
+#[derive(Debug)]
+pub(crate) enum Managed {
+    /// Writes made without a request (inserts, simulated controllers):
+    /// ownership stays as it is.
+    Keep,
+    /// A non-apply request: this manager takes every field it changes.
+    Update(ManagerKey),
+    /// A server-side apply: the ownership it computed, `me` being the applier.
+    Apply { managers: Managers, me: ManagerKey },
 }
 
 /// Server-side apply parameters.
@@ -69,8 +82,20 @@ impl Store {
         &mut self,
         key: &ResourceKey,
         ns: &str,
+        object: Value,
+        keep_status: bool,
+    ) -> Result<Arc<Value>, ApiError> {
+        self.create_as(key, ns, object, keep_status, Managed::Keep)
+    }
+
+    /// [`Store::create`] recording the creator's field ownership.
+    pub fn create_as(
+        &mut self,
+        key: &ResourceKey,
+        ns: &str,
         mut object: Value,
         keep_status: bool,
+        managed: Managed,
     ) -> Result<Arc<Value>, ApiError> {
         if !object.is_object() {
             return Err(ApiError::bad_request("object body must be a JSON object"));
@@ -119,7 +144,50 @@ impl Store {
         {
             map.remove("status");
         }
-        Ok(self.put(key, object, EventKind::Added))
+        let empty = Managers::new();
+        let managers = match managed {
+            Managed::Keep => None,
+            Managed::Update(me) => {
+                let mut managers = Managers::new();
+                let before = Value::Object(Map::new());
+                ownership::record_update(&mut managers, me, &before, &object, &key.api_version);
+                Some(managers)
+            }
+            Managed::Apply { mut managers, me } => {
+                stamp(&mut managers, &empty, &me, true);
+                Some(managers)
+            }
+        };
+        Ok(self.put_managed(key, object, EventKind::Added, managers))
+    }
+
+    /// Stores `object` with `managers` (when given) as its field ownership.
+    fn put_managed(
+        &mut self,
+        key: &ResourceKey,
+        mut object: Value,
+        kind: EventKind,
+        managers: Option<Managers>,
+    ) -> Arc<Value> {
+        let Some(managers) = managers else {
+            return self.put(key, object, kind);
+        };
+        if let Some(m) = meta::meta_mut(&mut object) {
+            if managers.is_empty() {
+                m.remove("managedFields");
+            } else {
+                m.insert("managedFields".into(), ownership::managed_fields(&managers));
+            }
+        }
+        let ns = meta_str(&object, "namespace")
+            .unwrap_or_default()
+            .to_string();
+        let name = meta_str(&object, "name").unwrap_or_default().to_string();
+        let stored = self.put(key, object, kind);
+        if let Some(entry) = self.entry_mut(key, &ns, &name) {
+            entry.managers = managers;
+        }
+        stored
     }
 
     fn generate_name(
@@ -152,6 +220,28 @@ impl Store {
         target: Target,
         precondition: Option<&str>,
     ) -> Result<Arc<Value>, ApiError> {
+        let how = UpdateOptions {
+            target,
+            precondition,
+            managed: Managed::Keep,
+        };
+        self.update_as(key, ns, name, new, how)
+    }
+
+    /// [`Store::update`] recording field ownership as `how.managed` says.
+    pub fn update_as(
+        &mut self,
+        key: &ResourceKey,
+        ns: &str,
+        name: &str,
+        new: Value,
+        how: UpdateOptions<'_>,
+    ) -> Result<Arc<Value>, ApiError> {
+        let UpdateOptions {
+            target,
+            precondition,
+            managed,
+        } = how;
         let current = self.get(key, ns, name)?;
         let current_rv = meta_str(&current, "resourceVersion").unwrap_or_default();
         if let Some(rv) = precondition
@@ -200,13 +290,31 @@ impl Store {
                 .unwrap_or(0);
             meta::set_meta(&mut next, "generation", Value::from(generation + 1));
         }
-        if next == *current {
+        let changed = next != *current;
+        let old = self
+            .entry(key, ns, name)
+            .map(|e| e.managers.clone())
+            .unwrap_or_default();
+        let managers = match managed {
+            Managed::Keep => None,
+            Managed::Update(_) if !changed => None,
+            Managed::Update(me) => {
+                let mut managers = old;
+                ownership::record_update(&mut managers, me, &current, &next, &key.api_version);
+                Some(managers)
+            }
+            Managed::Apply { mut managers, me } => {
+                stamp(&mut managers, &old, &me, changed);
+                (managers != old).then_some(managers)
+            }
+        };
+        if !changed && managers.is_none() {
             return Ok(current);
         }
         if meta_str(&next, "deletionTimestamp").is_some() && !meta::has_finalizers(&next) {
             return self.remove_cascading(key, ns, name, Some(next), true);
         }
-        Ok(self.put(key, next, EventKind::Modified))
+        Ok(self.put_managed(key, next, EventKind::Modified, managers))
     }
 
     /// Applies `patch_fn` to a copy of the stored object and writes the
@@ -218,13 +326,19 @@ impl Store {
         ns: &str,
         name: &str,
         target: Target,
+        managed: Managed,
         patch_fn: impl FnOnce(&mut Value) -> Result<(), ApiError>,
     ) -> Result<Arc<Value>, ApiError> {
         let current = self.get(key, ns, name)?;
         let mut doc = (*current).clone();
         patch_fn(&mut doc)?;
         let rv = meta_str(&doc, "resourceVersion").map(str::to_string);
-        self.update(key, ns, name, doc, target, rv.as_deref())
+        let how = UpdateOptions {
+            target,
+            precondition: rv.as_deref(),
+            managed,
+        };
+        self.update_as(key, ns, name, doc, how)
     }
 
     /// Server-side apply; returns the object and whether it was created.
@@ -239,52 +353,42 @@ impl Store {
         if !body.is_object() {
             return Err(ApiError::bad_request("apply body must be a JSON object"));
         }
-        let me = (
-            req.manager.to_string(),
-            req.target.subresource().to_string(),
-        );
+        let me = ManagerKey::new(req.manager, Operation::Apply, req.target.subresource());
         let paths = owned_paths(&body, req.target, key.has_status_subresource());
         let precondition = meta_str(&body, "resourceVersion").map(str::to_string);
+        let mine = Owned {
+            paths: paths.clone(),
+            api_version: key.api_version.clone(),
+            time: String::new(),
+        };
         let Some(entry) = self.entry(key, ns, name) else {
             if req.target == Target::Status {
                 return Err(ApiError::not_found(&key.qualified(), name));
             }
             let mut object = body;
             meta::set_meta(&mut object, "name", Value::String(name.to_string()));
-            let created = self.create(key, ns, object, false)?;
-            if let Some(entry) = self.entry_mut(key, ns, name) {
-                entry.managers.insert(me, paths);
-            }
+            let managers = Managers::from([(me.clone(), mine)]);
+            let created =
+                self.create_as(key, ns, object, false, Managed::Apply { managers, me })?;
             return Ok((created, true));
         };
         let current = entry.object.clone();
         let mut managers = entry.managers.clone();
         let conflicts = apply::conflicts(&managers, &me, &paths, &current, &body);
         if !conflicts.is_empty() && !req.force {
-            let list: Vec<String> = conflicts
-                .iter()
-                .map(|(m, p)| format!("conflict with \"{m}\": {}", apply::render_path(p)))
-                .collect();
-            return Err(ApiError::new(
-                409,
-                "Conflict",
-                format!(
-                    "Apply failed with {} conflict{}: {}",
-                    list.len(),
-                    if list.len() == 1 { "" } else { "s" },
-                    list.join(", ")
-                ),
-            ));
+            return Err(apply::conflict_error(&conflicts));
         }
         apply::take_ownership(&mut managers, &me, &paths);
         let mut next = (*current).clone();
         apply::drop_released(&mut next, &managers, &me, &paths);
         apply::deep_merge(&mut next, &body);
-        managers.insert(me, paths);
-        let object = self.update(key, ns, name, next, req.target, precondition.as_deref())?;
-        if let Some(entry) = self.entry_mut(key, ns, name) {
-            entry.managers = managers;
-        }
+        managers.insert(me.clone(), mine);
+        let how = UpdateOptions {
+            target: req.target,
+            precondition: precondition.as_deref(),
+            managed: Managed::Apply { managers, me },
+        };
+        let object = self.update_as(key, ns, name, next, how)?;
         Ok((object, false))
     }
 
@@ -359,10 +463,33 @@ impl Store {
     }
 }
 
+/// How an update is made.
+pub(crate) struct UpdateOptions<'a> {
+    pub target: Target,
+    /// A resourceVersion the stored object must still have.
+    pub precondition: Option<&'a str>,
+    pub managed: Managed,
+}
+
+/// Gives each entry its time: entries whose fields did not change keep
+/// theirs, so an apply that changes nothing writes nothing, as on a real
+/// server; the others, and the writer when the object changed, get now.
+fn stamp(managers: &mut Managers, old: &Managers, me: &ManagerKey, changed: bool) {
+    let now = meta::now_rfc3339();
+    for (key, owned) in managers.iter_mut() {
+        match old.get(key) {
+            Some(prev) if prev.paths == owned.paths && !(changed && key == me) => {
+                owned.time.clone_from(&prev.time);
+            }
+            _ => owned.time.clone_from(&now),
+        }
+    }
+}
+
 /// The paths an apply to `target` claims: status paths belong to status
 /// applies when the type has a status subresource, everything else to main.
 fn owned_paths(body: &Value, target: Target, has_status: bool) -> BTreeSet<FieldPath> {
-    let mut paths = apply::leaf_paths(body);
+    let mut paths = ownership::leaf_paths(body);
     let is_status = |p: &FieldPath| p.first().is_some_and(|s| s == "status");
     match target {
         Target::Status => paths.retain(is_status),
@@ -396,7 +523,12 @@ fn keep_system_fields(next: &mut Value, current: &Value) {
             None => m.remove(field),
         };
     }
-    m.remove("managedFields");
+    // A managedFields sent back (GET, modify, PUT) is not a request to
+    // rewrite ownership here: the stored record stays authoritative.
+    match current_meta.get("managedFields") {
+        Some(v) => m.insert("managedFields".into(), v.clone()),
+        None => m.remove("managedFields"),
+    };
 }
 
 /// Whether anything generation-worthy changed: all top-level fields except

@@ -1,10 +1,13 @@
 //! Integration tests: everything goes through `kube::Api` and
 //! `kube::runtime::watcher`, as the operator would use the fake.
 
+mod access;
 mod common;
 mod crud;
+mod discovery;
 mod faults;
 mod lifecycle;
+mod ownership;
 mod patches;
 mod served;
 mod simulator;
