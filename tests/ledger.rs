@@ -76,8 +76,16 @@ fn landed(result: CommitResult) -> String {
 fn a_branchless_ledger_reads_as_empty() {
     let (_dir, location) = bare();
     let mut store = LedgerStore::open(&location).unwrap();
-    assert_eq!(store.read("shop", "production").unwrap(), Snapshot::default());
-    assert!(store.history("shop", "production", None).unwrap().is_empty());
+    assert_eq!(
+        store.read("shop", "production").unwrap(),
+        Snapshot::default()
+    );
+    assert!(
+        store
+            .history("shop", "production", None)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -101,7 +109,11 @@ fn two_writes_in_a_row_chain_and_read_back() {
     let started = Instant::now();
     let head1 = landed(
         store
-            .commit(&empty, &[put_environment(&env), put_cluster("eu-west-1", &first)], &message)
+            .commit(
+                &empty,
+                &[put_environment(&env), put_cluster("eu-west-1", &first)],
+                &message,
+            )
             .unwrap(),
     );
     let root_write = started.elapsed();
@@ -151,11 +163,16 @@ fn a_bad_file_is_named_with_its_line_and_field() {
         path: cluster_path("shop", "production", "eu-west-1"),
         text,
     };
-    landed(store.commit(&Snapshot::default(), &[change], "bad").unwrap());
+    landed(
+        store
+            .commit(&Snapshot::default(), &[change], "bad")
+            .unwrap(),
+    );
     let err = store.read("shop", "production").unwrap_err();
     assert!(
-        err.to_string()
-            .starts_with(&format!("shop/production/eu-west-1.yaml:{line}: state: unknown variant `Helthy`")),
+        err.to_string().starts_with(&format!(
+            "shop/production/eu-west-1.yaml:{line}: state: unknown variant `Helthy`"
+        )),
         "{err}"
     );
 }
@@ -165,7 +182,10 @@ fn of_two_racing_writers_one_lands_and_transact_keeps_both() {
     let (_dir, location) = bare();
     let mut seed = LedgerStore::open(&location).unwrap();
     let empty = seed.read("shop", "production").unwrap();
-    landed(seed.commit(&empty, &[put_environment(&environment(SHA_A, 1))], "seed").unwrap());
+    landed(
+        seed.commit(&empty, &[put_environment(&environment(SHA_A, 1))], "seed")
+            .unwrap(),
+    );
 
     let mut alice = LedgerStore::open(&location).unwrap();
     let mut bob = LedgerStore::open(&location).unwrap();
@@ -175,9 +195,14 @@ fn of_two_racing_writers_one_lands_and_transact_keeps_both() {
 
     let a = cluster(SHA_A, ClusterState::Healthy, 1);
     let b = cluster(SHA_A, ClusterState::Failed, 1);
-    landed(alice.commit(&base_a, &[put_cluster("eu-west-1", &a)], "alice").unwrap());
+    landed(
+        alice
+            .commit(&base_a, &[put_cluster("eu-west-1", &a)], "alice")
+            .unwrap(),
+    );
     assert_eq!(
-        bob.commit(&base_b, &[put_cluster("us-east-1", &b)], "bob").unwrap(),
+        bob.commit(&base_b, &[put_cluster("us-east-1", &b)], "bob")
+            .unwrap(),
         CommitResult::Moved
     );
 
@@ -193,8 +218,14 @@ fn of_two_racing_writers_one_lands_and_transact_keeps_both() {
         })
         .unwrap();
     assert!(outcome.wrote);
-    assert_eq!(outcome.value, 1, "bob decided on a snapshot with alice's cluster");
-    assert_ne!(seen_heads[0], base_b.head, "transact re-read the moved branch");
+    assert_eq!(
+        outcome.value, 1,
+        "bob decided on a snapshot with alice's cluster"
+    );
+    assert_ne!(
+        seen_heads[0], base_b.head,
+        "transact re-read the moved branch"
+    );
 
     let end = seed.read("shop", "production").unwrap();
     assert_eq!(end.clusters.get("eu-west-1"), Some(&a));
@@ -209,7 +240,11 @@ fn two_writers_creating_the_branch_do_not_both_land() {
     let mut bob = LedgerStore::open(&location).unwrap();
     let empty_a = alice.read("shop", "production").unwrap();
     let empty_b = bob.read("shop", "production").unwrap();
-    landed(alice.commit(&empty_a, &[put_environment(&environment(SHA_A, 1))], "a").unwrap());
+    landed(
+        alice
+            .commit(&empty_a, &[put_environment(&environment(SHA_A, 1))], "a")
+            .unwrap(),
+    );
     let result = bob
         .commit(&empty_b, &[put_environment(&environment(SHA_B, 1))], "b")
         .unwrap();
@@ -263,7 +298,11 @@ fn transact_writes_nothing_when_decide_says_done() {
     assert_eq!(outcome.value, "refused");
     assert!(!outcome.wrote);
     let remote = Repository::open_bare(dir.path()).unwrap();
-    assert!(remote.find_reference("refs/heads/conductor/ledger").is_err());
+    assert!(
+        remote
+            .find_reference("refs/heads/conductor/ledger")
+            .is_err()
+    );
 }
 
 #[test]
@@ -285,11 +324,12 @@ fn history_lists_a_clusters_transitions_in_order() {
             })
             .unwrap();
     }
-    // Another environment's files are not part of this history.
+    // Another environment's files are not part of this history, even when
+    // its name starts with this one's.
     store
-        .transact("shop", "staging", |_| Decision::Write {
+        .transact("shop", "production-eu", |_| Decision::Write {
             changes: vec![Change::Put {
-                path: cluster_path("shop", "staging", "eu-west-1"),
+                path: cluster_path("shop", "production-eu", "eu-west-1"),
                 text: ledger::to_yaml(&cluster(SHA_B, ClusterState::Healthy, 1)).unwrap(),
             }],
             message: "staging".to_owned(),
@@ -297,7 +337,9 @@ fn history_lists_a_clusters_transitions_in_order() {
         })
         .unwrap();
 
-    let history = store.history("shop", "production", Some("eu-west-1")).unwrap();
+    let history = store
+        .history("shop", "production", Some("eu-west-1"))
+        .unwrap();
     let states: Vec<_> = history
         .iter()
         .map(|entry| match &entry.changes[..] {
@@ -310,7 +352,11 @@ fn history_lists_a_clusters_transitions_in_order() {
         .collect();
     assert_eq!(
         states,
-        [ClusterState::Deploying, ClusterState::Failed, ClusterState::RolledBack]
+        [
+            ClusterState::Deploying,
+            ClusterState::Failed,
+            ClusterState::RolledBack
+        ]
     );
     assert_eq!(history[1].subject, "shop/production/eu-west-1: Failed");
     assert_eq!(store.history("shop", "production", None).unwrap().len(), 4);
@@ -324,7 +370,11 @@ fn a_hook_refusal_is_an_error_not_a_move() {
     make_executable(&hook);
     let mut store = LedgerStore::open(&location).unwrap();
     let err = store
-        .commit(&Snapshot::default(), &[put_environment(&environment(SHA_A, 1))], "x")
+        .commit(
+            &Snapshot::default(),
+            &[put_environment(&environment(SHA_A, 1))],
+            "x",
+        )
         .unwrap_err();
     assert!(err.to_string().contains("ledger is frozen"), "{err}");
 }
@@ -352,10 +402,16 @@ fn source() -> Source {
     let mut commit = |update_ref: Option<&str>, subject: &str, parents: &[Oid]| {
         clock += 60;
         let sig = Signature::new("Ada", "ada@example.com", &Time::new(clock, 0)).unwrap();
-        let tree = repo.find_tree(repo.treebuilder(None).unwrap().write().unwrap()).unwrap();
-        let parents: Vec<_> = parents.iter().map(|p| repo.find_commit(*p).unwrap()).collect();
+        let tree = repo
+            .find_tree(repo.treebuilder(None).unwrap().write().unwrap())
+            .unwrap();
+        let parents: Vec<_> = parents
+            .iter()
+            .map(|p| repo.find_commit(*p).unwrap())
+            .collect();
         let parents: Vec<_> = parents.iter().collect();
-        repo.commit(update_ref, &sig, &sig, subject, &tree, &parents).unwrap()
+        repo.commit(update_ref, &sig, &sig, subject, &tree, &parents)
+            .unwrap()
     };
     let c1 = commit(Some("HEAD"), "first", &[]);
     let c2 = commit(Some("HEAD"), "second", &[c1]);
@@ -383,7 +439,11 @@ fn resolve_understands_revspecs_and_discovers_upward() {
     let src = source();
     let repo = SourceRepo::discover(&src.dir.path().join("charts")).unwrap();
     assert_eq!(repo.resolve("HEAD").unwrap().sha, src.c3);
-    assert_eq!(repo.resolve("v1").unwrap().sha, src.c1, "annotated tag peeled");
+    assert_eq!(
+        repo.resolve("v1").unwrap().sha,
+        src.c1,
+        "annotated tag peeled"
+    );
     assert_eq!(repo.resolve("side").unwrap().sha, src.side);
     assert_eq!(repo.resolve("HEAD~1").unwrap().sha, src.c2);
     let head = repo.resolve(&src.c3[..10]).unwrap();
@@ -391,7 +451,11 @@ fn resolve_understands_revspecs_and_discovers_upward() {
     assert_eq!(head.subject, "third");
     assert_eq!(head.author, "Ada");
     let err = repo.resolve("v9").unwrap_err();
-    assert!(err.to_string().starts_with("revision `v9` is not in the source repository"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("revision `v9` is not in the source repository"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -420,13 +484,28 @@ fn ordering_on_a_real_history() {
         let relation = repo.relation(requested, &intended.revision).unwrap();
         ordering::verdict(Some(&intended), Some(relation), intent)
     };
-    assert_eq!(decide(&src.c2, Intent::Deploy), Verdict::Refuse(Refusal::Older {
-        intended: ledger::short(&src.c3).to_owned()
-    }));
-    assert_eq!(decide(&src.c2, Intent::RollbackTo), Verdict::Start { generation: 6 });
-    assert_eq!(decide(&src.c3, Intent::Deploy), Verdict::Resume { generation: 5 });
-    assert!(matches!(decide(&src.side, Intent::Deploy), Verdict::Refuse(Refusal::Unrelated { .. })));
-    assert_eq!(decide(&src.orphan, Intent::Force), Verdict::Start { generation: 6 });
+    assert_eq!(
+        decide(&src.c2, Intent::Deploy),
+        Verdict::Refuse(Refusal::Older {
+            intended: ledger::short(&src.c3).to_owned()
+        })
+    );
+    assert_eq!(
+        decide(&src.c2, Intent::RollbackTo),
+        Verdict::Start { generation: 6 }
+    );
+    assert_eq!(
+        decide(&src.c3, Intent::Deploy),
+        Verdict::Resume { generation: 5 }
+    );
+    assert!(matches!(
+        decide(&src.side, Intent::Deploy),
+        Verdict::Refuse(Refusal::Unrelated { .. })
+    ));
+    assert_eq!(
+        decide(&src.orphan, Intent::Force),
+        Verdict::Start { generation: 6 }
+    );
 }
 
 #[test]

@@ -16,7 +16,10 @@ fn intended(generation: u64) -> EnvironmentRecord {
 #[test]
 fn nothing_intended_starts_at_one() {
     for intent in [Intent::Deploy, Intent::Force, Intent::RollbackTo] {
-        assert_eq!(verdict(None, None, intent), Verdict::Start { generation: 1 });
+        assert_eq!(
+            verdict(None, None, intent),
+            Verdict::Start { generation: 1 }
+        );
     }
 }
 

@@ -89,8 +89,9 @@ impl LedgerStore {
         let cache = Repository::init_bare(dir.path())
             .context(|| format!("create the ledger cache at {}", dir.path().display()))?;
         let mut location = location.clone();
-        // The cache's git runs elsewhere in spirit; an absolute path keeps a
-        // relative location meaning what the user meant.
+        // A relative path must keep meaning the directory the user named,
+        // whatever the working directory is when a later fetch runs. URLs do
+        // not exist on disk and stay as they are.
         if let Ok(absolute) = Path::new(&location.repository).canonicalize() {
             location.repository = absolute.to_string_lossy().into_owned();
         }
