@@ -36,9 +36,10 @@ impl LedgerStore {
         let Some(head) = self.fetch()? else {
             return Ok(Vec::new());
         };
+        let dir = format!("{service}/{env}");
         let pathspec = match cluster {
             Some(cluster) => ledger::cluster_path(service, env, cluster),
-            None => format!("{service}/{env}"),
+            None => dir.clone(),
         };
         let walking = || "walk the ledger history".to_owned();
         let mut walk = self.cache.revwalk().context(walking)?;
@@ -72,7 +73,8 @@ impl LedgerStore {
                     continue;
                 };
                 // Only records directly in the environment's folder.
-                if !path.ends_with(".yaml") || path.matches('/').count() != 2 {
+                let in_dir = path.rsplit_once('/').is_some_and(|(d, _)| d == dir);
+                if !in_dir || !path.ends_with(".yaml") {
                     continue;
                 }
                 let record = if file.exists() {

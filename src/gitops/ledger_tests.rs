@@ -187,3 +187,22 @@ fn state_display_matches_serialized_form() {
         assert_eq!(to_yaml(&state).unwrap().trim(), state.to_string());
     }
 }
+
+#[test]
+fn missing_field_is_named() {
+    let text: String = to_yaml(&record())
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("by:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let message = parse_error(&text);
+    assert!(message.starts_with(&format!("{PATH}:")), "{message}");
+    assert!(message.contains("missing field `by`"), "{message}");
+}
+
+#[test]
+fn not_yaml_names_the_line() {
+    let message = parse_error("revision: [\n");
+    assert!(message.starts_with(&format!("{PATH}:")), "{message}");
+}

@@ -22,6 +22,7 @@ pub mod history;
 pub mod ledger;
 pub mod ordering;
 mod push;
+mod random;
 pub mod source;
 pub mod store;
 pub mod transact;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use git2::{Oid, Repository, Sort};
 
 use super::error::{Context, GitError};
+use super::ledger;
 use super::ordering::Relation;
 
 pub struct SourceRepo {
@@ -123,7 +124,7 @@ impl SourceRepo {
 fn describe(commit: &git2::Commit<'_>) -> Commit {
     let sha = commit.id().to_string();
     Commit {
-        short: sha.get(..7).unwrap_or(&sha).to_owned(),
+        short: ledger::short(&sha).to_owned(),
         sha,
         subject: commit.summary().unwrap_or_default().to_owned(),
         author: commit.author().name().unwrap_or_default().to_owned(),

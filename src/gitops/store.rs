@@ -21,6 +21,7 @@ use super::error::{Context, GitError};
 use super::git_cli;
 use super::ledger::{self, ClusterRecord, EnvironmentRecord, Record};
 use super::push::{self, Pushed};
+use super::random::random_u64;
 
 pub const DEFAULT_BRANCH: &str = "conductor/ledger";
 
@@ -88,8 +89,9 @@ impl LedgerStore {
         let cache = Repository::init_bare(dir.path())
             .context(|| format!("create the ledger cache at {}", dir.path().display()))?;
         let mut location = location.clone();
-        // The cache's git runs elsewhere in spirit; an absolute path keeps a
-        // relative location meaning what the user meant.
+        // A relative path must keep meaning the directory the user named,
+        // whatever the working directory is when a later fetch runs. URLs do
+        // not exist on disk and stay as they are.
         if let Ok(absolute) = Path::new(&location.repository).canonicalize() {
             location.repository = absolute.to_string_lossy().into_owned();
         }
@@ -186,9 +188,17 @@ impl LedgerStore {
         let signature = Signature::now("conductor", "conductor@localhost")
             .context(|| "make the commit signature".to_owned())?;
         let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        // Two writers making the same change on the same snapshot within one
+        // second would otherwise build the very same commit, and both pushes
+        // would "land": the write id keeps the compare-and-swap exclusive.
+        let message = format!(
+            "{}\n\nLedger-Write: {:016x}\n",
+            message.trim_end(),
+            random_u64()
+        );
         let id = self
             .cache
-            .commit(None, &signature, &signature, message, &tree, &parents)
+            .commit(None, &signature, &signature, &message, &tree, &parents)
             .context(|| "create the ledger commit".to_owned())?;
         match push::push(&self.cache, &self.location, id, base.head.as_deref())? {
             Pushed::Landed => {

@@ -2,11 +2,10 @@
 //! decisions are always made on the snapshot the commit is based on, so no
 //! lock files are needed.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use super::error::GitError;
+use super::random::random_u64;
 use super::store::{Change, CommitResult, LedgerStore, Snapshot};
 
 /// Enough for dozens of writers racing on one environment; past it something
@@ -88,6 +87,5 @@ impl LedgerStore {
 fn backoff(attempt: u32) -> Duration {
     let ceiling = 1u64 << attempt.min(8);
     let ceiling = ceiling.min(200);
-    let random = RandomState::new().build_hasher().finish();
-    Duration::from_millis(random % (ceiling + 1))
+    Duration::from_millis(random_u64() % (ceiling + 1))
 }
