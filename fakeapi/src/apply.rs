@@ -198,4 +198,26 @@ mod tests {
         take_ownership(&mut managers, &key("me"), &leaf_paths(&differ));
         assert!(managers.is_empty());
     }
+
+    #[test]
+    fn several_conflicts_are_one_line_and_one_cause_each() {
+        let owner = |m: &str, op, sub: &str, path: &[&str]| Conflict {
+            owner: ManagerKey::new(m, op, sub),
+            api_version: "apps/v1".into(),
+            path: path.iter().map(|s| (*s).to_string()).collect(),
+        };
+        let err = conflict_error(&[
+            owner("hpa", Operation::Update, "scale", &["spec", "replicas"]),
+            owner("other", Operation::Apply, "", &["spec", "paused"]),
+        ]);
+        assert_eq!(
+            err.message,
+            "Apply failed with 2 conflicts: conflict with \"hpa\" with subresource \"scale\" using apps/v1: .spec.replicas\nconflict with \"other\": .spec.paused"
+        );
+        let status = err.to_status();
+        let causes = status["details"]["causes"].as_array().unwrap();
+        assert_eq!(causes.len(), 2);
+        assert_eq!(causes[1]["field"], ".spec.paused");
+        assert!(status["details"].get("name").is_none());
+    }
 }
