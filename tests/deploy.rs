@@ -1,0 +1,399 @@
+//! `conductor deploy` as CI runs it: the real binary against three
+//! clusters (fake API servers over loopback HTTP, each with its workload
+//! simulator and a real `conductor controller` process), the real helm,
+//! a real source repository and a real bare ledger repository.
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "support/fleet.rs"]
+mod fleet;
+
+use fleet::{DEPLOY, Fleet};
+use serde_json::Value;
+
+fn state(fleet: &Fleet, cluster: &str) -> String {
+    fleet.ledger_record(cluster)["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// When the cluster's Rollout was first written Healthy at `label` for
+/// the generation it had then (the controller's status write).
+fn healthy_since(cluster: &fleet::FakeCluster, label: &str) -> Option<jiff::Timestamp> {
+    cluster.fake.audit().into_iter().find_map(|e| {
+        let o = e.object.as_ref()?;
+        let healthy = e.path.ends_with("/rollouts/shop/status")
+            && o.pointer("/status/phase")?.as_str()? == "Healthy"
+            && o.pointer("/status/stableRevision")?.as_str()? == label
+            && o.pointer("/status/observedGeneration")? == o.pointer("/metadata/generation")?;
+        healthy.then_some(e.time)
+    })
+}
+
+/// The deploy's writes carrying `sha` (its commit annotation).
+fn writes_of(cluster: &fleet::FakeCluster, sha: &str) -> Vec<fakeapi::AuditEntry> {
+    cluster
+        .deploy_writes()
+        .into_iter()
+        .filter(|e| {
+            e.object
+                .as_ref()
+                .and_then(|o| o.pointer("/metadata/annotations/conductor.dev~1deploy-commit"))
+                .and_then(Value::as_str)
+                == Some(sha)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_good_revision_goes_wave_by_wave_and_the_ledger_records_every_transition() {
+    let fleet = Fleet::start().await;
+    let first = fleet.commit("first release");
+    fleet.deploy(&first, &[]).expect(0);
+    for cluster in ["eu", "us", "ap"] {
+        assert_eq!(state(&fleet, cluster), "Healthy");
+    }
+    let commits_before = fleet.ledger_log().len();
+
+    let second = fleet.commit("second release");
+    let run = fleet.deploy(&second, &[]).expect(0);
+    let out = run.stdout();
+    assert!(out.contains("[wave 1] eu: applying"), "{out}");
+    // The canary really ran its steps: the router put 50% on it.
+    let canary_at_half = fleet.cluster("eu").fake.audit().iter().any(|e| {
+        e.field_manager.as_deref() == Some("conductor-router")
+            && e.object
+                .as_ref()
+                .and_then(|o| o.pointer("/spec/rules/0/backendRefs/1/weight"))
+                == Some(&Value::from(50))
+    });
+    assert!(canary_at_half, "eu's canary went through 50%");
+    assert!(out.contains("deployed"), "{out}");
+
+    let sha = fleet.sha(&second);
+    for cluster in ["eu", "us", "ap"] {
+        let record = fleet.ledger_record(cluster);
+        assert_eq!(record["state"], "Healthy", "{cluster}: {record:?}");
+        assert_eq!(record["revision"].as_str(), Some(sha.as_str()));
+        assert_eq!(
+            record["previousRevision"].as_str(),
+            Some(fleet.sha(&first).as_str())
+        );
+        assert_eq!(
+            fleet.cluster(cluster).rollout_tag().as_deref(),
+            Some(second.as_str())
+        );
+    }
+    // One commit per transition: the intent, wave 1 Deploying, eu Healthy,
+    // wave 2 Deploying, us and ap Healthy.
+    let log = fleet.ledger_log();
+    assert_eq!(log.len() - commits_before, 6, "{log:#?}");
+
+    // Wave 2 was written only after eu was Healthy at the new revision,
+    // for the generation the deploy gave it.
+    let eu_healthy = healthy_since(fleet.cluster("eu"), &second).expect("eu became Healthy");
+    for cluster in ["us", "ap"] {
+        let writes = writes_of(fleet.cluster(cluster), &sha);
+        assert!(!writes.is_empty(), "{cluster} received the release");
+        for write in writes {
+            assert!(
+                write.time > eu_healthy,
+                "{cluster} written at {} before eu was Healthy at {eu_healthy}",
+                write.time
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_revision_rolls_back_in_wave_one_and_wave_two_receives_nothing() {
+    let fleet = Fleet::start().await;
+    let good = fleet.commit("good release");
+    fleet.deploy(&good, &[]).expect(0);
+    let bad = fleet.commit("bad release");
+    fleet.mark_bad(&bad);
+    let before: Vec<usize> = ["us", "ap"]
+        .iter()
+        .map(|c| fleet.cluster(c).deploy_writes().len())
+        .collect();
+
+    let run = fleet.deploy(&bad, &[]).expect(1);
+    let out = run.all();
+    assert!(out.contains("eu") && out.contains("Failed"), "{out}");
+
+    let eu = fleet.ledger_record("eu");
+    assert_eq!(eu["state"], "Failed", "{eu:?}");
+    let message = eu["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Rollout shop"),
+        "the ledger says why: {message}"
+    );
+    let rollout = fleet.cluster("eu").rollout().unwrap();
+    assert_eq!(
+        rollout.pointer("/status/phase").and_then(Value::as_str),
+        Some("Degraded")
+    );
+    assert_eq!(
+        rollout
+            .pointer("/status/stableRevision")
+            .and_then(Value::as_str),
+        Some(good.as_str()),
+        "eu still serves the good revision"
+    );
+    let after: Vec<usize> = ["us", "ap"]
+        .iter()
+        .map(|c| fleet.cluster(c).deploy_writes().len())
+        .collect();
+    assert_eq!(before, after, "wave 2 received no write at all");
+    for cluster in ["us", "ap"] {
+        assert_eq!(state(&fleet, cluster), "Healthy");
+        assert_eq!(
+            fleet.cluster(cluster).rollout_tag().as_deref(),
+            Some(good.as_str())
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_older_revision_is_refused_and_no_cluster_receives_a_write() {
+    let fleet = Fleet::start().await;
+    let older = fleet.commit("older");
+    let newer = fleet.commit("newer");
+    fleet.deploy(&newer, &[]).expect(0);
+    let writes: Vec<usize> = fleet
+        .clusters
+        .iter()
+        .map(|c| c.deploy_writes().len())
+        .collect();
+    let ledger = fleet.ledger_log();
+
+    let run = fleet.deploy(&older, &[]).expect(3);
+    assert!(run.all().contains("refused"), "{}", run.all());
+    assert!(
+        run.all().contains(&newer),
+        "names the newer revision: {}",
+        run.all()
+    );
+    let after: Vec<usize> = fleet
+        .clusters
+        .iter()
+        .map(|c| c.deploy_writes().len())
+        .collect();
+    assert_eq!(writes, after, "no cluster received a write");
+    assert_eq!(fleet.ledger_log(), ledger, "the ledger is untouched");
+
+    // Stepping back on purpose is allowed, and recorded as such.
+    fleet.rollback_to(&older).expect(0);
+    let eu = fleet.ledger_record("eu");
+    assert_eq!(eu["rollback"], true, "{eu:?}");
+    assert_eq!(
+        fleet.cluster("eu").rollout_tag().as_deref(),
+        Some(older.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_dropped_from_the_chart_is_pruned_and_others_are_left_alone() {
+    let fleet = Fleet::start().await;
+    let with_extra = fleet.set_value("extraConfig: false", "extraConfig: true");
+    fleet.deploy(&with_extra, &[]).expect(0);
+    let configmaps = ("v1", "configmaps");
+    for cluster in &fleet.clusters {
+        assert!(
+            cluster
+                .fake
+                .get_object(configmaps, "shop", "shop-extra")
+                .is_some()
+        );
+        // Someone else's ConfigMap, not applied by Conductor.
+        cluster
+            .fake
+            .insert(
+                configmaps,
+                serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "not-ours", "namespace": "shop"}, "data": {"a": "b"}}),
+            )
+            .unwrap();
+    }
+    let without = fleet.set_value("extraConfig: true", "extraConfig: false");
+    let run = fleet.deploy(&without, &[]).expect(0);
+    assert!(
+        run.stdout().contains("pruned ConfigMap shop/shop-extra"),
+        "{}",
+        run.stdout()
+    );
+    for cluster in &fleet.clusters {
+        assert!(
+            cluster
+                .fake
+                .get_object(configmaps, "shop", "shop-extra")
+                .is_none(),
+            "{}: shop-extra pruned",
+            cluster.name
+        );
+        assert!(
+            cluster
+                .fake
+                .get_object(configmaps, "shop", "not-ours")
+                .is_some()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_status_left_from_the_previous_generation_never_starts_the_next_wave() {
+    let mut fleet = Fleet::start().await;
+    let first = fleet.commit("first");
+    fleet.deploy(&first, &[]).expect(0);
+    // eu's controller stops: its Rollout keeps saying Healthy, for the
+    // previous generation.
+    fleet.cluster_mut("eu").kill_controller();
+    let us_before = fleet.cluster("us").deploy_writes().len();
+    let second = fleet.commit("second");
+    let run = fleet.deploy(&second, &["--timeout", "3s"]).expect(4);
+    assert!(run.all().contains("generation"), "{}", run.all());
+    let rollout = fleet.cluster("eu").rollout().unwrap();
+    assert_eq!(
+        rollout.pointer("/status/phase").and_then(Value::as_str),
+        Some("Healthy")
+    );
+    assert_eq!(
+        fleet.cluster("us").deploy_writes().len(),
+        us_before,
+        "wave 2 never started"
+    );
+    let eu = fleet.ledger_record("eu");
+    assert!(
+        eu["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timed out"),
+        "{eu:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preflight_reports_every_problem_at_once_and_applies_nothing() {
+    let fleet = Fleet::start_with(fleet::Options {
+        without_routes: vec!["us"],
+        without_controller: vec!["eu"],
+    })
+    .await;
+    fleet.cluster("ap").fake.deny(fakeapi::AccessRule {
+        identity: None,
+        verbs: vec!["patch".into()],
+        group: "conductor.dev".into(),
+        resource: Some("rollouts".into()),
+        namespace: None,
+    });
+    let release = fleet.commit("release");
+    let run = fleet.deploy(&release, &[]).expect(1);
+    let out = run.all();
+    assert!(
+        out.contains("cluster us: HTTPRoute (gateway.networking.k8s.io/v1) is not served"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cluster eu: no Conductor controller runs here"),
+        "{out}"
+    );
+    assert!(
+        out.contains("cluster ap: not allowed to patch rollouts.conductor.dev"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was applied"), "{out}");
+    for cluster in &fleet.clusters {
+        assert!(
+            cluster.deploy_writes().is_empty(),
+            "{} was written",
+            cluster.name
+        );
+    }
+    assert!(
+        fleet
+            .ledger_file("shop/production/_environment.yaml")
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_landing_mid_canary_leaves_the_controllers_weights_and_selectors() {
+    let fleet = Fleet::start().await;
+    let first = fleet.commit("first");
+    fleet.deploy(&first, &[]).expect(0);
+    let held = fleet.set_value("holdAtHalf: false", "holdAtHalf: true");
+    // The canary holds at 50% until promoted: the deploy times out there.
+    fleet.deploy(&held, &["--timeout", "3s"]).expect(4);
+    let eu = fleet.cluster("eu");
+    let weight = |eu: &fleet::FakeCluster| {
+        eu.fake
+            .get_object(fleet::routes(), "shop", "shop")
+            .and_then(|r| r.pointer("/spec/rules/0/backendRefs/1/weight").cloned())
+    };
+    let selector = |eu: &fleet::FakeCluster| {
+        eu.fake
+            .get_object(("v1", "services"), "shop", "shop-canary")
+            .and_then(|s| {
+                s.pointer("/spec/selector/conductor.dev~1pod-template-hash")
+                    .cloned()
+            })
+    };
+    assert_eq!(weight(eu), Some(Value::from(50)));
+    let pinned = selector(eu).expect("the canary Service is pinned");
+
+    // The same revision again (a retried CI job): every object is applied
+    // again, and the controller's runtime fields stay as they are.
+    let writes = eu.deploy_writes().len();
+    let run = fleet.deploy(&held, &["--timeout", "2s"]).expect(4);
+    assert!(
+        eu.deploy_writes().len() > writes,
+        "the deploy applied again"
+    );
+    assert!(
+        run.stdout().contains("left to the controller"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(weight(eu), Some(Value::from(50)), "the weight stays at 50%");
+    assert_eq!(selector(eu), Some(pinned));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_mid_wave_records_interrupted_and_the_next_deploy_finishes() {
+    let fleet = Fleet::start().await;
+    let first = fleet.commit("first");
+    fleet.deploy(&first, &[]).expect(0);
+    let slow = fleet.commit("slow to analyse");
+    fleet.mark_slow(&slow);
+    let child = fleet.spawn_deploy(&slow, &[]);
+    let pid = child.id();
+    // Wave 1 in flight (its analysis takes a while): interrupt it as a
+    // cancelled CI job would.
+    let start = std::time::Instant::now();
+    while fleet.cluster("eu").rollout_tag().as_deref() != Some(slow.as_str()) {
+        assert!(start.elapsed().as_secs() < 30, "wave 1 never started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{out}");
+    assert!(out.contains("interrupted"), "{out}");
+    assert_eq!(state(&fleet, "eu"), "Interrupted");
+    assert!(writes_of(fleet.cluster("us"), &fleet.sha(&slow)).is_empty());
+
+    // A second deploy of the same revision finishes the work.
+    fleet.deploy(&slow, &[]).expect(0);
+    for cluster in ["eu", "us", "ap"] {
+        assert_eq!(state(&fleet, cluster), "Healthy");
+        assert_eq!(
+            fleet.cluster(cluster).rollout_tag().as_deref(),
+            Some(slow.as_str())
+        );
+    }
+}
