@@ -8,7 +8,7 @@ mod common;
 #[path = "support/fleet.rs"]
 mod fleet;
 
-use fleet::{DEPLOY, Fleet};
+use fleet::Fleet;
 use serde_json::Value;
 
 fn state(fleet: &Fleet, cluster: &str) -> String {

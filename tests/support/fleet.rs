@@ -190,20 +190,12 @@ fn crds(with_routes: bool) -> Vec<Value> {
     crds
 }
 
+#[derive(Default)]
 pub struct Options {
     /// Clusters left without the Gateway API CRD.
     pub without_routes: Vec<&'static str>,
     /// Clusters with no controller running.
     pub without_controller: Vec<&'static str>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            without_routes: Vec::new(),
-            without_controller: Vec::new(),
-        }
-    }
 }
 
 impl Fleet {
