@@ -397,3 +397,207 @@ async fn ctrl_c_mid_wave_records_interrupted_and_the_next_deploy_finishes() {
         );
     }
 }
+
+/// The commits a cluster's Rollout was written at by deploys, in order.
+fn rollout_history(cluster: &fleet::FakeCluster) -> Vec<String> {
+    cluster
+        .deploy_writes()
+        .into_iter()
+        .filter(|e| e.path.ends_with("/rollouts/shop"))
+        .filter_map(|e| {
+            e.object
+                .as_ref()?
+                .pointer("/metadata/annotations/conductor.dev~1deploy-commit")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_concurrent_deploys_end_at_the_newest_and_no_cluster_moves_backwards() {
+    let fleet = Fleet::start().await;
+    let base = fleet.commit("base");
+    fleet.deploy(&base, &[]).expect(0);
+    let revisions: Vec<String> = (1..=20)
+        .map(|i| fleet.commit(&format!("change {i}")))
+        .collect();
+    // Random revisions along the branch, reproducible from the printed seed.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("seed {seed}");
+    let mut picks = Vec::new();
+    for _ in 0..20 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        picks.push((seed >> 33) as usize % revisions.len());
+    }
+    let newest = &revisions[*picks.iter().max().unwrap()];
+    let children: Vec<_> = picks
+        .iter()
+        .map(|&i| (revisions[i].clone(), fleet.spawn_deploy(&revisions[i], &[])))
+        .collect();
+    for (revision, child) in children {
+        let output = child.wait_with_output().unwrap();
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let code = output.status.code();
+        assert!(
+            code == Some(0) || code == Some(3),
+            "deploy of {revision} exited {code:?}:\n{out}"
+        );
+        if revision == *newest {
+            assert_eq!(code, Some(0), "the newest deploy finishes:\n{out}");
+        }
+    }
+    let sha = fleet.sha(newest);
+    let intended = fleet
+        .ledger_file("shop/production/_environment.yaml")
+        .unwrap();
+    assert!(intended.contains(&sha), "{intended}");
+    let order = |sha: &str| {
+        std::iter::once(&base)
+            .chain(&revisions)
+            .position(|r| fleet.sha(r) == sha)
+            .unwrap_or_else(|| panic!("{sha} is not one of the branch's revisions"))
+    };
+    for cluster in &fleet.clusters {
+        let record = fleet.ledger_record(&cluster.name);
+        assert_eq!(record["state"], "Healthy", "{}: {record:?}", cluster.name);
+        assert_eq!(record["revision"].as_str(), Some(sha.as_str()));
+        assert_eq!(cluster.rollout_tag().as_deref(), Some(newest.as_str()));
+        let history: Vec<usize> = rollout_history(cluster).iter().map(|s| order(s)).collect();
+        assert!(
+            history.windows(2).all(|w| w[0] <= w[1]),
+            "{} moved backwards: {history:?}",
+            cluster.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_killed_mid_wave_is_taken_over_by_the_next() {
+    let fleet = Fleet::start().await;
+    let first = fleet.commit("first");
+    fleet.deploy(&first, &[]).expect(0);
+    let slow = fleet.commit("slow to analyse");
+    fleet.mark_slow(&slow);
+    let mut child = fleet.spawn_deploy(&slow, &[]);
+    let start = std::time::Instant::now();
+    while fleet.cluster("eu").rollout_tag().as_deref() != Some(slow.as_str()) {
+        assert!(start.elapsed().as_secs() < 30, "wave 1 never started");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(state(&fleet, "eu"), "Deploying", "SIGKILL leaves Deploying");
+    let newer = fleet.commit("newer");
+    fleet.deploy(&newer, &[]).expect(0);
+    for cluster in ["eu", "us", "ap"] {
+        assert_eq!(state(&fleet, cluster), "Healthy");
+        assert_eq!(
+            fleet.cluster(cluster).rollout_tag().as_deref(),
+            Some(newer.as_str())
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_failure_rollback_returns_the_clusters_this_deploy_moved() {
+    let fleet = Fleet::start().await;
+    let good = fleet.commit("good");
+    fleet.deploy(&good, &[]).expect(0);
+    let bad = fleet.commit("bad in ap only");
+    fleet.mark_bad_in(&bad, "ap");
+    let run = fleet.deploy(&bad, &["--on-failure", "rollback"]).expect(1);
+    assert!(
+        run.stdout().contains("rollback: eu back to"),
+        "{}",
+        run.stdout()
+    );
+    for cluster in ["eu", "us", "ap"] {
+        let record = fleet.ledger_record(cluster);
+        assert_eq!(record["state"], "RolledBack", "{cluster}: {record:?}");
+        assert_eq!(record["revision"].as_str(), Some(fleet.sha(&good).as_str()));
+        assert_eq!(
+            fleet.cluster(cluster).rollout_tag().as_deref(),
+            Some(good.as_str())
+        );
+    }
+    let intended = fleet
+        .ledger_file("shop/production/_environment.yaml")
+        .unwrap();
+    assert!(
+        intended.contains(&fleet.sha(&good)) && intended.contains("rollback: true"),
+        "{intended}"
+    );
+    // The bad revision is now older than nothing: deploying it again is a
+    // normal deploy (it descends from the good one), and a newer fix works.
+    let fix = fleet.commit("fix");
+    fleet.deploy(&fix, &[]).expect(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wave_bakes_before_the_next_starts_and_status_and_history_tell_the_story() {
+    let fleet = Fleet::start().await;
+    let config = fleet.repo.join("conductor-config/shop.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("  production:\n", "  production:\n    bakeTime: 2s\n"),
+    )
+    .unwrap();
+    let release = fleet.commit("bake for 2s");
+    fleet.deploy(&release, &[]).expect(0);
+    let eu_healthy = fleet
+        .cluster("eu")
+        .fake
+        .audit()
+        .into_iter()
+        .filter(|e| e.path.ends_with("/rollouts/shop/status"))
+        .find_map(|e| {
+            let o = e.object.as_ref()?;
+            (o.pointer("/status/phase")?.as_str()? == "Healthy").then_some(e.time)
+        })
+        .expect("eu became Healthy");
+    let us_first = fleet.cluster("us").deploy_writes()[0].time;
+    let waited = us_first.duration_since(eu_healthy);
+    assert!(
+        waited >= jiff::SignedDuration::from_secs(2),
+        "wave 2 started {waited:?} after wave 1 was Healthy"
+    );
+
+    let status = fleet
+        .conductor(&["status", "shop", "--env", "production", "--live"])
+        .expect(0);
+    let out = status.stdout();
+    for cluster in ["eu", "us", "ap"] {
+        assert!(out.contains(cluster), "{out}");
+    }
+    assert!(
+        out.contains(&format!("live: shop: Healthy at {release}")),
+        "{out}"
+    );
+    let json = fleet
+        .conductor(&["status", "shop", "--env", "production", "--output", "json"])
+        .expect(0);
+    let parsed: Value = serde_json::from_str(&json.stdout()).unwrap();
+    assert_eq!(parsed[0]["clusters"][0]["record"]["state"], "Healthy");
+
+    let history = fleet
+        .conductor(&["history", "shop", "--env", "production", "--cluster", "us"])
+        .expect(0);
+    let text = history.stdout();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.iter().any(|l| l.contains("Deploying")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("us: Healthy")),
+        "{lines:#?}"
+    );
+}

@@ -14,11 +14,15 @@
 //! fields) and `gitops::ordering`; [`kubernetes`] is the cluster adapter
 //! behind the [`target::ClusterTarget`] contract.
 
+mod cluster_task;
 pub mod fields;
 pub mod kubernetes;
+mod ledger;
 pub mod report;
+mod rollback;
 pub mod run;
 pub mod target;
+mod walk;
 pub mod waves;
 
 pub use run::{DeployError, Exit, OnFailure, Request, deploy};

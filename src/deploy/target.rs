@@ -23,6 +23,9 @@ pub struct Release {
     /// object carries it, and an object carrying a newer one is never
     /// overwritten.
     pub generation: u64,
+    /// A step back: `--rollback-to`, or `--on-failure rollback` returning a
+    /// cluster to its previous revision.
+    pub rollback: bool,
     /// `sha256:` of the rendered manifests, recorded in the ledger.
     pub digest: String,
     pub objects: Vec<RenderedObject>,

@@ -323,6 +323,14 @@ impl Fleet {
         self.bad.lock().unwrap().insert(revision.to_owned());
     }
 
+    /// The revision's analysis fails in one cluster only.
+    pub fn mark_bad_in(&self, revision: &str, cluster: &str) {
+        self.bad
+            .lock()
+            .unwrap()
+            .insert(format!("{revision}@{cluster}"));
+    }
+
     pub fn mark_slow(&self, revision: &str) {
         self.slow.lock().unwrap().insert(revision.to_owned());
     }
@@ -515,22 +523,24 @@ async fn analysis_server(
         State((bad, slow)): State<Sets>,
         uri: Uri,
     ) -> ([(header::HeaderName, &'static str); 1], String) {
-        let revision = uri
-            .query()
-            .unwrap_or_default()
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("revision="))
-            .unwrap_or_default()
-            .to_owned();
+        let param = |name: &str| {
+            uri.query()
+                .unwrap_or_default()
+                .split('&')
+                .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (revision, cluster) = (param("revision"), param("cluster"));
         let delay = slow.lock().unwrap().contains(&revision);
         if delay {
             tokio::time::sleep(Duration::from_secs(3)).await;
         }
-        let rate = if bad.lock().unwrap().contains(&revision) {
-            0.5
-        } else {
-            0.0
+        let failing = {
+            let bad = bad.lock().unwrap();
+            bad.contains(&revision) || bad.contains(&format!("{revision}@{cluster}"))
         };
+        let rate = if failing { 0.5 } else { 0.0 };
         (
             [(header::CONTENT_TYPE, "application/json")],
             json!({ "rate": rate }).to_string(),

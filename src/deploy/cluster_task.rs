@@ -1,0 +1,121 @@
+//! One cluster's part of a deploy: apply, then watch its health until it
+//! is final, the timeout passes, or a newer deploy takes over.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::target::{Applied, ClusterTarget, Health, Release};
+use crate::gitops::ledger::ObjectRef;
+
+/// What a cluster task reports to the orchestrator.
+pub(super) enum Event {
+    Applied { cluster: String, applied: Applied },
+    Progress { cluster: String, detail: String },
+    Finished { cluster: String, end: End },
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum End {
+    Healthy,
+    Degraded(String),
+    TimedOut(String),
+    Superseded(u64),
+    Error(String),
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Healthy => f.write_str("Healthy"),
+            Self::Degraded(reason) => write!(f, "degraded: {reason}"),
+            Self::TimedOut(last) => write!(f, "timed out: {last}"),
+            Self::Superseded(generation) => {
+                write!(f, "superseded by deploy generation {generation}")
+            }
+            Self::Error(message) => f.write_str(message),
+        }
+    }
+}
+
+/// One cluster: apply, then look at its health until it is final, the
+/// timeout passes, or a newer deploy takes over.
+pub(super) async fn cluster_task<T: ClusterTarget>(
+    target: Arc<T>,
+    release: Release,
+    previous: Vec<ObjectRef>,
+    events: mpsc::Sender<Event>,
+    timeout: Duration,
+    poll: Duration,
+    newest: Arc<AtomicU64>,
+) {
+    let cluster = release.cluster.name.clone();
+    let finish = |end: End| Event::Finished {
+        cluster: cluster.clone(),
+        end,
+    };
+    let applied = match target.apply(&release, &previous).await {
+        Ok(applied) => applied,
+        Err(e) => {
+            let _ = events.send(finish(End::Error(e.to_string()))).await;
+            return;
+        }
+    };
+    if let Some(generation) = applied.superseded_by {
+        let _ = events.send(finish(End::Superseded(generation))).await;
+        return;
+    }
+    let _ = events
+        .send(Event::Applied {
+            cluster: cluster.clone(),
+            applied,
+        })
+        .await;
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        if newest.load(Ordering::Relaxed) > release.generation {
+            return;
+        }
+        let end = match target.health(&release).await {
+            Ok(Health::Healthy) => Some(End::Healthy),
+            Ok(Health::Degraded { reason }) => Some(End::Degraded(reason)),
+            Ok(Health::Superseded { generation }) => Some(End::Superseded(generation)),
+            Ok(Health::Overwritten { .. }) => {
+                // Only this, the newer deploy, writes again.
+                if let Err(e) = target.apply(&release, &[]).await {
+                    last = e.to_string();
+                }
+                None
+            }
+            Ok(Health::Progressing { detail }) => {
+                if detail != last {
+                    let _ = events
+                        .send(Event::Progress {
+                            cluster: cluster.clone(),
+                            detail: detail.clone(),
+                        })
+                        .await;
+                    last = detail;
+                }
+                None
+            }
+            // A read that failed says nothing about the rollout: look again.
+            Err(e) => {
+                last = e.to_string();
+                None
+            }
+        };
+        if let Some(end) = end {
+            let _ = events.send(finish(end)).await;
+            return;
+        }
+        if Instant::now() >= deadline {
+            let _ = events.send(finish(End::TimedOut(last))).await;
+            return;
+        }
+        tokio::time::sleep(poll).await;
+    }
+}

@@ -1,0 +1,264 @@
+//! The wave loop: asks the planner what next, starts clusters, and turns
+//! what the cluster tasks report into ledger records and progress lines.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::cluster_task::{End, Event, cluster_task};
+use super::ledger::{Ledger, record_end, start_wave};
+use super::report::Report;
+use super::rollback::rollback;
+use super::run::{Exit, Failure, OnFailure, Prepared, Request, failed, superseded_message};
+use super::target::{Applied, ClusterTarget};
+use super::waves::{self, Next, Standing};
+use crate::gitops::ledger::ClusterState;
+use crate::gitops::ordering;
+
+/// How often a waiting deploy re-reads the ledger to learn it was superseded.
+pub(super) const LEDGER_CHECK: Duration = Duration::from_secs(1);
+
+pub(super) async fn run_waves<T: ClusterTarget>(
+    request: &Request,
+    targets: &BTreeMap<String, Arc<T>>,
+    ledger: &Ledger,
+    prepared: &Prepared,
+    say: &(dyn Fn(&str) + Sync),
+    report: &mut Report,
+) -> Result<Exit, Failure> {
+    let plan = waves::waves(&prepared.environment.clusters);
+    let bake = SignedDuration::from_millis(prepared.environment.bake_ms);
+    let generation = report.generation;
+    let snapshot = ledger.read().await.map_err(failed)?;
+    let mut walk = Walk::default();
+    for wave in &plan {
+        for name in &wave.clusters {
+            let entry = report.cluster(name, wave.number);
+            let done = snapshot.clusters.get(name).is_some_and(|r| {
+                r.state == ClusterState::Healthy
+                    && r.revision == prepared.commit.sha
+                    && r.generation == generation
+            });
+            if done {
+                walk.standing.insert(name.clone(), Standing::AlreadyHealthy);
+                entry.state = "Healthy".into();
+                entry.detail = "already Healthy at this revision".into();
+                say(&format!(
+                    "[wave {}] {name}: already Healthy at {}, skipped",
+                    wave.number, request.revision
+                ));
+            }
+        }
+    }
+    let (events, mut inbox) = mpsc::channel::<Event>(1024);
+    let newest = Arc::new(AtomicU64::new(generation));
+    let mut tasks = JoinSet::new();
+    let mut last_check = Instant::now();
+    loop {
+        match waves::next(&plan, &walk.standing, bake, Timestamp::now()) {
+            Next::Done => return Ok(Exit::Deployed),
+            Next::Stop { failed } => {
+                report.message = format!("failed in {}", failed.join(", "));
+                if request.on_failure == OnFailure::Rollback {
+                    rollback(
+                        request,
+                        targets,
+                        ledger,
+                        prepared,
+                        &walk.applied,
+                        say,
+                        report,
+                    )
+                    .await?;
+                }
+                // Exit 4 only when every failure was a timeout.
+                let only_timeouts = failed.iter().all(|name| walk.timed_out.contains(name));
+                return Ok(if only_timeouts {
+                    Exit::TimedOut
+                } else {
+                    Exit::Failed
+                });
+            }
+            Next::Start { wave, clusters } => {
+                let previous = start_wave(request, ledger, prepared, wave, &clusters).await?;
+                for name in clusters {
+                    let (Some(target), Some(release)) =
+                        (targets.get(&name), prepared.releases.get(&name))
+                    else {
+                        continue;
+                    };
+                    say(&format!(
+                        "[wave {wave}] {name}: applying {} objects",
+                        release.objects.len()
+                    ));
+                    walk.standing.insert(name.clone(), Standing::Deploying);
+                    walk.started.insert(name.clone(), Instant::now());
+                    report.cluster(&name, wave).state = "Deploying".into();
+                    tasks.spawn(cluster_task(
+                        target.clone(),
+                        release.clone(),
+                        previous.get(&name).cloned().unwrap_or_default(),
+                        events.clone(),
+                        request.timeout,
+                        request.poll,
+                        newest.clone(),
+                    ));
+                }
+            }
+            Next::Wait { until } => {
+                let mut wake = Duration::from_millis(200).max(request.poll);
+                if let Some(until) = until {
+                    let millis = until.as_millisecond() - Timestamp::now().as_millisecond();
+                    wake = wake.min(Duration::from_millis(millis.max(0).unsigned_abs()));
+                }
+                let event = tokio::select! {
+                    event = inbox.recv() => event,
+                    () = tokio::time::sleep(wake) => None,
+                };
+                if let Some(event) = event {
+                    let exit =
+                        handle(event, request, ledger, prepared, say, report, &mut walk).await?;
+                    if let Some(exit) = exit {
+                        tasks.abort_all();
+                        return Ok(exit);
+                    }
+                }
+                if last_check.elapsed() >= LEDGER_CHECK {
+                    last_check = Instant::now();
+                    let snapshot = ledger.read().await.map_err(failed)?;
+                    if let Some(newer) =
+                        ordering::superseded(generation, snapshot.environment.as_ref())
+                    {
+                        newest.store(generation + 1, Ordering::Relaxed);
+                        tasks.abort_all();
+                        return Err((Exit::Refused, superseded_message(request, &newer)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where every cluster of this deploy stands, as the wave loop learns it.
+#[derive(Default)]
+pub(super) struct Walk {
+    standing: BTreeMap<String, Standing>,
+    applied: BTreeMap<String, Applied>,
+    started: BTreeMap<String, Instant>,
+    timed_out: Vec<String>,
+}
+
+pub(super) async fn handle(
+    event: Event,
+    request: &Request,
+    ledger: &Ledger,
+    prepared: &Prepared,
+    say: &(dyn Fn(&str) + Sync),
+    report: &mut Report,
+    walk: &mut Walk,
+) -> Result<Option<Exit>, Failure> {
+    let wave_of = |name: &str| prepared.releases.get(name).map_or(0, |r| r.cluster.wave);
+    match event {
+        Event::Applied {
+            cluster,
+            applied: done,
+        } => {
+            let entry = report.cluster(&cluster, wave_of(&cluster));
+            entry.pruned = done.pruned.iter().map(ToString::to_string).collect();
+            entry.yielded = done.yielded.clone();
+            let mut line = format!(
+                "[wave {}] {cluster}: applied {} objects",
+                wave_of(&cluster),
+                done.objects.len()
+            );
+            if !done.pruned.is_empty() {
+                line.push_str(&format!(", pruned {}", entry.pruned.join(", ")));
+            }
+            if !done.yielded.is_empty() {
+                line.push_str(&format!(
+                    ", left to the controller: {}",
+                    done.yielded.join(", ")
+                ));
+            }
+            say(&line);
+            walk.applied.insert(cluster, done);
+            Ok(None)
+        }
+        Event::Progress { cluster, detail } => {
+            say(&format!("[wave {}] {cluster}: {detail}", wave_of(&cluster)));
+            report.cluster(&cluster, wave_of(&cluster)).detail = detail;
+            Ok(None)
+        }
+        Event::Finished { cluster, end } => {
+            let seconds = walk
+                .started
+                .get(&cluster)
+                .map_or(0.0, |s| s.elapsed().as_secs_f64());
+            let (state, message) = match &end {
+                End::Healthy => (ClusterState::Healthy, None),
+                End::Degraded(reason) => (ClusterState::Failed, Some(reason.clone())),
+                End::TimedOut(last) => {
+                    walk.timed_out.push(cluster.clone());
+                    (
+                        ClusterState::Failed,
+                        Some(format!(
+                            "timed out after {}s: {last}",
+                            request.timeout.as_secs()
+                        )),
+                    )
+                }
+                End::Error(message) => (ClusterState::Failed, Some(message.clone())),
+                End::Superseded(generation) => {
+                    return Err((
+                        Exit::Refused,
+                        format!(
+                            "superseded: cluster {cluster} carries deploy generation {generation}, newer than this deploy's {}; stopped",
+                            report.generation
+                        ),
+                    ));
+                }
+            };
+            let objects = walk
+                .applied
+                .get(&cluster)
+                .map(|a| a.objects.clone())
+                .unwrap_or_default();
+            if let Some(release) = prepared.releases.get(&cluster) {
+                record_end(request, ledger, release, state, message.clone(), objects).await?;
+            }
+            let entry = report.cluster(&cluster, wave_of(&cluster));
+            entry.state = state.to_string();
+            entry.seconds = seconds;
+            match message {
+                Some(message) => {
+                    say(&format!(
+                        "[wave {}] {cluster}: Failed: {message}",
+                        wave_of(&cluster)
+                    ));
+                    entry.detail = message;
+                    walk.standing.insert(cluster, Standing::Failed);
+                }
+                None => {
+                    say(&format!(
+                        "[wave {}] {cluster}: Healthy at {} after {seconds:.1}s",
+                        wave_of(&cluster),
+                        request.revision
+                    ));
+                    entry.detail = format!("Healthy at {}", request.revision);
+                    walk.standing.insert(
+                        cluster,
+                        Standing::Healthy {
+                            since: Timestamp::now(),
+                        },
+                    );
+                }
+            }
+            Ok(None)
+        }
+    }
+}
