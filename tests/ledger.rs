@@ -550,3 +550,43 @@ fn commits_between_lists_newest_first_with_a_total() {
     let shas: Vec<_> = all.iter().map(|c| c.sha.as_str()).collect();
     assert_eq!(shas, [src.c3.as_str(), src.c2.as_str(), src.c1.as_str()]);
 }
+
+#[test]
+fn a_branch_reset_behind_a_snapshot_is_seen_as_moved_not_overwritten() {
+    let (dir, location) = bare();
+    let mut store = LedgerStore::open(&location).unwrap();
+    let empty = store.read("shop", "production").unwrap();
+    let first = landed(
+        store
+            .commit(&empty, &[put_environment(&environment(SHA_A, 1))], "one")
+            .unwrap(),
+    );
+    let snapshot = store.read("shop", "production").unwrap();
+    landed(
+        store
+            .commit(&snapshot, &[put_environment(&environment(SHA_B, 2))], "two")
+            .unwrap(),
+    );
+    let stale = store.read("shop", "production").unwrap();
+    // Someone resets the branch back to the first commit.
+    let status = Command::new("git")
+        .arg("--git-dir")
+        .arg(dir.path())
+        .args(["update-ref", "refs/heads/conductor/ledger", &first])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // A commit computed on the newer head would be a fast-forward of the
+    // reset branch; it must not land on a head it was not computed from.
+    let result = store
+        .commit(
+            &stale,
+            &[put_cluster(
+                "eu-west-1",
+                &cluster(SHA_B, ClusterState::Healthy, 2),
+            )],
+            "three",
+        )
+        .unwrap();
+    assert_eq!(result, CommitResult::Moved);
+}

@@ -13,10 +13,10 @@ pub(super) enum Pushed {
     Moved,
 }
 
-/// Pushes `commit` to the location's branch. With a `base`, a plain push:
-/// git refuses anything but a fast-forward, and the remote re-checks the old
-/// value under its ref lock. Without one, the empty lease makes the push fail
-/// if someone else created the branch first.
+/// Pushes `commit` to the location's branch if, and only if, the branch is
+/// still at `base` (still absent without one): an exact compare-and-swap
+/// that the remote checks under its ref lock, so even a branch reset to an
+/// older commit is seen as moved rather than overwritten.
 pub(super) fn push(
     cache: &Repository,
     location: &LedgerLocation,
@@ -25,12 +25,16 @@ pub(super) fn push(
 ) -> Result<Pushed, GitError> {
     let target = format!("refs/heads/{}", location.branch);
     let refspec = format!("{commit}:{target}");
-    let lease = format!("--force-with-lease={target}:");
-    let mut args = vec!["push", "--porcelain"];
-    if base.is_none() {
-        args.push(&lease);
-    }
-    args.extend([location.repository.as_str(), refspec.as_str()]);
+    // The lease names the exact head the commit was computed from: the push
+    // lands only if the branch is still there (an empty value: still absent).
+    let lease = format!("--force-with-lease={target}:{}", base.unwrap_or_default());
+    let args = [
+        "push",
+        "--porcelain",
+        lease.as_str(),
+        location.repository.as_str(),
+        refspec.as_str(),
+    ];
     let output = git_cli::run(cache.path(), &args)?;
     if output.status.success() {
         return Ok(Pushed::Landed);
