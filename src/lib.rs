@@ -1,10 +1,16 @@
 //! Conductor: progressive delivery for Kubernetes, driven from Git.
 //!
 //! ```text
-//!   conductor-config/<service>.yaml ─┐
-//!   charts/<service>/values*.yaml ───┼─▶ config ─▶ render (helm template) ─▶ plan / validate
-//!                                    │
-//!   crd (Rollout, AnalysisTemplate, AnalysisRun) ─▶ crds/*.yaml
+//!   CI ─▶ cli ─▶ deploy ────────────────────────────────────────────────┐
+//!                 │ gitops: source repo (ordering) + ledger branch (CAS) │
+//!   conductor-config/<service>.yaml ─┐                                  │ waves, per cluster:
+//!   charts/<service>/values*.yaml ───┴─▶ config ─▶ render (helm) ───────┤ apply + prune + health
+//!                                           └─▶ plan / validate         ▼
+//!                                                       each cluster: platform::kubernetes (operator)
+//!   crd (Rollout, AnalysisTemplate, AnalysisRun) ─▶ crds/*.yaml         │ watch ─▶ engine::decide ─▶ apply
+//!                                                                       │ analysis (providers) ─▶ verdicts
+//!   engine::outcome: the one answer to "is it done?" (rollout status, deploy)
+//!   platform::local + demo: the same engine on processes on this machine
 //! ```
 #![forbid(unsafe_code)]
 
@@ -21,6 +27,5 @@ pub mod gitops;
 pub mod plan;
 pub mod platform;
 pub mod render;
-
 pub mod validate;
 pub mod yaml_lines;
