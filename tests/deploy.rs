@@ -92,6 +92,35 @@ async fn a_good_revision_goes_wave_by_wave_and_the_ledger_records_every_transiti
 
     // Wave 2 was written only after eu was Healthy at the new revision,
     // for the generation the deploy gave it.
+    // A retried CI job: the same revision resumes, every cluster is already
+    // Healthy at it, nothing is written; one JSON document for scripts.
+    let writes: Vec<usize> = fleet
+        .clusters
+        .iter()
+        .map(|c| c.deploy_writes().len())
+        .collect();
+    let again = fleet.deploy(&second, &["--output", "json"]).expect(0);
+    let report: Value = serde_json::from_str(&again.stdout()).expect("one JSON document");
+    assert_eq!(report["exitCode"], 0);
+    assert_eq!(report["revision"].as_str(), Some(sha.as_str()));
+    assert_eq!(report["clusters"].as_array().map(Vec::len), Some(3));
+    assert!(
+        report["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["state"] == "Healthy")
+    );
+    let after: Vec<usize> = fleet
+        .clusters
+        .iter()
+        .map(|c| c.deploy_writes().len())
+        .collect();
+    assert_eq!(
+        writes, after,
+        "clusters already Healthy at the revision are skipped"
+    );
+
     let eu_healthy = healthy_since(fleet.cluster("eu"), &second).expect("eu became Healthy");
     for cluster in ["us", "ap"] {
         let writes = writes_of(fleet.cluster(cluster), &sha);
@@ -170,6 +199,9 @@ async fn an_older_revision_is_refused_and_no_cluster_receives_a_write() {
 
     let run = fleet.deploy(&older, &[]).expect(3);
     assert!(run.all().contains("refused"), "{}", run.all());
+    let json = fleet.deploy(&older, &["--output", "json"]).expect(3);
+    let report: Value = serde_json::from_str(&json.stdout()).expect("one JSON document");
+    assert_eq!(report["exit"], "refused");
     assert!(
         run.all().contains(&newer),
         "names the newer revision: {}",

@@ -1,6 +1,7 @@
 //! The deploy ledger against real Git: bare repositories in temp dirs, the
 //! real `git` command line for fetch and push, and a real source history.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -589,4 +590,82 @@ fn a_branch_reset_behind_a_snapshot_is_seen_as_moved_not_overwritten() {
         )
         .unwrap();
     assert_eq!(result, CommitResult::Moved);
+}
+
+/// A `git daemon` on a free loopback port serving `base` with pushes enabled;
+/// killed (by PID) on drop.
+struct Daemon {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // The daemon forks a process per connection: stop the whole group
+        // it leads, which holds only what it started.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn git_daemon(base: &Path) -> Daemon {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // `git daemon` runs git-daemon as its child and that forks per
+    // connection: start git-daemon itself, leading a process group of its
+    // own, so stopping the group stops exactly what it started.
+    let exec_path = Command::new("git").arg("--exec-path").output().unwrap();
+    let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_owned();
+    let child = Command::new(Path::new(&exec_path).join("git-daemon"))
+        .args(["--export-all", "--enable=receive-pack", "--reuseaddr"])
+        .arg("--listen=127.0.0.1")
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", base.display()))
+        .arg(base)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed().as_secs() < 10, "git daemon did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Daemon {
+        child,
+        url: format!("git://127.0.0.1:{port}/ledger.git"),
+    }
+}
+
+#[test]
+fn a_remote_url_works_like_a_path() {
+    let dir = TempDir::new().unwrap();
+    Repository::init_bare(dir.path().join("ledger.git")).unwrap();
+    let daemon = git_daemon(dir.path());
+    let location = LedgerLocation::new(daemon.url.clone());
+    let mut writer = LedgerStore::open(&location).unwrap();
+    let mut reader = LedgerStore::open(&location).unwrap();
+    let empty = writer.read("shop", "production").unwrap();
+    let env = environment(SHA_A, 1);
+    landed(
+        writer
+            .commit(&empty, &[put_environment(&env)], "over git://")
+            .unwrap(),
+    );
+    assert_eq!(
+        reader.read("shop", "production").unwrap().environment,
+        Some(env)
+    );
+    // A stale writer over the network is told the branch moved.
+    assert_eq!(
+        writer
+            .commit(&empty, &[put_environment(&environment(SHA_B, 2))], "stale")
+            .unwrap(),
+        CommitResult::Moved
+    );
 }
