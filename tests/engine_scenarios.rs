@@ -403,7 +403,7 @@ fn background_analysis_inconclusive_pauses() {
             .status
             .pause_conditions
             .iter()
-            .any(|p| p.reason == "InconclusiveAnalysis")
+            .any(|p| p.reason == conductor::crd::rollout::PauseReason::InconclusiveAnalysis)
     );
     assert_eq!(world.step_index(), 1, "held while inconclusive");
     assert!(world.has_event("AnalysisRunInconclusive"));

@@ -9,7 +9,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::args::{ArgValue, Resolved, substitute};
 use super::condition::Condition;
 use crate::crd::analysis::{
-    AnalysisTemplateSpec, CounterSelector, HttpHeader, Metric, MetricProvider, NoDataPolicy,
+    AnalysisTemplateSpec, CounterSelector, DatadogAggregator, DatadogApiVersion, HttpHeader,
+    Metric, MetricProvider, NoDataPolicy, WebMethod,
 };
 use crate::engine::duration::parse_millis;
 
@@ -59,7 +60,7 @@ pub enum Query {
         queries: BTreeMap<String, Resolved>,
         formula: Option<String>,
         window_ms: i64,
-        aggregator: String,
+        aggregator: DatadogAggregator,
         site: String,
         secret: String,
     },
@@ -383,15 +384,7 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Str
         });
     }
     if let Some(d) = &provider.datadog {
-        let v2 = match d.api_version.as_deref().unwrap_or("v1") {
-            "v1" => false,
-            "v2" => true,
-            other => {
-                return Err(format!(
-                    "provider.datadog.apiVersion: `{other}` is not v1 or v2"
-                ));
-            }
-        };
+        let v2 = d.api_version == Some(DatadogApiVersion::V2);
         let query = d
             .query
             .as_deref()
@@ -415,12 +408,7 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Str
         if d.formula.is_some() && queries.is_empty() {
             return Err("provider.datadog.formula: combines `queries`; set them".into());
         }
-        let aggregator = d.aggregator.clone().unwrap_or_else(|| "last".into());
-        if !["last", "avg", "min", "max", "sum", "mean"].contains(&aggregator.as_str()) {
-            return Err(format!(
-                "provider.datadog.aggregator: `{aggregator}` is not one of last, avg, min, max, sum, mean"
-            ));
-        }
+        let aggregator = d.aggregator.unwrap_or(DatadogAggregator::Last);
         return Ok(Query::Datadog {
             v2,
             query,
@@ -436,17 +424,7 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Str
         });
     }
     if let Some(w) = &provider.web {
-        let post = match w
-            .method
-            .as_deref()
-            .unwrap_or("GET")
-            .to_ascii_uppercase()
-            .as_str()
-        {
-            "GET" => false,
-            "POST" => true,
-            other => return Err(format!("provider.web.method: `{other}` is not GET or POST")),
-        };
+        let post = w.method == Some(WebMethod::Post);
         if w.body.is_some() && !post {
             return Err("provider.web.body: only with method POST".into());
         }

@@ -2,10 +2,10 @@
 
 use jiff::Timestamp;
 
-use super::evaluate::{self, SUCCESSFUL};
+use super::evaluate;
 use super::plan::MetricPlan;
 use super::providers::Provider;
-use crate::crd::analysis::{AnalysisRunStatus, MetricResult};
+use crate::crd::analysis::{AnalysisPhase, AnalysisRunStatus, MetricResult};
 
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -53,12 +53,12 @@ impl Run {
         }
     }
 
-    pub fn phase(&self) -> (&'static str, String) {
+    pub fn phase(&self) -> (AnalysisPhase, String) {
         evaluate::run_phase(&self.plans, &self.results)
     }
 
     pub fn is_finished(&self) -> bool {
-        !matches!(self.phase().0, evaluate::RUNNING | evaluate::PENDING)
+        self.phase().0.is_final()
     }
 
     /// When the next measurement is due, or `None` when the run is over.
@@ -105,8 +105,8 @@ impl Run {
     pub fn status(&self) -> AnalysisRunStatus {
         let (phase, message) = self.phase();
         AnalysisRunStatus {
-            phase: Some(phase.into()),
-            message: Some(if self.terminated && phase == SUCCESSFUL {
+            phase: Some(phase),
+            message: Some(if self.terminated && phase == AnalysisPhase::Successful {
                 format!("terminated: {message}")
             } else {
                 message

@@ -23,6 +23,7 @@ mod status;
 use jiff::Timestamp;
 
 use crate::crd::analysis::AnalysisArg;
+pub use crate::crd::analysis::AnalysisPhase;
 use crate::crd::rollout::{AnalysisTemplateRef, RolloutSpec, RolloutStatus};
 
 pub use outcome::{Outcome, outcome};
@@ -46,41 +47,6 @@ pub struct ReplicaSetState {
     pub available: i32,
     /// When it is due to scale down to zero, if a delay is running.
     pub scale_down_at: Option<Timestamp>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnalysisPhase {
-    Pending,
-    Running,
-    Successful,
-    Failed,
-    Error,
-    Inconclusive,
-}
-
-impl AnalysisPhase {
-    pub fn parse(phase: &str) -> Option<Self> {
-        Some(match phase {
-            "Pending" => Self::Pending,
-            "Running" => Self::Running,
-            "Successful" => Self::Successful,
-            "Failed" => Self::Failed,
-            "Error" => Self::Error,
-            "Inconclusive" => Self::Inconclusive,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "Pending",
-            Self::Running => "Running",
-            Self::Successful => "Successful",
-            Self::Failed => "Failed",
-            Self::Error => "Error",
-            Self::Inconclusive => "Inconclusive",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

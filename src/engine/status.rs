@@ -3,7 +3,7 @@
 use super::settings::{Settings, Strategy};
 use super::{Context, EventType, lifecycle};
 use crate::crd::condition::Condition;
-use crate::crd::rollout::{RolloutSpec, RolloutStatus};
+use crate::crd::rollout::{RolloutPhase, RolloutSpec, RolloutStatus};
 
 pub fn finish(
     ctx: &mut Context,
@@ -20,7 +20,7 @@ pub fn finish(
         ctx.deadline_exceeded = false;
     }
     let (phase, message) = phase_and_message(ctx, settings);
-    ctx.status.phase = Some(phase.to_owned());
+    ctx.status.phase = Some(phase);
     ctx.status.message = Some(message);
     let available = match &settings.strategy {
         Strategy::Canary(_) => {
@@ -39,9 +39,9 @@ pub fn finish(
         (false, "ProgressDeadlineExceeded")
     } else {
         match phase {
-            "Healthy" => (true, "RolloutCompleted"),
-            "Paused" => (true, "RolloutPaused"),
-            _ => (true, "RolloutProgressing"),
+            RolloutPhase::Healthy => (true, "RolloutCompleted"),
+            RolloutPhase::Paused => (true, "RolloutPaused"),
+            RolloutPhase::Progressing | RolloutPhase::Degraded => (true, "RolloutProgressing"),
         }
     };
     let message = ctx.status.message.clone();
@@ -65,7 +65,14 @@ pub fn finish(
         None,
         false,
     );
-    set_condition(ctx, "Healthy", phase == "Healthy", phase, None, false);
+    set_condition(
+        ctx,
+        "Healthy",
+        phase == RolloutPhase::Healthy,
+        phase.as_str(),
+        None,
+        false,
+    );
     requeue_for_deadline(ctx, settings, phase);
     ctx.status.conditions.retain(|c| c.type_ != "InvalidSpec");
     if ctx.deadline_exceeded && previous_reason(previous) != Some("ProgressDeadlineExceeded") {
@@ -82,7 +89,7 @@ pub fn finish(
 pub fn invalid(ctx: &mut Context, spec: &RolloutSpec, message: &str) {
     counts(ctx, spec);
     lifecycle::freeze(ctx);
-    ctx.status.phase = Some("Degraded".into());
+    ctx.status.phase = Some(RolloutPhase::Degraded);
     ctx.status.message = Some(format!("InvalidSpec: {message}"));
     let changed = ctx
         .status
@@ -127,7 +134,7 @@ fn counts(ctx: &mut Context, spec: &RolloutSpec) {
         });
 }
 
-fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, String) {
+fn phase_and_message(ctx: &Context, settings: &Settings) -> (RolloutPhase, String) {
     let stable_label = ctx.status.stable_revision.clone().unwrap_or_default();
     if lifecycle::is_aborted(ctx) {
         let message = ctx
@@ -135,11 +142,11 @@ fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, Strin
             .message
             .clone()
             .unwrap_or_else(|| "Rollout aborted".into());
-        return ("Degraded", message);
+        return (RolloutPhase::Degraded, message);
     }
     if ctx.deadline_exceeded {
         return (
-            "Degraded",
+            RolloutPhase::Degraded,
             format!(
                 "progress deadline exceeded: no progress for {}s; {}",
                 settings.progress_deadline_ms / 1000,
@@ -149,11 +156,14 @@ fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, Strin
     }
     let waiting = ctx.waiting.clone();
     if settings.paused || !ctx.status.pause_conditions.is_empty() {
-        return ("Paused", waiting.unwrap_or_else(|| "paused".into()));
+        return (
+            RolloutPhase::Paused,
+            waiting.unwrap_or_else(|| "paused".into()),
+        );
     }
     if lifecycle::is_rolling_out(ctx) || waiting.is_some() {
         return (
-            "Progressing",
+            RolloutPhase::Progressing,
             waiting.unwrap_or_else(|| "progressing".into()),
         );
     }
@@ -161,7 +171,7 @@ fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, Strin
         .observed
         .available(ctx.status.stable_rs.as_deref().unwrap_or_default());
     (
-        "Healthy",
+        RolloutPhase::Healthy,
         format!(
             "revision {stable_label} is stable: {available}/{} pods available",
             settings.replicas
@@ -170,8 +180,8 @@ fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, Strin
 }
 
 /// A rollout still moving is looked at again when its deadline passes.
-fn requeue_for_deadline(ctx: &mut Context, settings: &Settings, phase: &str) {
-    if phase != "Progressing" || ctx.deadline_exceeded {
+fn requeue_for_deadline(ctx: &mut Context, settings: &Settings, phase: RolloutPhase) {
+    if phase != RolloutPhase::Progressing || ctx.deadline_exceeded {
         return;
     }
     let idle = ctx.millis_since(lifecycle::last_progress(ctx).as_deref());
@@ -191,7 +201,7 @@ fn signature(status: &RolloutStatus) -> impl PartialEq + use<> {
         status
             .pause_conditions
             .iter()
-            .map(|p| p.reason.clone())
+            .map(|p| p.reason)
             .collect::<Vec<_>>(),
     )
 }

@@ -18,11 +18,10 @@ use super::events::Events;
 use super::metrics::Metrics;
 use super::{KubeError, managers, secrets};
 use crate::analysis::args::resolve;
-use crate::analysis::evaluate::{PENDING, RUNNING};
 use crate::analysis::plan::plan_metrics;
 use crate::analysis::providers::Providers;
 use crate::analysis::run::Run;
-use crate::crd::analysis::{AnalysisRun, AnalysisRunStatus, AnalysisTemplateSpec};
+use crate::crd::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplateSpec};
 
 const NAME: &str = "analysisrun";
 
@@ -62,10 +61,7 @@ async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, K
 }
 
 fn is_running(status: &AnalysisRunStatus) -> bool {
-    matches!(
-        status.phase.as_deref(),
-        None | Some(PENDING) | Some(RUNNING)
-    )
+    status.phase.is_none_or(|phase| !phase.is_final())
 }
 
 async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, KubeError> {
@@ -87,7 +83,7 @@ async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, Kub
         Ok(plans) => plans,
         Err(problems) => {
             let next = AnalysisRunStatus {
-                phase: Some("Error".into()),
+                phase: Some(AnalysisPhase::Error),
                 message: Some(problems.join("; ")),
                 started_at: status.started_at.clone().or_else(|| Some(now.to_string())),
                 ..status.clone()
@@ -140,9 +136,9 @@ async fn finish(
     .await?;
     ctx.metrics.wrote(NAME, 1);
     if is_running(before) && !is_running(after) {
-        let phase = after.phase.clone().unwrap_or_default();
+        let phase = after.phase.unwrap_or_default();
         let event = KubeEvent {
-            type_: if phase == "Successful" {
+            type_: if phase == AnalysisPhase::Successful {
                 EventType::Normal
             } else {
                 EventType::Warning

@@ -11,7 +11,7 @@ use super::replica_sets::OwnedReplicaSet;
 use super::{KubeError, TEMPLATE_REVISION_ANNOTATION};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
-use crate::engine::{AnalysisPhase, AnalysisRunState, Observed, ReplicaSetState, Request};
+use crate::engine::{AnalysisRunState, Observed, ReplicaSetState, Request};
 
 /// The pod template the rollout asks for now, and its identity.
 #[derive(Debug, Clone)]
@@ -123,10 +123,7 @@ fn analysis_run_state(run: &AnalysisRun) -> AnalysisRunState {
     let status = run.status.as_ref();
     AnalysisRunState {
         name: run.name_any(),
-        phase: status
-            .and_then(|s| s.phase.as_deref())
-            .and_then(AnalysisPhase::parse)
-            .unwrap_or(AnalysisPhase::Pending),
+        phase: status.and_then(|s| s.phase).unwrap_or_default(),
         message: status.and_then(|s| s.message.clone()),
     }
 }

@@ -29,7 +29,7 @@ use super::{
     HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found, managers, replica_sets, requests, routers,
 };
 use crate::crd::analysis::AnalysisRun;
-use crate::crd::rollout::{Rollout, RolloutStatus};
+use crate::crd::rollout::{Rollout, RolloutPhase, RolloutStatus, ScaleDown};
 use crate::engine::{self, Decision, EventType, Observed};
 
 const NAME: &str = "rollout";
@@ -294,10 +294,10 @@ async fn side_effects(
             .spec
             .workload_ref
             .as_ref()
-            .and_then(|w| w.scale_down.as_deref())
-            .unwrap_or("onsuccess");
-        let healthy = decision.status.phase.as_deref() == Some("Healthy");
-        if healthy && scale_down != "never" {
+            .and_then(|w| w.scale_down)
+            .unwrap_or(ScaleDown::OnSuccess);
+        let healthy = decision.status.phase == Some(RolloutPhase::Healthy);
+        if healthy && scale_down != ScaleDown::Never {
             writes += scale_deployment_to_zero(ctx, &namespace, &workload.name).await?;
         }
     }
