@@ -51,6 +51,7 @@ pub mod analysis;
 pub mod condition;
 pub mod rollout;
 pub mod schema;
+pub mod time;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,

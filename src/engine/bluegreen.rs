@@ -158,7 +158,11 @@ fn gate(ctx: &mut Context, bg: &BlueGreen) -> bool {
         ctx.waiting = Some("preview ready: waiting for promotion".into());
         return false;
     }
-    let remaining = bg.auto_promotion_ms.unwrap_or(0) - ctx.millis_since(Some(&started));
+    let Some(elapsed) = ctx.millis_since(&started) else {
+        ctx.waiting = Some("preview ready: auto-promotion time unknown".into());
+        return false;
+    };
+    let remaining = bg.auto_promotion_ms.unwrap_or(0) - elapsed;
     if remaining > 0 {
         ctx.desired.requeue_in(remaining);
         ctx.waiting = Some(format!(

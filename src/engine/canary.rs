@@ -314,7 +314,14 @@ fn pause(ctx: &mut Context, index: usize, steps: usize, duration: Option<i64>) -
         ctx.waiting = Some(format!("step {}/{steps}: paused until promoted", index + 1));
         return false;
     };
-    let remaining = duration - ctx.millis_since(Some(&started));
+    let Some(elapsed) = ctx.millis_since(&started) else {
+        ctx.waiting = Some(format!(
+            "step {}/{steps}: paused, for how long is unknown",
+            index + 1
+        ));
+        return false;
+    };
+    let remaining = duration - elapsed;
     if remaining > 0 {
         ctx.desired.requeue_in(remaining);
         ctx.waiting = Some(format!(

@@ -337,10 +337,9 @@ fn check_progress_deadline(ctx: &mut Context, settings: &Settings) {
     if !moving || paused {
         return;
     }
-    let Some(last) = last_progress(ctx) else {
+    let Some(idle) = last_progress(ctx).and_then(|last| ctx.millis_since(&last)) else {
         return;
     };
-    let idle = ctx.millis_since(Some(&last));
     if idle <= settings.progress_deadline_ms {
         return;
     }

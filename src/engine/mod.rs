@@ -25,6 +25,7 @@ use jiff::Timestamp;
 use crate::crd::analysis::AnalysisArg;
 pub use crate::crd::analysis::AnalysisPhase;
 use crate::crd::rollout::{AnalysisTemplateRef, RolloutSpec, RolloutStatus};
+pub use crate::crd::time::UnreadableTime;
 
 pub use outcome::{Outcome, outcome};
 pub use settings::Settings;
@@ -254,10 +255,12 @@ impl Context<'_> {
         self.now.to_string()
     }
 
-    /// Milliseconds since an RFC 3339 time in the status; 0 if unreadable.
-    fn millis_since(&self, time: Option<&str>) -> i64 {
-        time.and_then(|t| t.parse::<Timestamp>().ok())
-            .map_or(0, |t| self.now.as_millisecond() - t.as_millisecond())
+    /// Milliseconds since an RFC 3339 time in the status, or `None` when it
+    /// is unreadable: the caller then waits instead of acting on a guess,
+    /// and `status::finish` reports the field.
+    fn millis_since(&self, time: &str) -> Option<i64> {
+        let time = time.parse::<Timestamp>().ok()?;
+        Some(self.now.as_millisecond() - time.as_millisecond())
     }
 
     /// `<rollout>-<hash>-<attempt>-<kind>`: unique per attempt, so a run

@@ -4,6 +4,7 @@ use super::settings::{Settings, Strategy};
 use super::{Context, EventType, lifecycle};
 use crate::crd::condition::Condition;
 use crate::crd::rollout::{RolloutPhase, RolloutSpec, RolloutStatus};
+use crate::crd::time::{self, UnreadableTime};
 
 pub fn finish(
     ctx: &mut Context,
@@ -12,6 +13,8 @@ pub fn finish(
     previous: &RolloutStatus,
 ) {
     counts(ctx, spec);
+    // First, so the paths of unreadable times below stay true in the status returned.
+    ctx.status.conditions.retain(|c| c.type_ != "InvalidSpec");
     let progressed = signature(&ctx.status) != signature(previous);
     let paused = settings.paused || !ctx.status.pause_conditions.is_empty();
     if progressed || paused || !lifecycle::is_rolling_out(ctx) {
@@ -19,7 +22,22 @@ pub fn finish(
         // up where the deadline does not run.
         ctx.deadline_exceeded = false;
     }
-    let (phase, message) = phase_and_message(ctx, settings);
+    let (mut phase, mut message) = phase_and_message(ctx, settings);
+    let unreadable = unreadable_times(&ctx.status, progressed);
+    let invalid_status = (!unreadable.is_empty()).then(|| {
+        unreadable
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    if let Some(problem) = &invalid_status {
+        // The rollout cannot tell how long it has paused or idled, so it
+        // stops where it is until a person acts (promote, abort) or it
+        // progresses and the time is written afresh.
+        phase = RolloutPhase::Degraded;
+        message = format!("InvalidStatus: {problem}");
+    }
     ctx.status.phase = Some(phase);
     ctx.status.message = Some(message);
     let available = match &settings.strategy {
@@ -35,6 +53,8 @@ pub fn finish(
     let aborted = lifecycle::is_aborted(ctx);
     let (progressing, reason) = if aborted {
         (false, "RolloutAborted")
+    } else if invalid_status.is_some() {
+        (false, "InvalidStatus")
     } else if ctx.deadline_exceeded {
         (false, "ProgressDeadlineExceeded")
     } else {
@@ -74,7 +94,7 @@ pub fn finish(
         false,
     );
     requeue_for_deadline(ctx, settings, phase);
-    ctx.status.conditions.retain(|c| c.type_ != "InvalidSpec");
+    report_invalid_status(ctx, previous, invalid_status);
     if ctx.deadline_exceeded && previous_reason(previous) != Some("ProgressDeadlineExceeded") {
         ctx.event(
             EventType::Warning,
@@ -82,6 +102,58 @@ pub fn finish(
             format!("no progress for {}s", settings.progress_deadline_ms / 1000),
         );
     }
+}
+
+/// The `InvalidStatus` condition while a status time is unreadable, with
+/// a Warning event each time the problem changes.
+fn report_invalid_status(ctx: &mut Context, previous: &RolloutStatus, problem: Option<String>) {
+    let Some(problem) = problem else {
+        ctx.status.conditions.retain(|c| c.type_ != "InvalidStatus");
+        return;
+    };
+    let changed = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "InvalidStatus")
+        .is_none_or(|c| c.message.as_deref() != Some(problem.as_str()));
+    if changed {
+        ctx.event(EventType::Warning, "InvalidStatus", problem.clone());
+    }
+    set_condition(
+        ctx,
+        "InvalidStatus",
+        true,
+        "UnreadableTime",
+        Some(&problem),
+        false,
+    );
+}
+
+/// The status times the engine reads that do not parse. Progressing's
+/// `lastUpdateTime` is left out when the rollout progressed: this decision
+/// writes a fresh one over it.
+fn unreadable_times(status: &RolloutStatus, progressed: bool) -> Vec<UnreadableTime> {
+    let pauses = status
+        .pause_conditions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            time::parse(
+                format!("status.pauseConditions[{i}].startTime"),
+                &p.start_time,
+            )
+            .err()
+        });
+    let progress = status
+        .conditions
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.type_ == "Progressing" && !progressed)
+        .filter_map(|(i, c)| {
+            let text = c.last_update_time.as_deref()?;
+            time::parse(format!("status.conditions[{i}].lastUpdateTime"), text).err()
+        });
+    pauses.chain(progress).collect()
 }
 
 /// An invalid spec changes nothing in the world; it is reported and waits
@@ -184,7 +256,14 @@ fn requeue_for_deadline(ctx: &mut Context, settings: &Settings, phase: RolloutPh
     if phase != RolloutPhase::Progressing || ctx.deadline_exceeded {
         return;
     }
-    let idle = ctx.millis_since(lifecycle::last_progress(ctx).as_deref());
+    let idle = match lifecycle::last_progress(ctx) {
+        None => 0,
+        Some(last) => match ctx.millis_since(&last) {
+            Some(idle) => idle,
+            // Reported as an invalid status; no deadline runs from it.
+            None => return,
+        },
+    };
     ctx.desired
         .requeue_in(settings.progress_deadline_ms - idle + 1);
 }
