@@ -278,6 +278,7 @@ pub fn next_measurement(
         .measurements
         .last()
         .and_then(|m| m.finished_at.as_deref())
+        // Written by `judge`, or checked by `Run::resume` when read back.
         .and_then(|t| t.parse::<Timestamp>().ok());
     let (from, wait) = match last {
         Some(at) if result.count > 0 => (at, plan.interval_ms.unwrap_or(0)),

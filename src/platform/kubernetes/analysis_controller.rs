@@ -79,8 +79,11 @@ async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, Kub
     };
     let planned = resolve(&run.spec.args, fetched.as_ref())
         .and_then(|args| plan_metrics(&run.name_any(), &template, &args));
-    let plans = match planned {
-        Ok(plans) => plans,
+    let resumed = planned.and_then(|plans| {
+        Run::resume(plans, &status, now).map_err(|problem| vec![problem.to_string()])
+    });
+    let mut state = match resumed {
+        Ok(state) => state,
         Err(problems) => {
             let next = AnalysisRunStatus {
                 phase: Some(AnalysisPhase::Error),
@@ -92,7 +95,6 @@ async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, Kub
             return Ok(Action::await_change());
         }
     };
-    let mut state = Run::resume(plans, &status, now);
     if run.spec.terminate == Some(true) {
         state.terminate();
     } else {
