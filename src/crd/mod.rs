@@ -49,6 +49,7 @@ macro_rules! closed_set {
 
 pub mod analysis;
 pub mod condition;
+pub mod problem;
 pub mod rollout;
 pub mod schema;
 pub mod time;

@@ -24,6 +24,7 @@ use jiff::Timestamp;
 
 use crate::crd::analysis::AnalysisArg;
 pub use crate::crd::analysis::AnalysisPhase;
+pub use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, RolloutSpec, RolloutStatus};
 pub use crate::crd::time::UnreadableTime;
 
@@ -93,7 +94,7 @@ pub struct Observed {
     /// A problem the platform found with the spec that the engine cannot
     /// see (a missing workloadRef Deployment or Service); the rollout is
     /// invalid until it is fixed.
-    pub problem: Option<String>,
+    pub problem: Option<SpecProblem>,
 }
 
 impl Observed {
@@ -216,7 +217,7 @@ pub fn decide(
             lifecycle::restart(&mut ctx, &settings);
             status::finish(&mut ctx, &settings, spec, status);
         }
-        Err(message) => status::invalid(&mut ctx, spec, &message),
+        Err(problem) => status::invalid(&mut ctx, spec, &problem.to_string()),
     }
     // Runs in a stable order, whatever order the strategy found them in.
     ctx.desired
