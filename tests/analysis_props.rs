@@ -212,7 +212,7 @@ fn bad_templates_name_template_metric_and_field() {
         ..Default::default()
     };
     let problems = conductor::analysis::plan::check_template("helpdesk-error-rate", &spec);
-    let all = problems.join("\n");
+    let all = conductor::crd::problem::joined(&problems, "\n");
     assert!(all.contains("AnalysisTemplate helpdesk-error-rate: metrics[0] (error-rate): successCondition: line 1, column"), "{all}");
     assert!(
         all.contains("failureCondition: unknown variable `reslt`"),

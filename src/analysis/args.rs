@@ -1,6 +1,7 @@
 //! `{{args.name}}` in queries, URLs, headers and bodies. Values from
 //! Secrets are sent but never shown: the recorded query masks them.
 
+use crate::crd::problem::SpecProblem;
 use crate::diagnostic::nearest;
 
 /// An argument's value, resolved by the platform (literal, Secret, field).
@@ -33,7 +34,7 @@ pub trait ArgSource {
 pub fn resolve(
     args: &[crate::crd::analysis::AnalysisArg],
     source: &dyn ArgSource,
-) -> Result<Vec<ArgValue>, Vec<String>> {
+) -> Result<Vec<ArgValue>, Vec<SpecProblem>> {
     let mut values = Vec::new();
     let mut problems = Vec::new();
     for arg in args {
@@ -46,26 +47,26 @@ pub fn resolve(
                         value,
                         secret: true,
                     }),
-                    Err(e) => problems.push(format!(
-                        "args.{}: Secret {} key {}: {e}",
-                        arg.name, secret.name, secret.key
+                    Err(e) => problems.push(SpecProblem::new(
+                        format!("args.{}", arg.name),
+                        format!("Secret {} key {}: {e}", secret.name, secret.key),
                     )),
                 },
                 (None, Some(field)) => match source.field(&field.field_path) {
                     Ok(value) => values.push(ArgValue::literal(&arg.name, &value)),
-                    Err(e) => problems.push(format!(
-                        "args.{}: field {}: {e}",
-                        arg.name, field.field_path
+                    Err(e) => problems.push(SpecProblem::new(
+                        format!("args.{}", arg.name),
+                        format!("field {}: {e}", field.field_path),
                     )),
                 },
-                _ => problems.push(format!(
-                    "args.{}: valueFrom sets exactly one of secretKeyRef or fieldRef",
-                    arg.name
+                _ => problems.push(SpecProblem::new(
+                    format!("args.{}", arg.name),
+                    "valueFrom sets exactly one of secretKeyRef or fieldRef",
                 )),
             },
-            (Some(_), Some(_)) => problems.push(format!(
-                "args.{}: set value or valueFrom, not both",
-                arg.name
+            (Some(_), Some(_)) => problems.push(SpecProblem::new(
+                format!("args.{}", arg.name),
+                "set value or valueFrom, not both",
             )),
             // Left for the template's default.
             (None, None) => {}
@@ -186,7 +187,11 @@ mod tests {
             value_from: Some(from(Some(("nope", "k")), None)),
         }];
         assert_eq!(
-            resolve(&bad, &Source).unwrap_err(),
+            resolve(&bad, &Source)
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             vec!["args.x: Secret nope key k: not found"]
         );
     }

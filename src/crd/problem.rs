@@ -19,3 +19,13 @@ impl SpecProblem {
         }
     }
 }
+
+/// Problems as one line (or one per line with `"\n"`), for a status message
+/// or a terminal.
+pub fn joined<T: std::fmt::Display>(problems: &[T], separator: &str) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(separator)
+}

@@ -19,6 +19,7 @@ use crate::analysis::plan::plan_metrics;
 use crate::analysis::providers::{Providers, StaticEndpoints, StaticKeys};
 use crate::analysis::run::Run;
 use crate::crd::analysis::{AnalysisTemplateSpec, Measurement};
+use crate::crd::problem::joined;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout, RolloutPhase, RolloutSpec, RolloutStatus};
 use crate::engine::{self, AnalysisPhase, AnalysisRunState, Observed, ReplicaSetState};
 use crate::platform::local::proxy::{Proxy, Side};
@@ -277,7 +278,7 @@ impl Platform {
                 continue;
             }
             let plans = plan_metrics(&current.template_name, &current.template, &[])
-                .map_err(|p| DemoError::Setup(p.join("; ")))?;
+                .map_err(|p| DemoError::Setup(joined(&p, "; ")))?;
             let endpoints = canary.iter().map(|a| format!("http://{a}")).collect();
             let providers = Providers::new(
                 Arc::new(StaticKeys {

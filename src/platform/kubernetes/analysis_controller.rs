@@ -22,6 +22,7 @@ use crate::analysis::plan::plan_metrics;
 use crate::analysis::providers::Providers;
 use crate::analysis::run::Run;
 use crate::crd::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplateSpec};
+use crate::crd::problem::joined;
 
 const NAME: &str = "analysisrun";
 
@@ -77,17 +78,19 @@ async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, Kub
         dry_run: run.spec.dry_run.clone(),
         measurement_retention: run.spec.measurement_retention.clone(),
     };
-    let planned = resolve(&run.spec.args, fetched.as_ref())
-        .and_then(|args| plan_metrics(&run.name_any(), &template, &args));
-    let resumed = planned.and_then(|plans| {
-        Run::resume(plans, &status, now).map_err(|problem| vec![problem.to_string()])
-    });
+    let resumed = resolve(&run.spec.args, fetched.as_ref())
+        .map_err(|problems| joined(&problems, "; "))
+        .and_then(|args| {
+            plan_metrics(&run.name_any(), &template, &args)
+                .map_err(|problems| joined(&problems, "; "))
+        })
+        .and_then(|plans| Run::resume(plans, &status, now).map_err(|p| p.to_string()));
     let mut state = match resumed {
         Ok(state) => state,
         Err(problems) => {
             let next = AnalysisRunStatus {
                 phase: Some(AnalysisPhase::Error),
-                message: Some(problems.join("; ")),
+                message: Some(problems),
                 started_at: status.started_at.clone().or_else(|| Some(now.to_string())),
                 ..status.clone()
             };
