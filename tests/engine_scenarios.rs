@@ -26,7 +26,7 @@ fn first_deploy_becomes_healthy_without_steps() {
     assert_eq!(world.status.stable_revision.as_deref(), Some("v1"));
     assert_eq!(world.step_index(), 2);
     assert!(world.has_event("RolloutCreated"));
-    assert_eq!(world.condition("Healthy").unwrap().status, "True");
+    assert_eq!(world.condition("Healthy").unwrap().status.as_str(), "True");
     assert_eq!(world.status.selector.as_deref(), Some("app=helpdesk"));
 }
 
@@ -619,7 +619,7 @@ fn condition_transition_time_moves_only_when_status_flips() {
     world.update("v2");
     world.settle();
     let flipped = world.condition("Healthy").unwrap();
-    assert_eq!(flipped.status, "False");
+    assert_eq!(flipped.status.as_str(), "False");
     assert_ne!(flipped.last_transition_time, healthy_since);
 }
 

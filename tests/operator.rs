@@ -961,7 +961,7 @@ async fn an_invalid_rollout_is_reported_and_others_keep_going() {
                 .cloned()
         })
         .expect("an InvalidSpec condition");
-    assert_eq!(condition.status, "True");
+    assert_eq!(condition.status.as_str(), "True");
     assert!(
         condition
             .message

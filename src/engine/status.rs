@@ -2,7 +2,7 @@
 
 use super::settings::{Settings, Strategy};
 use super::{Context, EventType, lifecycle};
-use crate::crd::condition::Condition;
+use crate::crd::condition::{Condition, ConditionStatus};
 use crate::crd::rollout::{RolloutPhase, RolloutSpec, RolloutStatus};
 use crate::crd::time::{self, UnreadableTime};
 
@@ -304,12 +304,12 @@ fn set_condition(
     touched: bool,
 ) {
     let now = ctx.now_string();
-    let status = if value { "True" } else { "False" };
+    let status = ConditionStatus::from(value);
     let tracks_updates = type_ == "Progressing";
     match ctx.status.conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
             if c.status != status {
-                c.status = status.into();
+                c.status = status;
                 c.last_transition_time = Some(now.clone());
             }
             c.reason = Some(reason.into());
@@ -320,7 +320,7 @@ fn set_condition(
         }
         None => ctx.status.conditions.push(Condition {
             type_: type_.into(),
-            status: status.into(),
+            status,
             reason: Some(reason.into()),
             message: message.map(str::to_owned),
             last_transition_time: Some(now.clone()),
