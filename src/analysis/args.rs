@@ -89,7 +89,17 @@ pub struct Resolved {
 
 pub const MASK: &str = "*****";
 
-pub fn substitute(text: &str, args: &[ArgValue]) -> Result<Resolved, String> {
+/// A `{{args.name}}` with no such argument.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown argument `{name}` in `{text}`{hint}")]
+pub struct UnknownArgument {
+    pub name: String,
+    pub text: String,
+    /// `; did you mean ...?` when a declared name is close.
+    pub hint: String,
+}
+
+pub fn substitute(text: &str, args: &[ArgValue]) -> Result<Resolved, UnknownArgument> {
     let mut out = Resolved::default();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
@@ -110,7 +120,11 @@ pub fn substitute(text: &str, args: &[ArgValue]) -> Result<Resolved, String> {
             let hint = nearest(name, args.iter().map(|a| a.name.as_str()))
                 .map(|n| format!("; did you mean `{n}`?"))
                 .unwrap_or_default();
-            format!("unknown argument `{name}` in `{text}`{hint}")
+            UnknownArgument {
+                name: name.to_owned(),
+                text: text.to_owned(),
+                hint,
+            }
         })?;
         out.sent.push_str(&arg.value);
         out.shown
@@ -209,7 +223,9 @@ mod tests {
         let r = substitute("svc={{args.service}} auth=Bearer {{ args.token }}", &args).unwrap();
         assert_eq!(r.sent, "svc=helpdesk-canary auth=Bearer s3cr3t");
         assert_eq!(r.shown, "svc=helpdesk-canary auth=Bearer *****");
-        let e = substitute("{{args.servce}}", &args).unwrap_err();
+        let e = substitute("{{args.servce}}", &args)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("did you mean `service`?"), "{e}");
         assert_eq!(
             substitute("{{ other }}", &args).unwrap().sent,

@@ -3,6 +3,7 @@
 use super::settings::{Settings, Strategy};
 use super::{Context, EventType, lifecycle};
 use crate::crd::condition::{Condition, ConditionStatus};
+use crate::crd::problem::joined;
 use crate::crd::rollout::{RolloutPhase, RolloutSpec, RolloutStatus};
 use crate::crd::time::{self, UnreadableTime};
 
@@ -24,13 +25,7 @@ pub fn finish(
     }
     let (mut phase, mut message) = phase_and_message(ctx, settings);
     let unreadable = unreadable_times(&ctx.status, progressed);
-    let invalid_status = (!unreadable.is_empty()).then(|| {
-        unreadable
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    });
+    let invalid_status = (!unreadable.is_empty()).then(|| joined(&unreadable, "; "));
     if let Some(problem) = &invalid_status {
         // The rollout cannot tell how long it has paused or idled, so it
         // stops where it is until a person acts (promote, abort) or it
