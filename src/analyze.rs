@@ -11,6 +11,7 @@ use crate::analysis::plan::plan_metrics;
 use crate::analysis::providers::{Providers, StaticEndpoints, StaticKeys};
 use crate::analysis::run::Run;
 use crate::crd::analysis::AnalysisTemplateSpec;
+use crate::crd::problem::joined;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
@@ -104,7 +105,7 @@ pub async fn analyze(
     endpoints: Vec<String>,
     progress: impl FnMut(&Run),
 ) -> Result<Run, AnalyzeError> {
-    let plans = plan_metrics(name, spec, args).map_err(|p| AnalyzeError::Plan(p.join("\n")))?;
+    let plans = plan_metrics(name, spec, args).map_err(|p| AnalyzeError::Plan(joined(&p, "\n")))?;
     // Datadog keys for runs outside a cluster come from the environment.
     let keys = StaticKeys {
         api_key: std::env::var("DD_API_KEY").unwrap_or_default(),

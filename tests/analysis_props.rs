@@ -69,7 +69,11 @@ fn observe(value: &Option<Option<f64>>) -> Result<Observation, evaluate::Measure
 
 /// Records `sequence` until the metric finishes, with measurements
 /// `spacing_ms` apart; returns the phase after each measurement.
-fn play(plan: &MetricPlan, sequence: &[Option<Option<f64>>], spacing_ms: i64) -> Vec<String> {
+fn play(
+    plan: &MetricPlan,
+    sequence: &[Option<Option<f64>>],
+    spacing_ms: i64,
+) -> Vec<AnalysisPhase> {
     let start: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
     let mut result = evaluate::new_result(plan);
     let mut phases = Vec::new();
@@ -82,7 +86,7 @@ fn play(plan: &MetricPlan, sequence: &[Option<Option<f64>>], spacing_ms: i64) ->
             .unwrap();
         let m = evaluate::judge(plan, observe(value), at, at);
         evaluate::record(plan, &mut result, m);
-        phases.push(result.phase.clone());
+        phases.push(result.phase);
     }
     phases
 }
@@ -111,7 +115,7 @@ proptest! {
         let sequence: Vec<_> = failures.iter().map(|f| Some(Some(if *f { 0.5 } else { 0.01 }))).collect();
         let phases = play(plan, &sequence, 1000);
         let nth_failure = failures.iter().enumerate().filter(|(_, f)| **f).nth(limit as usize).map(|(i, _)| i);
-        let first_failed = phases.iter().position(|p| p == "Failed");
+        let first_failed = phases.iter().position(|p| *p == AnalysisPhase::Failed);
         prop_assert_eq!(first_failed, nth_failure);
     }
 
@@ -147,18 +151,14 @@ fn no_data_never_passes_unless_ignored() {
     let mut m = metric("m", 0, Some(3));
     m.inconclusive_limit = Some(IntOrString::Int(5));
     for (policy, expected) in [
-        (NoDataPolicy::Inconclusive, "Inconclusive"),
-        (NoDataPolicy::Fail, "Failed"),
-        (NoDataPolicy::Ignore, "Successful"),
+        (NoDataPolicy::Inconclusive, AnalysisPhase::Inconclusive),
+        (NoDataPolicy::Fail, AnalysisPhase::Failed),
+        (NoDataPolicy::Ignore, AnalysisPhase::Successful),
     ] {
         m.no_data_policy = Some(policy);
         let plan = &plans(vec![m.clone()], &[])[0];
         let phases = play(plan, &[Some(Some(f64::NAN)), Some(None), Some(None)], 1000);
-        assert_eq!(
-            phases.last().map(String::as_str),
-            Some(expected),
-            "{policy:?}"
-        );
+        assert_eq!(phases.last().copied(), Some(expected), "{policy:?}");
     }
 }
 
@@ -172,7 +172,13 @@ fn consecutive_errors_past_the_limit_make_an_error_never_a_success() {
     );
     assert_eq!(
         phases,
-        ["Running", "Running", "Running", "Running", "Error"]
+        [
+            AnalysisPhase::Running,
+            AnalysisPhase::Running,
+            AnalysisPhase::Running,
+            AnalysisPhase::Running,
+            AnalysisPhase::Error
+        ]
     );
 }
 
@@ -191,7 +197,7 @@ fn minimum_traffic_makes_thin_windows_inconclusive() {
         query: "q".into(),
     };
     let measured = evaluate::judge(plan, Ok(thin), at, at);
-    assert_eq!(measured.phase, "Inconclusive");
+    assert_eq!(measured.phase, AnalysisPhase::Inconclusive);
     assert!(measured.message.unwrap().contains("only 3 requests"));
 }
 
@@ -206,7 +212,7 @@ fn bad_templates_name_template_metric_and_field() {
         ..Default::default()
     };
     let problems = conductor::analysis::plan::check_template("helpdesk-error-rate", &spec);
-    let all = problems.join("\n");
+    let all = conductor::crd::problem::joined(&problems, "\n");
     assert!(all.contains("AnalysisTemplate helpdesk-error-rate: metrics[0] (error-rate): successCondition: line 1, column"), "{all}");
     assert!(
         all.contains("failureCondition: unknown variable `reslt`"),

@@ -1,6 +1,7 @@
 //! Every bad input a user can write gets a message naming the file, the
 //! line and the field, through the same commands users run.
 
+#[path = "support/common.rs"]
 mod common;
 
 use common::{SERVICE, TestRepo};

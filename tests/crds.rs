@@ -133,3 +133,62 @@ fn objects_of_other_kinds_are_not_checked() {
     let service = serde_json::json!({"apiVersion": "v1", "kind": "Service", "spec": {"bogus": 1}});
     assert!(schemas.check(&service).is_none());
 }
+
+/// Closed sets are `enum`s in the schema, so the API server (and
+/// `conductor validate`) rejects a misspelt value instead of storing it.
+#[test]
+fn closed_sets_are_published_as_enums() {
+    let yaml = |name: &str| std::fs::read_to_string(repo().join("crds").join(name)).unwrap();
+    let rollouts = yaml("rollouts.conductor.dev.yaml");
+    for values in [
+        "- Healthy\n                - Progressing\n                - Paused\n                - Degraded",
+        "- never\n                    - onsuccess\n                    - progressively",
+        "- CanaryPauseStep\n                      - BlueGreenPause",
+    ] {
+        assert!(
+            rollouts.contains(values),
+            "rollouts CRD lacks enum {values}"
+        );
+    }
+    let runs = yaml("analysisruns.conductor.dev.yaml");
+    for values in [
+        "- Pending\n",
+        "- GET\n",
+        "- v2\n",
+        "- mean\n",
+        "- inconclusive\n",
+    ] {
+        assert!(
+            runs.contains(values),
+            "analysisruns CRD lacks enum value {values}"
+        );
+    }
+
+    let schemas = SchemaSet::new();
+    let mut rollout = load("examples/canary-rollout.yaml");
+    rollout["spec"]["workloadRef"] = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "scaleDown": "sometimes"
+    });
+    rollout["status"] = serde_json::json!({"phase": "Healthyish"});
+    let problems = schemas.check(&rollout).expect("a Conductor kind");
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert!(
+        fields.contains(&"spec.workloadRef.scaleDown") && fields.contains(&"status.phase"),
+        "{problems:#?}"
+    );
+    // The typed API reads the same values as before.
+    let typed: Rollout = serde_json::from_value(serde_json::json!({
+        "apiVersion": "conductor.dev/v1alpha1", "kind": "Rollout", "metadata": {"name": "r"},
+        "spec": {"strategy": {}, "workloadRef": {
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "scaleDown": "onsuccess"}},
+        "status": {"phase": "Paused", "pauseConditions": [
+            {"reason": "InconclusiveAnalysis", "startTime": "2026-11-24T10:00:00Z"}]}
+    }))
+    .unwrap();
+    let status = typed.status.unwrap();
+    assert_eq!(status.phase.map(|p| p.as_str()), Some("Paused"));
+    assert_eq!(
+        status.pause_conditions[0].reason.to_string(),
+        "InconclusiveAnalysis"
+    );
+}

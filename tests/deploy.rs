@@ -3,7 +3,7 @@
 //! simulator and a real `conductor controller` process), the real helm,
 //! a real source repository and a real bare ledger repository.
 
-#[path = "common/mod.rs"]
+#[path = "support/common.rs"]
 mod common;
 #[path = "support/fleet.rs"]
 mod fleet;

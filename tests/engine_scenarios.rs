@@ -26,7 +26,7 @@ fn first_deploy_becomes_healthy_without_steps() {
     assert_eq!(world.status.stable_revision.as_deref(), Some("v1"));
     assert_eq!(world.step_index(), 2);
     assert!(world.has_event("RolloutCreated"));
-    assert_eq!(world.condition("Healthy").unwrap().status, "True");
+    assert_eq!(world.condition("Healthy").unwrap().status.as_str(), "True");
     assert_eq!(world.status.selector.as_deref(), Some("app=helpdesk"));
 }
 
@@ -403,7 +403,7 @@ fn background_analysis_inconclusive_pauses() {
             .status
             .pause_conditions
             .iter()
-            .any(|p| p.reason == "InconclusiveAnalysis")
+            .any(|p| p.reason == PauseReason::InconclusiveAnalysis)
     );
     assert_eq!(world.step_index(), 1, "held while inconclusive");
     assert!(world.has_event("AnalysisRunInconclusive"));
@@ -619,7 +619,7 @@ fn condition_transition_time_moves_only_when_status_flips() {
     world.update("v2");
     world.settle();
     let flipped = world.condition("Healthy").unwrap();
-    assert_eq!(flipped.status, "False");
+    assert_eq!(flipped.status.as_str(), "False");
     assert_ne!(flipped.last_transition_time, healthy_since);
 }
 
@@ -684,4 +684,94 @@ fn blue_green_auto_promotion_seconds() {
         (world.phase(), world.status.stable_revision.as_deref()),
         ("Healthy", Some("v2"))
     );
+}
+
+/// A pause whose start time cannot be read never counts as just started
+/// (nor as long over): the rollout stops, says which field is wrong, and a
+/// person's promote carries it on.
+#[test]
+fn an_unreadable_pause_start_is_reported_not_taken_for_now() {
+    let mut world = World::healthy(canary_spec(2, vec![set_weight(50), pause(Some("30s"))]));
+    world.update("v2");
+    world.settle();
+    assert_eq!((world.phase(), world.step_index()), ("Paused", 1));
+    world.status.pause_conditions[0].start_time = "yesterday".into();
+    world.advance(31);
+    let decision = world.step();
+    let problem = r#"status.pauseConditions[0].startTime: "yesterday" is not an RFC 3339 time"#;
+    assert_eq!((world.phase(), world.step_index()), ("Degraded", 1));
+    assert_eq!(
+        world.status.message.as_deref(),
+        Some(format!("InvalidStatus: {problem}").as_str())
+    );
+    let condition = world.condition("InvalidStatus").unwrap();
+    assert_eq!(
+        (condition.status.as_str(), condition.message.as_deref()),
+        ("True", Some(problem))
+    );
+    assert!(
+        decision
+            .events
+            .iter()
+            .any(|e| e.reason == "InvalidStatus" && e.message == problem),
+        "{:?}",
+        decision.events
+    );
+    assert_eq!(
+        decision.desired.requeue_after_ms, None,
+        "no timer from a guess"
+    );
+    // Deciding again changes nothing and says nothing new.
+    let again = world.step();
+    assert_eq!(again.status, decision.status);
+    assert!(again.events.is_empty(), "{:?}", again.events);
+    // A person promotes past the pause; the problem goes with it.
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
+    assert!(world.condition("InvalidStatus").is_none());
+}
+
+/// An unreadable `lastUpdateTime` neither fires nor silently disarms the
+/// progress deadline without a word; fresh progress writes it anew.
+#[test]
+fn an_unreadable_progress_time_is_reported_until_the_rollout_moves() {
+    let mut spec = canary_spec(2, vec![set_weight(50), pause(Some("10s"))]);
+    spec.progress_deadline_seconds = Some(60);
+    spec.progress_deadline_abort = Some(true);
+    let mut world = World::healthy(spec);
+    world.update("v2");
+    world.unready.insert("h-v2".into(), 1);
+    world.settle();
+    assert_eq!(world.phase(), "Progressing");
+    let index = world
+        .status
+        .conditions
+        .iter()
+        .position(|c| c.type_ == "Progressing")
+        .unwrap();
+    world.status.conditions[index].last_update_time = Some("10:00 today".into());
+    world.advance(61);
+    world.settle();
+    assert_eq!(world.phase(), "Degraded");
+    assert_ne!(
+        world.status.abort,
+        Some(true),
+        "no abort on a guessed idle time"
+    );
+    assert!(!world.has_event("ProgressDeadlineExceeded"));
+    let message = world.status.message.clone().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            r#"status.conditions[{index}].lastUpdateTime: "10:00 today" is not an RFC 3339 time"#
+        )),
+        "{message}"
+    );
+    // The pods come up: that is progress, and the time is written afresh.
+    world.unready.clear();
+    world.settle();
+    assert!(world.condition("InvalidStatus").is_none());
+    world.advance(11);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
 }

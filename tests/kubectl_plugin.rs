@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use conductor::crd::rollout::Rollout;
+use conductor::crd::rollout::{Rollout, RolloutPhase};
 use fakeapi::FakeApi;
 use fakeapi::simulator::Simulator;
 use kube::Api;
@@ -34,7 +34,7 @@ fn settled(phase: &'static str, revision: &'static str) -> impl Fn(&Rollout) -> 
             || status.stable_revision.as_deref() == Some(revision);
         status.observed_generation == r.metadata.generation
             && on_revision
-            && status.phase.as_deref() == Some(phase)
+            && status.phase.map(RolloutPhase::as_str) == Some(phase)
     }
 }
 

@@ -1,5 +1,6 @@
 //! No input, however mangled, makes config or values parsing panic.
 
+#[path = "support/common.rs"]
 mod common;
 
 use std::path::Path;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::Parser;
 use cluster::{Cluster, ControllerProcess, phase, wait_for};
 use conductor::cli::rollout as rollout_cli;
-use conductor::crd::analysis::AnalysisRun;
+use conductor::crd::analysis::{AnalysisPhase, AnalysisRun};
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::HASH_LABEL;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -306,7 +306,7 @@ async fn analysis_passes_a_good_release_and_aborts_a_bad_one() {
     let passed = runs.list(&ListParams::default()).await.expect("runs").items;
     assert_eq!(passed.len(), 1, "one run for the one analysis step");
     let status = passed[0].status.clone().expect("run status");
-    assert_eq!(status.phase.as_deref(), Some("Successful"));
+    assert_eq!(status.phase, Some(AnalysisPhase::Successful));
     assert_eq!(
         status.metric_results[0].measurements.len(),
         2,
@@ -350,7 +350,7 @@ async fn analysis_passes_a_good_release_and_aborts_a_bad_one() {
         .expect("runs")
         .items
         .into_iter()
-        .filter(|r| r.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"))
+        .filter(|r| r.status.as_ref().and_then(|s| s.phase) == Some(AnalysisPhase::Failed))
         .collect();
     assert_eq!(failed.len(), 1, "the bad release's run failed");
     let reasons = event_reasons(&cluster, "shop", Some("RolloutAborted")).await;
@@ -961,7 +961,7 @@ async fn an_invalid_rollout_is_reported_and_others_keep_going() {
                 .cloned()
         })
         .expect("an InvalidSpec condition");
-    assert_eq!(condition.status, "True");
+    assert_eq!(condition.status.as_str(), "True");
     assert!(
         condition
             .message
@@ -1078,7 +1078,7 @@ async fn analysis_arguments_come_from_secrets_and_rollout_fields_and_stay_masked
         "the secret leaked into the run: {text}"
     );
     let status = run.status.expect("status");
-    assert_eq!(status.phase.as_deref(), Some("Successful"), "{status:?}");
+    assert_eq!(status.phase, Some(AnalysisPhase::Successful), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1132,7 +1132,7 @@ async fn a_run_the_rollout_no_longer_needs_is_terminated() {
     wait_for(&api, "bg", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
     let run = wait_for(&runs, &name, LIMIT, "terminated", |r| {
         r.spec.terminate == Some(true)
-            && r.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Successful")
+            && r.status.as_ref().and_then(|s| s.phase) == Some(AnalysisPhase::Successful)
     })
     .await;
     let message = run.status.and_then(|s| s.message).unwrap_or_default();

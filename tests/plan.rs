@@ -1,5 +1,6 @@
 //! `plan` and `validate` on the repository's own helpdesk configuration.
 
+#[path = "support/common.rs"]
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! Conductor's own values merge (shown by `plan`) against the real helm:
 //! the chart renders `.Values | toYaml`, and both trees must be equal.
 
+#[path = "support/common.rs"]
 mod common;
 
 use common::TestRepo;

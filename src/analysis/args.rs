@@ -1,6 +1,7 @@
 //! `{{args.name}}` in queries, URLs, headers and bodies. Values from
 //! Secrets are sent but never shown: the recorded query masks them.
 
+use crate::crd::problem::SpecProblem;
 use crate::diagnostic::nearest;
 
 /// An argument's value, resolved by the platform (literal, Secret, field).
@@ -33,7 +34,7 @@ pub trait ArgSource {
 pub fn resolve(
     args: &[crate::crd::analysis::AnalysisArg],
     source: &dyn ArgSource,
-) -> Result<Vec<ArgValue>, Vec<String>> {
+) -> Result<Vec<ArgValue>, Vec<SpecProblem>> {
     let mut values = Vec::new();
     let mut problems = Vec::new();
     for arg in args {
@@ -46,26 +47,26 @@ pub fn resolve(
                         value,
                         secret: true,
                     }),
-                    Err(e) => problems.push(format!(
-                        "args.{}: Secret {} key {}: {e}",
-                        arg.name, secret.name, secret.key
+                    Err(e) => problems.push(SpecProblem::new(
+                        format!("args.{}", arg.name),
+                        format!("Secret {} key {}: {e}", secret.name, secret.key),
                     )),
                 },
                 (None, Some(field)) => match source.field(&field.field_path) {
                     Ok(value) => values.push(ArgValue::literal(&arg.name, &value)),
-                    Err(e) => problems.push(format!(
-                        "args.{}: field {}: {e}",
-                        arg.name, field.field_path
+                    Err(e) => problems.push(SpecProblem::new(
+                        format!("args.{}", arg.name),
+                        format!("field {}: {e}", field.field_path),
                     )),
                 },
-                _ => problems.push(format!(
-                    "args.{}: valueFrom sets exactly one of secretKeyRef or fieldRef",
-                    arg.name
+                _ => problems.push(SpecProblem::new(
+                    format!("args.{}", arg.name),
+                    "valueFrom sets exactly one of secretKeyRef or fieldRef",
                 )),
             },
-            (Some(_), Some(_)) => problems.push(format!(
-                "args.{}: set value or valueFrom, not both",
-                arg.name
+            (Some(_), Some(_)) => problems.push(SpecProblem::new(
+                format!("args.{}", arg.name),
+                "set value or valueFrom, not both",
             )),
             // Left for the template's default.
             (None, None) => {}
@@ -88,7 +89,17 @@ pub struct Resolved {
 
 pub const MASK: &str = "*****";
 
-pub fn substitute(text: &str, args: &[ArgValue]) -> Result<Resolved, String> {
+/// A `{{args.name}}` with no such argument.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown argument `{name}` in `{text}`{hint}")]
+pub struct UnknownArgument {
+    pub name: String,
+    pub text: String,
+    /// `; did you mean ...?` when a declared name is close.
+    pub hint: String,
+}
+
+pub fn substitute(text: &str, args: &[ArgValue]) -> Result<Resolved, UnknownArgument> {
     let mut out = Resolved::default();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
@@ -109,7 +120,11 @@ pub fn substitute(text: &str, args: &[ArgValue]) -> Result<Resolved, String> {
             let hint = nearest(name, args.iter().map(|a| a.name.as_str()))
                 .map(|n| format!("; did you mean `{n}`?"))
                 .unwrap_or_default();
-            format!("unknown argument `{name}` in `{text}`{hint}")
+            UnknownArgument {
+                name: name.to_owned(),
+                text: text.to_owned(),
+                hint,
+            }
         })?;
         out.sent.push_str(&arg.value);
         out.shown
@@ -186,7 +201,11 @@ mod tests {
             value_from: Some(from(Some(("nope", "k")), None)),
         }];
         assert_eq!(
-            resolve(&bad, &Source).unwrap_err(),
+            resolve(&bad, &Source)
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             vec!["args.x: Secret nope key k: not found"]
         );
     }
@@ -204,7 +223,9 @@ mod tests {
         let r = substitute("svc={{args.service}} auth=Bearer {{ args.token }}", &args).unwrap();
         assert_eq!(r.sent, "svc=helpdesk-canary auth=Bearer s3cr3t");
         assert_eq!(r.shown, "svc=helpdesk-canary auth=Bearer *****");
-        let e = substitute("{{args.servce}}", &args).unwrap_err();
+        let e = substitute("{{args.servce}}", &args)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("did you mean `service`?"), "{e}");
         assert_eq!(
             substitute("{{ other }}", &args).unwrap().sent,

@@ -26,17 +26,33 @@ impl PartialEq for Condition {
     }
 }
 
+/// Why a condition does not compile, or did not decide.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConditionError {
+    /// CEL syntax, each error with its line and column.
+    #[error("{0}")]
+    Syntax(String),
+    #[error("unknown variable `{name}`: conditions see only `result`{hint}")]
+    UnknownVariable { name: String, hint: String },
+    #[error("`{expression}` gave {value}, not true or false")]
+    NotBoolean { expression: String, value: String },
+    #[error("`{expression}`: {reason}")]
+    Execution { expression: String, reason: String },
+}
+
 impl Condition {
     /// Compiles `source`; the error says where and what, and suggests
     /// `result` for a misspelt variable.
-    pub fn compile(source: &str) -> Result<Self, String> {
+    pub fn compile(source: &str) -> Result<Self, ConditionError> {
         let program = Program::compile(source).map_err(|errors| {
-            errors
-                .errors
-                .iter()
-                .map(|e| format!("line {}, column {}: {}", e.pos.0, e.pos.1 + 1, e.msg))
-                .collect::<Vec<_>>()
-                .join("; ")
+            ConditionError::Syntax(
+                errors
+                    .errors
+                    .iter()
+                    .map(|e| format!("line {}, column {}: {}", e.pos.0, e.pos.1 + 1, e.msg))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
         })?;
         // Comprehension variables (`x` in `result.all(x, x < 1)`) are
         // references too, so unknown names are found by trying the program
@@ -56,9 +72,10 @@ impl Condition {
             let hint = nearest(name, ["result"])
                 .map(|n| format!("; did you mean `{n}`?"))
                 .unwrap_or_default();
-            return Err(format!(
-                "unknown variable `{name}`: conditions see only `result`{hint}"
-            ));
+            return Err(ConditionError::UnknownVariable {
+                name: name.clone(),
+                hint,
+            });
         }
         Ok(Self {
             source: source.to_owned(),
@@ -71,16 +88,19 @@ impl Condition {
     }
 
     /// Evaluates against a measured value; a non-boolean result is an error.
-    pub fn evaluate(&self, result: &MetricValue) -> Result<bool, String> {
+    pub fn evaluate(&self, result: &MetricValue) -> Result<bool, ConditionError> {
         let mut context = Context::default();
         context.add_variable_from_value("result", result.to_cel());
         match self.program.execute(&context) {
             Ok(Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(format!(
-                "`{}` gave {other:?}, not true or false",
-                self.source
-            )),
-            Err(e) => Err(format!("`{}`: {e}", self.source)),
+            Ok(other) => Err(ConditionError::NotBoolean {
+                expression: self.source.clone(),
+                value: format!("{other:?}"),
+            }),
+            Err(e) => Err(ConditionError::Execution {
+                expression: self.source.clone(),
+                reason: e.to_string(),
+            }),
         }
     }
 }
@@ -108,9 +128,9 @@ mod tests {
 
     #[test]
     fn bad_expressions_say_where() {
-        let e = Condition::compile("result <").unwrap_err();
+        let e = Condition::compile("result <").unwrap_err().to_string();
         assert!(e.starts_with("line 1, column"), "{e}");
-        let e = Condition::compile("resutl < 1").unwrap_err();
+        let e = Condition::compile("resutl < 1").unwrap_err().to_string();
         assert!(
             e.contains("unknown variable `resutl`") && e.contains("did you mean `result`?"),
             "{e}"
@@ -119,6 +139,7 @@ mod tests {
         assert!(
             c.evaluate(&MetricValue::Scalar(1.0))
                 .unwrap_err()
+                .to_string()
                 .contains("not true or false")
         );
     }

@@ -6,14 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::plan::MetricPlan;
 use super::value::MetricValue;
-use crate::crd::analysis::{Measurement, MetricResult, NoDataPolicy, RunSummary};
-
-pub const SUCCESSFUL: &str = "Successful";
-pub const FAILED: &str = "Failed";
-pub const INCONCLUSIVE: &str = "Inconclusive";
-pub const ERROR: &str = "Error";
-pub const RUNNING: &str = "Running";
-pub const PENDING: &str = "Pending";
+use crate::crd::analysis::{AnalysisPhase, Measurement, MetricResult, NoDataPolicy, RunSummary};
 
 /// What a provider returned for one measurement.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +40,7 @@ impl MeasureError {
 pub fn new_result(plan: &MetricPlan) -> MetricResult {
     MetricResult {
         name: plan.name.clone(),
-        phase: PENDING.into(),
+        phase: AnalysisPhase::Pending,
         dry_run: plan.dry_run.then_some(true),
         ..Default::default()
     }
@@ -67,7 +60,7 @@ pub fn judge(
         (None, None) => None,
     };
     let mut measurement = Measurement {
-        phase: ERROR.into(),
+        phase: AnalysisPhase::Error,
         condition,
         started_at: Some(started.to_string()),
         finished_at: Some(finished.to_string()),
@@ -88,45 +81,48 @@ pub fn judge(
         observation.traffic,
     ) {
         (_, Some(guard), Some(traffic)) if traffic < guard.min => (
-            INCONCLUSIVE,
+            AnalysisPhase::Inconclusive,
             Some(format!(
                 "only {traffic} requests in the window, under minimumTraffic {}: too little traffic to judge",
                 guard.min
             )),
         ),
         (_, Some(guard), None) => (
-            INCONCLUSIVE,
+            AnalysisPhase::Inconclusive,
             Some(format!(
                 "no request count for the minimumTraffic guard ({})",
                 guard.min
             )),
         ),
         (None, _, _) => match plan.no_data {
-            NoDataPolicy::Fail => (FAILED, Some("no data: noDataPolicy is fail".to_owned())),
+            NoDataPolicy::Fail => (
+                AnalysisPhase::Failed,
+                Some("no data: noDataPolicy is fail".to_owned()),
+            ),
             NoDataPolicy::Inconclusive => (
-                INCONCLUSIVE,
+                AnalysisPhase::Inconclusive,
                 Some("no data (empty or NaN result): noDataPolicy is inconclusive".to_owned()),
             ),
             NoDataPolicy::Ignore => (
-                SUCCESSFUL,
+                AnalysisPhase::Successful,
                 Some("no data: ignored as noDataPolicy says".to_owned()),
             ),
         },
         (Some(value), _, _) => conditions(plan, value),
     };
     measurement.value = observation.value.as_ref().map(ToString::to_string);
-    measurement.phase = phase.into();
+    measurement.phase = phase;
     measurement.message = message;
     measurement
 }
 
-fn conditions(plan: &MetricPlan, value: &MetricValue) -> (&'static str, Option<String>) {
+fn conditions(plan: &MetricPlan, value: &MetricValue) -> (AnalysisPhase, Option<String>) {
     let eval = |c: &super::condition::Condition| c.evaluate(value);
     if let Some(failure) = &plan.failure {
         match eval(failure) {
             Ok(true) => {
                 return (
-                    FAILED,
+                    AnalysisPhase::Failed,
                     Some(format!(
                         "{value}: failureCondition `{}` holds",
                         failure.source()
@@ -134,46 +130,46 @@ fn conditions(plan: &MetricPlan, value: &MetricValue) -> (&'static str, Option<S
                 );
             }
             Ok(false) => {}
-            Err(e) => return (ERROR, Some(format!("failureCondition: {e}"))),
+            Err(e) => return (AnalysisPhase::Error, Some(format!("failureCondition: {e}"))),
         }
     }
     match &plan.success {
         Some(success) => match eval(success) {
-            Ok(true) => (SUCCESSFUL, None),
+            Ok(true) => (AnalysisPhase::Successful, None),
             Ok(false) if plan.failure.is_some() => (
-                INCONCLUSIVE,
+                AnalysisPhase::Inconclusive,
                 Some(format!(
                     "{value}: neither successCondition nor failureCondition holds"
                 )),
             ),
             Ok(false) => (
-                FAILED,
+                AnalysisPhase::Failed,
                 Some(format!(
                     "{value}: successCondition `{}` does not hold",
                     success.source()
                 )),
             ),
-            Err(e) => (ERROR, Some(format!("successCondition: {e}"))),
+            Err(e) => (AnalysisPhase::Error, Some(format!("successCondition: {e}"))),
         },
-        None => (SUCCESSFUL, None),
+        None => (AnalysisPhase::Successful, None),
     }
 }
 
 /// Records a measurement and updates the metric's counters and phase.
 pub fn record(plan: &MetricPlan, result: &mut MetricResult, measurement: Measurement) {
     result.count += 1;
-    match measurement.phase.as_str() {
-        SUCCESSFUL => {
+    match measurement.phase {
+        AnalysisPhase::Successful => {
             result.successful += 1;
             result.consecutive_success += 1;
             result.consecutive_error = 0;
         }
-        FAILED => {
+        AnalysisPhase::Failed => {
             result.failed += 1;
             result.consecutive_success = 0;
             result.consecutive_error = 0;
         }
-        INCONCLUSIVE => {
+        AnalysisPhase::Inconclusive => {
             result.inconclusive += 1;
             result.consecutive_success = 0;
             result.consecutive_error = 0;
@@ -188,7 +184,7 @@ pub fn record(plan: &MetricPlan, result: &mut MetricResult, measurement: Measure
     let excess = result.measurements.len().saturating_sub(plan.retention);
     result.measurements.drain(..excess);
     let (phase, message) = metric_phase(plan, result, false);
-    result.phase = phase.into();
+    result.phase = phase;
     result.message = message;
 }
 
@@ -198,10 +194,10 @@ pub fn metric_phase(
     plan: &MetricPlan,
     r: &MetricResult,
     terminated: bool,
-) -> (&'static str, Option<String>) {
+) -> (AnalysisPhase, Option<String>) {
     if r.consecutive_error > plan.consecutive_error_limit {
         return (
-            ERROR,
+            AnalysisPhase::Error,
             Some(format!(
                 "{} consecutive errors, over consecutiveErrorLimit {}{}",
                 r.consecutive_error,
@@ -212,7 +208,7 @@ pub fn metric_phase(
     }
     if r.failed > plan.failure_limit {
         return (
-            FAILED,
+            AnalysisPhase::Failed,
             Some(format!(
                 "{} of {} measurements failed, over failureLimit {}{}",
                 r.failed,
@@ -224,7 +220,7 @@ pub fn metric_phase(
     }
     if r.inconclusive > plan.inconclusive_limit {
         return (
-            INCONCLUSIVE,
+            AnalysisPhase::Inconclusive,
             Some(format!(
                 "{} inconclusive measurements, over inconclusiveLimit {}{}",
                 r.inconclusive,
@@ -238,17 +234,24 @@ pub fn metric_phase(
         .is_some_and(|n| n > 0 && r.consecutive_success >= n);
     let done = early || terminated || plan.count.is_some_and(|c| r.count >= c);
     if !done {
-        return (if r.count == 0 { PENDING } else { RUNNING }, None);
+        return (
+            if r.count == 0 {
+                AnalysisPhase::Pending
+            } else {
+                AnalysisPhase::Running
+            },
+            None,
+        );
     }
     if r.successful == 0 {
         // Never pass on nothing: a run with no successful measurement
         // (no data counts only when noDataPolicy says ignore) is not a pass.
         return (
-            INCONCLUSIVE,
+            AnalysisPhase::Inconclusive,
             Some(format!("no successful measurement in {}", r.count)),
         );
     }
-    (SUCCESSFUL, None)
+    (AnalysisPhase::Successful, None)
 }
 
 fn last_message(r: &MetricResult) -> String {
@@ -265,13 +268,17 @@ pub fn next_measurement(
     result: &MetricResult,
     run_started: Timestamp,
 ) -> Option<Timestamp> {
-    if !matches!(result.phase.as_str(), PENDING | RUNNING | "") {
+    if !matches!(
+        result.phase,
+        AnalysisPhase::Pending | AnalysisPhase::Running
+    ) {
         return None;
     }
     let last = result
         .measurements
         .last()
         .and_then(|m| m.finished_at.as_deref())
+        // Written by `judge`, or checked by `Run::resume` when read back.
         .and_then(|t| t.parse::<Timestamp>().ok());
     let (from, wait) = match last {
         Some(at) if result.count > 0 => (at, plan.interval_ms.unwrap_or(0)),
@@ -282,39 +289,53 @@ pub fn next_measurement(
 
 /// The run's phase and message from its metrics; dry-run metrics never
 /// decide. Precedence: Failed, Error, Inconclusive, still running, Successful.
-pub fn run_phase(plans: &[MetricPlan], results: &[MetricResult]) -> (&'static str, String) {
+pub fn run_phase(plans: &[MetricPlan], results: &[MetricResult]) -> (AnalysisPhase, String) {
     let deciding: Vec<(&MetricPlan, &MetricResult)> = plans
         .iter()
         .zip(results)
         .filter(|(p, _)| !p.dry_run)
         .collect();
-    for phase in [FAILED, ERROR, INCONCLUSIVE] {
+    for phase in [
+        AnalysisPhase::Failed,
+        AnalysisPhase::Error,
+        AnalysisPhase::Inconclusive,
+    ] {
         if let Some((plan, result)) = deciding.iter().find(|(_, r)| r.phase == phase) {
             let why = result.message.clone().unwrap_or_default();
             return (
                 phase,
-                format!("metric {} {}: {why}", plan.name, phase.to_lowercase()),
+                format!(
+                    "metric {} {}: {why}",
+                    plan.name,
+                    phase.as_str().to_lowercase()
+                ),
             );
         }
     }
     let waiting: Vec<&str> = deciding
         .iter()
-        .filter(|(_, r)| r.phase != SUCCESSFUL)
+        .filter(|(_, r)| r.phase != AnalysisPhase::Successful)
         .map(|(p, _)| p.name.as_str())
         .collect();
     if !waiting.is_empty() {
         let any_measured = deciding.iter().any(|(_, r)| r.count > 0);
-        let phase = if any_measured { RUNNING } else { PENDING };
+        let phase = if any_measured {
+            AnalysisPhase::Running
+        } else {
+            AnalysisPhase::Pending
+        };
         return (phase, format!("measuring {}", waiting.join(", ")));
     }
-    let dry_waiting = plans
-        .iter()
-        .zip(results)
-        .any(|(p, r)| p.dry_run && matches!(r.phase.as_str(), PENDING | RUNNING));
+    let dry_waiting = plans.iter().zip(results).any(|(p, r)| {
+        p.dry_run && matches!(r.phase, AnalysisPhase::Pending | AnalysisPhase::Running)
+    });
     if deciding.is_empty() && dry_waiting {
-        return (RUNNING, "measuring dry-run metrics".into());
+        return (AnalysisPhase::Running, "measuring dry-run metrics".into());
     }
-    (SUCCESSFUL, format!("{} metric(s) passed", deciding.len()))
+    (
+        AnalysisPhase::Successful,
+        format!("{} metric(s) passed", deciding.len()),
+    )
 }
 
 /// Totals over every metric.
@@ -332,9 +353,12 @@ pub fn summary(results: &[MetricResult]) -> RunSummary {
 /// Ends every metric still measuring, for a run the rollout no longer needs.
 pub fn terminate(plans: &[MetricPlan], results: &mut [MetricResult]) {
     for (plan, result) in plans.iter().zip(results.iter_mut()) {
-        if matches!(result.phase.as_str(), PENDING | RUNNING | "") {
+        if matches!(
+            result.phase,
+            AnalysisPhase::Pending | AnalysisPhase::Running
+        ) {
             let (phase, message) = metric_phase(plan, result, true);
-            result.phase = phase.into();
+            result.phase = phase;
             result.message =
                 message.or_else(|| Some("terminated: the rollout no longer needs it".into()));
         }

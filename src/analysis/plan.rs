@@ -9,8 +9,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::args::{ArgValue, Resolved, substitute};
 use super::condition::Condition;
 use crate::crd::analysis::{
-    AnalysisTemplateSpec, CounterSelector, HttpHeader, Metric, MetricProvider, NoDataPolicy,
+    AnalysisTemplateSpec, CounterSelector, DatadogAggregator, DatadogApiVersion, HttpHeader,
+    Metric, MetricProvider, NoDataPolicy, WebMethod,
 };
+use crate::crd::problem::SpecProblem;
 use crate::engine::duration::parse_millis;
 
 const DEFAULT_CONSECUTIVE_ERROR_LIMIT: i32 = 4;
@@ -59,7 +61,7 @@ pub enum Query {
         queries: BTreeMap<String, Resolved>,
         formula: Option<String>,
         window_ms: i64,
-        aggregator: String,
+        aggregator: DatadogAggregator,
         site: String,
         secret: String,
     },
@@ -136,22 +138,42 @@ fn selector(s: &CounterSelector) -> String {
     format!("{}{{{}}}", s.metric, labels.join(","))
 }
 
+/// A problem with a field of an analysis template: `AnalysisTemplate
+/// error-rate: metrics[0] (errors): interval: ...`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "AnalysisTemplate {template}: {}{problem}",
+    .metric.as_ref().map(|(i, name)| format!("metrics[{i}] ({name}): ")).unwrap_or_default()
+)]
+pub struct TemplateProblem {
+    pub template: String,
+    /// The metric's index and name, when the field is one of a metric's.
+    pub metric: Option<(usize, String)>,
+    /// The field, relative to the metric when there is one.
+    pub problem: SpecProblem,
+}
+
 /// Resolves a template's metrics with the run's argument values. Returns
 /// every problem, each naming template, metric and field.
 pub fn plan_metrics(
     template: &str,
     spec: &AnalysisTemplateSpec,
     args: &[ArgValue],
-) -> Result<Vec<MetricPlan>, Vec<String>> {
+) -> Result<Vec<MetricPlan>, Vec<TemplateProblem>> {
     let mut plans = Vec::new();
     let mut problems = Vec::new();
+    let in_template = |problem: SpecProblem| TemplateProblem {
+        template: template.to_owned(),
+        metric: None,
+        problem,
+    };
     for declared in &spec.args {
         let has_value = args.iter().any(|a| a.name == declared.name);
         if !has_value && declared.value.is_none() {
-            problems.push(format!(
-                "AnalysisTemplate {template}: args: `{}` has no value",
-                declared.name
-            ));
+            problems.push(in_template(SpecProblem::new(
+                "args",
+                format!("`{}` has no value", declared.name),
+            )));
         }
     }
     // Template defaults first, then the run's values.
@@ -165,10 +187,6 @@ pub fn plan_metrics(
         all_args.push(arg.clone());
     }
     for (i, metric) in spec.metrics.iter().enumerate() {
-        let at = format!(
-            "AnalysisTemplate {template}: metrics[{i}] ({})",
-            metric.name
-        );
         let dry_run = spec
             .dry_run
             .iter()
@@ -182,22 +200,27 @@ pub fn plan_metrics(
             });
         match plan_metric(metric, &all_args, dry_run, retention) {
             Ok(plan) => plans.push(plan),
-            Err(errs) => problems.extend(errs.into_iter().map(|e| format!("{at}: {e}"))),
+            Err(errs) => problems.extend(errs.into_iter().map(|problem| TemplateProblem {
+                template: template.to_owned(),
+                metric: Some((i, metric.name.clone())),
+                problem,
+            })),
         }
     }
     if spec.metrics.is_empty() {
-        problems.push(format!(
-            "AnalysisTemplate {template}: metrics: list at least one metric"
-        ));
+        problems.push(in_template(SpecProblem::new(
+            "metrics",
+            "list at least one metric",
+        )));
     }
     let mut names: Vec<&str> = spec.metrics.iter().map(|m| m.name.as_str()).collect();
     names.sort_unstable();
     for pair in names.windows(2) {
         if pair[0] == pair[1] {
-            problems.push(format!(
-                "AnalysisTemplate {template}: metrics: name `{}` is used twice",
-                pair[0]
-            ));
+            problems.push(in_template(SpecProblem::new(
+                "metrics",
+                format!("name `{}` is used twice", pair[0]),
+            )));
         }
     }
     if problems.is_empty() {
@@ -209,7 +232,7 @@ pub fn plan_metrics(
 
 /// Checks a template on its own (as `conductor validate` does), with
 /// placeholder values for arguments the run would supply.
-pub fn check_template(template: &str, spec: &AnalysisTemplateSpec) -> Vec<String> {
+pub fn check_template(template: &str, spec: &AnalysisTemplateSpec) -> Vec<TemplateProblem> {
     let placeholders: Vec<ArgValue> = spec
         .args
         .iter()
@@ -225,11 +248,11 @@ fn plan_metric(
     args: &[ArgValue],
     dry_run: bool,
     retention: usize,
-) -> Result<MetricPlan, Vec<String>> {
+) -> Result<MetricPlan, Vec<SpecProblem>> {
     let mut problems = Vec::new();
     let mut duration = |value: &Option<String>, field: &str| match value {
         Some(text) => parse_millis(text).map(Some).unwrap_or_else(|e| {
-            problems.push(format!("{field}: {e}"));
+            problems.push(SpecProblem::new(field, e));
             None
         }),
         None => None,
@@ -242,7 +265,10 @@ fn plan_metric(
         Some(IntOrString::Int(n)) if *n >= 0 => Some(*n),
         Some(IntOrString::String(s)) if s.parse::<i32>().is_ok_and(|n| n >= 0) => s.parse().ok(),
         Some(other) => {
-            problems.push(format!("{field}: {other:?} is not a count of 0 or more"));
+            problems.push(SpecProblem::new(
+                field,
+                format!("{other:?} is not a count of 0 or more"),
+            ));
             default
         }
     };
@@ -270,11 +296,14 @@ fn plan_metric(
         None,
     );
     if count.is_some_and(|c| c > 1) && interval_ms.is_none() {
-        problems.push("interval: needed when count is more than 1".into());
+        problems.push(SpecProblem::new(
+            "interval",
+            "needed when count is more than 1",
+        ));
     }
     let mut compile = |source: &Option<String>, field: &str| match source {
         Some(s) => Condition::compile(s).map(Some).unwrap_or_else(|e| {
-            problems.push(format!("{field}: {e}"));
+            problems.push(SpecProblem::new(field, e));
             None
         }),
         None => None,
@@ -292,7 +321,7 @@ fn plan_metric(
         Some(guard) => {
             let query = match &guard.query {
                 Some(q) => substitute(q, args).map(Some).unwrap_or_else(|e| {
-                    problems.push(format!("minimumTraffic.query: {e}"));
+                    problems.push(SpecProblem::new("minimumTraffic.query", e));
                     None
                 }),
                 None => {
@@ -302,18 +331,18 @@ fn plan_metric(
                         .as_ref()
                         .is_none_or(|p| p.denominator.is_none())
                     {
-                        problems.push(
-                            "minimumTraffic.query: needed unless the metric is a podScrape ratio"
-                                .into(),
-                        );
+                        problems.push(SpecProblem::new(
+                            "minimumTraffic.query",
+                            "needed unless the metric is a podScrape ratio",
+                        ));
                     }
                     None
                 }
             };
             if !guard.min.is_finite() || guard.min < 0.0 {
-                problems.push(format!(
-                    "minimumTraffic.min: {} must be 0 or more",
-                    guard.min
+                problems.push(SpecProblem::new(
+                    "minimumTraffic.min",
+                    format!("{} must be 0 or more", guard.min),
                 ));
             }
             Some(TrafficGuard {
@@ -349,17 +378,17 @@ fn headers(
     list: &[HttpHeader],
     args: &[ArgValue],
     field: &str,
-) -> Result<Vec<(String, Resolved)>, String> {
+) -> Result<Vec<(String, Resolved)>, SpecProblem> {
     list.iter()
         .map(|h| {
             substitute(&h.value, args)
                 .map(|v| (h.key.clone(), v))
-                .map_err(|e| format!("{field}: {e}"))
+                .map_err(|e| SpecProblem::new(field, e))
         })
         .collect()
 }
 
-fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, String> {
+fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, SpecProblem> {
     let set = [
         provider.prometheus.is_some(),
         provider.datadog.is_some(),
@@ -367,11 +396,15 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Str
         provider.pod_scrape.is_some(),
     ];
     if set.iter().filter(|s| **s).count() != 1 {
-        return Err("provider: set exactly one of prometheus, datadog, web or podScrape".into());
+        return Err(SpecProblem::new(
+            "provider",
+            "set exactly one of prometheus, datadog, web or podScrape",
+        ));
     }
-    let sub = |text: &str, field: &str| substitute(text, args).map_err(|e| format!("{field}: {e}"));
+    let sub =
+        |text: &str, field: &str| substitute(text, args).map_err(|e| SpecProblem::new(field, e));
     let timeout = |value: &Option<String>, field: &str| match value {
-        Some(t) => parse_millis(t).map_err(|e| format!("{field}: {e}")),
+        Some(t) => parse_millis(t).map_err(|e| SpecProblem::new(field, e)),
         None => Ok(DEFAULT_TIMEOUT_MS),
     };
     if let Some(p) = &provider.prometheus {
@@ -383,15 +416,7 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Str
         });
     }
     if let Some(d) = &provider.datadog {
-        let v2 = match d.api_version.as_deref().unwrap_or("v1") {
-            "v1" => false,
-            "v2" => true,
-            other => {
-                return Err(format!(
-                    "provider.datadog.apiVersion: `{other}` is not v1 or v2"
-                ));
-            }
-        };
+        let v2 = d.api_version == Some(DatadogApiVersion::V2);
         let query = d
             .query
             .as_deref()
@@ -404,23 +429,29 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Str
             .collect::<Result<BTreeMap<_, _>, _>>()?;
         match (v2, &query, queries.is_empty()) {
             (false, None, _) => {
-                return Err("provider.datadog.query: needed with apiVersion v1".into());
+                return Err(SpecProblem::new(
+                    "provider.datadog.query",
+                    "needed with apiVersion v1",
+                ));
             }
             (false, Some(_), false) => {
-                return Err("provider.datadog.queries: only with apiVersion v2".into());
+                return Err(SpecProblem::new(
+                    "provider.datadog.queries",
+                    "only with apiVersion v2",
+                ));
             }
-            (true, None, true) => return Err("provider.datadog: set query or queries".into()),
+            (true, None, true) => {
+                return Err(SpecProblem::new("provider.datadog", "set query or queries"));
+            }
             _ => {}
         }
         if d.formula.is_some() && queries.is_empty() {
-            return Err("provider.datadog.formula: combines `queries`; set them".into());
-        }
-        let aggregator = d.aggregator.clone().unwrap_or_else(|| "last".into());
-        if !["last", "avg", "min", "max", "sum", "mean"].contains(&aggregator.as_str()) {
-            return Err(format!(
-                "provider.datadog.aggregator: `{aggregator}` is not one of last, avg, min, max, sum, mean"
+            return Err(SpecProblem::new(
+                "provider.datadog.formula",
+                "combines `queries`; set them",
             ));
         }
+        let aggregator = d.aggregator.unwrap_or(DatadogAggregator::Last);
         return Ok(Query::Datadog {
             v2,
             query,
@@ -436,19 +467,12 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Str
         });
     }
     if let Some(w) = &provider.web {
-        let post = match w
-            .method
-            .as_deref()
-            .unwrap_or("GET")
-            .to_ascii_uppercase()
-            .as_str()
-        {
-            "GET" => false,
-            "POST" => true,
-            other => return Err(format!("provider.web.method: `{other}` is not GET or POST")),
-        };
+        let post = w.method == Some(WebMethod::Post);
         if w.body.is_some() && !post {
-            return Err("provider.web.body: only with method POST".into());
+            return Err(SpecProblem::new(
+                "provider.web.body",
+                "only with method POST",
+            ));
         }
         return Ok(Query::Web {
             url: sub(&w.url, "provider.web.url")?,
@@ -466,7 +490,10 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Str
         });
     }
     let Some(s) = &provider.pod_scrape else {
-        return Err("provider: set exactly one of prometheus, datadog, web or podScrape".into());
+        return Err(SpecProblem::new(
+            "provider",
+            "set exactly one of prometheus, datadog, web or podScrape",
+        ));
     };
     for (selector, field) in [
         (Some(&s.numerator), "numerator"),
@@ -474,13 +501,15 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Str
     ] {
         if let Some(selector) = selector {
             if selector.metric.is_empty() {
-                return Err(format!(
-                    "provider.podScrape.{field}.metric: must name a counter"
+                return Err(SpecProblem::new(
+                    format!("provider.podScrape.{field}.metric"),
+                    "must name a counter",
                 ));
             }
             for (label, pattern) in &selector.labels {
-                regex::Regex::new(&format!("^(?:{pattern})$"))
-                    .map_err(|e| format!("provider.podScrape.{field}.labels.{label}: {e}"))?;
+                regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                    SpecProblem::new(format!("provider.podScrape.{field}.labels.{label}"), e)
+                })?;
             }
         }
     }

@@ -2,10 +2,11 @@
 
 use jiff::Timestamp;
 
-use super::evaluate::{self, SUCCESSFUL};
+use super::evaluate;
 use super::plan::MetricPlan;
 use super::providers::Provider;
-use crate::crd::analysis::{AnalysisRunStatus, MetricResult};
+use crate::crd::analysis::{AnalysisPhase, AnalysisRunStatus, MetricResult};
+use crate::crd::time::{self, UnreadableTime};
 
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -27,8 +28,14 @@ impl Run {
     }
 
     /// Picks a run up where its recorded status left it: a controller
-    /// restarted mid-run neither repeats nor skips a measurement.
-    pub fn resume(plans: Vec<MetricPlan>, status: &AnalysisRunStatus, now: Timestamp) -> Self {
+    /// restarted mid-run neither repeats nor skips a measurement. The
+    /// times it schedules from must be readable: a guess would do either.
+    pub fn resume(
+        plans: Vec<MetricPlan>,
+        status: &AnalysisRunStatus,
+        now: Timestamp,
+    ) -> Result<Self, UnreadableTime> {
+        check_measurement_times(status)?;
         let results = plans
             .iter()
             .map(|plan| {
@@ -40,25 +47,24 @@ impl Run {
                     .unwrap_or_else(|| evaluate::new_result(plan))
             })
             .collect();
-        let started = status
-            .started_at
-            .as_deref()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(now);
-        Self {
+        let started = match status.started_at.as_deref() {
+            Some(text) => time::parse("status.startedAt", text)?,
+            None => now,
+        };
+        Ok(Self {
             plans,
             results,
             started,
             terminated: false,
-        }
+        })
     }
 
-    pub fn phase(&self) -> (&'static str, String) {
+    pub fn phase(&self) -> (AnalysisPhase, String) {
         evaluate::run_phase(&self.plans, &self.results)
     }
 
     pub fn is_finished(&self) -> bool {
-        !matches!(self.phase().0, evaluate::RUNNING | evaluate::PENDING)
+        self.phase().0.is_final()
     }
 
     /// When the next measurement is due, or `None` when the run is over.
@@ -105,8 +111,8 @@ impl Run {
     pub fn status(&self) -> AnalysisRunStatus {
         let (phase, message) = self.phase();
         AnalysisRunStatus {
-            phase: Some(phase.into()),
-            message: Some(if self.terminated && phase == SUCCESSFUL {
+            phase: Some(phase),
+            message: Some(if self.terminated && phase == AnalysisPhase::Successful {
                 format!("terminated: {message}")
             } else {
                 message
@@ -128,5 +134,63 @@ impl Run {
             self.measure_due(provider, Timestamp::now()).await;
             progress(self);
         }
+    }
+}
+
+/// Every measurement time the scheduler reads back must parse.
+fn check_measurement_times(status: &AnalysisRunStatus) -> Result<(), UnreadableTime> {
+    for (i, result) in status.metric_results.iter().enumerate() {
+        for (j, m) in result.measurements.iter().enumerate() {
+            let at = |field: &str| format!("status.metricResults[{i}].measurements[{j}].{field}");
+            if let Some(text) = &m.started_at {
+                time::parse(at("startedAt"), text)?;
+            }
+            if let Some(text) = &m.finished_at {
+                time::parse(at("finishedAt"), text)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::analysis::Measurement;
+
+    #[test]
+    fn a_recorded_run_with_an_unreadable_time_is_reported_not_restarted() {
+        let now: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
+        let fresh = AnalysisRunStatus::default();
+        assert_eq!(Run::resume(vec![], &fresh, now).unwrap().started, now);
+        let bad_start = AnalysisRunStatus {
+            started_at: Some("soon".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Run::resume(vec![], &bad_start, now)
+                .unwrap_err()
+                .to_string(),
+            r#"status.startedAt: "soon" is not an RFC 3339 time"#
+        );
+        let bad_measurement = AnalysisRunStatus {
+            started_at: Some(now.to_string()),
+            metric_results: vec![MetricResult {
+                name: "error-rate".into(),
+                measurements: vec![Measurement {
+                    started_at: Some(now.to_string()),
+                    finished_at: Some("later".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            Run::resume(vec![], &bad_measurement, now)
+                .unwrap_err()
+                .to_string(),
+            r#"status.metricResults[0].measurements[0].finishedAt: "later" is not an RFC 3339 time"#
+        );
     }
 }

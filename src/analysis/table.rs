@@ -10,7 +10,7 @@ pub fn render(name: &str, status: &AnalysisRunStatus) -> String {
     let _ = writeln!(
         out,
         "AnalysisRun {name}: {} — {}",
-        status.phase.as_deref().unwrap_or("Pending"),
+        status.phase.unwrap_or_default(),
         status.message.as_deref().unwrap_or("")
     );
     if let Some(s) = &status.run_summary {
@@ -50,7 +50,7 @@ pub fn render(name: &str, status: &AnalysisRunStatus) -> String {
             .map(|m| {
                 [
                     m.finished_at.clone().unwrap_or_default(),
-                    m.phase.clone(),
+                    m.phase.to_string(),
                     m.value.clone().unwrap_or_else(|| "-".into()),
                     m.message.clone().unwrap_or_default(),
                 ]
@@ -81,12 +81,12 @@ pub fn render(name: &str, status: &AnalysisRunStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::analysis::{Measurement, MetricResult, RunSummary};
+    use crate::crd::analysis::{AnalysisPhase, Measurement, MetricResult, RunSummary};
 
     #[test]
     fn shows_query_condition_and_each_measurement() {
         let status = AnalysisRunStatus {
-            phase: Some("Failed".into()),
+            phase: Some(AnalysisPhase::Failed),
             message: Some("metric error-rate failed".into()),
             started_at: None,
             run_summary: Some(RunSummary {
@@ -98,10 +98,10 @@ mod tests {
             }),
             metric_results: vec![MetricResult {
                 name: "error-rate".into(),
-                phase: "Failed".into(),
+                phase: AnalysisPhase::Failed,
                 measurements: vec![
                     Measurement {
-                        phase: "Successful".into(),
+                        phase: AnalysisPhase::Successful,
                         value: Some("0.01".into()),
                         query: Some("sum(rate(errors[1m]))".into()),
                         condition: Some("result <= 0.05".into()),
@@ -109,7 +109,7 @@ mod tests {
                         ..Default::default()
                     },
                     Measurement {
-                        phase: "Failed".into(),
+                        phase: AnalysisPhase::Failed,
                         value: Some("0.3".into()),
                         query: Some("sum(rate(errors[1m]))".into()),
                         condition: Some("result <= 0.05".into()),

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use super::{Output, serialize};
 use crate::analyze;
+use crate::crd::analysis::AnalysisPhase;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -62,7 +63,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         other => serialize(&status, other)?,
     };
     print!("{text}");
-    Ok(if status.phase.as_deref() == Some("Successful") {
+    Ok(if status.phase == Some(AnalysisPhase::Successful) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

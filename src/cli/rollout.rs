@@ -17,7 +17,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use crate::crd::analysis::AnalysisRun;
-use crate::crd::rollout::Rollout;
+use crate::crd::rollout::{Rollout, RolloutPhase};
 use crate::engine::{self, Outcome, Request};
 use crate::platform::kubernetes::requests::{REQUEST_ANNOTATION, action_name, encode};
 use crate::platform::kubernetes::{
@@ -157,12 +157,12 @@ pub async fn execute(
     }
 }
 
-fn phase(rollout: &Rollout) -> &str {
+fn phase(rollout: &Rollout) -> &'static str {
     rollout
         .status
         .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("Unknown")
+        .and_then(|s| s.phase)
+        .map_or("Unknown", RolloutPhase::as_str)
 }
 
 pub fn status_line(rollout: &Rollout) -> String {
@@ -366,7 +366,7 @@ async fn describe(client: &Client, rollout: &Rollout) -> Result<String, RolloutC
                 text,
                 "{:<52} {:<12} {}",
                 run.name_any(),
-                status.phase.as_deref().unwrap_or("Pending"),
+                status.phase.unwrap_or_default(),
                 status.message.as_deref().unwrap_or("")
             );
         }

@@ -335,7 +335,7 @@ fn check(
         );
     }
     if let Err(reason) = check_dns_label(&config.service) {
-        problem("service".into(), reason);
+        problem("service".into(), reason.to_string());
     }
     let chart = repo.join(&config.chart);
     if !chart.join("Chart.yaml").is_file() {
@@ -349,7 +349,7 @@ fn check(
         );
     }
     if let Err(reason) = check_dotted_key(&config.revision_value) {
-        problem("revisionValue".into(), reason);
+        problem("revisionValue".into(), reason.to_string());
     }
     if config.environments.is_empty() {
         problem(
@@ -395,7 +395,7 @@ fn check(
                 ("controllerNamespace", &cluster.controller_namespace),
             ] {
                 if let Err(reason) = check_dns_label(value) {
-                    problem(format!("{at}.{field}"), reason);
+                    problem(format!("{at}.{field}"), reason.to_string());
                 }
             }
             for (field, value) in [("region", &cluster.region), ("context", &cluster.context)] {
@@ -414,8 +414,19 @@ fn check(
     problems
 }
 
+/// A name or values key that cannot be used as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error(
+        "`{0}` is not a valid name: use 1 to 63 lowercase letters, digits and '-', not starting or ending with '-'"
+    )]
+    DnsLabel(String),
+    #[error("`{0}` is not a dotted values key such as `image.tag`")]
+    DottedKey(String),
+}
+
 /// Names become Kubernetes names and file names, so they follow RFC 1123 labels.
-pub fn check_dns_label(name: &str) -> Result<(), String> {
+pub fn check_dns_label(name: &str) -> Result<(), NameError> {
     let valid = !name.is_empty()
         && name.len() <= 63
         && name
@@ -426,13 +437,11 @@ pub fn check_dns_label(name: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "`{name}` is not a valid name: use 1 to 63 lowercase letters, digits and '-', not starting or ending with '-'"
-        ))
+        Err(NameError::DnsLabel(name.to_owned()))
     }
 }
 
-fn check_dotted_key(key: &str) -> Result<(), String> {
+fn check_dotted_key(key: &str) -> Result<(), NameError> {
     let valid = !key.is_empty()
         && key.split('.').all(|part| {
             !part.is_empty()
@@ -443,8 +452,6 @@ fn check_dotted_key(key: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "`{key}` is not a dotted values key such as `image.tag`"
-        ))
+        Err(NameError::DottedKey(key.to_owned()))
     }
 }

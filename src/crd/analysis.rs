@@ -227,7 +227,7 @@ pub struct PrometheusMetric {
 pub struct DatadogMetric {
     /// `v1` (default) or `v2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
+    pub api_version: Option<DatadogApiVersion>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     /// v2: named queries combined by `formula`.
@@ -238,8 +238,9 @@ pub struct DatadogMetric {
     /// Window the query looks back over (`5m`); default 5m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
+    /// How the points of the series become one value: `last` (default), `avg`, `mean`, `min`, `max` or `sum`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aggregator: Option<String>,
+    pub aggregator: Option<DatadogAggregator>,
     /// Datadog site, e.g. `datadoghq.eu`; default `datadoghq.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
@@ -248,13 +249,33 @@ pub struct DatadogMetric {
     pub secret_ref: Option<String>,
 }
 
+closed_set! {
+    /// Datadog's metrics query API generation.
+    pub enum DatadogApiVersion {
+        V1 = "v1",
+        V2 = "v2",
+    }
+}
+
+closed_set! {
+    /// How a Datadog series becomes one value.
+    pub enum DatadogAggregator {
+        Last = "last",
+        Avg = "avg",
+        Min = "min",
+        Max = "max",
+        Sum = "sum",
+        Mean = "mean",
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebMetric {
     pub url: String,
     /// GET (default) or POST.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
+    pub method: Option<WebMethod>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HttpHeader>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -298,12 +319,42 @@ pub struct HttpHeader {
     pub value: String,
 }
 
+closed_set! {
+    /// The HTTP method of a web metric.
+    pub enum WebMethod {
+        Get = "GET",
+        Post = "POST",
+    }
+}
+
+closed_set! {
+    /// Where a run, a metric or one measurement stands. The engine reads
+    /// the run's phase; the analysis code writes all three.
+    #[derive(Default)]
+    pub enum AnalysisPhase {
+        #[default]
+        Pending = "Pending",
+        Running = "Running",
+        Successful = "Successful",
+        Failed = "Failed",
+        Error = "Error",
+        Inconclusive = "Inconclusive",
+    }
+}
+
+impl AnalysisPhase {
+    /// Successful, Failed, Error or Inconclusive: the run or metric is over.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Pending | Self::Running)
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunStatus {
     /// Pending, Running, Successful, Failed, Error or Inconclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
+    pub phase: Option<AnalysisPhase>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -318,7 +369,7 @@ pub struct AnalysisRunStatus {
 #[serde(rename_all = "camelCase")]
 pub struct MetricResult {
     pub name: String,
-    pub phase: String,
+    pub phase: AnalysisPhase,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measurements: Vec<Measurement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -345,7 +396,7 @@ pub struct MetricResult {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Measurement {
-    pub phase: String,
+    pub phase: AnalysisPhase,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// The query as sent, arguments substituted (secrets masked).

@@ -1,10 +1,58 @@
 //! Conductor's custom resources, group `conductor.dev`, version `v1alpha1`.
 //! The CRD YAML under `crds/` is generated from these types by `conductor crds`.
 
+/// A closed set of values stored as strings: serde, the CRD schema (an
+/// `enum`, so the API server rejects anything else) and `as_str` all spell
+/// each value from the one literal given here, so they cannot drift apart.
+/// Variants carry no doc comments: schemars would turn documented variants
+/// into a `oneOf` instead of a plain `enum`.
+macro_rules! closed_set {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            serde::Serialize,
+            serde::Deserialize,
+            schemars::JsonSchema,
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+        )]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The value as stored in the object.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod analysis;
 pub mod condition;
+pub mod problem;
 pub mod rollout;
 pub mod schema;
+pub mod time;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,

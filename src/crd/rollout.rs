@@ -117,7 +117,16 @@ pub struct WorkloadRef {
     pub name: String,
     /// When to scale the referenced Deployment down: `never`, `onsuccess` or `progressively`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale_down: Option<String>,
+    pub scale_down: Option<ScaleDown>,
+}
+
+closed_set! {
+    /// When a `workloadRef` Deployment is scaled down.
+    pub enum ScaleDown {
+        Never = "never",
+        OnSuccess = "onsuccess",
+        Progressively = "progressively",
+    }
 }
 
 /// Rolling back to one of the last `revisions` revisions skips the canary steps.
@@ -291,7 +300,7 @@ pub struct BlueGreenStrategy {
 pub struct RolloutStatus {
     /// Healthy, Progressing, Paused or Degraded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
+    pub phase: Option<RolloutPhase>,
     /// What the rollout is waiting for, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -348,6 +357,16 @@ pub struct RolloutStatus {
     pub conditions: Vec<Condition>,
 }
 
+closed_set! {
+    /// Where a rollout stands, as `kubectl get rollouts` shows it.
+    pub enum RolloutPhase {
+        Healthy = "Healthy",
+        Progressing = "Progressing",
+        Paused = "Paused",
+        Degraded = "Degraded",
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStatus {
@@ -381,10 +400,20 @@ pub struct BlueGreenStatus {
     pub post_promotion_analysis_run: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PauseCondition {
     /// CanaryPauseStep, BlueGreenPause, InconclusiveAnalysis or ProgressDeadlineExceeded.
-    pub reason: String,
+    pub reason: PauseReason,
     pub start_time: String,
+}
+
+closed_set! {
+    /// Why a rollout paused.
+    pub enum PauseReason {
+        CanaryPauseStep = "CanaryPauseStep",
+        BlueGreenPause = "BlueGreenPause",
+        InconclusiveAnalysis = "InconclusiveAnalysis",
+        ProgressDeadlineExceeded = "ProgressDeadlineExceeded",
+    }
 }

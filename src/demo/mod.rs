@@ -19,7 +19,8 @@ use crate::analysis::plan::plan_metrics;
 use crate::analysis::providers::{Providers, StaticEndpoints, StaticKeys};
 use crate::analysis::run::Run;
 use crate::crd::analysis::{AnalysisTemplateSpec, Measurement};
-use crate::crd::rollout::{AnalysisTemplateRef, Rollout, RolloutSpec, RolloutStatus};
+use crate::crd::problem::joined;
+use crate::crd::rollout::{AnalysisTemplateRef, Rollout, RolloutPhase, RolloutSpec, RolloutStatus};
 use crate::engine::{self, AnalysisPhase, AnalysisRunState, Observed, ReplicaSetState};
 use crate::platform::local::proxy::{Proxy, Side};
 use crate::platform::local::replicas::{ReplicaSets, RevisionSettings, helpdesk_binary};
@@ -164,7 +165,7 @@ impl Platform {
                 let (phase, message) = run.phase();
                 AnalysisRunState {
                     name: name.clone(),
-                    phase: AnalysisPhase::parse(phase).unwrap_or(AnalysisPhase::Running),
+                    phase,
                     message: Some(message),
                 }
             })
@@ -245,7 +246,7 @@ impl Platform {
             let decided = scenario
                 .measurements
                 .iter()
-                .filter(|m| m.phase == "Failed" || m.phase == "Error")
+                .filter(|m| matches!(m.phase, AnalysisPhase::Failed | AnalysisPhase::Error))
                 .filter_map(|m| m.finished)
                 .max();
             if let Some(finished) = decided {
@@ -277,7 +278,7 @@ impl Platform {
                 continue;
             }
             let plans = plan_metrics(&current.template_name, &current.template, &[])
-                .map_err(|p| DemoError::Setup(p.join("; ")))?;
+                .map_err(|p| DemoError::Setup(joined(&p, "; ")))?;
             let endpoints = canary.iter().map(|a| format!("http://{a}")).collect();
             let providers = Providers::new(
                 Arc::new(StaticKeys {
@@ -347,7 +348,7 @@ fn measurement_line(at: f64, run: &str, m: &Measurement) -> MeasurementLine {
     MeasurementLine {
         at,
         run: run.to_owned(),
-        phase: m.phase.clone(),
+        phase: m.phase,
         value: m.value.clone(),
         message: m.message.clone(),
         query: m.query.clone(),
@@ -569,7 +570,7 @@ pub async fn run(options: Options) -> Result<Report, DemoError> {
             let status = &platform.status;
             let canary_pods = platform.sets.count(&revision.hash);
             if status.stable_rs.as_deref() == Some(revision.hash.as_str())
-                && status.phase.as_deref() == Some("Healthy")
+                && status.phase == Some(RolloutPhase::Healthy)
             {
                 let others: usize = platform
                     .created
@@ -613,8 +614,8 @@ pub async fn run(options: Options) -> Result<Report, DemoError> {
             report.scenarios.push(scenario);
         }
         if !matches!(
-            platform.status.phase.as_deref(),
-            Some("Healthy") | Some("Degraded")
+            platform.status.phase,
+            Some(RolloutPhase::Healthy | RolloutPhase::Degraded)
         ) {
             break;
         }

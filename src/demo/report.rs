@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::crd::analysis::AnalysisPhase;
+
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
@@ -52,7 +54,7 @@ pub struct Line {
 pub struct MeasurementLine {
     pub at: f64,
     pub run: String,
-    pub phase: String,
+    pub phase: AnalysisPhase,
     pub value: Option<String>,
     pub message: Option<String>,
     pub query: Option<String>,

@@ -2,15 +2,11 @@
 //! preview service, is analysed, then the active service switches to it at
 //! once; the old side stays up for the scale-down delay.
 
-use super::lifecycle::{
-    self, INCONCLUSIVE, abort_for_run, hold_inconclusive, is_aborted, keep_run,
-};
+use super::lifecycle::{self, abort_for_run, hold_inconclusive, is_aborted, keep_run};
 use super::scale::{self, Target};
 use super::settings::{BlueGreen, Settings};
 use super::{AnalysisPhase, Context, EventType, RunKind};
-use crate::crd::rollout::{BlueGreenStatus, RolloutAnalysis};
-
-const PAUSE: &str = "BlueGreenPause";
+use crate::crd::rollout::{BlueGreenStatus, PauseReason, RolloutAnalysis};
 
 pub fn decide(ctx: &mut Context, settings: &Settings, bg: &BlueGreen) {
     let promote = lifecycle::begin(ctx, settings, 0);
@@ -155,14 +151,18 @@ fn gate(ctx: &mut Context, bg: &BlueGreen) -> bool {
     if bg.auto_promotion && bg.auto_promotion_ms.is_none() {
         return true;
     }
-    let started = lifecycle::pause_started(ctx, PAUSE, || {
+    let started = lifecycle::pause_started(ctx, PauseReason::BlueGreenPause, || {
         "preview is ready: waiting for promotion".to_owned()
     });
     if !bg.auto_promotion {
         ctx.waiting = Some("preview ready: waiting for promotion".into());
         return false;
     }
-    let remaining = bg.auto_promotion_ms.unwrap_or(0) - ctx.millis_since(Some(&started));
+    let Some(elapsed) = ctx.millis_since(&started) else {
+        ctx.waiting = Some("preview ready: auto-promotion time unknown".into());
+        return false;
+    };
+    let remaining = bg.auto_promotion_ms.unwrap_or(0) - elapsed;
     if remaining > 0 {
         ctx.desired.requeue_in(remaining);
         ctx.waiting = Some(format!(
@@ -171,7 +171,9 @@ fn gate(ctx: &mut Context, bg: &BlueGreen) -> bool {
         ));
         return false;
     }
-    ctx.status.pause_conditions.retain(|p| p.reason != PAUSE);
+    ctx.status
+        .pause_conditions
+        .retain(|p| p.reason != PauseReason::BlueGreenPause);
     true
 }
 
@@ -247,7 +249,7 @@ fn run(
         Some(AnalysisPhase::Successful) => {
             ctx.status
                 .pause_conditions
-                .retain(|p| p.reason != INCONCLUSIVE);
+                .retain(|p| p.reason != PauseReason::InconclusiveAnalysis);
             Some(true)
         }
         Some(phase @ (AnalysisPhase::Failed | AnalysisPhase::Error)) => {

@@ -1,15 +1,11 @@
 //! Canary: the new revision takes traffic step by step (setWeight, pause,
 //! analysis, setCanaryScale) and becomes stable after the last step.
 
-use super::lifecycle::{
-    self, INCONCLUSIVE, abort_for_run, hold_inconclusive, is_aborted, keep_run,
-};
+use super::lifecycle::{self, abort_for_run, hold_inconclusive, is_aborted, keep_run};
 use super::scale::{self, Target};
 use super::settings::{Canary, CanaryScale, Settings, Step};
 use super::{AnalysisPhase, Context, EventType, RunKind};
-use crate::crd::rollout::{CanaryStatus, RolloutAnalysis, TrafficWeights};
-
-const PAUSE_STEP: &str = "CanaryPauseStep";
+use crate::crd::rollout::{CanaryStatus, PauseReason, RolloutAnalysis, TrafficWeights};
 
 pub fn decide(ctx: &mut Context, settings: &Settings, canary: &Canary) {
     let steps = canary.steps.len();
@@ -227,7 +223,7 @@ fn held(ctx: &Context) -> bool {
     ctx.status
         .pause_conditions
         .iter()
-        .any(|p| p.reason == INCONCLUSIVE)
+        .any(|p| p.reason == PauseReason::InconclusiveAnalysis)
 }
 
 /// The canary becomes stable.
@@ -307,7 +303,7 @@ fn set_weight(ctx: &mut Context, weight: i32) {
 
 /// Returns whether the pause is over.
 fn pause(ctx: &mut Context, index: usize, steps: usize, duration: Option<i64>) -> bool {
-    let started = lifecycle::pause_started(ctx, PAUSE_STEP, || {
+    let started = lifecycle::pause_started(ctx, PauseReason::CanaryPauseStep, || {
         let how_long = duration.map_or_else(
             || "until promoted".to_owned(),
             |ms| format!("for {}s", ms / 1000),
@@ -318,7 +314,14 @@ fn pause(ctx: &mut Context, index: usize, steps: usize, duration: Option<i64>) -
         ctx.waiting = Some(format!("step {}/{steps}: paused until promoted", index + 1));
         return false;
     };
-    let remaining = duration - ctx.millis_since(Some(&started));
+    let Some(elapsed) = ctx.millis_since(&started) else {
+        ctx.waiting = Some(format!(
+            "step {}/{steps}: paused, for how long is unknown",
+            index + 1
+        ));
+        return false;
+    };
+    let remaining = duration - elapsed;
     if remaining > 0 {
         ctx.desired.requeue_in(remaining);
         ctx.waiting = Some(format!(
@@ -330,7 +333,7 @@ fn pause(ctx: &mut Context, index: usize, steps: usize, duration: Option<i64>) -
     }
     ctx.status
         .pause_conditions
-        .retain(|p| p.reason != PAUSE_STEP);
+        .retain(|p| p.reason != PauseReason::CanaryPauseStep);
     true
 }
 

@@ -7,10 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::scale::Target;
 use super::settings::Settings;
 use super::{AnalysisPhase, Context, DesiredAnalysisRun, EventType, Request, RunKind};
-use crate::crd::rollout::{PauseCondition, RolloutAnalysis};
-
-/// Pause reason while an analysis run is inconclusive.
-pub const INCONCLUSIVE: &str = "InconclusiveAnalysis";
+use crate::crd::rollout::{PauseCondition, PauseReason, RolloutAnalysis};
 
 /// Runs before the strategy decides. Returns whether a plain `Promote` was
 /// requested, which each strategy interprets itself.
@@ -176,7 +173,11 @@ pub fn keep_run(
 
 /// When the pause for `reason` began, starting it (with a `Paused` event
 /// saying `why`) if it had not.
-pub fn pause_started(ctx: &mut Context, reason: &str, why: impl FnOnce() -> String) -> String {
+pub fn pause_started(
+    ctx: &mut Context,
+    reason: PauseReason,
+    why: impl FnOnce() -> String,
+) -> String {
     if let Some(p) = ctx
         .status
         .pause_conditions
@@ -187,7 +188,7 @@ pub fn pause_started(ctx: &mut Context, reason: &str, why: impl FnOnce() -> Stri
     }
     let now = ctx.now_string();
     ctx.status.pause_conditions.push(PauseCondition {
-        reason: reason.to_owned(),
+        reason,
         start_time: now.clone(),
     });
     ctx.event(EventType::Normal, "Paused", why());
@@ -200,10 +201,10 @@ pub fn hold_inconclusive(ctx: &mut Context, name: &str) {
         .status
         .pause_conditions
         .iter()
-        .any(|p| p.reason == INCONCLUSIVE);
+        .any(|p| p.reason == PauseReason::InconclusiveAnalysis);
     if !paused {
         ctx.status.pause_conditions.push(PauseCondition {
-            reason: INCONCLUSIVE.into(),
+            reason: PauseReason::InconclusiveAnalysis,
             start_time: ctx.now_string(),
         });
         ctx.event(
@@ -336,10 +337,9 @@ fn check_progress_deadline(ctx: &mut Context, settings: &Settings) {
     if !moving || paused {
         return;
     }
-    let Some(last) = last_progress(ctx) else {
+    let Some(idle) = last_progress(ctx).and_then(|last| ctx.millis_since(&last)) else {
         return;
     };
-    let idle = ctx.millis_since(Some(&last));
     if idle <= settings.progress_deadline_ms {
         return;
     }

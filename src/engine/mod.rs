@@ -23,7 +23,10 @@ mod status;
 use jiff::Timestamp;
 
 use crate::crd::analysis::AnalysisArg;
+pub use crate::crd::analysis::AnalysisPhase;
+pub use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, RolloutSpec, RolloutStatus};
+pub use crate::crd::time::UnreadableTime;
 
 pub use outcome::{Outcome, outcome};
 pub use settings::Settings;
@@ -46,41 +49,6 @@ pub struct ReplicaSetState {
     pub available: i32,
     /// When it is due to scale down to zero, if a delay is running.
     pub scale_down_at: Option<Timestamp>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnalysisPhase {
-    Pending,
-    Running,
-    Successful,
-    Failed,
-    Error,
-    Inconclusive,
-}
-
-impl AnalysisPhase {
-    pub fn parse(phase: &str) -> Option<Self> {
-        Some(match phase {
-            "Pending" => Self::Pending,
-            "Running" => Self::Running,
-            "Successful" => Self::Successful,
-            "Failed" => Self::Failed,
-            "Error" => Self::Error,
-            "Inconclusive" => Self::Inconclusive,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "Pending",
-            Self::Running => "Running",
-            Self::Successful => "Successful",
-            Self::Failed => "Failed",
-            Self::Error => "Error",
-            Self::Inconclusive => "Inconclusive",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +94,7 @@ pub struct Observed {
     /// A problem the platform found with the spec that the engine cannot
     /// see (a missing workloadRef Deployment or Service); the rollout is
     /// invalid until it is fixed.
-    pub problem: Option<String>,
+    pub problem: Option<SpecProblem>,
 }
 
 impl Observed {
@@ -249,7 +217,7 @@ pub fn decide(
             lifecycle::restart(&mut ctx, &settings);
             status::finish(&mut ctx, &settings, spec, status);
         }
-        Err(message) => status::invalid(&mut ctx, spec, &message),
+        Err(problem) => status::invalid(&mut ctx, spec, &problem.to_string()),
     }
     // Runs in a stable order, whatever order the strategy found them in.
     ctx.desired
@@ -288,10 +256,12 @@ impl Context<'_> {
         self.now.to_string()
     }
 
-    /// Milliseconds since an RFC 3339 time in the status; 0 if unreadable.
-    fn millis_since(&self, time: Option<&str>) -> i64 {
-        time.and_then(|t| t.parse::<Timestamp>().ok())
-            .map_or(0, |t| self.now.as_millisecond() - t.as_millisecond())
+    /// Milliseconds since an RFC 3339 time in the status, or `None` when it
+    /// is unreadable: the caller then waits instead of acting on a guess,
+    /// and `status::finish` reports the field.
+    fn millis_since(&self, time: &str) -> Option<i64> {
+        let time = time.parse::<Timestamp>().ok()?;
+        Some(self.now.as_millisecond() - time.as_millisecond())
     }
 
     /// `<rollout>-<hash>-<attempt>-<kind>`: unique per attempt, so a run

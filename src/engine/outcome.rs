@@ -7,7 +7,7 @@
 //! revision must never let a deploy's next wave start (Argo CD's
 //! progressive sync does exactly that, argo-cd #29410, #22558).
 
-use crate::crd::rollout::{RolloutSpec, RolloutStatus};
+use crate::crd::rollout::{RolloutPhase, RolloutSpec, RolloutStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -65,13 +65,13 @@ pub fn outcome(
         };
     }
     let message = status.message.clone().unwrap_or_default();
-    match status.phase.as_deref() {
-        Some("Healthy") => Outcome::Healthy {
+    match status.phase {
+        Some(RolloutPhase::Healthy) => Outcome::Healthy {
             revision: status.stable_revision.clone().unwrap_or_default(),
         },
-        Some("Degraded") => Outcome::Degraded { reason: message },
-        Some("Paused") => Outcome::Paused { message },
-        _ => Outcome::Progressing {
+        Some(RolloutPhase::Degraded) => Outcome::Degraded { reason: message },
+        Some(RolloutPhase::Paused) => Outcome::Paused { message },
+        Some(RolloutPhase::Progressing) | None => Outcome::Progressing {
             step: status.current_step_index.and_then(|step| {
                 let steps = spec.strategy.canary.as_ref()?.steps.len();
                 (steps > 0).then_some((step, steps))
@@ -94,9 +94,9 @@ pub fn outcome(
 mod tests {
     use super::*;
 
-    fn status(phase: &str, observed: i64) -> RolloutStatus {
+    fn status(phase: RolloutPhase, observed: i64) -> RolloutStatus {
         RolloutStatus {
-            phase: Some(phase.into()),
+            phase: Some(phase),
             observed_generation: Some(observed),
             stable_revision: Some("v2".into()),
             message: Some("because".into()),
@@ -107,11 +107,11 @@ mod tests {
     #[test]
     fn a_status_for_an_older_generation_never_counts() {
         let spec = RolloutSpec::default();
-        let healthy = status("Healthy", 3);
+        let healthy = status(RolloutPhase::Healthy, 3);
         assert!(outcome(Some(3), &spec, Some(&healthy)).is_healthy_at("v2"));
         let stale = outcome(Some(4), &spec, Some(&healthy));
         assert!(!stale.is_final(), "{stale:?}");
-        let degraded = status("Degraded", 3);
+        let degraded = status(RolloutPhase::Degraded, 3);
         assert!(!outcome(Some(4), &spec, Some(&degraded)).is_final());
         assert!(!outcome(Some(1), &spec, None).is_final());
     }
@@ -120,21 +120,23 @@ mod tests {
     fn phases_map_to_outcomes() {
         let spec = RolloutSpec::default();
         assert_eq!(
-            outcome(Some(1), &spec, Some(&status("Degraded", 1))),
+            outcome(Some(1), &spec, Some(&status(RolloutPhase::Degraded, 1))),
             Outcome::Degraded {
                 reason: "because".into()
             }
         );
         assert_eq!(
-            outcome(Some(1), &spec, Some(&status("Paused", 1))),
+            outcome(Some(1), &spec, Some(&status(RolloutPhase::Paused, 1))),
             Outcome::Paused {
                 message: "because".into()
             }
         );
         assert!(matches!(
-            outcome(Some(1), &spec, Some(&status("Progressing", 1))),
+            outcome(Some(1), &spec, Some(&status(RolloutPhase::Progressing, 1))),
             Outcome::Progressing { .. }
         ));
-        assert!(!outcome(Some(1), &spec, Some(&status("Healthy", 1))).is_healthy_at("v1"));
+        assert!(
+            !outcome(Some(1), &spec, Some(&status(RolloutPhase::Healthy, 1))).is_healthy_at("v1")
+        );
     }
 }

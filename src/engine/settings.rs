@@ -4,6 +4,7 @@
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::duration::{int_or_string_millis, scaled_value};
+use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, RolloutAnalysis, RolloutSpec};
 
 const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
@@ -71,25 +72,29 @@ impl Settings {
     pub fn from_spec(
         spec: &RolloutSpec,
         known_templates: Option<&[AnalysisTemplateRef]>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SpecProblem> {
         let replicas = spec.replicas.unwrap_or(1);
         if replicas < 0 {
-            return Err(format!("spec.replicas: {replicas} is negative"));
+            return Err(SpecProblem::new(
+                "spec.replicas",
+                format!("{replicas} is negative"),
+            ));
         }
         check_workload(spec)?;
         let deadline = spec
             .progress_deadline_seconds
             .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
         if deadline <= 0 {
-            return Err(format!(
-                "spec.progressDeadlineSeconds: {deadline} must be positive"
+            return Err(SpecProblem::new(
+                "spec.progressDeadlineSeconds",
+                format!("{deadline} must be positive"),
             ));
         }
         let rollback_window = match &spec.rollback_window {
             Some(w) if w.revisions < 0 => {
-                return Err(format!(
-                    "spec.rollbackWindow.revisions: {} is negative",
-                    w.revisions
+                return Err(SpecProblem::new(
+                    "spec.rollbackWindow.revisions",
+                    format!("{} is negative", w.revisions),
                 ));
             }
             Some(w) => usize::try_from(w.revisions).unwrap_or(0),
@@ -103,10 +108,13 @@ impl Settings {
             &spec.strategy.blue_green,
         ) {
             (Some(_), Some(_)) => {
-                return Err("spec.strategy: set either canary or blueGreen, not both".to_owned());
+                return Err(SpecProblem::new(
+                    "spec.strategy",
+                    "set either canary or blueGreen, not both",
+                ));
             }
             (None, None) => {
-                return Err("spec.strategy: set canary or blueGreen".to_owned());
+                return Err(SpecProblem::new("spec.strategy", "set canary or blueGreen"));
             }
             (Some(canary), None) => {
                 let surge = canary
@@ -118,19 +126,22 @@ impl Settings {
                     .clone()
                     .unwrap_or(IntOrString::String("25%".into()));
                 let max_surge = scaled_value(&surge, replicas, true)
-                    .map_err(|e| format!("spec.strategy.canary.maxSurge: {e}"))?;
+                    .map_err(|e| SpecProblem::new("spec.strategy.canary.maxSurge", e))?;
                 let max_unavailable = scaled_value(&unavailable, replicas, false)
-                    .map_err(|e| format!("spec.strategy.canary.maxUnavailable: {e}"))?;
+                    .map_err(|e| SpecProblem::new("spec.strategy.canary.maxUnavailable", e))?;
                 if max_surge == 0 && max_unavailable == 0 && replicas > 0 {
-                    return Err("spec.strategy.canary: maxSurge and maxUnavailable cannot both be 0: the rollout could never replace a pod".to_owned());
+                    return Err(SpecProblem::new(
+                        "spec.strategy.canary",
+                        "maxSurge and maxUnavailable cannot both be 0: the rollout could never replace a pod",
+                    ));
                 }
                 let routing = canary.traffic_routing.as_ref();
                 let traffic_routed = match routing {
                     Some(r) if r.nginx.is_some() && r.gateway_api.is_some() => {
-                        return Err(
-                            "spec.strategy.canary.trafficRouting: set one of nginx or gatewayAPI"
-                                .to_owned(),
-                        );
+                        return Err(SpecProblem::new(
+                            "spec.strategy.canary.trafficRouting",
+                            "set one of nginx or gatewayAPI",
+                        ));
                     }
                     Some(r) => r.nginx.is_some() || r.gateway_api.is_some(),
                     None => false,
@@ -139,14 +150,17 @@ impl Settings {
                     && (canary.canary_service.as_deref().unwrap_or("").is_empty()
                         || canary.stable_service.as_deref().unwrap_or("").is_empty())
                 {
-                    return Err("spec.strategy.canary: trafficRouting needs canaryService and stableService".to_owned());
+                    return Err(SpecProblem::new(
+                        "spec.strategy.canary",
+                        "trafficRouting needs canaryService and stableService",
+                    ));
                 }
                 if canary.canary_service.is_some() && canary.canary_service == canary.stable_service
                 {
-                    return Err(
-                        "spec.strategy.canary: canaryService and stableService must differ"
-                            .to_owned(),
-                    );
+                    return Err(SpecProblem::new(
+                        "spec.strategy.canary",
+                        "canaryService and stableService must differ",
+                    ));
                 }
                 let mut steps = Vec::with_capacity(canary.steps.len());
                 for (i, step) in canary.steps.iter().enumerate() {
@@ -162,9 +176,9 @@ impl Settings {
                         check_refs(&analysis, "spec.strategy.canary.analysis")?;
                         let start = bg.starting_step.unwrap_or(0);
                         if start < 0 || start as usize > steps.len() {
-                            return Err(format!(
-                                "spec.strategy.canary.analysis.startingStep: {start} is outside 0..={}",
-                                steps.len()
+                            return Err(SpecProblem::new(
+                                "spec.strategy.canary.analysis.startingStep",
+                                format!("{start} is outside 0..={}", steps.len()),
                             ));
                         }
                         Some((analysis, start as usize))
@@ -195,21 +209,23 @@ impl Settings {
             }
             (None, Some(bg)) => {
                 if bg.active_service.is_empty() {
-                    return Err(
-                        "spec.strategy.blueGreen.activeService: must name a Service".to_owned()
-                    );
+                    return Err(SpecProblem::new(
+                        "spec.strategy.blueGreen.activeService",
+                        "must name a Service",
+                    ));
                 }
                 if bg.preview_service.as_deref() == Some(bg.active_service.as_str()) {
-                    return Err(
-                        "spec.strategy.blueGreen: previewService and activeService must differ"
-                            .to_owned(),
-                    );
+                    return Err(SpecProblem::new(
+                        "spec.strategy.blueGreen",
+                        "previewService and activeService must differ",
+                    ));
                 }
                 if let Some(n) = bg.preview_replica_count
                     && n < 0
                 {
-                    return Err(format!(
-                        "spec.strategy.blueGreen.previewReplicaCount: {n} is negative"
+                    return Err(SpecProblem::new(
+                        "spec.strategy.blueGreen.previewReplicaCount",
+                        format!("{n} is negative"),
                     ));
                 }
                 for (analysis, field) in [
@@ -228,8 +244,9 @@ impl Settings {
                 }
                 let auto_promotion_ms = match bg.auto_promotion_seconds {
                     Some(s) if s < 0 => {
-                        return Err(format!(
-                            "spec.strategy.blueGreen.autoPromotionSeconds: {s} is negative"
+                        return Err(SpecProblem::new(
+                            "spec.strategy.blueGreen.autoPromotionSeconds",
+                            format!("{s} is negative"),
                         ));
                     }
                     Some(s) => Some(i64::from(s) * 1000),
@@ -266,7 +283,10 @@ impl Settings {
             paused: spec.paused.unwrap_or(false),
             restart_at: match &spec.restart_at {
                 Some(text) => Some(text.parse().map_err(|_| {
-                    format!("spec.restartAt: `{text}` is not an RFC 3339 time such as 2026-11-24T10:00:00Z")
+                    SpecProblem::new(
+                        "spec.restartAt",
+                        format!("`{text}` is not an RFC 3339 time such as 2026-11-24T10:00:00Z"),
+                    )
                 })?),
                 None => None,
             },
@@ -275,27 +295,31 @@ impl Settings {
     }
 }
 
-fn seconds(value: Option<i32>, default: i32, field: &str) -> Result<i64, String> {
+fn seconds(value: Option<i32>, default: i32, field: &str) -> Result<i64, SpecProblem> {
     match value.unwrap_or(default) {
-        s if s < 0 => Err(format!("{field}: {s} is negative")),
+        s if s < 0 => Err(SpecProblem::new(field, format!("{s} is negative"))),
         s => Ok(i64::from(s) * 1000),
     }
 }
 
-fn check_workload(spec: &RolloutSpec) -> Result<(), String> {
+fn check_workload(spec: &RolloutSpec) -> Result<(), SpecProblem> {
     match (&spec.template, &spec.workload_ref) {
         (Some(_), Some(_)) => {
-            return Err("spec: set template or workloadRef, not both".to_owned());
+            return Err(SpecProblem::new(
+                "spec",
+                "set template or workloadRef, not both",
+            ));
         }
-        (None, None) => return Err("spec: set template or workloadRef".to_owned()),
+        (None, None) => return Err(SpecProblem::new("spec", "set template or workloadRef")),
         _ => {}
     }
     if let (Some(template), Some(selector)) = (&spec.template, &spec.selector) {
         let labels = template.metadata.as_ref().and_then(|m| m.labels.as_ref());
         for (key, value) in selector.match_labels.iter().flatten() {
             if labels.and_then(|l| l.get(key)) != Some(value) {
-                return Err(format!(
-                    "spec.selector.matchLabels: `{key}: {value}` does not match spec.template.metadata.labels"
+                return Err(SpecProblem::new(
+                    "spec.selector.matchLabels",
+                    format!("`{key}: {value}` does not match spec.template.metadata.labels"),
                 ));
             }
         }
@@ -307,16 +331,18 @@ fn check_analysis(
     analysis: &RolloutAnalysis,
     field: &str,
     known: Option<&[AnalysisTemplateRef]>,
-) -> Result<(), String> {
+) -> Result<(), SpecProblem> {
     if analysis.templates.is_empty() {
-        return Err(format!(
-            "{field}.templates: name at least one analysis template"
+        return Err(SpecProblem::new(
+            format!("{field}.templates"),
+            "name at least one analysis template",
         ));
     }
     for (i, template) in analysis.templates.iter().enumerate() {
         if template.template_name.is_empty() {
-            return Err(format!(
-                "{field}.templates[{i}].templateName: must not be empty"
+            return Err(SpecProblem::new(
+                format!("{field}.templates[{i}].templateName"),
+                "must not be empty",
             ));
         }
         if let Some(known) = known {
@@ -331,9 +357,9 @@ fn check_analysis(
                 } else {
                     "AnalysisTemplate"
                 };
-                return Err(format!(
-                    "{field}.templates[{i}].templateName: {kind} `{}` not found",
-                    template.template_name
+                return Err(SpecProblem::new(
+                    format!("{field}.templates[{i}].templateName"),
+                    format!("{kind} `{}` not found", template.template_name),
                 ));
             }
         }
@@ -345,8 +371,8 @@ fn parse_step(
     step: &crate::crd::rollout::CanaryStep,
     field: &str,
     traffic_routed: bool,
-    check_refs: &dyn Fn(&RolloutAnalysis, &str) -> Result<(), String>,
-) -> Result<Step, String> {
+    check_refs: &dyn Fn(&RolloutAnalysis, &str) -> Result<(), SpecProblem>,
+) -> Result<Step, SpecProblem> {
     let set = [
         step.set_weight.is_some(),
         step.pause.is_some(),
@@ -354,8 +380,9 @@ fn parse_step(
         step.set_canary_scale.is_some(),
     ];
     if set.iter().filter(|s| **s).count() != 1 {
-        return Err(format!(
-            "{field}: a step sets exactly one of setWeight, pause, analysis or setCanaryScale"
+        return Err(SpecProblem::new(
+            field,
+            "a step sets exactly one of setWeight, pause, analysis or setCanaryScale",
         ));
     }
     if let Some(weight) = step.set_weight {
@@ -365,7 +392,7 @@ fn parse_step(
         return match &pause.duration {
             Some(d) => int_or_string_millis(d)
                 .map(|ms| Step::Pause(Some(ms)))
-                .map_err(|e| format!("{field}.pause.duration: {e}")),
+                .map_err(|e| SpecProblem::new(format!("{field}.pause.duration"), e)),
             None => Ok(Step::Pause(None)),
         };
     }
@@ -380,8 +407,9 @@ fn parse_step(
             (s.weight, s.replicas, s.match_traffic_weight)
         });
     if !traffic_routed {
-        return Err(format!(
-            "{field}.setCanaryScale: needs trafficRouting; with replica-ratio routing the canary's scale is its weight"
+        return Err(SpecProblem::new(
+            format!("{field}.setCanaryScale"),
+            "needs trafficRouting; with replica-ratio routing the canary's scale is its weight",
         ));
     }
     match scale {
@@ -392,20 +420,62 @@ fn parse_step(
         (None, Some(r), None | Some(false)) if r >= 0 => {
             Ok(Step::SetCanaryScale(CanaryScale::Replicas(r)))
         }
-        (None, Some(r), None | Some(false)) => {
-            Err(format!("{field}.setCanaryScale.replicas: {r} is negative"))
-        }
+        (None, Some(r), None | Some(false)) => Err(SpecProblem::new(
+            format!("{field}.setCanaryScale.replicas"),
+            format!("{r} is negative"),
+        )),
         (None, None, Some(true)) => Ok(Step::SetCanaryScale(CanaryScale::MatchTrafficWeight)),
-        _ => Err(format!(
-            "{field}.setCanaryScale: set exactly one of weight, replicas or matchTrafficWeight: true"
+        _ => Err(SpecProblem::new(
+            format!("{field}.setCanaryScale"),
+            "set exactly one of weight, replicas or matchTrafficWeight: true",
         )),
     }
 }
 
-fn check_percent(value: i32, field: &str) -> Result<i32, String> {
+fn check_percent(value: i32, field: &str) -> Result<i32, SpecProblem> {
     if (0..=100).contains(&value) {
         Ok(value)
     } else {
-        Err(format!("{field}: {value} is outside 0..=100"))
+        Err(SpecProblem::new(
+            field,
+            format!("{value} is outside 0..=100"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::rollout::{CanaryStep, CanaryStrategy, RolloutStrategy};
+
+    #[test]
+    fn a_problem_names_its_field_apart_from_what_is_wrong() {
+        let spec = RolloutSpec {
+            template: Some(Default::default()),
+            strategy: RolloutStrategy {
+                canary: Some(CanaryStrategy {
+                    steps: vec![
+                        CanaryStep {
+                            set_weight: Some(20),
+                            ..Default::default()
+                        },
+                        CanaryStep {
+                            set_weight: Some(120),
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                }),
+                blue_green: None,
+            },
+            ..Default::default()
+        };
+        let problem = Settings::from_spec(&spec, None).unwrap_err();
+        assert_eq!(problem.path, "spec.strategy.canary.steps[1].setWeight");
+        assert_eq!(problem.message, "120 is outside 0..=100");
+        assert_eq!(
+            problem.to_string(),
+            "spec.strategy.canary.steps[1].setWeight: 120 is outside 0..=100"
+        );
     }
 }

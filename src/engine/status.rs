@@ -2,8 +2,10 @@
 
 use super::settings::{Settings, Strategy};
 use super::{Context, EventType, lifecycle};
-use crate::crd::condition::Condition;
-use crate::crd::rollout::{RolloutSpec, RolloutStatus};
+use crate::crd::condition::{Condition, ConditionStatus};
+use crate::crd::problem::joined;
+use crate::crd::rollout::{RolloutPhase, RolloutSpec, RolloutStatus};
+use crate::crd::time::{self, UnreadableTime};
 
 pub fn finish(
     ctx: &mut Context,
@@ -12,6 +14,8 @@ pub fn finish(
     previous: &RolloutStatus,
 ) {
     counts(ctx, spec);
+    // First, so the paths of unreadable times below stay true in the status returned.
+    ctx.status.conditions.retain(|c| c.type_ != "InvalidSpec");
     let progressed = signature(&ctx.status) != signature(previous);
     let paused = settings.paused || !ctx.status.pause_conditions.is_empty();
     if progressed || paused || !lifecycle::is_rolling_out(ctx) {
@@ -19,8 +23,17 @@ pub fn finish(
         // up where the deadline does not run.
         ctx.deadline_exceeded = false;
     }
-    let (phase, message) = phase_and_message(ctx, settings);
-    ctx.status.phase = Some(phase.to_owned());
+    let (mut phase, mut message) = phase_and_message(ctx, settings);
+    let unreadable = unreadable_times(&ctx.status, progressed);
+    let invalid_status = (!unreadable.is_empty()).then(|| joined(&unreadable, "; "));
+    if let Some(problem) = &invalid_status {
+        // The rollout cannot tell how long it has paused or idled, so it
+        // stops where it is until a person acts (promote, abort) or it
+        // progresses and the time is written afresh.
+        phase = RolloutPhase::Degraded;
+        message = format!("InvalidStatus: {problem}");
+    }
+    ctx.status.phase = Some(phase);
     ctx.status.message = Some(message);
     let available = match &settings.strategy {
         Strategy::Canary(_) => {
@@ -35,13 +48,15 @@ pub fn finish(
     let aborted = lifecycle::is_aborted(ctx);
     let (progressing, reason) = if aborted {
         (false, "RolloutAborted")
+    } else if invalid_status.is_some() {
+        (false, "InvalidStatus")
     } else if ctx.deadline_exceeded {
         (false, "ProgressDeadlineExceeded")
     } else {
         match phase {
-            "Healthy" => (true, "RolloutCompleted"),
-            "Paused" => (true, "RolloutPaused"),
-            _ => (true, "RolloutProgressing"),
+            RolloutPhase::Healthy => (true, "RolloutCompleted"),
+            RolloutPhase::Paused => (true, "RolloutPaused"),
+            RolloutPhase::Progressing | RolloutPhase::Degraded => (true, "RolloutProgressing"),
         }
     };
     let message = ctx.status.message.clone();
@@ -65,9 +80,16 @@ pub fn finish(
         None,
         false,
     );
-    set_condition(ctx, "Healthy", phase == "Healthy", phase, None, false);
+    set_condition(
+        ctx,
+        "Healthy",
+        phase == RolloutPhase::Healthy,
+        phase.as_str(),
+        None,
+        false,
+    );
     requeue_for_deadline(ctx, settings, phase);
-    ctx.status.conditions.retain(|c| c.type_ != "InvalidSpec");
+    report_invalid_status(ctx, previous, invalid_status);
     if ctx.deadline_exceeded && previous_reason(previous) != Some("ProgressDeadlineExceeded") {
         ctx.event(
             EventType::Warning,
@@ -77,12 +99,64 @@ pub fn finish(
     }
 }
 
+/// The `InvalidStatus` condition while a status time is unreadable, with
+/// a Warning event each time the problem changes.
+fn report_invalid_status(ctx: &mut Context, previous: &RolloutStatus, problem: Option<String>) {
+    let Some(problem) = problem else {
+        ctx.status.conditions.retain(|c| c.type_ != "InvalidStatus");
+        return;
+    };
+    let changed = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "InvalidStatus")
+        .is_none_or(|c| c.message.as_deref() != Some(problem.as_str()));
+    if changed {
+        ctx.event(EventType::Warning, "InvalidStatus", problem.clone());
+    }
+    set_condition(
+        ctx,
+        "InvalidStatus",
+        true,
+        "UnreadableTime",
+        Some(&problem),
+        false,
+    );
+}
+
+/// The status times the engine reads that do not parse. Progressing's
+/// `lastUpdateTime` is left out when the rollout progressed: this decision
+/// writes a fresh one over it.
+fn unreadable_times(status: &RolloutStatus, progressed: bool) -> Vec<UnreadableTime> {
+    let pauses = status
+        .pause_conditions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            time::parse(
+                format!("status.pauseConditions[{i}].startTime"),
+                &p.start_time,
+            )
+            .err()
+        });
+    let progress = status
+        .conditions
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.type_ == "Progressing" && !progressed)
+        .filter_map(|(i, c)| {
+            let text = c.last_update_time.as_deref()?;
+            time::parse(format!("status.conditions[{i}].lastUpdateTime"), text).err()
+        });
+    pauses.chain(progress).collect()
+}
+
 /// An invalid spec changes nothing in the world; it is reported and waits
 /// for a fix.
 pub fn invalid(ctx: &mut Context, spec: &RolloutSpec, message: &str) {
     counts(ctx, spec);
     lifecycle::freeze(ctx);
-    ctx.status.phase = Some("Degraded".into());
+    ctx.status.phase = Some(RolloutPhase::Degraded);
     ctx.status.message = Some(format!("InvalidSpec: {message}"));
     let changed = ctx
         .status
@@ -127,7 +201,7 @@ fn counts(ctx: &mut Context, spec: &RolloutSpec) {
         });
 }
 
-fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, String) {
+fn phase_and_message(ctx: &Context, settings: &Settings) -> (RolloutPhase, String) {
     let stable_label = ctx.status.stable_revision.clone().unwrap_or_default();
     if lifecycle::is_aborted(ctx) {
         let message = ctx
@@ -135,11 +209,11 @@ fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, Strin
             .message
             .clone()
             .unwrap_or_else(|| "Rollout aborted".into());
-        return ("Degraded", message);
+        return (RolloutPhase::Degraded, message);
     }
     if ctx.deadline_exceeded {
         return (
-            "Degraded",
+            RolloutPhase::Degraded,
             format!(
                 "progress deadline exceeded: no progress for {}s; {}",
                 settings.progress_deadline_ms / 1000,
@@ -149,11 +223,14 @@ fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, Strin
     }
     let waiting = ctx.waiting.clone();
     if settings.paused || !ctx.status.pause_conditions.is_empty() {
-        return ("Paused", waiting.unwrap_or_else(|| "paused".into()));
+        return (
+            RolloutPhase::Paused,
+            waiting.unwrap_or_else(|| "paused".into()),
+        );
     }
     if lifecycle::is_rolling_out(ctx) || waiting.is_some() {
         return (
-            "Progressing",
+            RolloutPhase::Progressing,
             waiting.unwrap_or_else(|| "progressing".into()),
         );
     }
@@ -161,7 +238,7 @@ fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, Strin
         .observed
         .available(ctx.status.stable_rs.as_deref().unwrap_or_default());
     (
-        "Healthy",
+        RolloutPhase::Healthy,
         format!(
             "revision {stable_label} is stable: {available}/{} pods available",
             settings.replicas
@@ -170,11 +247,18 @@ fn phase_and_message(ctx: &Context, settings: &Settings) -> (&'static str, Strin
 }
 
 /// A rollout still moving is looked at again when its deadline passes.
-fn requeue_for_deadline(ctx: &mut Context, settings: &Settings, phase: &str) {
-    if phase != "Progressing" || ctx.deadline_exceeded {
+fn requeue_for_deadline(ctx: &mut Context, settings: &Settings, phase: RolloutPhase) {
+    if phase != RolloutPhase::Progressing || ctx.deadline_exceeded {
         return;
     }
-    let idle = ctx.millis_since(lifecycle::last_progress(ctx).as_deref());
+    let idle = match lifecycle::last_progress(ctx) {
+        None => 0,
+        Some(last) => match ctx.millis_since(&last) {
+            Some(idle) => idle,
+            // Reported as an invalid status; no deadline runs from it.
+            None => return,
+        },
+    };
     ctx.desired
         .requeue_in(settings.progress_deadline_ms - idle + 1);
 }
@@ -191,7 +275,7 @@ fn signature(status: &RolloutStatus) -> impl PartialEq + use<> {
         status
             .pause_conditions
             .iter()
-            .map(|p| p.reason.clone())
+            .map(|p| p.reason)
             .collect::<Vec<_>>(),
     )
 }
@@ -215,12 +299,12 @@ fn set_condition(
     touched: bool,
 ) {
     let now = ctx.now_string();
-    let status = if value { "True" } else { "False" };
+    let status = ConditionStatus::from(value);
     let tracks_updates = type_ == "Progressing";
     match ctx.status.conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
             if c.status != status {
-                c.status = status.into();
+                c.status = status;
                 c.last_transition_time = Some(now.clone());
             }
             c.reason = Some(reason.into());
@@ -231,7 +315,7 @@ fn set_condition(
         }
         None => ctx.status.conditions.push(Condition {
             type_: type_.into(),
-            status: status.into(),
+            status,
             reason: Some(reason.into()),
             message: message.map(str::to_owned),
             last_transition_time: Some(now.clone()),

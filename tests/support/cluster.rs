@@ -273,8 +273,8 @@ pub fn phase(rollout: &Rollout) -> &str {
     rollout
         .status
         .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("")
+        .and_then(|s| s.phase)
+        .map_or("", conductor::crd::rollout::RolloutPhase::as_str)
 }
 
 pub fn shared<T>(value: T) -> Arc<std::sync::Mutex<T>> {

@@ -300,7 +300,7 @@ impl World {
     }
 
     pub fn phase(&self) -> &str {
-        self.status.phase.as_deref().unwrap_or("")
+        self.status.phase.map_or("", RolloutPhase::as_str)
     }
 
     pub fn step_index(&self) -> i32 {

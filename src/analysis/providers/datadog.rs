@@ -12,6 +12,7 @@ use super::{Measured, Provider};
 use crate::analysis::evaluate::{MeasureError, Observation};
 use crate::analysis::plan::{MetricPlan, Query};
 use crate::analysis::value::MetricValue;
+use crate::crd::analysis::DatadogAggregator;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// 429 answers are retried after the advertised reset, this often at most.
@@ -121,7 +122,7 @@ impl Datadog {
             v1_values(&answer).map_err(fail)?
         };
         Ok(Observation {
-            value: aggregate(&values, aggregator),
+            value: aggregate(&values, *aggregator),
             traffic: None,
             query: shown,
         })
@@ -256,18 +257,18 @@ fn v2_values(answer: &Value) -> Result<Vec<f64>, String> {
         .unwrap_or_default())
 }
 
-fn aggregate(values: &[f64], aggregator: &str) -> Option<MetricValue> {
+fn aggregate(values: &[f64], aggregator: DatadogAggregator) -> Option<MetricValue> {
     let values: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
     if values.is_empty() {
         return None;
     }
     let n = values.len() as f64;
     let value = match aggregator {
-        "avg" | "mean" => values.iter().sum::<f64>() / n,
-        "min" => values.iter().copied().fold(f64::INFINITY, f64::min),
-        "max" => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        "sum" => values.iter().sum(),
-        _ => *values.last()?,
+        DatadogAggregator::Avg | DatadogAggregator::Mean => values.iter().sum::<f64>() / n,
+        DatadogAggregator::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+        DatadogAggregator::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        DatadogAggregator::Sum => values.iter().sum(),
+        DatadogAggregator::Last => *values.last()?,
     };
     MetricValue::scalar(value)
 }

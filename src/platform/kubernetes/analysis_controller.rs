@@ -18,11 +18,11 @@ use super::events::Events;
 use super::metrics::Metrics;
 use super::{KubeError, managers, secrets};
 use crate::analysis::args::resolve;
-use crate::analysis::evaluate::{PENDING, RUNNING};
 use crate::analysis::plan::plan_metrics;
 use crate::analysis::providers::Providers;
 use crate::analysis::run::Run;
-use crate::crd::analysis::{AnalysisRun, AnalysisRunStatus, AnalysisTemplateSpec};
+use crate::crd::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplateSpec};
+use crate::crd::problem::joined;
 
 const NAME: &str = "analysisrun";
 
@@ -62,10 +62,7 @@ async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, K
 }
 
 fn is_running(status: &AnalysisRunStatus) -> bool {
-    matches!(
-        status.phase.as_deref(),
-        None | Some(PENDING) | Some(RUNNING)
-    )
+    status.phase.is_none_or(|phase| !phase.is_final())
 }
 
 async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, KubeError> {
@@ -81,14 +78,19 @@ async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, Kub
         dry_run: run.spec.dry_run.clone(),
         measurement_retention: run.spec.measurement_retention.clone(),
     };
-    let planned = resolve(&run.spec.args, fetched.as_ref())
-        .and_then(|args| plan_metrics(&run.name_any(), &template, &args));
-    let plans = match planned {
-        Ok(plans) => plans,
+    let resumed = resolve(&run.spec.args, fetched.as_ref())
+        .map_err(|problems| joined(&problems, "; "))
+        .and_then(|args| {
+            plan_metrics(&run.name_any(), &template, &args)
+                .map_err(|problems| joined(&problems, "; "))
+        })
+        .and_then(|plans| Run::resume(plans, &status, now).map_err(|p| p.to_string()));
+    let mut state = match resumed {
+        Ok(state) => state,
         Err(problems) => {
             let next = AnalysisRunStatus {
-                phase: Some("Error".into()),
-                message: Some(problems.join("; ")),
+                phase: Some(AnalysisPhase::Error),
+                message: Some(problems),
                 started_at: status.started_at.clone().or_else(|| Some(now.to_string())),
                 ..status.clone()
             };
@@ -96,7 +98,6 @@ async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, Kub
             return Ok(Action::await_change());
         }
     };
-    let mut state = Run::resume(plans, &status, now);
     if run.spec.terminate == Some(true) {
         state.terminate();
     } else {
@@ -140,9 +141,9 @@ async fn finish(
     .await?;
     ctx.metrics.wrote(NAME, 1);
     if is_running(before) && !is_running(after) {
-        let phase = after.phase.clone().unwrap_or_default();
+        let phase = after.phase.unwrap_or_default();
         let event = KubeEvent {
-            type_: if phase == "Successful" {
+            type_: if phase == AnalysisPhase::Successful {
                 EventType::Normal
             } else {
                 EventType::Warning

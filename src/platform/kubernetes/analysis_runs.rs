@@ -13,8 +13,9 @@ use crate::crd::analysis::{
     AnalysisArg, AnalysisRun, AnalysisRunSpec, AnalysisTemplate, AnalysisTemplateSpec,
     ClusterAnalysisTemplate,
 };
+use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
-use crate::engine::{AnalysisPhase, Desired, DesiredAnalysisRun, Observed};
+use crate::engine::{AnalysisPhase, Desired, DesiredAnalysisRun, Observed, RunKind};
 
 /// The analysis templates the controller's caches hold.
 #[derive(Clone)]
@@ -64,18 +65,31 @@ impl Templates {
     }
 }
 
+/// The rollout field that asked for a run of this kind.
+fn run_field(kind: RunKind) -> String {
+    match kind {
+        RunKind::Step(i) => format!("spec.strategy.canary.steps[{i}].analysis"),
+        RunKind::Background => "spec.strategy.canary.analysis".to_owned(),
+        RunKind::PrePromotion => "spec.strategy.blueGreen.prePromotionAnalysis".to_owned(),
+        RunKind::PostPromotion => "spec.strategy.blueGreen.postPromotionAnalysis".to_owned(),
+    }
+}
+
 /// One run's spec: the templates' metrics side by side, the rollout's
 /// arguments over the templates' defaults.
 fn run_spec(
     templates: &Templates,
     namespace: &str,
     run: &DesiredAnalysisRun,
-) -> Result<AnalysisRunSpec, String> {
+) -> Result<AnalysisRunSpec, SpecProblem> {
     let mut spec = AnalysisRunSpec::default();
-    for reference in &run.templates {
-        let template = templates
-            .get(namespace, reference)
-            .ok_or_else(|| format!("analysis template {} not found", reference.template_name))?;
+    for (i, reference) in run.templates.iter().enumerate() {
+        let template = templates.get(namespace, reference).ok_or_else(|| {
+            SpecProblem::new(
+                format!("{}.templates[{i}].templateName", run_field(run.kind)),
+                format!("analysis template {} not found", reference.template_name),
+            )
+        })?;
         for arg in template.args {
             if !spec.args.iter().any(|a: &AnalysisArg| a.name == arg.name) {
                 spec.args.push(arg);
@@ -94,7 +108,7 @@ fn run_spec(
 }
 
 /// Creates missing runs and terminates unneeded ones; returns the number
-/// of writes, or a problem with a template for the user.
+/// of writes; `KubeError::Spec` is a problem with a template for the user.
 pub async fn apply(
     client: &Client,
     templates: &Templates,
@@ -102,7 +116,7 @@ pub async fn apply(
     observed: &Observed,
     desired: &Desired,
     existing: &[Arc<AnalysisRun>],
-) -> Result<Result<usize, String>, KubeError> {
+) -> Result<usize, KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
     let api: Api<AnalysisRun> = Api::namespaced(client.clone(), &namespace);
     let mut writes = 0;
@@ -110,10 +124,7 @@ pub async fn apply(
         if observed.analysis_runs.iter().any(|r| r.name == run.name) {
             continue;
         }
-        let spec = match run_spec(templates, &namespace, run) {
-            Ok(spec) => spec,
-            Err(problem) => return Ok(Err(problem)),
-        };
+        let spec = run_spec(templates, &namespace, run)?;
         let owner = rollout
             .controller_owner_ref(&())
             .ok_or_else(|| KubeError::Invalid("the rollout has no uid yet".into()))?;
@@ -163,5 +174,5 @@ pub async fn apply(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Ok(writes))
+    Ok(writes)
 }

@@ -59,6 +59,10 @@ pub enum KubeError {
     Invalid(String),
     #[error("waiting for the {0} cache to fill")]
     NotSynced(&'static str),
+    /// The spec names something that is not there or cannot be used: the
+    /// rollout reports it as `InvalidSpec` instead of retrying.
+    #[error(transparent)]
+    Spec(#[from] crate::crd::problem::SpecProblem),
 }
 
 impl KubeError {
@@ -71,6 +75,7 @@ impl KubeError {
             Self::Api(_) => "transport",
             Self::Invalid(_) => "invalid",
             Self::NotSynced(_) => "not_synced",
+            Self::Spec(_) => "spec",
         }
     }
 }

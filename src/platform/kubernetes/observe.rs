@@ -10,8 +10,9 @@ use kube::{Api, Client, ResourceExt};
 use super::replica_sets::OwnedReplicaSet;
 use super::{KubeError, TEMPLATE_REVISION_ANNOTATION};
 use crate::crd::analysis::AnalysisRun;
+use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
-use crate::engine::{AnalysisPhase, AnalysisRunState, Observed, ReplicaSetState, Request};
+use crate::engine::{AnalysisRunState, Observed, ReplicaSetState, Request};
 
 /// The pod template the rollout asks for now, and its identity.
 #[derive(Debug, Clone)]
@@ -32,34 +33,37 @@ pub struct Workload {
 }
 
 /// Resolves the template from `spec.template` or the `workloadRef`
-/// Deployment. `Ok(Err(message))` is a problem with the spec, for the user.
-pub async fn target(
-    client: &Client,
-    rollout: &Rollout,
-) -> Result<Result<Target, String>, KubeError> {
+/// Deployment. `KubeError::Spec` is a problem with the spec, for the user.
+pub async fn target(client: &Client, rollout: &Rollout) -> Result<Target, KubeError> {
     let spec = &rollout.spec;
     let (template, selector, workload) = match (&spec.template, &spec.workload_ref) {
         (Some(template), None) => (template.clone(), spec.selector.clone(), None),
         (None, Some(reference)) => {
             if reference.kind != "Deployment" || !reference.api_version.starts_with("apps/") {
-                return Ok(Err(format!(
-                    "spec.workloadRef: only apps/v1 Deployment is supported, not {} {}",
-                    reference.api_version, reference.kind
-                )));
+                return Err(SpecProblem::new(
+                    "spec.workloadRef",
+                    format!(
+                        "only apps/v1 Deployment is supported, not {} {}",
+                        reference.api_version, reference.kind
+                    ),
+                )
+                .into());
             }
             let namespace = rollout.namespace().unwrap_or_default();
             let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
             let Some(deployment) = deployments.get_opt(&reference.name).await? else {
-                return Ok(Err(format!(
-                    "spec.workloadRef: Deployment {} not found in {namespace}",
-                    reference.name
-                )));
+                return Err(SpecProblem::new(
+                    "spec.workloadRef",
+                    format!("Deployment {} not found in {namespace}", reference.name),
+                )
+                .into());
             };
             let Some(dspec) = deployment.spec else {
-                return Ok(Err(format!(
-                    "spec.workloadRef: Deployment {} has no spec",
-                    reference.name
-                )));
+                return Err(SpecProblem::new(
+                    "spec.workloadRef",
+                    format!("Deployment {} has no spec", reference.name),
+                )
+                .into());
             };
             let workload = Workload {
                 name: reference.name.clone(),
@@ -76,13 +80,13 @@ pub async fn target(
     };
     let hash = crate::platform::template_hash(Some(&template));
     let label = revision_label(&template).unwrap_or_else(|| hash.clone());
-    Ok(Ok(Target {
+    Ok(Target {
         template,
         selector: selector.unwrap_or_default(),
         hash,
         label,
         workload,
-    }))
+    })
 }
 
 /// What a person calls the revision: the template's `conductor.dev/revision`
@@ -123,10 +127,7 @@ fn analysis_run_state(run: &AnalysisRun) -> AnalysisRunState {
     let status = run.status.as_ref();
     AnalysisRunState {
         name: run.name_any(),
-        phase: status
-            .and_then(|s| s.phase.as_deref())
-            .and_then(AnalysisPhase::parse)
-            .unwrap_or(AnalysisPhase::Pending),
+        phase: status.and_then(|s| s.phase).unwrap_or_default(),
         message: status.and_then(|s| s.message.clone()),
     }
 }

@@ -7,6 +7,7 @@
 
 use kube::Resource;
 
+use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::Rollout;
 use crate::engine::Request;
 
@@ -46,7 +47,7 @@ pub fn decode(value: &str) -> Option<Request> {
 /// The request the rollout carries and has not acted on yet, with the
 /// annotation value to record once it is. An unreadable annotation is
 /// returned as an error so the controller can say so.
-pub fn pending(rollout: &Rollout) -> Result<Option<(Request, String)>, String> {
+pub fn pending(rollout: &Rollout) -> Result<Option<(Request, String)>, SpecProblem> {
     let Some(value) = rollout
         .meta()
         .annotations
@@ -64,8 +65,11 @@ pub fn pending(rollout: &Rollout) -> Result<Option<(Request, String)>, String> {
     }
     match decode(value) {
         Some(request) => Ok(Some((request, value.clone()))),
-        None => Err(format!(
-            "annotation {REQUEST_ANNOTATION}: `{value}` is not <action>/<id> with action one of promote, promote-full, abort, retry, undo"
+        None => Err(SpecProblem::new(
+            format!("annotation {REQUEST_ANNOTATION}"),
+            format!(
+                "`{value}` is not <action>/<id> with action one of promote, promote-full, abort, retry, undo"
+            ),
         )),
     }
 }

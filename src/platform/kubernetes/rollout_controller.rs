@@ -29,7 +29,8 @@ use super::{
     HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found, managers, replica_sets, requests, routers,
 };
 use crate::crd::analysis::AnalysisRun;
-use crate::crd::rollout::{Rollout, RolloutStatus};
+use crate::crd::problem::SpecProblem;
+use crate::crd::rollout::{Rollout, RolloutPhase, RolloutStatus, ScaleDown};
 use crate::engine::{self, Decision, EventType, Observed};
 
 const NAME: &str = "rollout";
@@ -165,10 +166,10 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
     let status = rollout.status.clone().unwrap_or_default();
 
     // Read.
-    let target = observe::target(&ctx.client, rollout).await?;
-    let (target, mut problem) = match target {
+    let (target, mut problem) = match observe::target(&ctx.client, rollout).await {
         Ok(target) => (Some(target), None),
-        Err(problem) => (None, Some(problem)),
+        Err(KubeError::Spec(problem)) => (None, Some(problem)),
+        Err(error) => return Err(error),
     };
     let (request, request_value) = match requests::pending(rollout) {
         Ok(Some((request, value))) => (Some(request), Some(value)),
@@ -214,8 +215,13 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
         )
         .await?;
         let aborted = decision.status.abort == Some(true);
-        let routed = routers::apply(&ctx.client, rollout, &decision.desired, aborted).await?;
-        let analysed = analysis_runs::apply(
+        // A spec problem from the router still lets the analysis runs be
+        // made; any other failure stops here and is retried.
+        let routed = match routers::apply(&ctx.client, rollout, &decision.desired, aborted).await {
+            Err(KubeError::Spec(problem)) => Err(problem),
+            other => Ok(other?),
+        };
+        let analysed = match analysis_runs::apply(
             &ctx.client,
             &ctx.templates,
             rollout,
@@ -223,7 +229,11 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
             &decision.desired,
             &owned_runs,
         )
-        .await?;
+        .await
+        {
+            Err(KubeError::Spec(problem)) => Err(problem),
+            other => Ok(other?),
+        };
         match routed.and_then(|r| analysed.map(|a| r + a)) {
             Ok(n) => writes += n,
             Err(problem) => decision = invalid(&spec, &status, observed.clone(), problem, now),
@@ -265,7 +275,7 @@ fn invalid(
     spec: &crate::crd::rollout::RolloutSpec,
     status: &RolloutStatus,
     mut observed: Observed,
-    problem: String,
+    problem: SpecProblem,
     now: Timestamp,
 ) -> Decision {
     observed.problem = Some(problem);
@@ -294,10 +304,10 @@ async fn side_effects(
             .spec
             .workload_ref
             .as_ref()
-            .and_then(|w| w.scale_down.as_deref())
-            .unwrap_or("onsuccess");
-        let healthy = decision.status.phase.as_deref() == Some("Healthy");
-        if healthy && scale_down != "never" {
+            .and_then(|w| w.scale_down)
+            .unwrap_or(ScaleDown::OnSuccess);
+        let healthy = decision.status.phase == Some(RolloutPhase::Healthy);
+        if healthy && scale_down != ScaleDown::Never {
             writes += scale_deployment_to_zero(ctx, &namespace, &workload.name).await?;
         }
     }

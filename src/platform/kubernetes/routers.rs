@@ -13,6 +13,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
 use super::{HASH_LABEL, KubeError, managers};
+use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{
     GatewayApiTrafficRouting, NginxTrafficRouting, Rollout, RolloutStrategy,
 };
@@ -20,33 +21,49 @@ use crate::engine::Desired;
 
 const NGINX_PREFIX: &str = "nginx.ingress.kubernetes.io";
 
-/// The Services a strategy names: (stable or active, canary or preview).
-fn services(strategy: &RolloutStrategy) -> (Option<&str>, Option<&str>) {
+/// A Service a strategy names, with its field.
+type ServiceField<'a> = (Option<&'a str>, &'static str);
+
+/// (stable or active, canary or preview).
+fn service_fields(strategy: &RolloutStrategy) -> (ServiceField<'_>, ServiceField<'_>) {
     if let Some(canary) = &strategy.canary {
         (
-            canary.stable_service.as_deref(),
-            canary.canary_service.as_deref(),
+            (
+                canary.stable_service.as_deref(),
+                "spec.strategy.canary.stableService",
+            ),
+            (
+                canary.canary_service.as_deref(),
+                "spec.strategy.canary.canaryService",
+            ),
         )
     } else if let Some(bg) = &strategy.blue_green {
         (
-            Some(bg.active_service.as_str()),
-            bg.preview_service.as_deref(),
+            (
+                Some(bg.active_service.as_str()),
+                "spec.strategy.blueGreen.activeService",
+            ),
+            (
+                bg.preview_service.as_deref(),
+                "spec.strategy.blueGreen.previewService",
+            ),
         )
     } else {
-        (None, None)
+        ((None, "spec.strategy"), (None, "spec.strategy"))
     }
 }
 
 /// Makes Services and router weights what the decision says; returns the
-/// number of writes, or a problem with the spec for the user.
+/// number of writes; `KubeError::Spec` is a problem with the spec for the user.
 pub async fn apply(
     client: &Client,
     rollout: &Rollout,
     desired: &Desired,
     aborted: bool,
-) -> Result<Result<usize, String>, KubeError> {
+) -> Result<usize, KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
-    let (stable_service, canary_service) = services(&rollout.spec.strategy);
+    let (stable_field, canary_field) = service_fields(&rollout.spec.strategy);
+    let (stable_service, canary_service) = (stable_field.0, canary_field.0);
     let stable_hash = desired.stable_hash.as_deref();
     // An aborted canary's pods may stay up for a while (abortScaleDownDelay)
     // for debugging, but no traffic, not even through its own Service.
@@ -56,14 +73,11 @@ pub async fn apply(
     };
     let mut writes = 0;
     let api: Api<Service> = Api::namespaced(client.clone(), &namespace);
-    for (service, hash) in [(stable_service, stable_hash), (canary_service, canary_hash)] {
+    for ((service, field), hash) in [(stable_field, stable_hash), (canary_field, canary_hash)] {
         let (Some(service), Some(hash)) = (service, hash) else {
             continue;
         };
-        match pin_service(&api, service, hash).await? {
-            Ok(wrote) => writes += usize::from(wrote),
-            Err(problem) => return Ok(Err(problem)),
-        }
+        writes += usize::from(pin_service(&api, service, field, hash).await?);
     }
     let routing = rollout
         .spec
@@ -72,12 +86,14 @@ pub async fn apply(
         .as_ref()
         .and_then(|c| c.traffic_routing.as_ref());
     let Some(routing) = routing else {
-        return Ok(Ok(writes));
+        return Ok(writes);
     };
     let (Some(stable), Some(canary)) = (stable_service, canary_service) else {
-        return Ok(Err(
-            "spec.strategy.canary: trafficRouting needs stableService and canaryService".into(),
-        ));
+        return Err(SpecProblem::new(
+            "spec.strategy.canary",
+            "trafficRouting needs stableService and canaryService",
+        )
+        .into());
     };
     let weight = desired.canary_weight.clamp(0, 100);
     let routed = if let Some(gateway) = &routing.gateway_api {
@@ -85,18 +101,20 @@ pub async fn apply(
     } else if let Some(nginx) = &routing.nginx {
         nginx_canary(client, rollout, nginx, stable, canary, weight).await?
     } else {
-        Ok(false)
+        false
     };
-    Ok(routed.map(|wrote| writes + usize::from(wrote)))
+    Ok(writes + usize::from(routed))
 }
 
+/// Points Service `name` (named by `field`) at the pods of `hash`.
 async fn pin_service(
     api: &Api<Service>,
     name: &str,
+    field: &str,
     hash: &str,
-) -> Result<Result<bool, String>, KubeError> {
+) -> Result<bool, KubeError> {
     let Some(service) = api.get_opt(name).await? else {
-        return Ok(Err(format!("Service {name} not found")));
+        return Err(SpecProblem::new(field, format!("Service {name} not found")).into());
     };
     let current = service
         .spec
@@ -104,7 +122,7 @@ async fn pin_service(
         .and_then(|s| s.selector.as_ref())
         .and_then(|s| s.get(HASH_LABEL));
     if current.map(String::as_str) == Some(hash) {
-        return Ok(Ok(false));
+        return Ok(false);
     }
     let patch = json!({ "spec": { "selector": { HASH_LABEL: hash } } });
     api.patch(
@@ -113,7 +131,7 @@ async fn pin_service(
         &Patch::Merge(&patch),
     )
     .await?;
-    Ok(Ok(true))
+    Ok(true)
 }
 
 fn http_route_resource() -> ApiResource {
@@ -132,15 +150,17 @@ async fn http_route(
     stable: &str,
     canary: &str,
     weight: i32,
-) -> Result<Result<bool, String>, KubeError> {
+) -> Result<bool, KubeError> {
+    let field = "spec.strategy.canary.trafficRouting.gatewayAPI.httpRoute";
     let namespace = routing.namespace.as_deref().unwrap_or(namespace);
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), namespace, &http_route_resource());
     let Some(route) = api.get_opt(&routing.http_route).await? else {
-        return Ok(Err(format!(
-            "HTTPRoute {} not found in {namespace}",
-            routing.http_route
-        )));
+        return Err(SpecProblem::new(
+            field,
+            format!("HTTPRoute {} not found in {namespace}", routing.http_route),
+        )
+        .into());
     };
     let mut rules = route
         .data
@@ -178,13 +198,17 @@ async fn http_route(
         }
     }
     if !found {
-        return Ok(Err(format!(
-            "HTTPRoute {}: no rule sends to the stable Service {stable}",
-            routing.http_route
-        )));
+        return Err(SpecProblem::new(
+            field,
+            format!(
+                "no rule of HTTPRoute {} sends to the stable Service {stable}",
+                routing.http_route
+            ),
+        )
+        .into());
     }
     if route.data.pointer("/spec/rules") == Some(&Value::Array(rules.clone())) {
-        return Ok(Ok(false));
+        return Ok(false);
     }
     let patch = json!({ "spec": { "rules": rules } });
     api.patch(
@@ -193,7 +217,7 @@ async fn http_route(
         &Patch::Merge(&patch),
     )
     .await?;
-    Ok(Ok(true))
+    Ok(true)
 }
 
 pub fn canary_ingress_name(rollout: &str, stable_ingress: &str) -> String {
@@ -209,23 +233,32 @@ async fn nginx_canary(
     stable: &str,
     canary: &str,
     weight: i32,
-) -> Result<Result<bool, String>, KubeError> {
+) -> Result<bool, KubeError> {
+    let field = "spec.strategy.canary.trafficRouting.nginx.stableIngress";
     let namespace = rollout.namespace().unwrap_or_default();
     let api: Api<Ingress> = Api::namespaced(client.clone(), &namespace);
     let Some(stable_ingress) = api.get_opt(&routing.stable_ingress).await? else {
-        return Ok(Err(format!(
-            "Ingress {} not found in {namespace}",
-            routing.stable_ingress
-        )));
+        return Err(SpecProblem::new(
+            field,
+            format!(
+                "Ingress {} not found in {namespace}",
+                routing.stable_ingress
+            ),
+        )
+        .into());
     };
     let prefix = routing.annotation_prefix.as_deref().unwrap_or(NGINX_PREFIX);
     let mut spec = serde_json::to_value(&stable_ingress.spec).unwrap_or(Value::Null);
     let replaced = replace_service(&mut spec, stable, canary);
     if replaced == 0 {
-        return Ok(Err(format!(
-            "Ingress {}: no backend sends to the stable Service {stable}",
-            routing.stable_ingress
-        )));
+        return Err(SpecProblem::new(
+            field,
+            format!(
+                "no backend of Ingress {} sends to the stable Service {stable}",
+                routing.stable_ingress
+            ),
+        )
+        .into());
     }
     let name = canary_ingress_name(&rollout.name_any(), &routing.stable_ingress);
     let annotations = BTreeMap::from([
@@ -239,7 +272,7 @@ async fn nginx_canary(
             .iter()
             .all(|(k, v)| existing.annotations().get(k) == Some(v));
         if same_spec && same_annotations {
-            return Ok(Ok(false));
+            return Ok(false);
         }
     }
     let owner = rollout
@@ -263,7 +296,7 @@ async fn nginx_canary(
         &Patch::Apply(&ingress),
     )
     .await?;
-    Ok(Ok(true))
+    Ok(true)
 }
 
 /// Points every `service.name == from` backend in an Ingress spec at `to`.

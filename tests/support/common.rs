@@ -1,5 +1,10 @@
 //! Helpers shared by the integration tests: a throw-away repository with a
 //! small chart, and the `conductor` binary run the way a user runs it.
+//!
+//! Every test helper lives in `tests/support/` and a test includes the ones
+//! it uses by path (`#[path = "support/common.rs"] mod common;`), so cargo
+//! never builds a helper as a test of its own and each test compiles only
+//! what it needs.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
