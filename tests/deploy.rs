@@ -85,10 +85,22 @@ async fn a_good_revision_goes_wave_by_wave_and_the_ledger_records_every_transiti
             Some(second.as_str())
         );
     }
-    // One commit per transition: the intent, wave 1 Deploying, eu Healthy,
-    // wave 2 Deploying, us and ap Healthy.
+    // A commit per transition, in order: the intent, wave 1 Deploying, eu
+    // Healthy, wave 2 Deploying, then us and ap Healthy (one commit when
+    // they end at the same moment).
     let log = fleet.ledger_log();
-    assert_eq!(log.len() - commits_before, 6, "{log:#?}");
+    let ours = &log[commits_before..];
+    let position = |what: &str| {
+        ours.iter()
+            .position(|s| s.contains(what))
+            .unwrap_or_else(|| panic!("no `{what}` in {ours:#?}"))
+    };
+    assert!(ours.len() == 5 || ours.len() == 6, "{ours:#?}");
+    assert!(position(&format!("wants {second}")) < position("wave 1: Deploying"));
+    assert!(position("wave 1: Deploying") < position("eu: Healthy"));
+    assert!(position("eu: Healthy") < position("wave 2: Deploying"));
+    assert!(position("wave 2: Deploying") < position("us: Healthy"));
+    assert!(position("wave 2: Deploying") < position("ap: Healthy"));
 
     // Wave 2 was written only after eu was Healthy at the new revision,
     // for the generation the deploy gave it.

@@ -123,7 +123,7 @@ proptest! {
                     // No cluster of a later wave than the first failure was touched.
                     let first = failed.iter().map(|f| wave_of(f)).min().unwrap();
                     for c in clusters.iter().filter(|c| c.wave > first) {
-                        prop_assert!(standing.get(&c.name).is_none(), "{} of wave {} was touched", c.name, c.wave);
+                        prop_assert!(!standing.contains_key(&c.name), "{} of wave {} was touched", c.name, c.wave);
                     }
                     return Ok(());
                 }

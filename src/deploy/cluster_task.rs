@@ -12,9 +12,21 @@ use crate::gitops::ledger::ObjectRef;
 
 /// What a cluster task reports to the orchestrator.
 pub(super) enum Event {
-    Applied { cluster: String, applied: Applied },
-    Progress { cluster: String, detail: String },
-    Finished { cluster: String, end: End },
+    Applied {
+        cluster: String,
+        applied: Applied,
+    },
+    Progress {
+        cluster: String,
+        detail: String,
+    },
+    Finished {
+        cluster: String,
+        end: End,
+        /// From the start of its apply to its end, as the cluster saw it
+        /// (not when the orchestrator got round to it).
+        seconds: f64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -52,9 +64,11 @@ pub(super) async fn cluster_task<T: ClusterTarget>(
     newest: Arc<AtomicU64>,
 ) {
     let cluster = release.cluster.name.clone();
+    let started = Instant::now();
     let finish = |end: End| Event::Finished {
         cluster: cluster.clone(),
         end,
+        seconds: started.elapsed().as_secs_f64(),
     };
     let applied = match target.apply(&release, &previous).await {
         Ok(applied) => applied,

@@ -255,75 +255,90 @@ pub(super) fn last_good(
     }
 }
 
-/// A cluster's final state in this deploy, written only over a record of
-/// this deploy's generation or older: a newer deploy's record is never
-/// overwritten.
-pub(super) async fn record_end(
+/// One cluster's end in this deploy.
+pub(super) struct ClusterEnd {
+    pub release: Release,
+    pub state: ClusterState,
+    pub message: Option<String>,
+    /// What was applied; empty keeps what the ledger had.
+    pub objects: Vec<ObjectRef>,
+}
+
+/// Clusters' final states, written only over records of this deploy's
+/// generation or older: a newer deploy's record is never overwritten.
+/// Ends that arrive together are one commit: with a wave of many clusters
+/// becoming Healthy at once, one push each would queue them behind each
+/// other for a second or more.
+pub(super) async fn record_ends(
     request: &Request,
     ledger: &Ledger,
-    release: &Release,
-    state: ClusterState,
-    message: Option<String>,
-    objects: Vec<ObjectRef>,
+    ends: Vec<ClusterEnd>,
 ) -> Result<(), Failure> {
-    let (service, env, name) = (
+    if ends.is_empty() {
+        return Ok(());
+    }
+    let (service, env, by) = (
         request.service.clone(),
         request.environment.clone(),
-        release.cluster.name.clone(),
-    );
-    let (generation, sha, label, by) = (
-        release.generation,
-        release.revision.clone(),
-        release.label.clone(),
         request.by.clone(),
     );
-    let digest = release.digest.clone();
-    let rollback = release.rollback;
     ledger
         .transact(move |snapshot| {
-            let old = snapshot.clusters.get(&name);
-            if old.is_some_and(|o| o.generation > generation) {
-                return Decision::Done(());
-            }
-            let (previous_revision, previous_label) = match old {
-                Some(o) if o.revision == sha => {
-                    (o.previous_revision.clone(), o.previous_label.clone())
+            let mut changes = Vec::new();
+            let mut subjects = Vec::new();
+            for end in &ends {
+                let release = &end.release;
+                let name = &release.cluster.name;
+                let old = snapshot.clusters.get(name);
+                if old.is_some_and(|o| o.generation > release.generation) {
+                    continue;
                 }
-                other => last_good(other, &sha),
-            };
-            let record = ClusterRecord {
-                revision: sha.clone(),
-                label: label.clone(),
-                state,
-                previous_revision,
-                previous_label,
-                generation,
-                applied: ledger::Applied {
-                    digest: digest.clone(),
-                    objects: if objects.is_empty() {
-                        old.map(|o| o.applied.objects.clone()).unwrap_or_default()
-                    } else {
-                        objects.clone()
+                let (previous_revision, previous_label) = match old {
+                    Some(o) if o.revision == release.revision => {
+                        (o.previous_revision.clone(), o.previous_label.clone())
+                    }
+                    other => last_good(other, &release.revision),
+                };
+                let objects = if end.objects.is_empty() {
+                    old.map(|o| o.applied.objects.clone()).unwrap_or_default()
+                } else {
+                    end.objects.clone()
+                };
+                let record = ClusterRecord {
+                    revision: release.revision.clone(),
+                    label: release.label.clone(),
+                    state: end.state,
+                    previous_revision,
+                    previous_label,
+                    generation: release.generation,
+                    applied: ledger::Applied {
+                        digest: release.digest.clone(),
+                        objects,
                     },
-                },
-                updated_at: Timestamp::now().to_string(),
-                by: by.clone(),
-                message: message.clone(),
-                rollback,
-            };
-            let Ok(text) = ledger::to_yaml(&record) else {
+                    updated_at: Timestamp::now().to_string(),
+                    by: by.clone(),
+                    message: end.message.clone(),
+                    rollback: release.rollback,
+                };
+                let Ok(text) = ledger::to_yaml(&record) else {
+                    continue;
+                };
+                changes.push(Change::Put {
+                    path: ledger::cluster_path(&service, &env, name),
+                    text,
+                });
+                let mut subject = format!("{name}: {} {}", end.state, release.label);
+                if let Some(m) = &end.message {
+                    subject.push_str(&format!(" ({m})"));
+                }
+                subjects.push(subject);
+            }
+            if changes.is_empty() {
                 return Decision::Done(());
-            };
-            let mut subject = format!("{state} {label}");
-            if let Some(m) = &message {
-                subject.push_str(&format!(": {m}"));
             }
             Decision::Write {
-                changes: vec![Change::Put {
-                    path: ledger::cluster_path(&service, &env, &name),
-                    text,
-                }],
-                message: ledger::message(&service, &env, Some(&name), &subject),
+                changes,
+                message: ledger::message(&service, &env, None, &subjects.join("; ")),
                 value: (),
             }
         })

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use super::cluster_task::{End, Event, cluster_task};
-use super::ledger::{Ledger, record_end};
+use super::ledger::{ClusterEnd, Ledger, record_ends};
 use super::report::Report;
 use super::run::{Failure, Prepared, Request, failed};
 use super::target::{Applied, ClusterTarget, Release};
@@ -94,7 +94,7 @@ pub(super) async fn rollback<T: ClusterTarget>(
     drop(events);
     let mut objects: BTreeMap<String, Vec<_>> = BTreeMap::new();
     while let Some(event) = inbox.recv().await {
-        let Event::Finished { cluster, end } = event else {
+        let Event::Finished { cluster, end, .. } = event else {
             if let Event::Applied { cluster, applied } = event {
                 objects.insert(cluster, applied.objects);
             }
@@ -114,16 +114,13 @@ pub(super) async fn rollback<T: ClusterTarget>(
             ),
         };
         say(&format!("rollback: {cluster}: {message}"));
-        let applied_objects = objects.remove(&cluster).unwrap_or_default();
-        record_end(
-            request,
-            ledger,
-            release,
+        let end = ClusterEnd {
+            release: release.clone(),
             state,
-            Some(message.clone()),
-            applied_objects,
-        )
-        .await?;
+            message: Some(message.clone()),
+            objects: objects.remove(&cluster).unwrap_or_default(),
+        };
+        record_ends(request, ledger, vec![end]).await?;
         let entry = report.cluster(&cluster, release.cluster.wave);
         entry.state = state.to_string();
         entry.detail = message;

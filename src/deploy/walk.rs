@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::cluster_task::{End, Event, cluster_task};
-use super::ledger::{Ledger, record_end, start_wave};
+use super::ledger::{ClusterEnd, Ledger, record_ends, start_wave};
 use super::report::Report;
 use super::rollback::rollback;
 use super::run::{Exit, Failure, OnFailure, Prepared, Request, failed, superseded_message};
@@ -121,12 +121,11 @@ pub(super) async fn run_waves<T: ClusterTarget>(
                     () = tokio::time::sleep(wake) => None,
                 };
                 if let Some(event) = event {
-                    let exit =
-                        handle(event, request, ledger, prepared, say, report, &mut walk).await?;
-                    if let Some(exit) = exit {
-                        tasks.abort_all();
-                        return Ok(exit);
+                    let mut events = vec![event];
+                    while let Ok(more) = inbox.try_recv() {
+                        events.push(more);
                     }
+                    handle(events, request, ledger, prepared, say, report, &mut walk).await?;
                 }
                 if last_check.elapsed() >= LEDGER_CHECK {
                     last_check = Instant::now();
@@ -153,112 +152,117 @@ pub(super) struct Walk {
     timed_out: Vec<String>,
 }
 
+/// Handles what the cluster tasks reported since the last look: progress
+/// at once, and every end in one ledger commit.
 pub(super) async fn handle(
-    event: Event,
+    events: Vec<Event>,
     request: &Request,
     ledger: &Ledger,
     prepared: &Prepared,
     say: &(dyn Fn(&str) + Sync),
     report: &mut Report,
     walk: &mut Walk,
-) -> Result<Option<Exit>, Failure> {
+) -> Result<(), Failure> {
     let wave_of = |name: &str| prepared.releases.get(name).map_or(0, |r| r.cluster.wave);
-    match event {
-        Event::Applied {
-            cluster,
-            applied: done,
-        } => {
-            let entry = report.cluster(&cluster, wave_of(&cluster));
-            entry.pruned = done.pruned.iter().map(ToString::to_string).collect();
-            entry.yielded = done.yielded.clone();
-            let mut line = format!(
-                "[wave {}] {cluster}: applied {} objects",
-                wave_of(&cluster),
-                done.objects.len()
-            );
-            if !done.pruned.is_empty() {
-                line.push_str(&format!(", pruned {}", entry.pruned.join(", ")));
+    let mut ends = Vec::new();
+    for event in events {
+        match event {
+            Event::Applied {
+                cluster,
+                applied: done,
+            } => {
+                let entry = report.cluster(&cluster, wave_of(&cluster));
+                entry.pruned = done.pruned.iter().map(ToString::to_string).collect();
+                entry.yielded = done.yielded.clone();
+                let mut line = format!(
+                    "[wave {}] {cluster}: applied {} objects",
+                    wave_of(&cluster),
+                    done.objects.len()
+                );
+                if !done.pruned.is_empty() {
+                    line.push_str(&format!(", pruned {}", entry.pruned.join(", ")));
+                }
+                if !done.yielded.is_empty() {
+                    line.push_str(&format!(
+                        ", left to the controller: {}",
+                        done.yielded.join(", ")
+                    ));
+                }
+                say(&line);
+                walk.applied.insert(cluster, done);
             }
-            if !done.yielded.is_empty() {
-                line.push_str(&format!(
-                    ", left to the controller: {}",
-                    done.yielded.join(", ")
-                ));
+            Event::Progress { cluster, detail } => {
+                say(&format!("[wave {}] {cluster}: {detail}", wave_of(&cluster)));
+                report.cluster(&cluster, wave_of(&cluster)).detail = detail;
             }
-            say(&line);
-            walk.applied.insert(cluster, done);
-            Ok(None)
-        }
-        Event::Progress { cluster, detail } => {
-            say(&format!("[wave {}] {cluster}: {detail}", wave_of(&cluster)));
-            report.cluster(&cluster, wave_of(&cluster)).detail = detail;
-            Ok(None)
-        }
-        Event::Finished { cluster, end } => {
-            let seconds = walk
-                .started
-                .get(&cluster)
-                .map_or(0.0, |s| s.elapsed().as_secs_f64());
-            let (state, message) = match &end {
-                End::Healthy => (ClusterState::Healthy, None),
-                End::Degraded(reason) => (ClusterState::Failed, Some(reason.clone())),
-                End::TimedOut(last) => {
-                    walk.timed_out.push(cluster.clone());
-                    (
-                        ClusterState::Failed,
+            Event::Finished {
+                cluster,
+                end,
+                seconds,
+            } => {
+                let message = match &end {
+                    End::Healthy => None,
+                    End::Degraded(reason) => Some(reason.clone()),
+                    End::TimedOut(last) => {
+                        walk.timed_out.push(cluster.clone());
                         Some(format!(
                             "timed out after {}s: {last}",
                             request.timeout.as_secs()
-                        )),
-                    )
+                        ))
+                    }
+                    End::Error(message) => Some(message.clone()),
+                    End::Superseded(generation) => {
+                        return Err((
+                            Exit::Refused,
+                            format!(
+                                "superseded: cluster {cluster} carries deploy generation {generation}, newer than this deploy's {}; stopped",
+                                report.generation
+                            ),
+                        ));
+                    }
+                };
+                let state = match message {
+                    None => ClusterState::Healthy,
+                    Some(_) => ClusterState::Failed,
+                };
+                let entry = report.cluster(&cluster, wave_of(&cluster));
+                entry.state = state.to_string();
+                entry.seconds = seconds;
+                match &message {
+                    Some(message) => {
+                        say(&format!(
+                            "[wave {}] {cluster}: Failed: {message}",
+                            wave_of(&cluster)
+                        ));
+                        entry.detail = message.clone();
+                        walk.standing.insert(cluster.clone(), Standing::Failed);
+                    }
+                    None => {
+                        say(&format!(
+                            "[wave {}] {cluster}: Healthy at {} after {seconds:.1}s",
+                            wave_of(&cluster),
+                            request.revision
+                        ));
+                        entry.detail = format!("Healthy at {}", request.revision);
+                        let since = Timestamp::now();
+                        walk.standing
+                            .insert(cluster.clone(), Standing::Healthy { since });
+                    }
                 }
-                End::Error(message) => (ClusterState::Failed, Some(message.clone())),
-                End::Superseded(generation) => {
-                    return Err((
-                        Exit::Refused,
-                        format!(
-                            "superseded: cluster {cluster} carries deploy generation {generation}, newer than this deploy's {}; stopped",
-                            report.generation
-                        ),
-                    ));
+                if let Some(release) = prepared.releases.get(&cluster) {
+                    ends.push(ClusterEnd {
+                        release: release.clone(),
+                        state,
+                        message,
+                        objects: walk
+                            .applied
+                            .get(&cluster)
+                            .map(|a| a.objects.clone())
+                            .unwrap_or_default(),
+                    });
                 }
-            };
-            let objects = walk
-                .applied
-                .get(&cluster)
-                .map(|a| a.objects.clone())
-                .unwrap_or_default();
-            if let Some(release) = prepared.releases.get(&cluster) {
-                record_end(request, ledger, release, state, message.clone(), objects).await?;
             }
-            let entry = report.cluster(&cluster, wave_of(&cluster));
-            entry.state = state.to_string();
-            entry.seconds = seconds;
-            match message {
-                Some(message) => {
-                    say(&format!(
-                        "[wave {}] {cluster}: Failed: {message}",
-                        wave_of(&cluster)
-                    ));
-                    entry.detail = message;
-                    walk.standing.insert(cluster, Standing::Failed);
-                }
-                None => {
-                    say(&format!(
-                        "[wave {}] {cluster}: Healthy at {} after {seconds:.1}s",
-                        wave_of(&cluster),
-                        request.revision
-                    ));
-                    entry.detail = format!("Healthy at {}", request.revision);
-                    walk.standing.insert(
-                        cluster,
-                        Standing::Healthy {
-                            since: Timestamp::now(),
-                        },
-                    );
-                }
-            }
-            Ok(None)
         }
     }
+    record_ends(request, ledger, ends).await
 }

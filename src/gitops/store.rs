@@ -110,9 +110,31 @@ impl LedgerStore {
 
     /// Fetches the branch and returns the environment's records at its head.
     pub fn read(&mut self, service: &str, env: &str) -> Result<Snapshot, GitError> {
-        let Some(head) = self.fetch()? else {
-            return Ok(Snapshot::default());
+        match self.fetch()? {
+            Some(head) => self.snapshot_at(head, service, env),
+            None => Ok(Snapshot::default()),
+        }
+    }
+
+    /// The environment's records at the head this store last fetched or
+    /// wrote, without asking the remote; `None` before the branch exists.
+    /// Only for decisions that write: the push's compare-and-swap refuses
+    /// one made on a head that has moved.
+    pub(super) fn read_cached(
+        &mut self,
+        service: &str,
+        env: &str,
+    ) -> Result<Option<Snapshot>, GitError> {
+        let Ok(reference) = self.cache.find_reference(REMOTE_REF) else {
+            return Ok(None);
         };
+        let Some(head) = reference.target() else {
+            return Ok(None);
+        };
+        self.snapshot_at(head, service, env).map(Some)
+    }
+
+    fn snapshot_at(&self, head: Oid, service: &str, env: &str) -> Result<Snapshot, GitError> {
         let tree = self.tree_of(head)?;
         let mut snapshot = Snapshot {
             head: Some(head.to_string()),

@@ -45,9 +45,28 @@ impl LedgerStore {
         env: &str,
         mut decide: impl FnMut(&Snapshot) -> Decision<T>,
     ) -> Result<TransactOutcome<T>, GitError> {
+        // The first decision is made on the head this store already knows
+        // (most often its own last write), saving a fetch per transition: a
+        // write decided on a stale head is refused by the push and decided
+        // again on a fresh one, and a decision to write nothing is always
+        // confirmed on a fresh one.
+        let mut fresh = false;
         for attempt in 1..=MAX_ATTEMPTS {
-            let snapshot = self.read(service, env)?;
+            let snapshot = match (fresh, attempt) {
+                (false, 1) => match self.read_cached(service, env)? {
+                    Some(cached) => cached,
+                    None => {
+                        fresh = true;
+                        self.read(service, env)?
+                    }
+                },
+                _ => {
+                    fresh = true;
+                    self.read(service, env)?
+                }
+            };
             let (changes, message, value) = match decide(&snapshot) {
+                Decision::Done(_) if !fresh => continue,
                 Decision::Done(value) => {
                     return Ok(TransactOutcome {
                         value,
@@ -71,6 +90,8 @@ impl LedgerStore {
                         attempts: attempt,
                     });
                 }
+                // A cached head was simply old news: fetch at once.
+                CommitResult::Moved if !fresh => {}
                 CommitResult::Moved => std::thread::sleep(backoff(attempt)),
             }
         }
