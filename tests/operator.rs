@@ -73,13 +73,13 @@ async fn set_image(cluster: &Cluster, name: &str, image: &str) {
         .expect("patch the image");
 }
 
+/// Done at `revision` by the engine's own answer (for the current
+/// generation), with every pod available.
 fn healthy_at(revision: &'static str) -> impl Fn(&Rollout) -> bool {
     move |r: &Rollout| {
-        let status = r.status.as_ref();
-        phase(r) == "Healthy"
-            && status.and_then(|s| s.stable_revision.as_deref()) == Some(revision)
-            && status.and_then(|s| s.observed_generation) == r.metadata.generation
-            && status.and_then(|s| s.available_replicas) == r.spec.replicas
+        let outcome = conductor::engine::outcome(r.metadata.generation, &r.spec, r.status.as_ref());
+        outcome.is_healthy_at(revision)
+            && r.status.as_ref().and_then(|s| s.available_replicas) == r.spec.replicas
     }
 }
 

@@ -20,7 +20,7 @@ use crate::analysis::providers::{Providers, StaticEndpoints, StaticKeys};
 use crate::analysis::run::Run;
 use crate::crd::analysis::{AnalysisTemplateSpec, Measurement};
 use crate::crd::problem::joined;
-use crate::crd::rollout::{AnalysisTemplateRef, Rollout, RolloutPhase, RolloutSpec, RolloutStatus};
+use crate::crd::rollout::{AnalysisTemplateRef, Rollout, RolloutSpec, RolloutStatus};
 use crate::engine::{self, AnalysisPhase, AnalysisRunState, Observed, ReplicaSetState};
 use crate::platform::local::proxy::{Proxy, Side};
 use crate::platform::local::replicas::{ReplicaSets, RevisionSettings, helpdesk_binary};
@@ -31,6 +31,10 @@ const SERVICE: &str = "helpdesk";
 const ENVIRONMENT: &str = "demo";
 const TICK: Duration = Duration::from_millis(100);
 const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
+/// The demo's single platform observes and decides in one loop, so its
+/// status is never written for another spec than the one it decides on: one
+/// generation throughout, and `engine::outcome` has no stale status to catch.
+const GENERATION: i64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -172,7 +176,7 @@ impl Platform {
             .collect();
         Observed {
             name: SERVICE.into(),
-            generation: 1,
+            generation: GENERATION,
             template_hash: current.hash.clone(),
             template_label: current.label.clone(),
             replica_sets,
@@ -569,8 +573,9 @@ pub async fn run(options: Options) -> Result<Report, DemoError> {
             }
             let status = &platform.status;
             let canary_pods = platform.sets.count(&revision.hash);
+            let done = engine::outcome(Some(GENERATION), &revision.spec, Some(status));
             if status.stable_rs.as_deref() == Some(revision.hash.as_str())
-                && status.phase == Some(RolloutPhase::Healthy)
+                && done.is_healthy_at(&revision.label)
             {
                 let others: usize = platform
                     .created
@@ -613,10 +618,7 @@ pub async fn run(options: Options) -> Result<Report, DemoError> {
         if release.label != "v1" {
             report.scenarios.push(scenario);
         }
-        if !matches!(
-            platform.status.phase,
-            Some(RolloutPhase::Healthy | RolloutPhase::Degraded)
-        ) {
+        if !engine::outcome(Some(GENERATION), &revision.spec, Some(&platform.status)).is_final() {
             break;
         }
     }
