@@ -13,6 +13,7 @@ use super::run::{
     DeployError, Exit, Failure, Prepared, Request, bad_input, failed, superseded_message,
 };
 use super::target::Release;
+use crate::gitops::GitError;
 use crate::gitops::ledger::{self, ClusterRecord, ClusterState, EnvironmentRecord, ObjectRef};
 use crate::gitops::ordering::{self, Intent, Verdict};
 use crate::gitops::source::{Commit, SourceRepo};
@@ -30,23 +31,24 @@ pub(super) struct Ledger {
 
 impl Ledger {
     pub(super) async fn read(&self) -> Result<Snapshot, DeployError> {
-        let (store, service, env) = (
-            self.store.clone(),
-            self.service.clone(),
-            self.environment.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-            store.read(&service, &env)
-        })
-        .await
-        .map_err(|e| DeployError::Task(e.to_string()))?
-        .map_err(DeployError::from)
+        self.blocking(|store, service, env| store.read(service, env))
+            .await
     }
 
     pub(super) async fn transact<T: Send + 'static>(
         &self,
         decide: impl FnMut(&Snapshot) -> Decision<T> + Send + 'static,
+    ) -> Result<T, DeployError> {
+        self.blocking(move |store, service, env| {
+            store.transact(service, env, decide).map(|o| o.value)
+        })
+        .await
+    }
+
+    /// Runs Git work on the blocking pool, one operation at a time.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut LedgerStore, &str, &str) -> Result<T, GitError> + Send + 'static,
     ) -> Result<T, DeployError> {
         let (store, service, env) = (
             self.store.clone(),
@@ -54,12 +56,36 @@ impl Ledger {
             self.environment.clone(),
         );
         tokio::task::spawn_blocking(move || {
+            // Git work never panics halfway through a write of ours, so a
+            // poisoned lock still guards a usable store.
             let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-            store.transact(&service, &env, decide).map(|o| o.value)
+            work(&mut store, &service, &env)
         })
         .await
         .map_err(|e| DeployError::Task(e.to_string()))?
         .map_err(DeployError::from)
+    }
+}
+
+/// Writes the environment's intended revision, as one commit.
+pub(super) fn write_environment<T>(
+    service: &str,
+    env: &str,
+    record: &EnvironmentRecord,
+    what: &str,
+    value: T,
+    unwritable: impl FnOnce(String) -> T,
+) -> Decision<T> {
+    match ledger::to_yaml(record) {
+        Ok(text) => Decision::Write {
+            changes: vec![Change::Put {
+                path: ledger::environment_path(service, env),
+                text,
+            }],
+            message: ledger::message(service, env, None, what),
+            value,
+        },
+        Err(e) => Decision::Done(unwritable(e.to_string())),
     }
 }
 
@@ -121,22 +147,14 @@ pub(super) async fn write_intent(
                     by: by.clone(),
                     rollback: intent == Intent::RollbackTo,
                 };
-                match ledger::to_yaml(&record) {
-                    Ok(text) => Decision::Write {
-                        changes: vec![Change::Put {
-                            path: ledger::environment_path(&service, &env),
-                            text,
-                        }],
-                        message: ledger::message(
-                            &service,
-                            &env,
-                            None,
-                            &format!("wants {label} (generation {generation})"),
-                        ),
-                        value: Intended::Generation(generation),
-                    },
-                    Err(e) => Decision::Done(Intended::Broken(e.to_string())),
-                }
+                write_environment(
+                    &service,
+                    &env,
+                    &record,
+                    &format!("wants {label} (generation {generation})"),
+                    Intended::Generation(generation),
+                    Intended::Broken,
+                )
             })
             .await
             .map_err(failed)?;

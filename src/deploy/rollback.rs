@@ -11,12 +11,11 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use super::cluster_task::{End, Event, cluster_task};
-use super::ledger::{ClusterEnd, Ledger, record_ends};
+use super::ledger::{ClusterEnd, Ledger, record_ends, write_environment};
 use super::report::Report;
 use super::run::{Failure, Prepared, Request, failed};
 use super::target::{Applied, ClusterTarget, Release};
 use crate::gitops::ledger::{self, ClusterState, EnvironmentRecord};
-use crate::gitops::store::Change;
 use crate::gitops::transact::Decision;
 use crate::render::{self, Helm};
 
@@ -154,22 +153,14 @@ async fn write_rollback_intent(
             if snapshot.environment.as_ref().map(|e| e.generation) != Some(mine) {
                 return Decision::Done(false);
             }
-            let Ok(text) = ledger::to_yaml(&record) else {
-                return Decision::Done(false);
-            };
-            Decision::Write {
-                changes: vec![Change::Put {
-                    path: ledger::environment_path(&service, &env),
-                    text,
-                }],
-                message: ledger::message(
-                    &service,
-                    &env,
-                    None,
-                    &format!("rolls back from {from} to {}", record.label),
-                ),
-                value: true,
-            }
+            write_environment(
+                &service,
+                &env,
+                &record,
+                &format!("rolls back from {from} to {}", record.label),
+                true,
+                |_| false,
+            )
         })
         .await
         .map_err(failed)

@@ -348,63 +348,34 @@ impl Fleet {
         command
     }
 
-    /// `conductor deploy shop --env production --revision <rev> ...`, to its end.
-    pub fn deploy(&self, revision: &str, extra: &[&str]) -> Run {
+    /// `deploy shop --env production <target> <rev>` with the tests' poll,
+    /// timeout (unless `extra` sets one) and `--by`.
+    fn deploy_args<'a>(target: &'a str, revision: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
-            "deploy",
-            SERVICE,
-            "--env",
-            ENV,
-            "--revision",
-            revision,
-            "--poll",
-            "100ms",
-            "--by",
-            "tests",
+            "deploy", SERVICE, "--env", ENV, target, revision, "--poll", "100ms", "--by", "tests",
         ];
         if !extra.contains(&"--timeout") {
-            args.extend_from_slice(&["--timeout", "60s"]);
+            args.extend_from_slice(&["--timeout", "90s"]);
         }
         args.extend_from_slice(extra);
+        args
+    }
+
+    /// `conductor deploy shop --env production --revision <rev> ...`, to its end.
+    pub fn deploy(&self, revision: &str, extra: &[&str]) -> Run {
+        let args = Self::deploy_args("--revision", revision, extra);
         Run(self.command(&args).output().unwrap())
     }
 
     /// `conductor deploy ... --rollback-to <rev>`: an intentional step back.
     pub fn rollback_to(&self, revision: &str) -> Run {
-        let args = [
-            "deploy",
-            SERVICE,
-            "--env",
-            ENV,
-            "--rollback-to",
-            revision,
-            "--poll",
-            "100ms",
-            "--timeout",
-            "60s",
-            "--by",
-            "tests",
-        ];
+        let args = Self::deploy_args("--rollback-to", revision, &[]);
         Run(self.command(&args).output().unwrap())
     }
 
-    /// The same, running in the background.
+    /// The same as [`Fleet::deploy`], running in the background.
     pub fn spawn_deploy(&self, revision: &str, extra: &[&str]) -> Child {
-        let mut args = vec![
-            "deploy",
-            SERVICE,
-            "--env",
-            ENV,
-            "--revision",
-            revision,
-            "--poll",
-            "100ms",
-            "--timeout",
-            "90s",
-            "--by",
-            "tests",
-        ];
-        args.extend_from_slice(extra);
+        let args = Self::deploy_args("--revision", revision, extra);
         self.command(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
