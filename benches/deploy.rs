@@ -829,8 +829,10 @@ fn report(run: &Run, commits: usize, healthy_writes: &[(usize, Instant)]) {
         .iter()
         .filter(|(_, l)| parse(l).is_some_and(|(_, _, w)| after_seconds(w).is_some()))
         .count();
+    // Clusters that end together share one commit, so the count is at most
+    // one per transition.
     println!(
-        "  ledger commits written: {commits} (1 intent + {WAVES} wave starts + {transitions} cluster ends = {})",
+        "  ledger commits written: {commits} for {} transitions (1 intent, {WAVES} wave starts, {transitions} cluster ends; ends arriving together share a commit)",
         1 + WAVES + transitions
     );
     println!(
