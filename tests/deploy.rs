@@ -645,3 +645,53 @@ async fn a_wave_bakes_before_the_next_starts_and_status_and_history_tell_the_sto
         "{lines:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_an_autoscaler_set_survive_a_deploy_and_deployments_are_waited_for() {
+    let fleet = Fleet::start().await;
+    let first = fleet.commit("first");
+    fleet.deploy(&first, &[]).expect(0);
+    // An HPA scales the Rollout through its scale subresource, as the
+    // kube-controller-manager does.
+    let eu = fleet.cluster("eu");
+    let autoscaler = eu.fake.client_as("kube-controller-manager");
+    let rollouts: kube::Api<conductor::crd::rollout::Rollout> =
+        kube::Api::namespaced(autoscaler, "shop");
+    rollouts
+        .patch_scale(
+            "shop",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .expect("scale the rollout");
+
+    let second = fleet.commit("second");
+    let run = fleet.deploy(&second, &[]).expect(0);
+    assert!(
+        run.stdout()
+            .contains(".spec.replicas (kube-controller-manager)"),
+        "{}",
+        run.stdout()
+    );
+    let rollout = eu.rollout().unwrap();
+    assert_eq!(
+        rollout.pointer("/spec/replicas"),
+        Some(&Value::from(5)),
+        "the autoscaler's replicas stay"
+    );
+    assert_eq!(eu.rollout_tag().as_deref(), Some(second.as_str()));
+    // The Deployment beside it was rolled to the new revision and waited for.
+    let worker = eu
+        .fake
+        .get_object(("apps/v1", "deployments"), "shop", "shop-worker")
+        .unwrap();
+    let image = worker
+        .pointer("/spec/template/spec/containers/0/image")
+        .and_then(Value::as_str);
+    assert!(image.is_some_and(|i| i.ends_with(&second)), "{image:?}");
+    let updated = worker
+        .pointer("/status/updatedReplicas")
+        .and_then(Value::as_i64);
+    assert_eq!(updated, Some(1), "{worker:?}");
+}
