@@ -35,7 +35,9 @@ pub enum FailurePolicy {
 #[derive(Debug, clap::Args)]
 #[command(group(ArgGroup::new("target").required(true).args(["revision", "rollback_to"])))]
 pub struct Args {
+    /// The service, as named in conductor-config/<service>.yaml.
     service: String,
+    /// The environment whose clusters receive the revision.
     #[arg(long = "env")]
     environment: String,
     /// The revision to deploy: a commit, tag or branch of the source repository, rendered into the chart as given.
@@ -58,6 +60,7 @@ pub struct Args {
     /// Who deploys, for the ledger; default the CI job's URL, else user@host.
     #[arg(long)]
     by: Option<String>,
+    /// `json` prints one result document on stdout (progress goes to stderr).
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
     /// How often each cluster's rollout is looked at.
