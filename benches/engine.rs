@@ -56,6 +56,7 @@ fn main() {
         hash: hash.into(),
         label: hash.into(),
         revision,
+        template: None,
         created_at: None,
         replicas,
         ready: replicas,

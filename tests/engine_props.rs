@@ -1,6 +1,7 @@
 //! Properties of the engine over random specs, step lists, worlds, requests
 //! and time: availability floor, weight ceiling, abort means weight 0,
-//! deciding twice changes nothing, and no panic.
+//! deciding twice changes nothing, a ReplicaSet is its template's whatever
+//! hash named it, and no panic.
 
 #[path = "support/world.rs"]
 mod world;
@@ -254,6 +255,20 @@ fn check_common(
         "second decision emitted {:?}",
         again.events
     );
+    // (f) a template whose ReplicaSet an older controller named by another
+    // hash is found by its template's hash, and decided on the same.
+    let hash = again_observed.template_hash.clone();
+    if let Some(rs) = again_observed
+        .replica_sets
+        .iter_mut()
+        .find(|rs| rs.hash == hash)
+    {
+        let content = format!("content-{hash}");
+        rs.template = Some(content.clone());
+        again_observed.template_hash = content;
+        let renamed = engine::decide(spec, &decision.status, &again_observed, now);
+        prop_assert_eq!(&renamed, &again, "a renamed ReplicaSet decided otherwise");
+    }
     Ok(())
 }
 

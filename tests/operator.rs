@@ -16,9 +16,12 @@ use cluster::{Cluster, ControllerProcess, phase, wait_for};
 use conductor::cli::rollout as rollout_cli;
 use conductor::crd::analysis::{AnalysisPhase, AnalysisRun};
 use conductor::crd::rollout::Rollout;
-use conductor::platform::kubernetes::HASH_LABEL;
+use conductor::platform::kubernetes::{
+    HASH_LABEL, LABEL_ANNOTATION, REVISION_ANNOTATION, ROLLOUT_LABEL,
+};
+use conductor::platform::template_hash;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
@@ -471,6 +474,95 @@ async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The hash controllers before this version gave a template: FNV-1a over
+/// the template exactly as written, without the server's defaults.
+fn legacy_hash(template: &PodTemplateSpec) -> String {
+    let text = serde_json::to_string(template).expect("a template is JSON");
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{:08x}", hash >> 32)
+}
+
+/// A ReplicaSet an older controller named from the template as written is
+/// still that template's revision: upgrading the controller starts no new
+/// ReplicaSet, the pods' selector keeps its hash, and undo back to it
+/// reuses it although the server's defaulted copy hashes differently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_sets_an_older_controller_named_stay_their_templates_revision() {
+    let cluster = Cluster::start("legacy").await;
+    services(&cluster, "till").await;
+    let steps = json!([{ "setWeight": 50 }, { "pause": {} }]);
+    let stored: Rollout = cluster.apply(rollout("till", V1, steps)).await;
+    let template = stored.spec.template.clone().expect("a template");
+    let legacy = legacy_hash(&template);
+    assert_ne!(legacy, template_hash(Some(&template)));
+    let mut pod_template = serde_json::to_value(&template).expect("json");
+    pod_template["metadata"]["labels"][HASH_LABEL] = json!(legacy);
+    cluster
+        .apply::<ReplicaSet>(json!({
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": format!("till-{legacy}"),
+                "labels": { "app": "till", HASH_LABEL: legacy, ROLLOUT_LABEL: "till" },
+                "annotations": { REVISION_ANNOTATION: "1", LABEL_ANNOTATION: "3.9" },
+                "ownerReferences": [{
+                    "apiVersion": "conductor.dev/v1alpha1", "kind": "Rollout", "name": "till",
+                    "uid": stored.uid(), "controller": true, "blockOwnerDeletion": true,
+                }],
+            },
+            "spec": {
+                "replicas": 4,
+                "selector": { "matchLabels": { "app": "till", HASH_LABEL: legacy } },
+                "template": pod_template,
+            },
+        }))
+        .await;
+    let _controller = cluster.controller("replica-a").await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "till", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    let names = |sets: Vec<ReplicaSet>| sets.iter().map(|rs| rs.name_any()).collect::<Vec<_>>();
+    let legacy_name = format!("till-{legacy}");
+    assert_eq!(
+        names(replica_sets(&cluster, "till").await),
+        std::slice::from_ref(&legacy_name)
+    );
+    assert_eq!(
+        selector_hash(&cluster, "till-stable").await,
+        Some(legacy.clone())
+    );
+
+    set_image(&cluster, "till", V2).await;
+    wait_for(&api, "till", LIMIT, "paused at step 1", |r| {
+        current_step(r) == Some(1)
+    })
+    .await;
+    let (code, out) = cli(&cluster, &["promote", "till", "--full"]).await;
+    assert_eq!(code, 0, "{out}");
+    wait_for(&api, "till", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    let (code, out) = cli(&cluster, &["undo", "till"]).await;
+    assert_eq!(code, 0, "{out}");
+    wait_for(&api, "till", LIMIT, "paused at step 1 on 3.9", |r| {
+        current_step(r) == Some(1) && r.spec.template.as_ref() != Some(&template)
+    })
+    .await;
+    let (code, out) = cli(&cluster, &["promote", "till", "--full"]).await;
+    assert_eq!(code, 0, "{out}");
+    wait_for(
+        &api,
+        "till",
+        LIMIT,
+        "healthy on 3.9 again",
+        healthy_at("3.9"),
+    )
+    .await;
+    let sets = names(replica_sets(&cluster, "till").await);
+    assert_eq!(sets.len(), 2, "undo reuses the old ReplicaSet: {sets:?}");
+    assert!(sets.contains(&legacy_name), "{sets:?}");
+    assert_eq!(selector_hash(&cluster, "till-stable").await, Some(legacy));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,9 @@
 //! - authorizes requests: [`FakeApi::deny`] takes access away as a missing
 //!   RBAC grant would (403 Forbidden), and `SelfSubjectAccessReview`s are
 //!   answered by the same rules;
+//! - fills in the defaults a real server gives workloads' pod templates
+//!   (`restartPolicy`, `dnsPolicy`, `imagePullPolicy`, ...), so what is
+//!   read back differs from what was sent as it does on a cluster;
 //! - audits every write with its field manager and the object stored.
 //!
 //! [`serve()`] puts it on a loopback HTTP port for other processes.
@@ -34,6 +37,7 @@ mod access;
 mod apply;
 mod builtin;
 mod catalog;
+mod defaults;
 mod discovery;
 mod error;
 mod fake;

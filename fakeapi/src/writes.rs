@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::apply;
+use crate::defaults;
 use crate::error::ApiError;
 use crate::meta::{self, meta_str};
 use crate::ownership::{self, FieldPath, ManagerKey, Managers, Operation, Owned};
@@ -138,6 +139,7 @@ impl Store {
         ] {
             m.remove(field);
         }
+        defaults::apply(key, &mut object);
         if !keep_status
             && key.has_status_subresource()
             && let Some(map) = object.as_object_mut()
@@ -272,6 +274,7 @@ impl Store {
             Target::Main => {
                 let mut next = Value::Object(new_map);
                 keep_system_fields(&mut next, &current);
+                defaults::apply(key, &mut next);
                 if has_status {
                     set_or_remove(&mut next, "status", current.get("status"));
                 }

@@ -152,6 +152,7 @@ impl Platform {
                         .map(|s| s.label.clone())
                         .unwrap_or_default(),
                     revision: *revision,
+                    template: Some(hash.clone()),
                     created_at: Some(*created),
                     replicas: count,
                     ready: count,

@@ -14,6 +14,7 @@
 mod bluegreen;
 mod canary;
 pub mod duration;
+mod identity;
 mod lifecycle;
 mod outcome;
 mod scale;
@@ -28,14 +29,20 @@ pub use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, RolloutSpec, RolloutStatus};
 pub use crate::crd::time::UnreadableTime;
 
+pub use identity::template_replica_set;
 pub use outcome::{Outcome, outcome};
 pub use settings::Settings;
 
 /// A ReplicaSet of the rollout, as the platform sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReplicaSetState {
-    /// Pod-template hash: the identity of a revision.
+    /// Pod-template hash: the identity of a revision, as its creator
+    /// computed it; its pods' selector holds it, so it never changes.
     pub hash: String,
+    /// The hash of its template as it is now, when the platform can tell.
+    /// It differs from `hash` for a ReplicaSet named from a template before
+    /// server defaults were taken into account; see [`template_replica_set`].
+    pub template: Option<String>,
     /// Human revision (image tag or git sha) of its template.
     pub label: String,
     /// Rollout revision number; higher is newer. Going back to an old
@@ -78,7 +85,8 @@ pub struct Observed {
     /// The rollout's name; analysis runs are named after it.
     pub name: String,
     pub generation: i64,
-    /// Pod-template hash of the spec's template now.
+    /// Pod-template hash of the spec's template now. [`decide`] reads it
+    /// as the name of the ReplicaSet running that template, if one does.
     pub template_hash: String,
     /// Human revision of the spec's template now.
     pub template_label: String,
@@ -192,6 +200,8 @@ pub fn decide(
     observed: &Observed,
     now: Timestamp,
 ) -> Decision {
+    let resolved = identity::resolve(observed);
+    let observed = &*resolved;
     let mut ctx = Context {
         status: status.clone(),
         desired: Desired::default(),

@@ -257,6 +257,7 @@ impl World {
                         hash: desired.hash.clone(),
                         label,
                         revision: self.next_revision,
+                        template: None,
                         created_at: Some(
                             self.now
                                 .checked_add(SignedDuration::from_millis(self.next_revision as i64))

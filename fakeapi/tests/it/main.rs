@@ -4,6 +4,7 @@
 mod access;
 mod common;
 mod crud;
+mod defaulting;
 mod discovery;
 mod faults;
 mod lifecycle;

@@ -12,7 +12,7 @@ use super::{KubeError, TEMPLATE_REVISION_ANNOTATION};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
-use crate::engine::{AnalysisRunState, Observed, ReplicaSetState, Request};
+use crate::engine::{AnalysisRunState, Observed, ReplicaSetState, Request, template_replica_set};
 
 /// The pod template the rollout asks for now, and its identity.
 #[derive(Debug, Clone)]
@@ -110,6 +110,7 @@ pub fn replica_set_state(rs: &OwnedReplicaSet) -> Option<ReplicaSetState> {
     Some(ReplicaSetState {
         label: rs.label.clone().unwrap_or_else(|| hash.clone()),
         hash,
+        template: rs.template.clone(),
         revision: rs
             .revision
             .as_ref()
@@ -154,7 +155,10 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
     // Going back to an old template makes its ReplicaSet the newest
     // revision again; the write that follows records the new number.
     let newest = replica_sets.iter().map(|rs| rs.revision).max().unwrap_or(0);
-    if let Some(current) = replica_sets.iter_mut().find(|rs| rs.hash == template_hash)
+    let current = template_replica_set(&template_hash, &replica_sets).map(|rs| rs.hash.clone());
+    if let Some(current) = replica_sets
+        .iter_mut()
+        .find(|rs| Some(&rs.hash) == current.as_ref())
         && current.revision < newest
     {
         current.revision = newest + 1;

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::crd::rollout::Rollout;
 use crate::engine::{Desired, Observed};
+use crate::platform::template_hash;
 
 const DEFAULT_HISTORY_LIMIT: usize = 10;
 
@@ -33,6 +34,10 @@ pub struct OwnedReplicaSet {
     pub name: String,
     /// The pod-template-hash label; absent on a ReplicaSet edited by hand.
     pub hash: Option<String>,
+    /// The hash of its template as stored, computed once per watch event
+    /// so the index can tell which template it runs without keeping the
+    /// template itself.
+    pub template: Option<String>,
     /// The annotations as written, compared verbatim before patching.
     pub revision: Option<String>,
     pub label: Option<String>,
@@ -50,6 +55,11 @@ impl From<&ReplicaSet> for OwnedReplicaSet {
         Self {
             name: rs.name_any(),
             hash: rs.labels().get(HASH_LABEL).cloned(),
+            template: rs
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.as_ref())
+                .map(|t| template_hash(Some(t))),
             revision: annotation(REVISION_ANNOTATION),
             label: annotation(LABEL_ANNOTATION),
             scale_down_at: annotation(SCALE_DOWN_AT_ANNOTATION),
