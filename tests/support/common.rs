@@ -126,10 +126,14 @@ impl Run {
         self
     }
     pub fn failure(self) -> Self {
+        self.expect(1)
+    }
+    /// Exited with `code`, without panicking.
+    pub fn expect(self, code: i32) -> Self {
         assert_eq!(
             self.code(),
-            Some(1),
-            "expected exit status 1:\n{}",
+            Some(code),
+            "expected exit status {code}:\n{}",
             self.all()
         );
         assert!(!self.all().contains("panicked"), "{}", self.all());

@@ -10,13 +10,15 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fakeapi::simulator::Simulator;
 use fakeapi::{AuditEntry, FakeApi, Server};
 use serde_json::{Value, json};
+
+pub use crate::common::Run;
 
 pub const SERVICE: &str = "shop";
 pub const NAMESPACE: &str = "shop";
@@ -526,32 +528,4 @@ async fn analysis_server(
         let _ = axum::serve(listener, app).await;
     });
     (url, task)
-}
-
-pub struct Run(pub Output);
-
-impl Run {
-    pub fn code(&self) -> Option<i32> {
-        self.0.status.code()
-    }
-    pub fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.0.stdout).into_owned()
-    }
-    pub fn all(&self) -> String {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&self.0.stdout),
-            String::from_utf8_lossy(&self.0.stderr)
-        )
-    }
-    pub fn expect(self, code: i32) -> Self {
-        assert_eq!(
-            self.code(),
-            Some(code),
-            "expected exit {code}:\n{}",
-            self.all()
-        );
-        assert!(!self.all().contains("panicked"), "{}", self.all());
-        self
-    }
 }
