@@ -4,15 +4,16 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, Config};
+use kube::Api;
+use kube::config::Kubeconfig;
 use serde::Serialize;
 
 use super::{Output, serialize};
 use crate::config::{self, Cluster};
 use crate::crd::rollout::Rollout;
-use crate::engine::{self, Outcome};
-use crate::gitops::ledger::{ClusterRecord, EnvironmentRecord, short};
+use crate::deploy::kubernetes::client_for;
+use crate::engine;
+use crate::gitops::ledger::{ClusterRecord, EnvironmentRecord};
 use crate::gitops::store::LedgerStore;
 
 #[derive(Debug, clap::Args)]
@@ -155,16 +156,9 @@ async fn live(
     cluster: &Cluster,
     record: Option<&ClusterRecord>,
 ) -> String {
-    let options = KubeConfigOptions {
-        context: Some(cluster.context.clone()),
-        ..KubeConfigOptions::default()
-    };
-    let client = match Config::from_custom_kubeconfig(kubeconfig.clone(), &options).await {
-        Ok(config) => match Client::try_from(config) {
-            Ok(client) => client,
-            Err(e) => return format!("unreachable: {e}"),
-        },
-        Err(e) => return format!("context `{}`: {e}", cluster.context),
+    let client = match client_for(kubeconfig, cluster).await {
+        Ok(client) => client,
+        Err(e) => return format!("unreachable: {e}"),
     };
     let rollouts: Vec<_> = record
         .map(|r| {
@@ -183,26 +177,9 @@ async fn live(
         let ns = object.namespace.as_deref().unwrap_or(&cluster.namespace);
         let api: Api<Rollout> = Api::namespaced(client.clone(), ns);
         let text = match api.get_opt(&object.name).await {
-            Ok(Some(r)) => match engine::outcome(r.metadata.generation, &r.spec, r.status.as_ref())
-            {
-                Outcome::Healthy { revision } => format!("Healthy at {}", short(&revision)),
-                Outcome::Degraded { reason } => format!("Degraded: {reason}"),
-                Outcome::Paused { message } => format!("Paused: {message}"),
-                Outcome::Progressing {
-                    step,
-                    weight,
-                    waiting,
-                } => {
-                    let mut t = "Progressing".to_owned();
-                    if let Some((s, n)) = step {
-                        t.push_str(&format!(" step {s}/{n}"));
-                    }
-                    if let Some(w) = weight {
-                        t.push_str(&format!(" weight {w}%"));
-                    }
-                    format!("{t}: {waiting}")
-                }
-            },
+            Ok(Some(r)) => {
+                engine::outcome(r.metadata.generation, &r.spec, r.status.as_ref()).to_string()
+            }
             Ok(None) => "not found".into(),
             Err(e) => format!("unreachable: {e}"),
         };

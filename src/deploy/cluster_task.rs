@@ -2,7 +2,6 @@
 //! is final, the timeout passes, or a newer deploy takes over.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -61,7 +60,6 @@ pub(super) async fn cluster_task<T: ClusterTarget>(
     events: mpsc::Sender<Event>,
     timeout: Duration,
     poll: Duration,
-    newest: Arc<AtomicU64>,
 ) {
     let cluster = release.cluster.name.clone();
     let started = Instant::now();
@@ -90,9 +88,6 @@ pub(super) async fn cluster_task<T: ClusterTarget>(
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     loop {
-        if newest.load(Ordering::Relaxed) > release.generation {
-            return;
-        }
         let end = match target.health(&release).await {
             Ok(Health::Healthy) => Some(End::Healthy),
             Ok(Health::Degraded { reason }) => Some(End::Degraded(reason)),

@@ -3,7 +3,7 @@
 //! revision, a wave's clusters Deploying, a cluster's end, an interruption.
 //! None ever overwrites a newer deploy's record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -94,10 +94,11 @@ pub(super) async fn write_intent(
     ledger: &Ledger,
     source: &SourceRepo,
     commit: &Commit,
-) -> Result<u64, Failure> {
+) -> Result<(u64, BTreeSet<String>), Failure> {
     /// What the decision on one snapshot says.
     enum Intended {
-        Generation(u64),
+        /// The generation, and (resuming) the clusters already Healthy at it.
+        Generation(u64, BTreeSet<String>),
         Refused(ordering::Refusal),
         /// The snapshot wants a revision not related yet: relate it (Git
         /// work stays out of the ledger's closure) and decide again.
@@ -134,7 +135,17 @@ pub(super) async fn write_intent(
                 };
                 let generation = match ordering::verdict(intended, relation, intent) {
                     Verdict::Resume { generation } => {
-                        return Decision::Done(Intended::Generation(generation));
+                        let healthy = snapshot
+                            .clusters
+                            .iter()
+                            .filter(|(_, r)| {
+                                r.state == ClusterState::Healthy
+                                    && r.revision == sha
+                                    && r.generation == generation
+                            })
+                            .map(|(name, _)| name.clone())
+                            .collect();
+                        return Decision::Done(Intended::Generation(generation, healthy));
                     }
                     Verdict::Refuse(refusal) => return Decision::Done(Intended::Refused(refusal)),
                     Verdict::Start { generation } => generation,
@@ -152,14 +163,14 @@ pub(super) async fn write_intent(
                     &env,
                     &record,
                     &format!("wants {label} (generation {generation})"),
-                    Intended::Generation(generation),
+                    Intended::Generation(generation, BTreeSet::new()),
                     Intended::Broken,
                 )
             })
             .await
             .map_err(failed)?;
         match decided {
-            Intended::Generation(generation) => return Ok(generation),
+            Intended::Generation(generation, healthy) => return Ok((generation, healthy)),
             Intended::Refused(refusal) => {
                 return Err((
                     Exit::Refused,

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use jiff::Timestamp;
 use tokio::sync::mpsc;
@@ -17,7 +16,7 @@ use super::run::{Failure, Prepared, Request, failed};
 use super::target::{Applied, ClusterTarget, Release};
 use crate::gitops::ledger::{self, ClusterState, EnvironmentRecord};
 use crate::gitops::transact::Decision;
-use crate::render::{self, Helm};
+use crate::render;
 
 pub(super) async fn rollback<T: ClusterTarget>(
     request: &Request,
@@ -38,10 +37,7 @@ pub(super) async fn rollback<T: ClusterTarget>(
         return Ok(());
     }
     let snapshot = ledger.read().await.map_err(failed)?;
-    let helm = Helm::locate(&request.repo).await.map_err(failed)?;
-    let service = crate::config::load_service(&request.repo, &request.service).map_err(failed)?;
     let (events, mut inbox) = mpsc::channel::<Event>(64);
-    let newest = Arc::new(AtomicU64::new(generation));
     let mut tasks = tokio::task::JoinSet::new();
     let mut releases = BTreeMap::new();
     for (name, moved) in applied {
@@ -60,9 +56,9 @@ pub(super) async fn rollback<T: ClusterTarget>(
             continue;
         };
         let rendered = render::render_cluster(
-            &helm,
+            &prepared.helm,
             &request.repo,
-            &service,
+            &prepared.service,
             &request.environment,
             &release.cluster,
             Some(label),
@@ -86,7 +82,6 @@ pub(super) async fn rollback<T: ClusterTarget>(
             events.clone(),
             request.timeout,
             request.poll,
-            newest.clone(),
         ));
         releases.insert(name.clone(), (back, release.label.clone()));
     }

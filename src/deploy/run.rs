@@ -81,13 +81,7 @@ impl Exit {
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error(transparent)]
-    Render(#[from] render::RenderError),
-    #[error(transparent)]
     Git(#[from] GitError),
-    #[error("ledger: {0}")]
-    Ledger(#[from] crate::gitops::ledger::LedgerError),
     #[error("the ledger task stopped: {0}")]
     Task(String),
 }
@@ -97,6 +91,9 @@ pub(super) struct Prepared {
     pub commit: Commit,
     pub environment: Environment,
     pub releases: BTreeMap<String, Release>,
+    /// Kept for `--on-failure rollback`, which renders previous revisions.
+    pub service: Service,
+    pub helm: Helm,
     /// The environment's intended revision before this deploy, where
     /// `--on-failure rollback` returns it.
     pub previous_intent: Option<EnvironmentRecord>,
@@ -215,13 +212,24 @@ async fn orchestrate<T: ClusterTarget>(
 
     // The intended revision, decided again on the snapshot it is written
     // on: a newer deploy that landed meanwhile refuses this one.
-    let generation = write_intent(request, ledger, &source, &commit).await?;
+    // A resumed deploy skips the clusters the intent's snapshot has
+    // Healthy at this revision already.
+    let (generation, already_healthy) = write_intent(request, ledger, &source, &commit).await?;
     report.generation = generation;
     let mut prepared = prepared;
     for release in prepared.releases.values_mut() {
         release.generation = generation;
     }
-    run_waves(request, targets, ledger, &prepared, say, report).await
+    run_waves(
+        request,
+        targets,
+        ledger,
+        &prepared,
+        &already_healthy,
+        say,
+        report,
+    )
+    .await
 }
 
 pub(super) fn failed(e: impl std::fmt::Display) -> Failure {
@@ -274,6 +282,8 @@ async fn prepare(
             environment: environment.clone(),
             releases,
             previous_intent,
+            service: service.clone(),
+            helm,
         })
     } else {
         Err((Exit::BadInput, problems.join("\n")))

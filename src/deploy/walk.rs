@@ -1,9 +1,8 @@
 //! The wave loop: asks the planner what next, starts clusters, and turns
 //! what the cluster tasks report into ledger records and progress lines.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
@@ -28,23 +27,18 @@ pub(super) async fn run_waves<T: ClusterTarget>(
     targets: &BTreeMap<String, Arc<T>>,
     ledger: &Ledger,
     prepared: &Prepared,
+    already_healthy: &BTreeSet<String>,
     say: &(dyn Fn(&str) + Sync),
     report: &mut Report,
 ) -> Result<Exit, Failure> {
     let plan = waves::waves(&prepared.environment.clusters);
     let bake = SignedDuration::from_millis(prepared.environment.bake_ms);
     let generation = report.generation;
-    let snapshot = ledger.read().await.map_err(failed)?;
     let mut walk = Walk::default();
     for wave in &plan {
         for name in &wave.clusters {
             let entry = report.cluster(name, wave.number);
-            let done = snapshot.clusters.get(name).is_some_and(|r| {
-                r.state == ClusterState::Healthy
-                    && r.revision == prepared.commit.sha
-                    && r.generation == generation
-            });
-            if done {
+            if already_healthy.contains(name) {
                 walk.standing.insert(name.clone(), Standing::AlreadyHealthy);
                 entry.state = "Healthy".into();
                 entry.detail = "already Healthy at this revision".into();
@@ -56,7 +50,6 @@ pub(super) async fn run_waves<T: ClusterTarget>(
         }
     }
     let (events, mut inbox) = mpsc::channel::<Event>(1024);
-    let newest = Arc::new(AtomicU64::new(generation));
     let mut tasks = JoinSet::new();
     let mut last_check = Instant::now();
     loop {
@@ -97,7 +90,6 @@ pub(super) async fn run_waves<T: ClusterTarget>(
                         release.objects.len()
                     ));
                     walk.standing.insert(name.clone(), Standing::Deploying);
-                    walk.started.insert(name.clone(), Instant::now());
                     report.cluster(&name, wave).state = "Deploying".into();
                     tasks.spawn(cluster_task(
                         target.clone(),
@@ -106,7 +98,6 @@ pub(super) async fn run_waves<T: ClusterTarget>(
                         events.clone(),
                         request.timeout,
                         request.poll,
-                        newest.clone(),
                     ));
                 }
             }
@@ -133,7 +124,6 @@ pub(super) async fn run_waves<T: ClusterTarget>(
                     if let Some(newer) =
                         ordering::superseded(generation, snapshot.environment.as_ref())
                     {
-                        newest.store(generation + 1, Ordering::Relaxed);
                         tasks.abort_all();
                         return Err((Exit::Refused, superseded_message(request, &newer)));
                     }
@@ -148,7 +138,6 @@ pub(super) async fn run_waves<T: ClusterTarget>(
 pub(super) struct Walk {
     standing: BTreeMap<String, Standing>,
     applied: BTreeMap<String, Applied>,
-    started: BTreeMap<String, Instant>,
     timed_out: Vec<String>,
 }
 

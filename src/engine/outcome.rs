@@ -37,6 +37,34 @@ impl Outcome {
     pub fn is_healthy_at(&self, revision: &str) -> bool {
         matches!(self, Self::Healthy { revision: r } if r == revision)
     }
+
+    /// Where a progressing canary is, ` step 2/5 weight 40%`; empty otherwise.
+    pub fn position(&self) -> String {
+        let Self::Progressing { step, weight, .. } = self else {
+            return String::new();
+        };
+        let mut text = String::new();
+        if let Some((step, steps)) = step {
+            text.push_str(&format!(" step {step}/{steps}"));
+        }
+        if let Some(weight) = weight {
+            text.push_str(&format!(" weight {weight}%"));
+        }
+        text
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Healthy { revision } => write!(f, "Healthy at {revision}"),
+            Self::Degraded { reason } => write!(f, "Degraded: {reason}"),
+            Self::Paused { message } => write!(f, "Paused: {message}"),
+            Self::Progressing { waiting, .. } => {
+                write!(f, "Progressing{}: {waiting}", self.position())
+            }
+        }
+    }
 }
 
 /// Where a rollout stands for its current `generation` (its

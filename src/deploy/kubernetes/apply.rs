@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{
     COMMIT_ANNOTATION, DEPLOYED_BY_LABEL, ENVIRONMENT_LABEL, FIELD_MANAGER, GENERATION_ANNOTATION,
-    KubeCluster, RUNTIME_MANAGERS,
+    KubeCluster, RUNTIME_MANAGERS, deploy_generation,
 };
 use crate::deploy::fields;
 use crate::deploy::target::{Applied, Release, TargetError};
@@ -107,17 +107,6 @@ async fn api_for(
     Ok((api, namespaced))
 }
 
-/// The deploy generation an object was applied under, if any.
-fn generation_of(object: &DynamicObject) -> Option<u64> {
-    object
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(GENERATION_ANNOTATION)?
-        .parse()
-        .ok()
-}
-
 async fn apply_object(
     cluster: &KubeCluster,
     release: &Release,
@@ -146,7 +135,7 @@ async fn apply_object(
             .await
             .map_err(|e| cluster.error(format!("reading {reference}: {e}")))?;
         if let Some(live) = &live
-            && let Some(theirs) = generation_of(live).filter(|g| *g > release.generation)
+            && let Some(theirs) = deploy_generation(live).filter(|g| *g > release.generation)
         {
             applied.superseded_by = Some(theirs);
             return Ok(reference);
@@ -156,11 +145,11 @@ async fn apply_object(
         let resource_version = live
             .as_ref()
             .and_then(|l| l.metadata.resource_version.clone());
-        body["metadata"]["resourceVersion"] = resource_version.map_or(Value::Null, Value::from);
-        if body["metadata"]["resourceVersion"].is_null()
-            && let Some(meta) = body["metadata"].as_object_mut()
-        {
-            meta.remove("resourceVersion");
+        if let Some(meta) = body["metadata"].as_object_mut() {
+            match resource_version {
+                Some(rv) => meta.insert("resourceVersion".into(), Value::from(rv)),
+                None => meta.remove("resourceVersion"),
+            };
         }
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = force;
@@ -273,7 +262,7 @@ async fn prune(
         .as_ref()
         .and_then(|l| l.get(DEPLOYED_BY_LABEL))
         .is_some_and(|s| *s == release.service);
-    if !ours || generation_of(&live).is_some_and(|g| g > release.generation) {
+    if !ours || deploy_generation(&live).is_some_and(|g| g > release.generation) {
         return Ok(false);
     }
     match api.delete(&object.name, &DeleteParams::background()).await {

@@ -5,7 +5,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, Resource};
 
-use super::{GENERATION_ANNOTATION, KubeCluster};
+use super::{KubeCluster, deploy_generation};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::rollout::Rollout;
 use crate::deploy::target::{Health, Release, TargetError};
@@ -66,16 +66,6 @@ pub async fn health(cluster: &KubeCluster, release: &Release) -> Result<Health, 
     }
 }
 
-fn deploy_generation<K: Resource>(object: &K) -> Option<u64> {
-    object
-        .meta()
-        .annotations
-        .as_ref()?
-        .get(GENERATION_ANNOTATION)?
-        .parse()
-        .ok()
-}
-
 /// Superseded, or still carrying an older deploy's spec, before anything
 /// the status says counts.
 fn fence<K: Resource>(release: &Release, object: &K, what: &str) -> Option<Health> {
@@ -94,12 +84,13 @@ async fn rollout_health(client: &kube::Client, release: &Release, rollout: &Roll
     if let Some(answer) = fence(release, rollout, &format!("Rollout {name}")) {
         return answer;
     }
-    match engine::outcome(
+    let outcome = engine::outcome(
         rollout.metadata.generation,
         &rollout.spec,
         rollout.status.as_ref(),
-    ) {
-        Outcome::Healthy { revision } if revision == release.label => Health::Healthy,
+    );
+    match &outcome {
+        Outcome::Healthy { revision } if *revision == release.label => Health::Healthy,
         Outcome::Healthy { revision } => Health::Progressing {
             detail: format!(
                 "Rollout {name} is Healthy at {revision}, not {}",
@@ -112,18 +103,8 @@ async fn rollout_health(client: &kube::Client, release: &Release, rollout: &Roll
         Outcome::Paused { message } => Health::Progressing {
             detail: format!("Rollout {name} paused: {message}"),
         },
-        Outcome::Progressing {
-            step,
-            weight,
-            waiting,
-        } => {
-            let mut detail = format!("Rollout {name}");
-            if let Some((step, steps)) = step {
-                detail.push_str(&format!(" step {step}/{steps}"));
-            }
-            if let Some(weight) = weight {
-                detail.push_str(&format!(" weight {weight}%"));
-            }
+        Outcome::Progressing { waiting, .. } => {
+            let mut detail = format!("Rollout {name}{}", outcome.position());
             if let Some(values) = analysis_values(client, rollout).await {
                 detail.push_str(&format!(" analysis {values}"));
             }

@@ -38,6 +38,17 @@ pub const GENERATION_ANNOTATION: &str = "conductor.dev/deploy-generation";
 /// The commit an object was applied from.
 pub const COMMIT_ANNOTATION: &str = "conductor.dev/deploy-commit";
 
+/// The deploy generation an object was applied under, if any.
+fn deploy_generation<K: kube::Resource>(object: &K) -> Option<u64> {
+    object
+        .meta()
+        .annotations
+        .as_ref()?
+        .get(GENERATION_ANNOTATION)?
+        .parse()
+        .ok()
+}
+
 /// Field managers that set fields at runtime: the controller's writers
 /// (weights, selectors, replica scales, status) and the autoscaler's scale
 /// writes. A deploy leaves the fields they own to them.
@@ -55,6 +66,28 @@ pub const CONTROLLER_LEASE: &str = "conductor-controller";
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A client for a cluster's kubeconfig context, with the deploy's
+/// timeouts and the cluster's namespace; why not, in words.
+pub async fn client_for(kubeconfig: &Kubeconfig, cluster: &Cluster) -> Result<Client, String> {
+    let options = KubeConfigOptions {
+        context: Some(cluster.context.clone()),
+        cluster: None,
+        user: None,
+    };
+    let mut config = Config::from_custom_kubeconfig(kubeconfig.clone(), &options)
+        .await
+        .map_err(|e| {
+            format!(
+                "kubeconfig context `{}` cannot be used: {e}",
+                cluster.context
+            )
+        })?;
+    config.connect_timeout = Some(REQUEST_TIMEOUT);
+    config.read_timeout = Some(REQUEST_TIMEOUT);
+    config.default_namespace = cluster.namespace.clone();
+    Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
+}
+
 /// One cluster of an environment, reached through its kubeconfig context.
 pub struct KubeCluster {
     cluster: Cluster,
@@ -67,26 +100,9 @@ impl KubeCluster {
     /// A client for the cluster's context. A context that cannot be used is
     /// kept as a problem for preflight to report with the others.
     pub async fn connect(kubeconfig: &Kubeconfig, cluster: &Cluster) -> Self {
-        let options = KubeConfigOptions {
-            context: Some(cluster.context.clone()),
-            cluster: None,
-            user: None,
-        };
-        let client = match Config::from_custom_kubeconfig(kubeconfig.clone(), &options).await {
-            Ok(mut config) => {
-                config.connect_timeout = Some(REQUEST_TIMEOUT);
-                config.read_timeout = Some(REQUEST_TIMEOUT);
-                config.default_namespace = cluster.namespace.clone();
-                Client::try_from(config).map_err(|e| format!("cannot build a client: {e}"))
-            }
-            Err(e) => Err(format!(
-                "kubeconfig context `{}` cannot be used: {e}",
-                cluster.context
-            )),
-        };
         Self {
             cluster: cluster.clone(),
-            client,
+            client: client_for(kubeconfig, cluster).await,
             resources: Mutex::new(HashMap::new()),
         }
     }
