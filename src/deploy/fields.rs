@@ -72,15 +72,12 @@ fn remove_at(node: &mut Value, rest: &str) -> bool {
 
 /// The `]` closing a selector, skipping those inside quoted values.
 fn closing_bracket(text: &str) -> Option<usize> {
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, c) in text.char_indices() {
+    let mut at = 0;
+    while let Some(c) = text[at..].chars().next() {
         match c {
-            _ if escaped => escaped = false,
-            '\\' if in_string => escaped = true,
-            '"' => in_string = !in_string,
-            ']' if !in_string => return Some(i),
-            _ => {}
+            ']' => return Some(at),
+            '"' => at += closing_quote(&text[at + 1..])? + 2,
+            _ => at += c.len_utf8(),
         }
     }
     None
