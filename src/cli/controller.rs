@@ -16,6 +16,10 @@ pub enum LogFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The kubeconfig context to run against (outside a cluster); the
+    /// current context when absent.
+    #[arg(long)]
+    context: Option<String>,
     /// Watch one namespace only; every namespace when absent.
     #[arg(long)]
     namespace: Option<String>,
@@ -38,7 +42,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result<ExitCode, String> {
     init_logs(args.log_format);
-    let client = kube_client().await?;
+    let client = kube_client(args.context.as_deref()).await?;
     let identity = args.identity.unwrap_or_else(default_identity);
     let lease = (!args.no_leader_election).then(|| LeaseConfig {
         namespace: args.lease_namespace,

@@ -95,7 +95,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
         Command::Render(args) => render::run(&repo, args).await,
         Command::Controller(args) => controller::run(args).await,
         Command::Rollout { namespace, action } => {
-            let client = kube_client().await?;
+            let client = kube_client(None).await?;
             let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_owned());
             let mut out = std::io::stdout();
             let code = rollout::execute(client, &namespace, action, &mut out)
@@ -117,11 +117,22 @@ fn serialize<T: serde::Serialize>(value: &T, output: Output) -> Result<String, S
     }
 }
 
-/// The cluster from KUBECONFIG (or ~/.kube/config) or the pod's service account.
-async fn kube_client() -> Result<kube::Client, String> {
-    kube::Client::try_default()
+/// The cluster from KUBECONFIG (or ~/.kube/config) or the pod's service
+/// account; `context` picks a kubeconfig context other than the current one.
+async fn kube_client(context: Option<&str>) -> Result<kube::Client, String> {
+    let Some(context) = context else {
+        return kube::Client::try_default()
+            .await
+            .map_err(|e| format!("cannot reach a cluster (set KUBECONFIG or run in a pod): {e}"));
+    };
+    let options = kube::config::KubeConfigOptions {
+        context: Some(context.to_owned()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_kubeconfig(&options)
         .await
-        .map_err(|e| format!("cannot reach a cluster (set KUBECONFIG or run in a pod): {e}"))
+        .map_err(|e| format!("kubeconfig context {context}: {e}"))?;
+    kube::Client::try_from(config).map_err(|e| format!("kubeconfig context {context}: {e}"))
 }
 
 /// Ctrl-C or SIGTERM (a cancelled CI job).

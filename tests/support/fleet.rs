@@ -1,9 +1,14 @@
-//! Several clusters on one machine for `conductor deploy`: per cluster a
-//! fake API server served over loopback HTTP, its workload simulator and a
-//! real `conductor controller` process; one kubeconfig file per cluster,
-//! merged through `KUBECONFIG` as kubectl merges them; a real Git source
-//! repository and a real bare ledger repository; the real helm; and a
-//! loopback HTTP server answering the analysis' error-rate queries.
+//! Several clusters on one machine for `conductor deploy`. By default, per
+//! cluster a fake API server served over loopback HTTP with its workload
+//! simulator, one kubeconfig file each, merged through `KUBECONFIG` as
+//! kubectl merges them. When `KUBECONFIG` is set, the real clusters it
+//! names instead: the contexts in `CONDUCTOR_TEST_CONTEXTS` (three, comma
+//! separated), else the current context three times, each "cluster" then a
+//! namespace of its own. Either way a real `conductor controller` process
+//! per cluster, a real Git source repository and a real bare ledger
+//! repository, the real helm, and a loopback HTTP server answering the
+//! analysis' error-rate queries. Scenarios assert on what a watcher sees
+//! (`recorder`), which both kinds of cluster show alike.
 
 #![allow(dead_code)]
 
@@ -11,62 +16,202 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fakeapi::simulator::Simulator;
-use fakeapi::{AuditEntry, FakeApi, Server};
+use fakeapi::{FakeApi, Server};
+use kube::api::{DeleteParams, DynamicObject, PostParams};
+use kube::{Api, Client};
 use serde_json::{Value, json};
 
 pub use crate::common::Run;
+pub use crate::recorder::{
+    ANALYSIS_TEMPLATES, CONFIG_MAPS, DEPLOYMENTS, Kind, LEASES, Observed, ROLLOUTS, ROUTES,
+    Recorder, SERVICES,
+};
 
 pub const SERVICE: &str = "shop";
-pub const NAMESPACE: &str = "shop";
 pub const ENV: &str = "production";
-/// The deploy's field manager: its writes in the audit logs.
+/// The deploy's field manager.
 pub const DEPLOY: &str = "conductor-deploy";
+const GENERATION_ANNOTATION: &str = "conductor.dev/deploy-generation";
+const COMMIT_ANNOTATION: &str = "conductor.dev/deploy-commit";
+const DEPLOYED_BY_LABEL: &str = "conductor.dev/deployed-by";
+/// The pod template's Git revision, which the chart sets.
+const REVISION_ANNOTATION: &str = "conductor.dev/revision";
 
-pub fn rollouts() -> (&'static str, &'static str) {
-    ("conductor.dev/v1alpha1", "rollouts")
-}
-
-pub fn routes() -> (&'static str, &'static str) {
-    ("gateway.networking.k8s.io/v1", "httproutes")
-}
-
-pub struct FakeCluster {
-    pub name: String,
-    pub fake: FakeApi,
+struct FakeParts {
+    api: FakeApi,
     _simulator: Simulator,
     _server: Server,
     kubeconfig: PathBuf,
-    controller: Option<Child>,
-    log: PathBuf,
 }
 
-impl FakeCluster {
-    /// Mutating requests the deploy made, in order.
-    pub fn deploy_writes(&self) -> Vec<AuditEntry> {
-        self.fake
-            .audit()
+/// How the cluster's controller process reaches it.
+enum Reach {
+    Kubeconfig(PathBuf),
+    Context(String),
+}
+
+pub struct FleetCluster {
+    pub name: String,
+    /// Where the chart is deployed.
+    pub namespace: String,
+    /// Where the controller holds its Lease.
+    pub lease_namespace: String,
+    pub context: String,
+    client: Client,
+    fake: Option<FakeParts>,
+    controller: Option<Child>,
+    log: PathBuf,
+    recorder: Option<Recorder>,
+}
+
+impl FleetCluster {
+    /// The fake API server, for what only it can do (audit, denials);
+    /// `None` against a real cluster.
+    pub fn fake(&self) -> Option<&FakeApi> {
+        self.fake.as_ref().map(|f| &f.api)
+    }
+
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// A client whose writes are attributed to `identity` where the
+    /// cluster can tell (the fake records it; a real cluster knows the
+    /// kubeconfig's user).
+    pub fn client_as(&self, identity: &str) -> Client {
+        match &self.fake {
+            Some(fake) => fake.api.client_as(identity),
+            None => self.client.clone(),
+        }
+    }
+
+    fn api(&self, kind: Kind) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.namespace, &kind.resource())
+    }
+
+    pub async fn get(&self, kind: Kind, name: &str) -> Option<Value> {
+        let object = self
+            .api(kind)
+            .get_opt(name)
+            .await
+            .unwrap_or_else(|e| panic!("{}: get {} {name}: {e}", self.name, kind.plural))?;
+        Some(serde_json::to_value(object).unwrap())
+    }
+
+    pub async fn create(&self, kind: Kind, object: Value) {
+        let object: DynamicObject = serde_json::from_value(object).unwrap();
+        self.api(kind)
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("{}: create {}: {e}", self.name, kind.plural));
+    }
+
+    pub async fn rollout(&self) -> Option<Value> {
+        self.get(ROLLOUTS, SERVICE).await
+    }
+
+    /// The Git revision the Rollout's pod template carries.
+    pub async fn rollout_revision(&self) -> Option<String> {
+        let rollout = self.rollout().await?;
+        template_revision(&rollout)
+    }
+
+    /// Every version of the watched objects, oldest first.
+    pub fn history(&self) -> Vec<Observed> {
+        self.recorder
+            .as_ref()
+            .map(Recorder::history)
+            .unwrap_or_default()
+    }
+
+    /// The deploy's writes a watcher saw: versions whose deploy stamp
+    /// (generation and commit annotations) changed, and deletions of
+    /// objects a deploy had applied (prunes). A write that changed nothing
+    /// is invisible on a real cluster, so it is not counted here either.
+    pub fn deploy_writes(&self) -> Vec<Observed> {
+        // Per object: the deploy generation and commit it last carried.
+        type Stamp = (Option<String>, Option<String>);
+        let mut stamps: std::collections::HashMap<(&str, String), Stamp> = Default::default();
+        let mut writes = Vec::new();
+        for seen in self.history() {
+            let key = (seen.kind.plural, seen.name.clone());
+            let stamp = (
+                seen.annotation(GENERATION_ANNOTATION).map(str::to_owned),
+                seen.annotation(COMMIT_ANNOTATION).map(str::to_owned),
+            );
+            let deployed = stamp.0.is_some();
+            let previous = stamps.insert(key, stamp.clone());
+            let changed = previous.as_ref() != Some(&stamp);
+            let pruned = seen.deleted
+                && seen
+                    .pointer("/metadata/labels")
+                    .and_then(|l| l.get(DEPLOYED_BY_LABEL))
+                    .is_some();
+            if (deployed && changed && !seen.deleted) || pruned {
+                writes.push(seen);
+            }
+        }
+        writes
+    }
+
+    /// The deploy's writes carrying `sha` (its commit annotation).
+    pub fn writes_of(&self, sha: &str) -> Vec<Observed> {
+        self.deploy_writes()
             .into_iter()
-            .filter(|e| e.field_manager.as_deref() == Some(DEPLOY))
+            .filter(|w| w.annotation(COMMIT_ANNOTATION) == Some(sha))
             .collect()
     }
 
-    pub fn rollout(&self) -> Option<Value> {
-        self.fake
-            .get_object(rollouts(), NAMESPACE, SERVICE)
-            .map(|v| (*v).clone())
+    /// The Git revisions the Rollout's template went through, in order.
+    pub fn rollout_revisions(&self) -> Vec<String> {
+        let mut revisions: Vec<String> = Vec::new();
+        for seen in self.history() {
+            if seen.kind != ROLLOUTS || seen.deleted {
+                continue;
+            }
+            if let Some(revision) = template_revision(&seen.object)
+                && revisions.last() != Some(&revision)
+            {
+                revisions.push(revision);
+            }
+        }
+        revisions
     }
 
-    /// The image tag the Rollout's template asks for.
-    pub fn rollout_tag(&self) -> Option<String> {
-        let rollout = self.rollout()?;
-        let image = rollout
-            .pointer("/spec/template/spec/containers/0/image")?
-            .as_str()?;
-        image.rsplit_once(':').map(|(_, t)| t.to_owned())
+    /// When a watcher first saw the Rollout Healthy at `revision` for the
+    /// generation it had then.
+    pub fn healthy_since(&self, revision: &str) -> Option<jiff::Timestamp> {
+        self.history().into_iter().find_map(|seen| {
+            let o = &seen.object;
+            let healthy = seen.kind == ROLLOUTS
+                && o.pointer("/status/phase")?.as_str()? == "Healthy"
+                && o.pointer("/status/stableRevision")?.as_str()? == revision
+                && o.pointer("/status/observedGeneration")?.as_i64()?
+                    == o.pointer("/metadata/generation")?.as_i64()?;
+            healthy.then_some(seen.time)
+        })
+    }
+
+    /// Waits until the Rollout satisfies `done`; fails with what it was.
+    pub async fn wait_for_rollout(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let rollout = self.rollout().await;
+            if let Some(rollout) = rollout.as_ref().filter(|r| done(r)) {
+                return rollout.clone();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{}: the Rollout is not {what} after 60s: {rollout:#?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops the controller as SIGKILL would.
@@ -79,26 +224,125 @@ impl FakeCluster {
 
     pub fn start_controller(&mut self) {
         self.kill_controller();
-        self.controller = Some(spawn_controller(&self.name, &self.kubeconfig, &self.log));
+        self.controller = Some(self.spawn_controller());
     }
 
     pub fn controller_log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
 
-impl Drop for FakeCluster {
-    fn drop(&mut self) {
-        self.kill_controller();
+    fn spawn_controller(&self) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_conductor"));
+        command.args([
+            "controller",
+            "--namespace",
+            &self.namespace,
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--lease-namespace",
+            &self.lease_namespace,
+            "--identity",
+            &format!("controller-{}", self.name),
+            "--log-format",
+            "text",
+        ]);
+        match self.reach() {
+            Reach::Kubeconfig(path) => command.env("KUBECONFIG", path),
+            Reach::Context(context) => command.args(["--context", &context]),
+        };
+        command
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start conductor controller")
+    }
+
+    fn reach(&self) -> Reach {
+        match &self.fake {
+            Some(fake) => Reach::Kubeconfig(fake.kubeconfig.clone()),
+            None => Reach::Context(self.context.clone()),
+        }
+    }
+
+    async fn wait_for_lease(&self) {
+        let start = Instant::now();
+        let leases: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &self.lease_namespace,
+            &LEASES.resource(),
+        );
+        loop {
+            let held = leases
+                .get_opt(LEASE)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|l| l.data.pointer("/spec/holderIdentity").is_some());
+            if held {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "controller of {} holds no lease after 30s: {}",
+                self.name,
+                self.controller_log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
+
+impl Drop for FleetCluster {
+    fn drop(&mut self) {
+        self.kill_controller();
+        self.recorder = None;
+        if self.fake.is_some() {
+            return;
+        }
+        let client = self.client.clone();
+        let namespace = self.namespace.clone();
+        // The test's runtime may be gone; delete from a runtime of our own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Runtime::new() {
+                runtime.block_on(async {
+                    let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(client)
+                        .delete(&namespace, &DeleteParams::default())
+                        .await;
+                });
+            }
+        })
+        .join();
+    }
+}
+
+fn template_revision(rollout: &Value) -> Option<String> {
+    rollout
+        .pointer("/spec/template/metadata/annotations")?
+        .get(REVISION_ANNOTATION)?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The Lease the controller's leader renews.
+const LEASE: &str = "conductor-controller";
 
 pub struct Fleet {
     dir: tempfile::TempDir,
     pub repo: PathBuf,
     pub ledger: PathBuf,
-    pub clusters: Vec<FakeCluster>,
-    pub kubeconfig: OsString,
+    pub clusters: Vec<FleetCluster>,
+    /// `KUBECONFIG` for the deploys: the fakes' files; the caller's own
+    /// (inherited) against real clusters.
+    kubeconfig: Option<OsString>,
+    /// Whether the chart routes through a Gateway API HTTPRoute.
+    pub routes: bool,
     /// Revisions whose analysis fails.
     pub bad: Arc<Mutex<HashSet<String>>>,
     /// Revisions whose analysis takes a few seconds to answer.
@@ -137,37 +381,9 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn spawn_controller(name: &str, kubeconfig: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_conductor"))
-        .args([
-            "controller",
-            "--namespace",
-            NAMESPACE,
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--lease-namespace",
-            "conductor",
-            "--identity",
-            &format!("controller-{name}"),
-            "--log-format",
-            "text",
-        ])
-        .env("KUBECONFIG", kubeconfig)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start conductor controller")
-}
-
-/// Minimal CRD objects, so discovery serves the kinds the chart renders.
-fn crds(with_routes: bool) -> Vec<Value> {
+/// Conductor's CRDs, and Gateway API's HTTPRoute (a minimal schema) so
+/// discovery serves the kinds the chart renders.
+fn fake_crds(with_routes: bool) -> Vec<Value> {
     let mut crds: Vec<Value> = conductor::crd::all()
         .into_iter()
         .map(|c| serde_json::to_value(c).unwrap())
@@ -194,11 +410,46 @@ fn crds(with_routes: bool) -> Vec<Value> {
 
 #[derive(Default)]
 pub struct Options {
-    /// Clusters left without the Gateway API CRD.
+    /// Clusters whose fake serves no Gateway API (fakes only: a real
+    /// cluster's CRDs are left as they are).
     pub without_routes: Vec<&'static str>,
     /// Clusters with no controller running.
     pub without_controller: Vec<&'static str>,
+    /// Clusters whose render holds a kind no cluster serves.
+    pub unserved_kind_in: Vec<&'static str>,
 }
+
+/// What the scenarios deploy to, before the clusters are set up.
+struct Plan {
+    name: &'static str,
+    context: String,
+    namespace: String,
+    lease_namespace: String,
+}
+
+const NAMES: [&str; 3] = ["eu", "us", "ap"];
+
+/// Real clusters from `KUBECONFIG`, when it is set.
+fn real_contexts() -> Option<Vec<String>> {
+    std::env::var_os("KUBECONFIG")?;
+    if let Ok(list) = std::env::var("CONDUCTOR_TEST_CONTEXTS") {
+        let contexts: Vec<String> = list.split(',').map(|c| c.trim().to_owned()).collect();
+        assert_eq!(
+            contexts.len(),
+            3,
+            "CONDUCTOR_TEST_CONTEXTS names three contexts (eu, us, ap), comma separated"
+        );
+        return Some(contexts);
+    }
+    let kubeconfig = kube::config::Kubeconfig::read().expect("KUBECONFIG is readable");
+    let current = kubeconfig
+        .current_context
+        .expect("KUBECONFIG has a current context, or set CONDUCTOR_TEST_CONTEXTS");
+    Some(vec![current; 3])
+}
+
+/// Tells namespaces apart across the fleets of one test process.
+static FLEETS: AtomicUsize = AtomicUsize::new(0);
 
 impl Fleet {
     pub async fn start() -> Fleet {
@@ -211,6 +462,98 @@ impl Fleet {
         let slow: Arc<Mutex<HashSet<String>>> = Arc::default();
         let (analysis_url, analysis) = analysis_server(bad.clone(), slow.clone()).await;
 
+        let real = real_contexts();
+        let fleet_number = FLEETS.fetch_add(1, Ordering::Relaxed);
+        let plans: Vec<Plan> = NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, &name)| match &real {
+                Some(contexts) => {
+                    let namespace = format!("shop-{name}-{}-{fleet_number}", std::process::id());
+                    Plan {
+                        name,
+                        context: contexts[i].clone(),
+                        lease_namespace: namespace.clone(),
+                        namespace,
+                    }
+                }
+                None => Plan {
+                    name,
+                    context: format!("ctx-{name}"),
+                    namespace: "shop".into(),
+                    lease_namespace: "conductor".into(),
+                },
+            })
+            .collect();
+
+        let mut clusters = Vec::new();
+        let mut kubeconfigs = Vec::new();
+        let mut routes = true;
+        for plan in &plans {
+            let log = dir.path().join(format!("controller-{}.log", plan.name));
+            let (client, fake) = match &real {
+                None => {
+                    let fake =
+                        start_fake(&dir, plan, !options.without_routes.contains(&plan.name)).await;
+                    kubeconfigs.push(fake.kubeconfig.clone());
+                    (fake.api.client(), Some(fake))
+                }
+                Some(_) => {
+                    let client = real_cluster(plan).await;
+                    routes &= serves_routes(&client).await;
+                    (client, None)
+                }
+            };
+            clusters.push(FleetCluster {
+                name: plan.name.to_owned(),
+                namespace: plan.namespace.clone(),
+                lease_namespace: plan.lease_namespace.clone(),
+                context: plan.context.clone(),
+                client,
+                fake,
+                controller: None,
+                log,
+                recorder: None,
+            });
+        }
+        if real.is_some() {
+            eprintln!(
+                "running against the real clusters in KUBECONFIG: {}",
+                plans
+                    .iter()
+                    .map(|p| format!("{} = {}/{}", p.name, p.context, p.namespace))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            if !routes {
+                eprintln!(
+                    "SKIPPED: Gateway API routing (a cluster does not serve HTTPRoute); the canary is a replica ratio"
+                );
+            }
+        }
+        let mut kinds = vec![
+            ROLLOUTS,
+            ANALYSIS_TEMPLATES,
+            SERVICES,
+            CONFIG_MAPS,
+            DEPLOYMENTS,
+        ];
+        if routes {
+            kinds.push(ROUTES);
+        }
+        for cluster in &mut clusters {
+            cluster.recorder =
+                Some(Recorder::start(&cluster.client, &cluster.namespace, &kinds).await);
+            if !options.without_controller.contains(&cluster.name.as_str()) {
+                cluster.controller = Some(cluster.spawn_controller());
+            }
+        }
+        for cluster in &clusters {
+            if cluster.controller.is_some() {
+                cluster.wait_for_lease().await;
+            }
+        }
+
         let repo = dir.path().join("repo");
         copy_tree(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/deploy"),
@@ -218,85 +561,50 @@ impl Fleet {
         );
         let ledger = dir.path().join("ledger.git");
         git(dir.path(), &["init", "--quiet", "--bare", "ledger.git"]);
-        let config = repo.join("conductor-config/shop.yaml");
-        let text = std::fs::read_to_string(&config).unwrap();
-        std::fs::write(
-            &config,
-            text.replace("LEDGER", &ledger.display().to_string()),
-        )
-        .unwrap();
+        write_config(&repo.join("conductor-config/shop.yaml"), &ledger, &plans);
         let values = repo.join("charts/shop/values.yaml");
-        let text = std::fs::read_to_string(&values).unwrap();
-        std::fs::write(
-            &values,
-            text.replace("http://127.0.0.1:9/error-rate", &analysis_url),
-        )
-        .unwrap();
+        let mut text = std::fs::read_to_string(&values)
+            .unwrap()
+            .replace("http://127.0.0.1:9/error-rate", &analysis_url);
+        if !routes {
+            text = text.replace("gatewayApi: true", "gatewayApi: false");
+        }
+        std::fs::write(&values, text).unwrap();
+        for name in &options.unserved_kind_in {
+            let path = repo.join(format!("charts/shop/values/{ENV}/{name}.yaml"));
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            text.push_str("unservedKind: true\n");
+            std::fs::write(&path, text).unwrap();
+        }
         git(&repo, &["init", "--quiet", "-b", "main"]);
         git(&repo, &["add", "."]);
         git(&repo, &["commit", "--quiet", "-m", "shop"]);
 
-        let mut clusters = Vec::new();
-        let mut kubeconfigs = Vec::new();
-        for name in ["eu", "us", "ap"] {
-            let fake = FakeApi::new();
-            let simulator = Simulator::with_pods(&fake);
-            for crd in crds(!options.without_routes.contains(&name)) {
-                fake.insert(
-                    ("apiextensions.k8s.io/v1", "customresourcedefinitions"),
-                    crd,
-                )
-                .unwrap();
-            }
-            for namespace in [NAMESPACE, "conductor"] {
-                fake.insert(
-                    ("v1", "namespaces"),
-                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
-                )
-                .unwrap();
-            }
-            let server = fakeapi::serve(fake.clone(), ([127, 0, 0, 1], 0).into())
-                .await
-                .unwrap();
-            let kubeconfig = dir.path().join(format!("kubeconfig-{name}"));
-            write_kubeconfig(&kubeconfig, name, &server.url());
-            kubeconfigs.push(kubeconfig.clone());
-            let log = dir.path().join(format!("controller-{name}.log"));
-            let controller = (!options.without_controller.contains(&name))
-                .then(|| spawn_controller(name, &kubeconfig, &log));
-            clusters.push(FakeCluster {
-                name: name.to_owned(),
-                fake,
-                _simulator: simulator,
-                _server: server,
-                kubeconfig,
-                controller,
-                log,
-            });
-        }
-        for cluster in &clusters {
-            if cluster.controller.is_some() {
-                wait_for_lease(cluster).await;
-            }
-        }
-        let kubeconfig = std::env::join_paths(&kubeconfigs).unwrap();
+        let kubeconfig =
+            (!kubeconfigs.is_empty()).then(|| std::env::join_paths(&kubeconfigs).unwrap());
         Fleet {
             dir,
             repo,
             ledger,
             clusters,
             kubeconfig,
+            routes,
             bad,
             slow,
             _analysis: analysis,
         }
     }
 
-    pub fn cluster(&self, name: &str) -> &FakeCluster {
+    /// Whether the clusters are fakes (audit logs, injected denials).
+    pub fn is_fake(&self) -> bool {
+        self.clusters.iter().all(|c| c.fake.is_some())
+    }
+
+    pub fn cluster(&self, name: &str) -> &FleetCluster {
         self.clusters.iter().find(|c| c.name == name).unwrap()
     }
 
-    pub fn cluster_mut(&mut self, name: &str) -> &mut FakeCluster {
+    pub fn cluster_mut(&mut self, name: &str) -> &mut FleetCluster {
         self.clusters.iter_mut().find(|c| c.name == name).unwrap()
     }
 
@@ -343,10 +651,12 @@ impl Fleet {
             .arg("--repo")
             .arg(&self.repo)
             .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
             .env("CONDUCTOR_HELM", crate::common::helm())
             .env("GIT_TERMINAL_PROMPT", "0")
             .stdin(Stdio::null());
+        if let Some(kubeconfig) = &self.kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
+        }
         command
     }
 
@@ -443,7 +753,8 @@ impl Fleet {
     }
 }
 
-fn write_kubeconfig(path: &Path, name: &str, server: &str) {
+fn write_kubeconfig(path: &Path, plan: &Plan, server: &str) {
+    let name = plan.name;
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
@@ -451,35 +762,101 @@ fn write_kubeconfig(path: &Path, name: &str, server: &str) {
         "users": [{"name": format!("user-{name}"), "user": {}}],
         "contexts": [{
             "name": format!("ctx-{name}"),
-            "context": {"cluster": format!("cluster-{name}"), "user": format!("user-{name}"), "namespace": NAMESPACE},
+            "context": {"cluster": format!("cluster-{name}"), "user": format!("user-{name}"), "namespace": plan.namespace},
         }],
         "current-context": format!("ctx-{name}"),
     });
     std::fs::write(path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 }
 
-async fn wait_for_lease(cluster: &FakeCluster) {
-    let start = Instant::now();
-    loop {
-        let held = cluster
-            .fake
-            .get_object(
-                ("coordination.k8s.io/v1", "leases"),
-                "conductor",
-                "conductor-controller",
-            )
-            .is_some_and(|l| l.pointer("/spec/holderIdentity").is_some());
-        if held {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "controller of {} holds no lease after 30s: {}",
-            cluster.name,
-            cluster.controller_log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// A fake API server for one cluster, with the namespaces and CRDs a
+/// cluster prepared for Conductor has, and a kubeconfig file naming it.
+async fn start_fake(dir: &tempfile::TempDir, plan: &Plan, with_routes: bool) -> FakeParts {
+    let api = FakeApi::new();
+    let simulator = Simulator::with_pods(&api);
+    for crd in fake_crds(with_routes) {
+        api.insert(
+            ("apiextensions.k8s.io/v1", "customresourcedefinitions"),
+            crd,
+        )
+        .unwrap();
     }
+    for namespace in [&plan.namespace, &plan.lease_namespace] {
+        api.insert(
+            ("v1", "namespaces"),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+        )
+        .unwrap();
+    }
+    let server = fakeapi::serve(api.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let kubeconfig = dir.path().join(format!("kubeconfig-{}", plan.name));
+    write_kubeconfig(&kubeconfig, plan, &server.url());
+    FakeParts {
+        api,
+        _simulator: simulator,
+        _server: server,
+        kubeconfig,
+    }
+}
+
+/// A client for the plan's context, with its namespace created and
+/// Conductor's CRDs applied.
+async fn real_cluster(plan: &Plan) -> Client {
+    let options = kube::config::KubeConfigOptions {
+        context: Some(plan.context.clone()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_kubeconfig(&options)
+        .await
+        .unwrap_or_else(|e| panic!("context {}: {e}", plan.context));
+    let client = Client::try_from(config).unwrap();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let namespace = serde_json::from_value(json!({"metadata": {"name": plan.namespace}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {}: {e}", plan.namespace));
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    for crd in conductor::crd::all() {
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(
+            &name,
+            &kube::api::PatchParams::apply("conductor-tests").force(),
+            &kube::api::Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
+    }
+    client
+}
+
+async fn serves_routes(client: &Client) -> bool {
+    client
+        .list_api_group_resources("gateway.networking.k8s.io/v1")
+        .await
+        .is_ok_and(|list| list.resources.iter().any(|r| r.name == "httproutes"))
+}
+
+/// Points each cluster of the fixture's config at its context and
+/// namespaces, and the ledger at the bare repository.
+fn write_config(path: &Path, ledger: &Path, plans: &[Plan]) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    config["ledger"]["repository"] = ledger.display().to_string().into();
+    let clusters = config["environments"][ENV]["clusters"]
+        .as_sequence_mut()
+        .unwrap();
+    for cluster in clusters {
+        let name = cluster["name"].as_str().unwrap().to_owned();
+        let plan = plans.iter().find(|p| p.name == name).unwrap();
+        cluster["context"] = plan.context.clone().into();
+        cluster["namespace"] = plan.namespace.clone().into();
+        cluster["controllerNamespace"] = plan.lease_namespace.clone().into();
+    }
+    std::fs::write(path, serde_yaml::to_string(&config).unwrap()).unwrap();
 }
 
 /// `GET /error-rate?revision=R` answers `{"rate": 0.5}` for bad revisions,
