@@ -427,39 +427,76 @@ async fn wait_for_wave_one(fleet: &Fleet, revision: &str) {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_mid_wave_records_interrupted_and_the_next_deploy_finishes() {
-    let fleet = Fleet::start().await;
-    let first = fleet.commit("first");
-    fleet.deploy(&first, &[]).expect(0);
-    let slow = fleet.commit("slow to analyse");
+/// Starts a deploy of a revision slow to analyse and stops it with
+/// `signal` while wave 1 is in flight, as a cancelled CI job would be.
+async fn interrupt_mid_wave(fleet: &Fleet, what: &str, signal: &str) -> String {
+    let slow = fleet.commit(what);
     fleet.mark_slow(&slow);
     let child = fleet.spawn_deploy(&slow, &[]);
     let pid = child.id();
-    // Wave 1 in flight (its analysis takes a while): interrupt it as a
-    // cancelled CI job would.
-    wait_for_wave_one(&fleet, &slow).await;
+    wait_for_wave_one(fleet, &slow).await;
     let status = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
+        .args([signal, &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let output = child.wait_with_output().unwrap();
     let out = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(130), "{out}");
-    assert!(out.contains("interrupted"), "{out}");
-    assert_eq!(state(&fleet, "eu"), "Interrupted");
+    assert_eq!(output.status.code(), Some(130), "{signal}: {out}");
+    assert!(out.contains("interrupted"), "{signal}: {out}");
+    assert_eq!(state(fleet, "eu"), "Interrupted", "{signal}");
     assert!(fleet.cluster("us").writes_of(&fleet.sha(&slow)).is_empty());
+    slow
+}
 
-    // A second deploy of the same revision finishes the work.
-    fleet.deploy(&slow, &[]).expect(0);
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_or_sigterm_mid_wave_records_interrupted_and_the_next_deploy_finishes() {
+    let fleet = Fleet::start().await;
+    let first = fleet.commit("first");
+    fleet.deploy(&first, &[]).expect(0);
+    for signal in ["-INT", "-TERM"] {
+        let slow = interrupt_mid_wave(&fleet, &format!("slow, stopped by {signal}"), signal).await;
+        // A second deploy of the same revision finishes the work.
+        fleet.deploy(&slow, &[]).expect(0);
+        for cluster in ["eu", "us", "ap"] {
+            assert_eq!(state(&fleet, cluster), "Healthy");
+            assert_eq!(
+                fleet.cluster(cluster).rollout_revision().await.as_deref(),
+                Some(slow.as_str())
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revision_from_another_history_needs_force() {
+    let fleet = Fleet::start().await;
+    let base = fleet.commit("base");
+    let main = fleet.commit("on main");
+    fleet.deploy(&main, &[]).expect(0);
+    // A side branch: neither newer nor older than what production wants.
+    let side = fleet.commit_on_branch("hotfix", &base, "on a side branch");
+    let writes = write_counts(&fleet);
+    let run = fleet.deploy(&side, &[]).expect(3);
+    assert!(
+        run.all().contains("--force") && run.all().contains(&main),
+        "{}",
+        run.all()
+    );
+    assert_eq!(writes, write_counts(&fleet), "no cluster received a write");
+
+    fleet.deploy(&side, &["--force"]).expect(0);
     for cluster in ["eu", "us", "ap"] {
         assert_eq!(state(&fleet, cluster), "Healthy");
         assert_eq!(
             fleet.cluster(cluster).rollout_revision().await.as_deref(),
-            Some(slow.as_str())
+            Some(side.as_str())
         );
     }
+    // From there, main's newer commits are unrelated again: no silent
+    // replacement of the forced revision either.
+    let next = fleet.commit("next on main");
+    fleet.deploy(&next, &[]).expect(3);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -620,6 +620,15 @@ impl Fleet {
         git(&self.repo, &["rev-parse", "--short=7", "HEAD"])
     }
 
+    /// Commits `what` on a new branch off `base`, leaving `main` as it
+    /// was; returns the short sha.
+    pub fn commit_on_branch(&self, branch: &str, base: &str, what: &str) -> String {
+        git(&self.repo, &["checkout", "--quiet", "-b", branch, base]);
+        let sha = self.commit(what);
+        git(&self.repo, &["checkout", "--quiet", "main"]);
+        sha
+    }
+
     /// Changes a line of the chart's values and commits it.
     pub fn set_value(&self, from: &str, to: &str) -> String {
         let values = self.repo.join("charts/shop/values.yaml");
