@@ -762,3 +762,80 @@ async fn replicas_an_autoscaler_set_survive_a_deploy_and_deployments_are_waited_
         .and_then(Value::as_i64);
     assert_eq!(updated, Some(1), "{worker:?}");
 }
+
+/// When a watcher first saw the migration Job of `sha` complete.
+fn migrated_at(cluster: &FleetCluster, sha: &str) -> Option<jiff::Timestamp> {
+    cluster.history().into_iter().find_map(|seen| {
+        let complete = seen.kind == fleet::JOBS
+            && seen.annotation("conductor.dev/deploy-commit") == Some(sha)
+            && seen
+                .pointer("/status/conditions")?
+                .as_array()?
+                .iter()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True");
+        complete.then_some(seen.time)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_migration_runs_first_and_a_failed_one_fails_its_cluster_before_the_rollout() {
+    let fleet = Fleet::start().await;
+    let good = fleet.commit("good");
+    fleet.deploy(&good, &[]).expect(0);
+    // Every cluster migrated before its Rollout was written.
+    let sha = fleet.sha(&good);
+    for cluster in &fleet.clusters {
+        let migrated = migrated_at(cluster, &sha)
+            .unwrap_or_else(|| panic!("{}: no completed migration", cluster.name));
+        let rollout_written = cluster
+            .writes_of(&sha)
+            .into_iter()
+            .find(|w| w.kind == fleet::ROLLOUTS)
+            .expect("the Rollout was written")
+            .time;
+        assert!(
+            migrated < rollout_written,
+            "{}: the Rollout was written at {rollout_written}, before the migration completed at {migrated}",
+            cluster.name
+        );
+    }
+
+    let broken = fleet.set_value("migrationExitCode: 0", "migrationExitCode: 1");
+    let before = write_counts(&fleet);
+    let run = fleet.deploy(&broken, &[]).expect(1);
+    let out = run.all();
+    assert!(
+        out.contains("hook Job shop-migrate failed: BackoffLimitExceeded")
+            && out.contains("container migrate exited 1"),
+        "{out}"
+    );
+    let eu = fleet.ledger_record("eu");
+    assert_eq!(eu["state"], "Failed", "{eu:?}");
+    assert!(
+        eu["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Job shop-migrate") && m.contains("exited 1")),
+        "{eu:?}"
+    );
+    let eu_cluster = fleet.cluster("eu");
+    let broken_sha = fleet.sha(&broken);
+    let touched: Vec<&str> = eu_cluster
+        .writes_of(&broken_sha)
+        .iter()
+        .map(|w| w.kind.kind)
+        .collect();
+    assert_eq!(touched, ["Job"], "only the migration ran in eu");
+    assert_eq!(
+        eu_cluster.rollout_revision().await.as_deref(),
+        Some(good.as_str())
+    );
+    assert_eq!(before[1..], write_counts(&fleet)[1..], "wave 2 untouched");
+
+    // The fix goes out: the failed Job is replaced by a new run.
+    let fixed = fleet.set_value("migrationExitCode: 1", "migrationExitCode: 0");
+    fleet.deploy(&fixed, &[]).expect(0);
+    assert!(migrated_at(eu_cluster, &fleet.sha(&fixed)).is_some());
+    for cluster in ["eu", "us", "ap"] {
+        assert_eq!(state(&fleet, cluster), "Healthy");
+    }
+}

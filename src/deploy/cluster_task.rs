@@ -1,12 +1,14 @@
-//! One cluster's part of a deploy: apply, then watch its health until it
-//! is final, the timeout passes, or a newer deploy takes over.
+//! One cluster's part of a deploy: its hooks, then apply, then watch its
+//! health until it is final, the timeout passes, or a newer deploy takes
+//! over.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use super::target::{Applied, ClusterTarget, Health, Release};
+use super::hooks::{self, Hook, HookEvent};
+use super::target::{Applied, ClusterTarget, Health, HookStatus, Release};
 use crate::gitops::ledger::ObjectRef;
 
 /// What a cluster task reports to the orchestrator.
@@ -51,8 +53,9 @@ impl std::fmt::Display for End {
     }
 }
 
-/// One cluster: apply, then look at its health until it is final, the
-/// timeout passes, or a newer deploy takes over.
+/// One cluster: run its hooks, apply, then look at its health until it is
+/// final, the timeout passes (counted from the start), or a newer deploy
+/// takes over.
 pub(super) async fn cluster_task<T: ClusterTarget>(
     target: Arc<T>,
     release: Release,
@@ -68,6 +71,20 @@ pub(super) async fn cluster_task<T: ClusterTarget>(
         end,
         seconds: started.elapsed().as_secs_f64(),
     };
+    let deadline = started + timeout;
+    let event = HookEvent::of_deploy(release.rollback, previous.is_empty());
+    for hook in hooks::to_run(&release.hooks, event) {
+        let progress = |detail: String| Event::Progress {
+            cluster: cluster.clone(),
+            detail,
+        };
+        let _ = events.send(progress(format!("hook {hook}: started"))).await;
+        if let Some(end) = run_hook(target.as_ref(), &release, hook, deadline, poll).await {
+            let _ = events.send(finish(end)).await;
+            return;
+        }
+        let _ = events.send(progress(format!("hook {hook}: done"))).await;
+    }
     let applied = match target.apply(&release, &previous).await {
         Ok(applied) => applied,
         Err(e) => {
@@ -85,7 +102,6 @@ pub(super) async fn cluster_task<T: ClusterTarget>(
             applied,
         })
         .await;
-    let deadline = Instant::now() + timeout;
     let mut last = String::new();
     loop {
         let end = match target.health(&release).await {
@@ -124,6 +140,51 @@ pub(super) async fn cluster_task<T: ClusterTarget>(
         if Instant::now() >= deadline {
             let _ = events.send(finish(End::TimedOut(last))).await;
             return;
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+/// Runs one hook to its end; how the cluster ends when it did not succeed.
+async fn run_hook<T: ClusterTarget>(
+    target: &T,
+    release: &Release,
+    hook: &Hook,
+    deadline: Instant,
+    poll: Duration,
+) -> Option<End> {
+    let not_applied = "nothing of the release was applied";
+    match target.start_hook(release, hook).await {
+        Ok(Some(generation)) => return Some(End::Superseded(generation)),
+        Ok(None) => {}
+        Err(e) => return Some(End::Error(format!("hook {hook}: {e}; {not_applied}"))),
+    }
+    if !hook.runs() {
+        return None;
+    }
+    loop {
+        let last = match target.hook_status(release, hook).await {
+            Ok(HookStatus::Succeeded) => {
+                // A hook object left behind is not worth failing a deploy over.
+                let _ = target.finish_hook(release, hook, true).await;
+                return None;
+            }
+            Ok(HookStatus::Failed { reason }) => {
+                let _ = target.finish_hook(release, hook, false).await;
+                return Some(End::Error(format!(
+                    "hook {hook} failed: {reason}; {not_applied}"
+                )));
+            }
+            Ok(HookStatus::Superseded { generation }) => {
+                return Some(End::Superseded(generation));
+            }
+            Ok(HookStatus::Running { detail }) => detail,
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() >= deadline {
+            return Some(End::TimedOut(format!(
+                "hook {hook} still running ({last}); {not_applied}"
+            )));
         }
         tokio::time::sleep(poll).await;
     }

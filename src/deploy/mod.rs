@@ -5,7 +5,7 @@
 //!   resolve the revision (source repo) ─▶ ordering against the ledger (never older over newer)
 //!     ─▶ render every cluster (helm) ─▶ preflight every cluster (nothing applied if any fails)
 //!     ─▶ ledger: intended revision, generation N
-//!     ─▶ waves::next ─┬─ Start wave ─▶ ledger Deploying ─▶ apply + prune ─▶ health until final
+//!     ─▶ waves::next ─┬─ Start wave ─▶ ledger Deploying ─▶ hooks ─▶ apply + prune ─▶ health until final
 //!                     ├─ Wait (in flight, baking; superseded? re-read the ledger)
 //!                     ├─ Done ─▶ exit 0
 //!                     └─ Stop ─▶ (--on-failure rollback) ─▶ exit 1
@@ -16,6 +16,7 @@
 
 mod cluster_task;
 pub mod fields;
+pub mod hooks;
 pub mod kubernetes;
 mod ledger;
 pub mod report;

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use super::cluster_task::{End, Event, cluster_task};
+use super::hooks;
 use super::ledger::{ClusterEnd, Ledger, record_ends, write_environment};
 use super::report::Report;
 use super::run::{Failure, Prepared, Request, failed};
@@ -65,13 +66,18 @@ pub(super) async fn rollback<T: ClusterTarget>(
         )
         .await
         .map_err(failed)?;
+        let split = hooks::split(rendered.objects).map_err(|found| {
+            let problems: Vec<String> = found.iter().map(ToString::to_string).collect();
+            failed(format!("rollback of {name}: {}", problems.join("; ")))
+        })?;
         let back = Release {
             revision: revision.clone(),
             label: label.clone(),
             generation,
             rollback: true,
             digest: ledger::digest(&rendered.manifest),
-            objects: rendered.objects,
+            objects: split.objects,
+            hooks: split.hooks,
             ..release.clone()
         };
         say(&format!("rollback: {name} back to {label}"));

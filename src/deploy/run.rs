@@ -3,7 +3,7 @@
 //! pure parts' (`gitops::ordering`, [`waves`]); this file only sequences
 //! them and carries out what they say.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use super::hooks;
 use super::ledger::{Ledger, record_interrupted, write_intent};
 use super::report::Report;
 use super::target::{ClusterTarget, Release};
@@ -195,6 +196,17 @@ async fn orchestrate<T: ClusterTarget>(
         "rendered {} cluster(s); checking every cluster before touching any",
         prepared.releases.len()
     ));
+    let not_run: BTreeSet<String> = prepared
+        .releases
+        .values()
+        .flat_map(|r| hooks::not_run(&r.hooks))
+        .map(ToString::to_string)
+        .collect();
+    for hook in not_run {
+        say(&format!(
+            "hook {hook} is not run: a deploy runs pre-install, pre-upgrade and pre-rollback hooks only"
+        ));
+    }
     let problems = preflight(targets, &prepared).await;
     if !problems.is_empty() {
         for problem in &problems {
@@ -258,6 +270,14 @@ async fn prepare(
     for result in rendered {
         match result {
             Ok(cluster) => {
+                let split = match hooks::split(cluster.objects) {
+                    Ok(split) => split,
+                    Err(found) => {
+                        let name = &cluster.cluster.name;
+                        problems.extend(found.iter().map(|p| format!("cluster {name}: {p}")));
+                        continue;
+                    }
+                };
                 releases.insert(
                     cluster.cluster.name.clone(),
                     Release {
@@ -269,7 +289,8 @@ async fn prepare(
                         rollback: request.intent == Intent::RollbackTo,
                         digest: ledger::digest(&cluster.manifest),
                         cluster: cluster.cluster,
-                        objects: cluster.objects,
+                        objects: split.objects,
+                        hooks: split.hooks,
                     },
                 );
             }

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 
+use super::hooks::Hook;
 use crate::config::Cluster;
 use crate::gitops::ledger::ObjectRef;
 use crate::render::RenderedObject;
@@ -28,7 +29,27 @@ pub struct Release {
     pub rollback: bool,
     /// `sha256:` of the rendered manifests, recorded in the ledger.
     pub digest: String,
+    /// What the release consists of (hooks excluded).
     pub objects: Vec<RenderedObject>,
+    /// Hooks run before `objects` are applied, as the deploy's event
+    /// chooses (`hooks::to_run`).
+    pub hooks: Vec<Hook>,
+}
+
+/// How a hook's run is going.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookStatus {
+    Running {
+        detail: String,
+    },
+    Succeeded,
+    Failed {
+        reason: String,
+    },
+    /// A newer deploy has replaced the hook with its own.
+    Superseded {
+        generation: u64,
+    },
 }
 
 /// How the release is doing in one cluster.
@@ -89,4 +110,28 @@ pub trait ClusterTarget: Send + Sync + 'static {
     /// One look at how the release is doing.
     fn health(&self, release: &Release)
     -> impl Future<Output = Result<Health, TargetError>> + Send;
+
+    /// Starts one hook of the release (after deleting the previous run's
+    /// object when its policy says so); the newer deploy generation found
+    /// on it instead, if one has taken over.
+    fn start_hook(
+        &self,
+        release: &Release,
+        hook: &Hook,
+    ) -> impl Future<Output = Result<Option<u64>, TargetError>> + Send;
+
+    /// One look at a started hook that runs (a Job or a Pod).
+    fn hook_status(
+        &self,
+        release: &Release,
+        hook: &Hook,
+    ) -> impl Future<Output = Result<HookStatus, TargetError>> + Send;
+
+    /// Deletes a finished hook's object when its policy says so.
+    fn finish_hook(
+        &self,
+        release: &Release,
+        hook: &Hook,
+        succeeded: bool,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
 }

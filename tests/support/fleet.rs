@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 pub use crate::common::Run;
 pub use crate::recorder::{
-    ANALYSIS_TEMPLATES, CONFIG_MAPS, DEPLOYMENTS, Kind, LEASES, Observed, ROLLOUTS, ROUTES,
+    ANALYSIS_TEMPLATES, CONFIG_MAPS, DEPLOYMENTS, JOBS, Kind, LEASES, Observed, ROLLOUTS, ROUTES,
     Recorder, SERVICES,
 };
 
@@ -537,6 +537,7 @@ impl Fleet {
             SERVICES,
             CONFIG_MAPS,
             DEPLOYMENTS,
+            JOBS,
         ];
         if routes {
             kinds.push(ROUTES);

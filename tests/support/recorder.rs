@@ -68,6 +68,11 @@ pub const DEPLOYMENTS: Kind = Kind {
     kind: "Deployment",
     plural: "deployments",
 };
+pub const JOBS: Kind = Kind {
+    api_version: "batch/v1",
+    kind: "Job",
+    plural: "jobs",
+};
 pub const LEASES: Kind = Kind {
     api_version: "coordination.k8s.io/v1",
     kind: "Lease",

@@ -2,7 +2,10 @@
 //! keeps `apps/v1` ReplicaSet and Deployment status following
 //! `spec.replicas`, writing through the status subresource so watchers see
 //! MODIFIED events, and optionally keeps `v1` Pods for each ReplicaSet.
+//! It also runs Jobs (`jobs`): each completes, or fails as its pod
+//! template asks.
 
+mod jobs;
 mod pods;
 mod status;
 
@@ -33,9 +36,12 @@ pub(crate) fn pod_key() -> ResourceKey {
 }
 
 /// Runs until dropped.
+pub use jobs::EXIT_CODE_ANNOTATION;
+
 #[derive(Debug)]
 pub struct Simulator {
     task: JoinHandle<()>,
+    jobs: JoinHandle<()>,
     unready: Unready,
     nudge: mpsc::UnboundedSender<(String, String)>,
 }
@@ -43,6 +49,7 @@ pub struct Simulator {
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.task.abort();
+        self.jobs.abort();
     }
 }
 
@@ -72,6 +79,8 @@ impl Simulator {
 
     fn spawn(fake: &FakeApi, with_pods: bool) -> Self {
         let shared = fake.shared.clone();
+        let job_events = shared.lock().subscribe(&jobs::job_key());
+        let jobs = tokio::spawn(jobs::run(shared.clone(), job_events));
         let receivers = {
             let mut store = shared.lock();
             Receivers {
@@ -90,6 +99,7 @@ impl Simulator {
         let task = tokio::spawn(sim.run(receivers, nudges));
         Self {
             task,
+            jobs,
             unready,
             nudge,
         }

@@ -115,3 +115,63 @@ async fn pods_follow_replicas_and_are_recreated() {
     rss.delete("web", &DeleteParams::default()).await.unwrap();
     eventually(|| async { fake.object_count() == 0 }).await;
 }
+
+#[tokio::test]
+async fn jobs_complete_or_fail_as_their_template_asks() {
+    use k8s_openapi::api::batch::v1::Job;
+    let fake = fakeapi::FakeApi::new();
+    let _sim = Simulator::start(&fake);
+    let jobs: Api<Job> = Api::default_namespaced(fake.client());
+    let job = |name: &str, exit: &str| -> Job {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"backoffLimit": 1, "template": {
+                "metadata": {"annotations": {fakeapi::simulator::EXIT_CODE_ANNOTATION: exit}},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "busybox"}]}
+            }}
+        }))
+        .unwrap()
+    };
+    jobs.create(&PostParams::default(), &job("good", "0"))
+        .await
+        .unwrap();
+    jobs.create(&PostParams::default(), &job("bad", "3"))
+        .await
+        .unwrap();
+    let condition = |job: &Job, kind: &str| {
+        job.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == kind && c.status == "True"))
+            .map(|c| c.reason.clone().unwrap_or_default())
+    };
+    eventually(|| async { condition(&jobs.get("good").await.unwrap(), "Complete").is_some() })
+        .await;
+    eventually(|| async {
+        condition(&jobs.get("bad").await.unwrap(), "Failed").as_deref()
+            == Some("BackoffLimitExceeded")
+    })
+    .await;
+    let bad = jobs.get("bad").await.unwrap();
+    assert_eq!(
+        bad.status.and_then(|s| s.failed),
+        Some(2),
+        "backoffLimit + 1 attempts"
+    );
+    // Each attempt left a Pod saying how its container ended.
+    let pods: Api<Pod> = Api::default_namespaced(fake.client());
+    let attempts = pods
+        .list(&ListParams::default().labels("job-name=bad"))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(attempts.len(), 2);
+    let exit = attempts[0]
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c[0].state.as_ref())
+        .and_then(|s| s.terminated.as_ref())
+        .map(|t| t.exit_code);
+    assert_eq!(exit, Some(3));
+}

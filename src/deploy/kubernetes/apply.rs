@@ -91,7 +91,7 @@ pub async fn apply(
     Ok(applied)
 }
 
-async fn api_for(
+pub(super) async fn api_for(
     cluster: &KubeCluster,
     api_version: &str,
     kind: &str,
@@ -202,7 +202,11 @@ fn conflicting_manager(message: &str) -> Option<&str> {
 
 /// The rendered object with what marks it as this service's, this
 /// deploy's: labels for prune, annotations for the fence.
-fn owned_body(release: &Release, object: &RenderedObject, namespace: Option<&str>) -> Value {
+pub(super) fn owned_body(
+    release: &Release,
+    object: &RenderedObject,
+    namespace: Option<&str>,
+) -> Value {
     let mut body = object.manifest.clone();
     if !body["metadata"].is_object() {
         body["metadata"] = json!({});

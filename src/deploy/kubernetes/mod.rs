@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!   preflight: context ─▶ /version ─▶ discovery (every kind served) ─▶ controller lease ─▶ access reviews
+//!   hooks:     pre-install/pre-upgrade/pre-rollback objects by weight: recreate ─▶ wait for the Job ─▶ clean up
 //!   apply:     per object in install order: read ─▶ fence (deploy generation) ─▶ apply (rv precondition)
 //!                 409 field conflict with a runtime controller ─▶ leave that field to it, apply the rest
 //!              then prune what the previous deploy applied and this one does not
@@ -12,6 +13,7 @@
 
 mod apply;
 mod health;
+mod hooks;
 mod preflight;
 
 use std::collections::HashMap;
@@ -22,7 +24,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use kube::{Client, Config};
 
-use super::target::{Applied, ClusterTarget, Health, Release, TargetError};
+use super::hooks::Hook;
+use super::target::{Applied, ClusterTarget, Health, HookStatus, Release, TargetError};
 use crate::config::Cluster;
 use crate::gitops::ledger::ObjectRef;
 
@@ -194,5 +197,22 @@ impl ClusterTarget for KubeCluster {
 
     async fn health(&self, release: &Release) -> Result<Health, TargetError> {
         health::health(self, release).await
+    }
+
+    async fn start_hook(&self, release: &Release, hook: &Hook) -> Result<Option<u64>, TargetError> {
+        hooks::start(self, release, hook).await
+    }
+
+    async fn hook_status(&self, release: &Release, hook: &Hook) -> Result<HookStatus, TargetError> {
+        hooks::status(self, release, hook).await
+    }
+
+    async fn finish_hook(
+        &self,
+        release: &Release,
+        hook: &Hook,
+        succeeded: bool,
+    ) -> Result<(), TargetError> {
+        hooks::finish(self, release, hook, succeeded).await
     }
 }

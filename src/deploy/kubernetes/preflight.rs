@@ -41,10 +41,15 @@ pub async fn check(cluster: &KubeCluster, release: &Release) -> Vec<String> {
         }
     }
     let namespace = &release.cluster.namespace;
+    let kind_of = |o: &crate::render::RenderedObject| (o.api_version.clone(), o.kind.clone());
+    // Hooks are recreated, and cleaned up as their policy says.
+    let hook_kinds: BTreeSet<(String, String)> =
+        release.hooks.iter().map(|h| kind_of(&h.object)).collect();
     let kinds: BTreeSet<(String, String)> = release
         .objects
         .iter()
-        .map(|o| (o.api_version.clone(), o.kind.clone()))
+        .map(kind_of)
+        .chain(hook_kinds.iter().cloned())
         .collect();
     let creates_namespace = kinds.iter().any(|(_, k)| k == "Namespace");
     if !creates_namespace {
@@ -63,7 +68,8 @@ pub async fn check(cluster: &KubeCluster, release: &Release) -> Vec<String> {
                 cluster.remember(api_version, kind, &resource, &caps);
                 let scope = (caps.scope == kube::discovery::Scope::Namespaced)
                     .then_some(namespace.as_str());
-                for verb in VERBS {
+                let deletes = hook_kinds.contains(&(api_version.clone(), kind.clone()));
+                for verb in VERBS.iter().chain(deletes.then_some(&"delete")) {
                     if let Err(problem) = allowed(client, &resource, verb, scope).await {
                         problems.push(problem);
                     }
