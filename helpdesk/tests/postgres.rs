@@ -222,3 +222,98 @@ async fn auth_metrics_and_faults_on_postgres() {
         flows::faults(&faults)
     );
 }
+
+/// The helm the workspace's tests use: `$CONDUCTOR_HELM`, else the one
+/// `scripts/install-tools.sh` installs.
+fn helm() -> PathBuf {
+    std::env::var_os("CONDUCTOR_HELM").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/helm"),
+        PathBuf::from,
+    )
+}
+
+/// The chart's documents of `kind`.
+fn of_kind<'a>(documents: &'a [serde_yaml::Value], kind: &str) -> Vec<&'a serde_yaml::Value> {
+    documents.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+/// The chart's migration hook, run as a cluster runs it: the Job's
+/// container arguments with its environment (`DATABASE_URL` from the
+/// chart's Secret, which is a hook ahead of the Job), against a database
+/// nothing has migrated yet.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_charts_migration_hook_migrates_the_shared_database() {
+    use serde::Deserialize;
+    let pg = postgres().await;
+    let pool = sqlx::AnyPool::connect(&pg.url).await.unwrap();
+    sqlx::raw_sql("CREATE DATABASE hooked")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (server, _) = pg.url.rsplit_once('/').unwrap();
+    let url = format!("{server}/hooked");
+
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/helpdesk");
+    let out = Command::new(helm())
+        .args(["template", "helpdesk"])
+        .arg(&chart)
+        .args(["--set", &format!("database.url={url}")])
+        .output()
+        .expect("helm runs (scripts/install-tools.sh, or set CONDUCTOR_HELM)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let documents: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|d| serde_yaml::Value::deserialize(d).ok())
+        .filter(|d| !d.is_null())
+        .collect();
+    let hook = |d: &serde_yaml::Value| {
+        let annotations = &d["metadata"]["annotations"];
+        let events = annotations["helm.sh/hook"].as_str().unwrap_or_default();
+        let weight: i64 = annotations["helm.sh/hook-weight"]
+            .as_str()
+            .map_or(0, |w| w.parse().unwrap());
+        (events.contains("pre-upgrade") && events.contains("pre-install")).then_some(weight)
+    };
+    let jobs = of_kind(&documents, "Job");
+    assert_eq!(jobs.len(), 1, "{text}");
+    let job = jobs[0];
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let secret_name = container["env"][0]["valueFrom"]["secretKeyRef"]["name"]
+        .as_str()
+        .expect("DATABASE_URL from a Secret");
+    let secret = of_kind(&documents, "Secret")
+        .into_iter()
+        .find(|s| s["metadata"]["name"] == secret_name)
+        .expect("the chart renders the Secret the Job reads");
+    assert!(
+        hook(secret).unwrap() < hook(job).expect("the Job is a pre-install/pre-upgrade hook"),
+        "the Secret is created before the Job"
+    );
+    let database_url = secret["stringData"]["DATABASE_URL"].as_str().unwrap();
+    let args: Vec<&str> = container["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+
+    let refused = Helpdesk::try_start(&url, &[]).err().unwrap();
+    assert!(refused.contains("run `helpdesk migrate`"), "{refused}");
+    let migrated = Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+        .args(&args)
+        .env("DATABASE_URL", database_url)
+        .output()
+        .unwrap();
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let server = Helpdesk::start(&url, &[]);
+    flows::life_cycle(&server).await;
+}
