@@ -68,6 +68,17 @@ pub struct Args {
     poll: String,
 }
 
+impl Args {
+    /// The service, as given (for tools that check command lines).
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+}
+
 pub async fn run(repo: &Path, args: Args) -> Result<ExitCode, String> {
     let bad_input = |message: String| {
         eprintln!("error: {message}");
