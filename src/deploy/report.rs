@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::run::{Exit, Request};
+use super::target::FailedMeasurement;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -36,6 +37,9 @@ pub struct ClusterReport {
     pub pruned: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub yielded: Vec<String>,
+    /// The analysis measurement that failed this cluster's rollout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measurement: Option<FailedMeasurement>,
 }
 
 impl Report {

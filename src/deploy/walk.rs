@@ -189,9 +189,16 @@ pub(super) async fn handle(
                 end,
                 seconds,
             } => {
+                let mut measurement = None;
                 let message = match &end {
                     End::Healthy => None,
-                    End::Degraded(reason) => Some(reason.clone()),
+                    End::Degraded {
+                        reason,
+                        measurement: found,
+                    } => {
+                        measurement = found.clone();
+                        Some(reason.clone())
+                    }
                     End::TimedOut(last) => {
                         walk.timed_out.push(cluster.clone());
                         Some(format!(
@@ -219,11 +226,16 @@ pub(super) async fn handle(
                 entry.seconds = seconds;
                 match &message {
                     Some(message) => {
+                        let analysis = measurement
+                            .as_ref()
+                            .map(|m| format!(" (analysis: {m})"))
+                            .unwrap_or_default();
                         say(&format!(
-                            "[wave {}] {cluster}: Failed: {message}",
+                            "[wave {}] {cluster}: Failed: {message}{analysis}",
                             wave_of(&cluster)
                         ));
                         entry.detail = message.clone();
+                        entry.measurement = measurement;
                         walk.standing.insert(cluster.clone(), Standing::Failed);
                     }
                     None => {
