@@ -18,6 +18,7 @@ mod cluster_task;
 pub mod fields;
 pub mod kubernetes;
 mod ledger;
+pub mod notify;
 pub mod report;
 mod rollback;
 pub mod run;
