@@ -870,6 +870,10 @@ async fn notifications_say_who_shipped_what_where_and_a_target_that_fails_never_
         ["started", "waveDone", "waveDone", "finished"]
     );
     assert_eq!(first_deploy[0]["previousRevision"], Value::Null);
+    assert_eq!(
+        first_deploy[0]["changes"]["commits"][0]["subject"],
+        "first release"
+    );
 
     // Two commits later: every message names the revision, the one before
     // and the commits between them, in order.

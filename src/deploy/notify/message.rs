@@ -393,7 +393,7 @@ fn commit_list(changes: &Changes, c: &DeployContext, style: Style) -> String {
         (Some(previous), false) => {
             format!("{total} {plural} since {}:", style.code(&previous.short))
         }
-        (None, _) => format!("{total} {plural} up to {}:", style.code(&c.revision.short)),
+        (None, _) => "first deploy:".to_owned(),
     };
     for commit in &changes.commits {
         let _ = write!(
@@ -624,7 +624,10 @@ mod tests {
             Event::Started { generation: 1 },
         ));
         assert!(text.contains("deploying 3f2a9c1 (first deploy)"), "{text}");
-        assert!(text.contains("1 commit up to 3f2a9c1:"), "{text}");
+        assert!(
+            text.contains("first deploy:\n• 0000001 change 1 (Ada)"),
+            "{text}"
+        );
         c.previous_revision = Some(Revision::new(OLD, OLD));
         c.changes = Some(Changes::new(vec![commit(1), commit(2)], 2, true));
         let text = plain_text(&notice(Arc::new(c), Event::Started { generation: 1 }));

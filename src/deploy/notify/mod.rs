@@ -91,7 +91,8 @@ fn attempts_text(attempts: u32) -> String {
 
 /// What every message of this deploy carries: the revision, the one the
 /// environment had before, and the commits between them from the source
-/// repository (those a step back takes away, when it goes back). Commits
+/// repository (those a step back takes away, when it goes back; the
+/// revision's own commit for an environment's first deploy). Commits
 /// that cannot be listed (a revision missing from a shallow clone) are
 /// left out rather than failing anything.
 pub(crate) fn deploy_context(
@@ -110,9 +111,9 @@ pub(crate) fn deploy_context(
         Some(p) => source
             .commits_between(Some(&p.sha), &commit.sha, shown)
             .map(|(commits, total)| Changes::new(commits, total, false)),
-        None => source
-            .commits_between(None, &commit.sha, shown)
-            .map(|(commits, total)| Changes::new(commits, total, false)),
+        // Nothing is between: the revision's own commit, without walking
+        // (and counting) the whole history.
+        None => Ok(Changes::new(vec![commit.clone()], 1, false)),
     };
     DeployContext {
         service: request.service.clone(),
