@@ -89,10 +89,13 @@ fn split_field_path(text: &str) -> (&str, &str) {
     ("", text)
 }
 
-/// For serde's "unknown field `x`, expected one of `a`, `b`", the expected
-/// name closest to `x`, when it is close enough to be a likely typo.
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown
+/// variant …"), the expected name closest to `x`, when it is close enough
+/// to be a likely typo.
 fn suggest_for_unknown_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
     let (unknown, expected) = rest.split_once('`')?;
     let candidates = expected.split('`').skip(1).step_by(2);
     nearest(unknown, candidates)

@@ -394,3 +394,37 @@ fn old_helm_is_refused() {
         "{out}"
     );
 }
+
+#[test]
+fn a_webhook_url_in_the_config_is_refused_without_repeating_it() {
+    let repo = TestRepo::new();
+    let secret = "https://hooks.slack.com/services/T000/B000/s3cr3t";
+    repo.write(
+        CONFIG,
+        &format!(
+            "{SERVICE}notifications:\n  - name: team-chat\n    type: slack\n    url: {secret}\n    events: [waveDon]\n"
+        ),
+    );
+    let out = plan_fails(&repo, &[]);
+    assert_names(
+        &out,
+        "conductor-config/shop.yaml:20: notifications[0].events[0]:",
+        &["unknown variant `waveDon`", "did you mean `waveDone`?"],
+    );
+    repo.write(
+        CONFIG,
+        &format!(
+            "{SERVICE}notifications:\n  - name: team-chat\n    type: slack\n    url: {secret}\n"
+        ),
+    );
+    let out = plan_fails(&repo, &[]);
+    assert_names(
+        &out,
+        "conductor-config/shop.yaml:19: notifications[0].url:",
+        &[
+            "a webhook URL is a secret and must not be committed to Git",
+            "urlFrom: {env: VARIABLE}",
+        ],
+    );
+    assert!(!out.contains("s3cr3t"), "{out}");
+}

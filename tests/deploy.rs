@@ -9,9 +9,12 @@ mod common;
 mod fleet;
 #[path = "support/recorder.rs"]
 mod recorder;
+#[path = "support/webhooks.rs"]
+mod webhooks;
 
 use fleet::{Fleet, FleetCluster};
 use serde_json::Value;
+use webhooks::Receiver;
 
 fn state(fleet: &Fleet, cluster: &str) -> String {
     fleet.ledger_record(cluster)["state"]
@@ -838,4 +841,295 @@ async fn the_migration_runs_first_and_a_failed_one_fails_its_cluster_before_the_
     for cluster in ["eu", "us", "ap"] {
         assert_eq!(state(&fleet, cluster), "Healthy");
     }
+}
+
+/// The `event` of each body.
+fn events(bodies: &[Value]) -> Vec<&str> {
+    bodies
+        .iter()
+        .map(|b| b["event"].as_str().unwrap_or_default())
+        .collect()
+}
+
+/// The report's line for `target`'s `event` message.
+fn delivery<'a>(report: &'a Value, target: &str, event: &str) -> &'a Value {
+    report["notifications"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["target"] == target && d["event"] == event)
+        .unwrap_or_else(|| panic!("no {target} {event} in {report:#}"))
+}
+
+/// No webhook URL (nor any part of one) in what a deploy printed or in
+/// the ledger: they are secrets.
+fn assert_no_secret(fleet: &Fleet, hooks: &Receiver, printed: &str) {
+    for (what, text) in [
+        ("the output", printed),
+        ("the ledger", &fleet.ledger_patches()),
+    ] {
+        assert!(!text.is_empty(), "{what} is empty");
+        assert!(
+            !text.contains(hooks.base()),
+            "a webhook URL in {what}:\n{text}"
+        );
+        assert!(
+            !text.contains("s3cr3t"),
+            "a webhook URL's path in {what}:\n{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notifications_say_who_shipped_what_where_and_a_target_that_fails_never_fails_the_deploy() {
+    let mut fleet = Fleet::start().await;
+    let hooks = Receiver::start().await;
+    let audit_file = fleet.dir().join("audit-hook");
+    std::fs::write(&audit_file, hooks.url("flaky", "audit-s3cr3t")).unwrap();
+    fleet.set_env("CHAT_HOOK", &hooks.url("ok", "chat-s3cr3t"));
+    fleet.set_env("DOWN_HOOK", &hooks.url("down", "down-s3cr3t"));
+    fleet.notify(&format!(
+        "\
+- name: chat
+  type: slack
+  urlFrom: {{env: CHAT_HOOK}}
+  events: [started, clusterFailed, finished, refused]
+- name: audit
+  type: webhook
+  urlFrom: {{file: {}}}
+- name: down
+  type: webhook
+  urlFrom: {{env: DOWN_HOOK}}
+  events: [finished]
+- name: missing
+  type: webhook
+  urlFrom: {{env: CONDUCTOR_TEST_UNSET_HOOK}}
+",
+        audit_file.display()
+    ));
+
+    // The first deploy: audit answers 500 twice before taking its first
+    // message; down never takes one; missing has no URL. All reported, and
+    // none of it changes the exit code.
+    let first = fleet.commit("first release");
+    let run = fleet.deploy(&first, &["--output", "json"]).expect(0);
+    let mut printed = run.all();
+    let report: Value = serde_json::from_str(&run.stdout()).expect("one JSON document");
+    assert!(
+        run.stderr().contains(
+            "warning: notification target missing skipped: environment variable \
+             CONDUCTOR_TEST_UNSET_HOOK is not set (or empty)"
+        ),
+        "{}",
+        run.stderr()
+    );
+    let started = delivery(&report, "audit", "started");
+    assert_eq!(started["outcome"], "delivered", "{report:#}");
+    assert_eq!(started["attempts"], 3, "{report:#}");
+    let down = delivery(&report, "down", "finished");
+    assert_eq!(down["outcome"], "failed", "{report:#}");
+    assert_eq!(down["attempts"], 4, "{report:#}");
+    assert_eq!(
+        down["detail"],
+        "the target answered HTTP 500 Internal Server Error (after 4 attempts)"
+    );
+    assert_eq!(hooks.count("down", "down-s3cr3t"), 4);
+    let skipped = report["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["target"] == "missing")
+        .unwrap();
+    assert_eq!(skipped["outcome"], "skipped");
+    let first_deploy = hooks.delivered("flaky", "audit-s3cr3t");
+    assert_eq!(
+        events(&first_deploy),
+        ["started", "waveDone", "waveDone", "finished"]
+    );
+    assert_eq!(first_deploy[0]["previousRevision"], Value::Null);
+    assert_eq!(
+        first_deploy[0]["changes"]["commits"][0]["subject"],
+        "first release"
+    );
+
+    // Two commits later: every message names the revision, the one before
+    // and the commits between them, in order.
+    let second = fleet.commit("second release");
+    let third = fleet.commit("third release: fix <cart> & checkout");
+    let run = fleet.deploy(&third, &[]).expect(0);
+    printed.push_str(&run.all());
+    assert!(
+        run.stdout()
+            .contains("notifications: 6 delivered, 1 failed, 1 target(s) skipped"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout()
+            .contains("  down: finished not delivered: the target answered HTTP 500"),
+        "{}",
+        run.stdout()
+    );
+    let audit = hooks.delivered("flaky", "audit-s3cr3t");
+    let audit = &audit[first_deploy.len()..];
+    assert_eq!(
+        events(audit),
+        ["started", "waveDone", "waveDone", "finished"]
+    );
+    let (sha, previous) = (fleet.sha(&third), fleet.sha(&first));
+    for body in audit {
+        assert_eq!(body["service"], "shop");
+        assert_eq!(body["environment"], "production");
+        assert_eq!(body["clusters"], serde_json::json!(["eu", "us", "ap"]));
+        assert_eq!(body["revision"]["sha"].as_str(), Some(sha.as_str()));
+        assert_eq!(body["revision"]["label"].as_str(), Some(third.as_str()));
+        assert_eq!(
+            body["previousRevision"]["sha"].as_str(),
+            Some(previous.as_str())
+        );
+        assert_eq!(body["by"], "tests");
+        let commits: Vec<(&str, &str, &str)> = body["changes"]["commits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["short"].as_str().unwrap(),
+                    c["subject"].as_str().unwrap(),
+                    c["author"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            commits,
+            [
+                (
+                    third.as_str(),
+                    "third release: fix <cart> & checkout",
+                    "dev"
+                ),
+                (second.as_str(), "second release", "dev"),
+            ]
+        );
+        assert_eq!(body["changes"]["more"], 0);
+    }
+    assert_eq!(audit[0]["generation"], 2);
+    assert_eq!(
+        (audit[1]["wave"].as_u64(), &audit[1]["eventClusters"]),
+        (Some(1), &serde_json::json!(["eu"]))
+    );
+    assert_eq!(
+        (audit[2]["wave"].as_u64(), &audit[2]["eventClusters"]),
+        (Some(2), &serde_json::json!(["us", "ap"]))
+    );
+    assert_eq!(audit[3]["outcome"], "deployed");
+
+    // Slack gets text only, for the events it asked for, escaped.
+    let chat = hooks.delivered("ok", "chat-s3cr3t");
+    let chat: Vec<&str> = chat[2..]
+        .iter()
+        .map(|b| b["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(chat.len(), 2, "{chat:#?}");
+    assert!(
+        chat[0].starts_with(&format!(
+            ":rocket: *shop* to *production*: deploying `{third}` (was `{first}`) on eu, us, ap, by tests\n2 commits since `{first}`:\n• `{third}` third release: fix &lt;cart&gt; &amp; checkout (dev)\n• `{second}` second release (dev)"
+        )),
+        "{}",
+        chat[0]
+    );
+    assert!(
+        chat[1].starts_with(&format!(
+            ":tada: *shop* to *production*: `{third}` (was `{first}`) deployed on eu, us, ap"
+        )),
+        "{}",
+        chat[1]
+    );
+
+    // An older revision is refused, and the targets are told why.
+    let run = fleet.deploy(&second, &[]).expect(3);
+    printed.push_str(&run.all());
+    let refused = hooks.delivered("flaky", "audit-s3cr3t");
+    let refused = refused.last().unwrap();
+    assert_eq!(refused["event"], "refused");
+    assert_eq!(refused["revision"]["label"].as_str(), Some(second.as_str()));
+    assert_eq!(
+        refused["previousRevision"]["sha"].as_str(),
+        Some(sha.as_str())
+    );
+    assert_eq!(refused["changes"]["rollback"], true);
+    assert!(
+        refused["reason"].as_str().unwrap().contains("newer"),
+        "{refused:#}"
+    );
+    let chat = hooks.delivered("ok", "chat-s3cr3t");
+    assert!(
+        chat.last().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                ":no_entry: *shop* to *production*: `{second}` refused"
+            )),
+        "{chat:#?}"
+    );
+
+    assert_no_secret(&fleet, &hooks, &printed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_revision_notifies_the_cluster_that_failed_with_the_measurement_that_decided_it() {
+    let mut fleet = Fleet::start().await;
+    let hooks = Receiver::start().await;
+    fleet.set_env("AUDIT_HOOK", &hooks.url("ok", "audit-s3cr3t"));
+    fleet.notify(
+        "\
+- name: audit
+  type: webhook
+  urlFrom: {env: AUDIT_HOOK}
+",
+    );
+    let good = fleet.commit("good release");
+    fleet.deploy(&good, &[]).expect(0);
+    let before = hooks.delivered("ok", "audit-s3cr3t").len();
+    let bad = fleet.commit("bad release");
+    fleet.mark_bad(&bad);
+
+    let run = fleet.deploy(&bad, &[]).expect(1);
+    let out = run.all();
+    assert!(
+        out.contains("eu: Failed: Rollout shop")
+            && out.contains(
+                "(analysis: error-rate = 0.5 (success: result <= 0.05; failure: result > 0.05))"
+            ),
+        "{out}"
+    );
+    let audit = hooks.delivered("ok", "audit-s3cr3t");
+    let audit = &audit[before..];
+    assert_eq!(events(audit), ["started", "clusterFailed", "finished"]);
+    let failed = &audit[1];
+    assert_eq!(failed["eventClusters"], serde_json::json!(["eu"]));
+    assert_eq!(failed["wave"], 1);
+    assert_eq!(failed["revision"]["label"].as_str(), Some(bad.as_str()));
+    assert_eq!(
+        failed["previousRevision"]["sha"].as_str(),
+        Some(fleet.sha(&good).as_str())
+    );
+    assert_eq!(failed["changes"]["commits"][0]["subject"], "bad release");
+    let measurement = &failed["measurement"];
+    assert_eq!(measurement["metric"], "error-rate", "{failed:#}");
+    assert_eq!(measurement["value"], "0.5", "{failed:#}");
+    assert_eq!(
+        measurement["condition"],
+        "success: result <= 0.05; failure: result > 0.05"
+    );
+    assert!(
+        failed["text"]
+            .as_str()
+            .unwrap()
+            .contains("analysis: error-rate = 0.5"),
+        "{failed:#}"
+    );
+    assert_eq!(audit[2]["outcome"], "failed");
+    assert_eq!(audit[2]["reason"], "failed in eu");
+    assert_no_secret(&fleet, &hooks, &out);
 }

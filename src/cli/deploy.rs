@@ -11,6 +11,7 @@ use kube::config::Kubeconfig;
 use super::{Output, interrupted};
 use crate::config::{self, LedgerConfig};
 use crate::deploy::kubernetes::KubeCluster;
+use crate::deploy::notify::{self, FLUSH_BOUND, INTERRUPTED_FLUSH_BOUND};
 use crate::deploy::{self, OnFailure, Request};
 use crate::gitops::ordering::Intent;
 use crate::gitops::store::{LedgerLocation, LedgerStore};
@@ -150,7 +151,30 @@ pub async fn run(repo: &Path, args: Args) -> Result<ExitCode, String> {
             let _ = out.flush();
         }
     };
-    let report = deploy::deploy(&request, &service, targets, store, &say, interrupted()).await;
+    // Notifications go out while the deploy works; a target that cannot
+    // be used is a warning, never a reason to stop.
+    let (outbox, notifier) = notify::start(&service.notifications, &environment.name);
+    for skipped in notifier.skipped() {
+        say(&format!(
+            "warning: notification target {} skipped: {}",
+            skipped.target, skipped.detail
+        ));
+    }
+    let mut report = deploy::deploy(
+        &request,
+        &service,
+        targets,
+        store,
+        &say,
+        &outbox,
+        interrupted(),
+    )
+    .await;
+    let bound = match report.exit {
+        deploy::Exit::Interrupted => INTERRUPTED_FLUSH_BOUND,
+        _ => FLUSH_BOUND,
+    };
+    report.notifications = notifier.finish(&outbox, bound).await;
     match args.output {
         Output::Text => print!("{}", report.table()),
         other => print!("{}", super::serialize(&report, other)?),

@@ -14,6 +14,7 @@
 //!         wave: 1                  # lower waves deploy first
 //! ```
 
+pub mod notifications;
 pub mod values;
 pub mod yaml11;
 
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use self::notifications::{Notification, NotificationFile};
 use crate::diagnostic::{Diagnostic, nearest};
 use crate::yaml_lines::LineIndex;
 
@@ -98,6 +100,9 @@ struct ServiceFile {
     #[serde(default)]
     ledger: LedgerConfig,
     environments: BTreeMap<String, EnvironmentFile>,
+    /// Where `deploy` says who shipped what, where.
+    #[serde(default)]
+    notifications: Vec<NotificationFile>,
 }
 
 fn default_revision_value() -> String {
@@ -176,6 +181,8 @@ pub struct Service {
     pub revision_value: String,
     pub ledger: LedgerConfig,
     pub environments: BTreeMap<String, Environment>,
+    /// Webhooks told about deploys; URLs are read at deploy time.
+    pub notifications: Vec<Notification>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -306,6 +313,7 @@ pub fn parse_service(
         revision_value: file.revision_value,
         ledger: file.ledger,
         environments,
+        notifications: notifications::validated(file.notifications),
     })
 }
 
@@ -410,6 +418,9 @@ fn check(
                 );
             }
         }
+    }
+    for (field, message) in notifications::check(&config.notifications, &config.environments) {
+        problem(field, message);
     }
     problems
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::hooks::{self, Hook, HookEvent};
-use super::target::{Applied, ClusterTarget, Health, HookStatus, Release};
+use super::target::{Applied, ClusterTarget, FailedMeasurement, Health, HookStatus, Release};
 use crate::gitops::ledger::ObjectRef;
 
 /// What a cluster task reports to the orchestrator.
@@ -33,7 +33,10 @@ pub(super) enum Event {
 #[derive(Debug, Clone)]
 pub(super) enum End {
     Healthy,
-    Degraded(String),
+    Degraded {
+        reason: String,
+        measurement: Option<FailedMeasurement>,
+    },
     TimedOut(String),
     Superseded(u64),
     Error(String),
@@ -43,7 +46,7 @@ impl std::fmt::Display for End {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Healthy => f.write_str("Healthy"),
-            Self::Degraded(reason) => write!(f, "degraded: {reason}"),
+            Self::Degraded { reason, .. } => write!(f, "degraded: {reason}"),
             Self::TimedOut(last) => write!(f, "timed out: {last}"),
             Self::Superseded(generation) => {
                 write!(f, "superseded by deploy generation {generation}")
@@ -106,7 +109,13 @@ pub(super) async fn cluster_task<T: ClusterTarget>(
     loop {
         let end = match target.health(&release).await {
             Ok(Health::Healthy) => Some(End::Healthy),
-            Ok(Health::Degraded { reason }) => Some(End::Degraded(reason)),
+            Ok(Health::Degraded {
+                reason,
+                measurement,
+            }) => Some(End::Degraded {
+                reason,
+                measurement,
+            }),
             Ok(Health::Superseded { generation }) => Some(End::Superseded(generation)),
             Ok(Health::Overwritten { .. }) => {
                 // Only this, the newer deploy, writes again.

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::notify::{Delivery, DeliveryOutcome};
 use super::run::{Exit, Request};
+use super::target::FailedMeasurement;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,6 +23,9 @@ pub struct Report {
     pub exit_code: u8,
     pub message: String,
     pub clusters: Vec<ClusterReport>,
+    /// What became of every notification; never part of the exit code.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<Delivery>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -36,6 +41,9 @@ pub struct ClusterReport {
     pub pruned: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub yielded: Vec<String>,
+    /// The analysis measurement that failed this cluster's rollout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measurement: Option<FailedMeasurement>,
 }
 
 impl Report {
@@ -50,6 +58,7 @@ impl Report {
             exit_code: Exit::Failed.code(),
             message: String::new(),
             clusters: Vec::new(),
+            notifications: Vec::new(),
         }
     }
 
@@ -113,6 +122,44 @@ impl Report {
         let _ = writeln!(text, "\n{verdict} (exit {})", self.exit.code());
         if !self.message.is_empty() {
             let _ = writeln!(text, "{}", self.message);
+        }
+        text.push_str(&self.notifications_summary());
+        text
+    }
+
+    /// One line of counts, then every message that was not delivered and
+    /// why; targets by their config name (their URLs are secrets).
+    pub fn notifications_summary(&self) -> String {
+        let mut text = String::new();
+        if self.notifications.is_empty() {
+            return text;
+        }
+        let count = |outcome| {
+            self.notifications
+                .iter()
+                .filter(|d| d.outcome == outcome)
+                .count()
+        };
+        let mut counts = vec![format!("{} delivered", count(DeliveryOutcome::Delivered))];
+        for (outcome, word) in [
+            (DeliveryOutcome::Failed, "failed"),
+            (DeliveryOutcome::Unsent, "unsent"),
+            (DeliveryOutcome::Skipped, "target(s) skipped"),
+        ] {
+            let n = count(outcome);
+            if n > 0 {
+                counts.push(format!("{n} {word}"));
+            }
+        }
+        let _ = writeln!(text, "notifications: {}", counts.join(", "));
+        for d in &self.notifications {
+            let what = match (d.outcome, d.event) {
+                (DeliveryOutcome::Delivered | DeliveryOutcome::Pending, _) => continue,
+                (DeliveryOutcome::Skipped, _) => "skipped".to_owned(),
+                (_, Some(event)) => format!("{event} not delivered"),
+                (_, None) => "not delivered".to_owned(),
+            };
+            let _ = writeln!(text, "  {}: {what}: {}", d.target, d.detail);
         }
         text
     }

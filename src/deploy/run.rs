@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 
 use super::hooks;
 use super::ledger::{Ledger, record_interrupted, write_intent};
+use super::notify::{self, Event, Outbox};
 use super::report::Report;
 use super::target::{ClusterTarget, Release};
 use super::walk::run_waves;
@@ -98,16 +99,20 @@ pub(super) struct Prepared {
     /// The environment's intended revision before this deploy, where
     /// `--on-failure rollback` returns it.
     pub previous_intent: Option<EnvironmentRecord>,
+    /// Where the waves' events go.
+    pub outbox: Outbox,
 }
 
 /// Runs one deploy to its end and says how it went. `targets` are the
-/// environment's clusters, in any order; `say` receives progress lines.
+/// environment's clusters, in any order; `say` receives progress lines,
+/// `outbox` the events the notification targets are told about.
 pub async fn deploy<T: ClusterTarget>(
     request: &Request,
     service: &Service,
     targets: Vec<T>,
     store: LedgerStore,
     say: &(dyn Fn(&str) + Sync),
+    outbox: &Outbox,
     cancelled: impl Future<Output = ()>,
 ) -> Report {
     let mut report = Report::new(request);
@@ -122,7 +127,7 @@ pub async fn deploy<T: ClusterTarget>(
         .collect();
     tokio::pin!(cancelled);
     let result = tokio::select! {
-        result = orchestrate(request, service, &targets, &ledger, say, &mut report) => result,
+        result = orchestrate(request, service, &targets, &ledger, say, outbox, &mut report) => result,
         () = &mut cancelled => Ok(Exit::Interrupted),
     };
     let exit = match result {
@@ -136,7 +141,27 @@ pub async fn deploy<T: ClusterTarget>(
         record_interrupted(&ledger, request, &mut report).await;
     }
     report.set_exit(exit);
+    outbox.send(ending(exit, &report.message));
     report
+}
+
+/// The last event of a deploy: how it ended, or why it was refused.
+fn ending(exit: Exit, message: &str) -> Event {
+    let outcome = match exit {
+        Exit::Refused => {
+            return Event::Refused {
+                reason: message.to_owned(),
+            };
+        }
+        Exit::Deployed => notify::Outcome::Deployed,
+        Exit::Failed | Exit::BadInput => notify::Outcome::Failed,
+        Exit::TimedOut => notify::Outcome::TimedOut,
+        Exit::Interrupted => notify::Outcome::Interrupted,
+    };
+    Event::Finished {
+        outcome,
+        message: message.to_owned(),
+    }
 }
 
 pub(super) type Failure = (Exit, String);
@@ -151,6 +176,7 @@ async fn orchestrate<T: ClusterTarget>(
     targets: &BTreeMap<String, Arc<T>>,
     ledger: &Ledger,
     say: &(dyn Fn(&str) + Sync),
+    outbox: &Outbox,
     report: &mut Report,
 ) -> Result<Exit, Failure> {
     let environment = service
@@ -167,6 +193,13 @@ async fn orchestrate<T: ClusterTarget>(
 
     // Ordering first: a refused deploy renders and touches nothing.
     let snapshot = ledger.read().await.map_err(failed)?;
+    outbox.begin(notify::deploy_context(
+        request,
+        &environment,
+        &source,
+        &commit,
+        &snapshot,
+    ));
     let relation = |intended: Option<&EnvironmentRecord>| -> Result<_, GitError> {
         intended
             .map(|i| source.relation(&commit.sha, &i.revision))
@@ -190,6 +223,7 @@ async fn orchestrate<T: ClusterTarget>(
         &environment,
         commit.clone(),
         snapshot.environment.clone(),
+        outbox.clone(),
     )
     .await?;
     say(&format!(
@@ -228,6 +262,7 @@ async fn orchestrate<T: ClusterTarget>(
     // Healthy at this revision already.
     let (generation, already_healthy) = write_intent(request, ledger, &source, &commit).await?;
     report.generation = generation;
+    outbox.send(Event::Started { generation });
     let mut prepared = prepared;
     for release in prepared.releases.values_mut() {
         release.generation = generation;
@@ -254,6 +289,7 @@ async fn prepare(
     environment: &Environment,
     commit: Commit,
     previous_intent: Option<EnvironmentRecord>,
+    outbox: Outbox,
 ) -> Result<Prepared, Failure> {
     let helm = Helm::locate(&request.repo).await.map_err(bad_input)?;
     let rendered = render::render_clusters(
@@ -305,6 +341,7 @@ async fn prepare(
             previous_intent,
             service: service.clone(),
             helm,
+            outbox,
         })
     } else {
         Err((Exit::BadInput, problems.join("\n")))

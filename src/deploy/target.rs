@@ -5,6 +5,8 @@
 
 use std::future::Future;
 
+use serde::Serialize;
+
 use super::hooks::Hook;
 use crate::config::Cluster;
 use crate::gitops::ledger::ObjectRef;
@@ -61,14 +63,47 @@ pub enum Health {
     /// Every rollout and deployment of the release is done at this
     /// revision, for the spec this deploy applied.
     Healthy,
-    /// A rollout rolled back (its analysis failed) or a deployment stalled.
-    Degraded { reason: String },
+    /// A rollout rolled back (its analysis failed) or a deployment stalled;
+    /// the measurement that decided it, when an analysis did.
+    Degraded {
+        reason: String,
+        measurement: Option<FailedMeasurement>,
+    },
     /// The cluster's objects carry a newer deploy generation: a newer
     /// deploy has taken over.
     Superseded { generation: u64 },
     /// An older deploy's apply landed after this one's (two deploys
     /// creating an object at the same instant): the newer re-applies.
     Overwritten { generation: u64 },
+}
+
+/// The analysis measurement that failed a rollout: which metric, the value
+/// it measured, and the condition that value was judged by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedMeasurement {
+    pub analysis_run: String,
+    pub metric: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// Why it failed, in the analysis' words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl std::fmt::Display for FailedMeasurement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.metric)?;
+        if let Some(value) = &self.value {
+            write!(f, " = {value}")?;
+        }
+        if let Some(condition) = &self.condition {
+            write!(f, " ({condition})")?;
+        }
+        Ok(())
+    }
 }
 
 /// What an apply did.

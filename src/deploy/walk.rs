@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use super::cluster_task::{End, Event, cluster_task};
 use super::ledger::{ClusterEnd, Ledger, record_ends, start_wave};
+use super::notify::Event as Notice;
 use super::report::Report;
 use super::rollback::rollback;
 use super::run::{Exit, Failure, OnFailure, Prepared, Request, failed, superseded_message};
@@ -117,6 +118,14 @@ pub(super) async fn run_waves<T: ClusterTarget>(
                         events.push(more);
                     }
                     handle(events, request, ledger, prepared, say, report, &mut walk).await?;
+                    for wave in waves::done(&plan, &walk.standing) {
+                        if walk.announced.insert(wave.number) {
+                            prepared.outbox.send(Notice::WaveDone {
+                                wave: wave.number,
+                                clusters: wave.clusters.clone(),
+                            });
+                        }
+                    }
                 }
                 if last_check.elapsed() >= LEDGER_CHECK {
                     last_check = Instant::now();
@@ -139,6 +148,8 @@ pub(super) struct Walk {
     standing: BTreeMap<String, Standing>,
     applied: BTreeMap<String, Applied>,
     timed_out: Vec<String>,
+    /// Waves whose `WaveDone` was sent.
+    announced: BTreeSet<u32>,
 }
 
 /// Handles what the cluster tasks reported since the last look: progress
@@ -189,9 +200,16 @@ pub(super) async fn handle(
                 end,
                 seconds,
             } => {
+                let mut measurement = None;
                 let message = match &end {
                     End::Healthy => None,
-                    End::Degraded(reason) => Some(reason.clone()),
+                    End::Degraded {
+                        reason,
+                        measurement: found,
+                    } => {
+                        measurement = found.clone();
+                        Some(reason.clone())
+                    }
                     End::TimedOut(last) => {
                         walk.timed_out.push(cluster.clone());
                         Some(format!(
@@ -219,12 +237,23 @@ pub(super) async fn handle(
                 entry.seconds = seconds;
                 match &message {
                     Some(message) => {
+                        let analysis = measurement
+                            .as_ref()
+                            .map(|m| format!(" (analysis: {m})"))
+                            .unwrap_or_default();
                         say(&format!(
-                            "[wave {}] {cluster}: Failed: {message}",
+                            "[wave {}] {cluster}: Failed: {message}{analysis}",
                             wave_of(&cluster)
                         ));
                         entry.detail = message.clone();
+                        entry.measurement = measurement.clone();
                         walk.standing.insert(cluster.clone(), Standing::Failed);
+                        prepared.outbox.send(Notice::ClusterFailed {
+                            cluster: cluster.clone(),
+                            wave: wave_of(&cluster),
+                            reason: message.clone(),
+                            measurement,
+                        });
                     }
                     None => {
                         say(&format!(

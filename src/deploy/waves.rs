@@ -131,6 +131,25 @@ pub fn next(
     Next::Done
 }
 
+/// The waves this deploy brought to Healthy: every cluster Healthy at the
+/// revision, at least one of them by this deploy (a resumed deploy's wave
+/// that was Healthy already is no news).
+pub fn done<'a>(waves: &'a [Wave], standing: &BTreeMap<String, Standing>) -> Vec<&'a Wave> {
+    waves
+        .iter()
+        .filter(|wave| {
+            let of = |c: &String| standing.get(c);
+            wave.clusters
+                .iter()
+                .all(|c| of(c).is_some_and(Standing::is_healthy))
+                && wave
+                    .clusters
+                    .iter()
+                    .any(|c| matches!(of(c), Some(Standing::Healthy { .. })))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +233,27 @@ mod tests {
                 failed: vec!["us".into()]
             }
         );
+    }
+
+    #[test]
+    fn a_wave_is_done_when_all_its_clusters_are_healthy_and_one_was_deployed_now() {
+        let waves = plan();
+        let numbers = |standing: &BTreeMap<String, Standing>| {
+            done(&waves, standing)
+                .iter()
+                .map(|w| w.number)
+                .collect::<Vec<_>>()
+        };
+        let mut standing = BTreeMap::new();
+        assert!(numbers(&standing).is_empty());
+        standing.insert("eu".to_owned(), Standing::AlreadyHealthy);
+        standing.insert("us".to_owned(), Standing::AlreadyHealthy);
+        standing.insert("ap".to_owned(), Standing::Deploying);
+        assert!(numbers(&standing).is_empty(), "wave 1 was Healthy already");
+        standing.insert("ap".to_owned(), Standing::Healthy { since: at(1) });
+        assert_eq!(numbers(&standing), [2]);
+        standing.insert("eu".to_owned(), Standing::Healthy { since: at(0) });
+        standing.insert("us".to_owned(), Standing::Failed);
+        assert_eq!(numbers(&standing), [1]);
     }
 }

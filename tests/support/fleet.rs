@@ -347,6 +347,8 @@ pub struct Fleet {
     pub bad: Arc<Mutex<HashSet<String>>>,
     /// Revisions whose analysis takes a few seconds to answer.
     pub slow: Arc<Mutex<HashSet<String>>>,
+    /// Extra environment of every `conductor` run (webhook URLs).
+    env: Vec<(String, String)>,
     _analysis: tokio::task::JoinHandle<()>,
 }
 
@@ -592,8 +594,23 @@ impl Fleet {
             routes,
             bad,
             slow,
+            env: Vec::new(),
             _analysis: analysis,
         }
+    }
+
+    /// Sets a variable in the environment of every later `conductor` run.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Gives the service config a `notifications:` section (YAML, a list).
+    pub fn notify(&self, targets: &str) {
+        let path = self.repo.join("conductor-config/shop.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        config["notifications"] = serde_yaml::from_str(targets).unwrap();
+        std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
     }
 
     /// Whether the clusters are fakes (audit logs, injected denials).
@@ -663,6 +680,7 @@ impl Fleet {
             .args(args)
             .env("CONDUCTOR_HELM", crate::common::helm())
             .env("GIT_TERMINAL_PROMPT", "0")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         if let Some(kubeconfig) = &self.kubeconfig {
             command.env("KUBECONFIG", kubeconfig);
@@ -727,6 +745,17 @@ impl Fleet {
             .ledger_file(&format!("{SERVICE}/{ENV}/{cluster}.yaml"))
             .unwrap_or_else(|| panic!("no ledger record for {cluster}"));
         serde_yaml::from_str(&text).unwrap()
+    }
+
+    /// The ledger branch's whole story: every commit with its patch.
+    pub fn ledger_patches(&self) -> String {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.ledger)
+            .args(["log", "-p", "conductor/ledger"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Subjects of the ledger branch's commits, oldest first.

@@ -2,7 +2,7 @@
 //! behind the same async trait; the [`Providers`] set dispatches.
 
 mod datadog;
-mod http;
+pub(crate) mod http;
 mod jsonpath;
 mod pod_scrape;
 mod prom_text;

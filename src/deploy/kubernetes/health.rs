@@ -6,9 +6,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, Resource};
 
 use super::{KubeCluster, deploy_generation};
-use crate::crd::analysis::AnalysisRun;
+use crate::crd::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus};
 use crate::crd::rollout::Rollout;
-use crate::deploy::target::{Health, Release, TargetError};
+use crate::deploy::target::{FailedMeasurement, Health, Release, TargetError};
 use crate::engine::{self, Outcome};
 
 pub async fn health(cluster: &KubeCluster, release: &Release) -> Result<Health, TargetError> {
@@ -99,6 +99,7 @@ async fn rollout_health(client: &kube::Client, release: &Release, rollout: &Roll
         },
         Outcome::Degraded { reason } => Health::Degraded {
             reason: format!("Rollout {name}: {reason}"),
+            measurement: failed_run(client, rollout).await,
         },
         Outcome::Paused { message } => Health::Progressing {
             detail: format!("Rollout {name} paused: {message}"),
@@ -138,6 +139,70 @@ async fn analysis_values(client: &kube::Client, rollout: &Rollout) -> Option<Str
     (!values.is_empty()).then(|| values.join(","))
 }
 
+/// The measurement that failed the rollout's analysis, read from the
+/// AnalysisRun the status names (the controller terminates runs, never
+/// deletes them, so a failed one stays readable).
+async fn failed_run(client: &kube::Client, rollout: &Rollout) -> Option<FailedMeasurement> {
+    let status = rollout.status.as_ref()?;
+    let namespace = rollout.metadata.namespace.clone()?;
+    let canary = status.canary.as_ref();
+    let blue_green = status.blue_green.as_ref();
+    let names = [
+        canary.and_then(|c| c.current_step_analysis_run.as_ref()),
+        canary.and_then(|c| c.current_background_analysis_run.as_ref()),
+        blue_green.and_then(|b| b.pre_promotion_analysis_run.as_ref()),
+        blue_green.and_then(|b| b.post_promotion_analysis_run.as_ref()),
+    ];
+    let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), &namespace);
+    for name in names.into_iter().flatten() {
+        let Ok(Some(run)) = runs.get_opt(name).await else {
+            continue;
+        };
+        if let Some(found) = run
+            .status
+            .as_ref()
+            .and_then(|status| failed_measurement(name, status))
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// The measurement that decided a failed run: the last Failed (else
+/// Error) measurement of the first metric that failed, dry-run metrics
+/// aside (they never fail a run).
+pub(crate) fn failed_measurement(
+    run: &str,
+    status: &AnalysisRunStatus,
+) -> Option<FailedMeasurement> {
+    let failed =
+        |phase: AnalysisPhase| matches!(phase, AnalysisPhase::Failed | AnalysisPhase::Error);
+    if !status.phase.is_some_and(failed) {
+        return None;
+    }
+    let metric = status
+        .metric_results
+        .iter()
+        .filter(|m| m.dry_run != Some(true))
+        .find(|m| failed(m.phase))?;
+    let measurement = metric
+        .measurements
+        .iter()
+        .rev()
+        .find(|m| m.phase == AnalysisPhase::Failed)
+        .or_else(|| metric.measurements.iter().rev().find(|m| failed(m.phase)));
+    Some(FailedMeasurement {
+        analysis_run: run.to_owned(),
+        metric: metric.name.clone(),
+        value: measurement.and_then(|m| m.value.clone()),
+        condition: measurement.and_then(|m| m.condition.clone()),
+        message: measurement
+            .and_then(|m| m.message.clone())
+            .or_else(|| metric.message.clone()),
+    })
+}
+
 fn deployment_health(release: &Release, deployment: &Deployment) -> Health {
     let name = deployment.metadata.name.clone().unwrap_or_default();
     if let Some(answer) = fence(release, deployment, &format!("Deployment {name}")) {
@@ -155,6 +220,7 @@ fn deployment_health(release: &Release, deployment: &Deployment) -> Health {
     if stalled {
         return Health::Degraded {
             reason: format!("Deployment {name} exceeded its progress deadline"),
+            measurement: None,
         };
     }
     let observed =
@@ -170,5 +236,88 @@ fn deployment_health(release: &Release, deployment: &Deployment) -> Health {
                 "Deployment {name}: {updated}/{spec_replicas} updated, {available} available"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::analysis::{Measurement, MetricResult};
+
+    fn measurement(phase: AnalysisPhase, value: &str) -> Measurement {
+        Measurement {
+            phase,
+            value: Some(value.into()),
+            condition: Some("success: result <= 0.05; failure: result > 0.05".into()),
+            message: Some(format!("{value}: failureCondition `result > 0.05` holds")),
+            ..Default::default()
+        }
+    }
+
+    fn run(phase: AnalysisPhase, metrics: Vec<MetricResult>) -> AnalysisRunStatus {
+        AnalysisRunStatus {
+            phase: Some(phase),
+            metric_results: metrics,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_failed_metrics_last_failed_measurement_decides() {
+        let status = run(
+            AnalysisPhase::Failed,
+            vec![
+                MetricResult {
+                    name: "latency".into(),
+                    phase: AnalysisPhase::Successful,
+                    measurements: vec![measurement(AnalysisPhase::Successful, "0.1")],
+                    ..Default::default()
+                },
+                MetricResult {
+                    name: "errors-dry".into(),
+                    phase: AnalysisPhase::Failed,
+                    dry_run: Some(true),
+                    ..Default::default()
+                },
+                MetricResult {
+                    name: "error-rate".into(),
+                    phase: AnalysisPhase::Failed,
+                    measurements: vec![
+                        measurement(AnalysisPhase::Failed, "0.3"),
+                        measurement(AnalysisPhase::Failed, "0.5"),
+                        measurement(AnalysisPhase::Error, "none"),
+                    ],
+                    ..Default::default()
+                },
+            ],
+        );
+        let found = failed_measurement("shop-abc-1", &status).unwrap();
+        assert_eq!(found.analysis_run, "shop-abc-1");
+        assert_eq!(found.metric, "error-rate");
+        assert_eq!(found.value.as_deref(), Some("0.5"));
+        assert_eq!(
+            found.to_string(),
+            "error-rate = 0.5 (success: result <= 0.05; failure: result > 0.05)"
+        );
+    }
+
+    #[test]
+    fn a_run_that_did_not_fail_decides_nothing() {
+        let status = run(AnalysisPhase::Running, vec![]);
+        assert_eq!(failed_measurement("r", &status), None);
+        let errored = run(
+            AnalysisPhase::Error,
+            vec![MetricResult {
+                name: "error-rate".into(),
+                phase: AnalysisPhase::Error,
+                message: Some("cannot connect".into()),
+                ..Default::default()
+            }],
+        );
+        let found = failed_measurement("r", &errored).unwrap();
+        assert_eq!(
+            (found.value, found.message.as_deref()),
+            (None, Some("cannot connect"))
+        );
     }
 }
