@@ -6,11 +6,12 @@
 //!   conductor-config/<service>.yaml ─┐                                  │ waves, per cluster:
 //!   charts/<service>/values*.yaml ───┴─▶ config ─▶ render (helm) ───────┤ apply + prune + health
 //!                                           └─▶ plan / validate         ▼
-//!                                                       each cluster: platform::kubernetes (operator)
+//!                          each cluster: deploy::kubernetes ─▶ platform::kubernetes (operator)
+//!                                 or     deploy::local      ─▶ platform::local (processes, demo)
 //!   crd (Rollout, AnalysisTemplate, AnalysisRun) ─▶ crds/*.yaml         │ watch ─▶ engine::decide ─▶ apply
 //!                                                                       │ analysis (providers) ─▶ verdicts
 //!   engine::outcome: the one answer to "is it done?" (rollout status, deploy)
-//!   platform::local + demo: the same engine on processes on this machine
+//!   demo: the deploy through three local clusters in two waves, with users and a report
 //! ```
 #![forbid(unsafe_code)]
 

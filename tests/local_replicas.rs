@@ -14,15 +14,22 @@ fn alive(pid: u32) -> bool {
 async fn replicas_follow_the_asked_scale_and_settings() {
     let binary = helpdesk_binary().expect("cargo test --workspace builds the helpdesk binary");
     let client = conductor::analysis::providers::http_client().unwrap();
+    // The environment a pod template gives its container.
+    let env = |version: &str, errors: &str| {
+        [
+            ("HELPDESK_VERSION", version),
+            ("HELPDESK_ERROR_RATE", errors),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec()
+    };
     let good = RevisionSettings {
         label: "v1".into(),
-        error_rate: 0.0,
-        latency_ms: 0,
+        env: env("v1", "0"),
     };
     let bad = RevisionSettings {
         label: "v3".into(),
-        error_rate: 1.0,
-        latency_ms: 0,
+        env: env("v3", "1.0"),
     };
     let mut sets = ReplicaSets::default();
     sets.scale(&binary, "h-v1", &good, 2).await.unwrap();

@@ -175,7 +175,7 @@ fn the_chart_lints_for_every_cluster_and_with_a_shared_database() {
     let chart = repo().join("charts/helpdesk");
     let mut cases: Vec<Vec<String>> = Vec::new();
     for (env, clusters) in [
-        ("demo", vec!["local"]),
+        ("demo", vec!["local-eu", "local-us", "local-ap"]),
         ("staging", vec!["staging-eu-west-1"]),
         (
             "production",

@@ -1,4 +1,4 @@
-//! `conductor demo`: the embedded default, a real canary on this machine.
+//! `conductor demo`: the embedded default, a deploy through three local clusters in two waves.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,12 +28,15 @@ pub struct Args {
     speed: Speed,
     #[arg(long, value_enum, default_value_t = Scenario::Both)]
     scenario: Scenario,
-    /// Requests per second sent through the proxy.
+    /// Requests per second the users of each cluster send through its proxy.
     #[arg(long, default_value_t = 100)]
     rate: u32,
     /// Analyse with a real Prometheus (started on a free port) instead of scraping the pods.
     #[arg(long)]
     prometheus: bool,
+    /// Keep the demo's source repository and ledger, and say where.
+    #[arg(long)]
+    keep: bool,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
@@ -49,6 +52,7 @@ pub async fn run(repo: PathBuf, args: Args) -> Result<ExitCode, String> {
         rate: args.rate,
         live: args.output == Output::Text,
         prometheus: args.prometheus,
+        keep: args.keep,
     };
     // Ctrl-C or SIGTERM drops the demo, which stops every process it started.
     let report = tokio::select! {

@@ -135,10 +135,10 @@ pub async fn run(repo: &Path, args: Args) -> Result<ExitCode, String> {
     let kubeconfig = Kubeconfig::read();
     let mut targets = Vec::new();
     for cluster in &environment.clusters {
-        targets.push(match &kubeconfig {
+        targets.push(std::sync::Arc::new(match &kubeconfig {
             Ok(kubeconfig) => KubeCluster::connect(kubeconfig, cluster).await,
             Err(e) => KubeCluster::unreachable(cluster, format!("no kubeconfig: {e}")),
-        });
+        }));
     }
     let json = args.output == Output::Json;
     let say = |line: &str| {

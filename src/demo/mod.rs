@@ -1,58 +1,52 @@
-//! `conductor demo`: a real canary of the helpdesk on this machine. The
-//! rollout and analysis come from the chart's `demo` values, rendered by
-//! helm; the same engine and analysis code as the operator decide; the
-//! local platform (processes behind a weighted proxy) carries it out.
+//! `conductor demo`: the product's main job on this machine. Three local
+//! clusters (`platform::local`: real helpdesk processes behind a proxy
+//! each, with users sending traffic) in two waves; a temporary source
+//! repository with one commit per release and a ledger beside it; and
+//! `conductor deploy`'s own orchestrator taking each release through the
+//! waves. Only the scenario, the load and the report live here.
+//!
+//! ```text
+//!   workspace (source repo + ledger) ─▶ 3 local clusters + load
+//!     ─▶ deploy v1 (first release) ─▶ deploy v2 (canaries, promoted wave by wave)
+//!     ─▶ deploy v3 (errors: rolled back in wave 1, wave 2 never runs it) ─▶ report + ledger log
+//! ```
 
+mod error;
+mod load;
 pub mod prometheus;
 pub mod report;
+mod workspace;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
-use tokio::sync::watch;
+pub use error::DemoError;
 
-use crate::analysis::plan::plan_metrics;
-use crate::analysis::providers::{Providers, StaticEndpoints, StaticKeys};
-use crate::analysis::run::Run;
-use crate::crd::analysis::{AnalysisTemplateSpec, Measurement};
-use crate::crd::problem::joined;
-use crate::crd::rollout::{AnalysisTemplateRef, Rollout, RolloutSpec, RolloutStatus};
-use crate::engine::{self, AnalysisPhase, AnalysisRunState, Observed, ReplicaSetState};
+use crate::config::{self, Service};
+use crate::deploy::local::LocalCluster;
+use crate::deploy::notify::Outbox;
+use crate::deploy::{self, OnFailure, Request};
+use crate::gitops::ordering::Intent;
+use crate::gitops::store::{LedgerLocation, LedgerStore};
+use crate::platform::local::controller::{LocalPlatform, ScrapeTargets, Task};
 use crate::platform::local::proxy::{Proxy, Side};
-use crate::platform::local::replicas::{ReplicaSets, RevisionSettings, helpdesk_binary};
-use crate::render::{self, Helm};
-use report::{Line, MeasurementLine, Report, Scenario, Traffic, WeightLine};
+use crate::platform::local::replicas::helpdesk_binary;
+use report::{ClusterScenario, Report, Scenario, Traffic};
+use workspace::{Setting, Workspace};
 
 const SERVICE: &str = "helpdesk";
 const ENVIRONMENT: &str = "demo";
-const TICK: Duration = Duration::from_millis(100);
-const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
-/// The demo's single platform observes and decides in one loop, so its
-/// status is never written for another spec than the one it decides on: one
-/// generation throughout, and `engine::outcome` has no stale status to catch.
-const GENERATION: i64 = 1;
+/// How long one cluster may take to settle a release.
+const CLUSTER_LIMIT: Duration = Duration::from_secs(120);
+const POLL: Duration = Duration::from_millis(100);
 
-#[derive(Debug, thiserror::Error)]
-pub enum DemoError {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error(transparent)]
-    Render(#[from] render::RenderError),
-    #[error(transparent)]
-    Replica(#[from] crate::platform::local::replicas::ReplicaError),
-    #[error("{0}")]
-    Setup(String),
-}
-
-/// One release the demo rolls out, and what should become of it.
+/// One release the demo deploys, and what should become of it.
 pub struct Release {
     pub label: &'static str,
     pub promote: bool,
-    pub overrides: Vec<(&'static str, &'static str)>,
+    /// Values the release's commit sets for the environment.
+    pub settings: Vec<Setting>,
 }
 
 pub struct Options {
@@ -60,12 +54,14 @@ pub struct Options {
     /// Longer analysis windows than the demo values' 2 s.
     pub slow: bool,
     pub releases: Vec<Release>,
-    /// Requests per second the load generator sends through the proxy.
+    /// Requests per second the users of each cluster send.
     pub rate: u32,
     /// Print progress as it happens.
     pub live: bool,
-    /// Analyse with a real Prometheus instead of scraping the pods.
+    /// Analyse with a real Prometheus per cluster instead of scraping the pods.
     pub prometheus: bool,
+    /// Keep the source repository and the ledger afterwards.
+    pub keep: bool,
 }
 
 /// The good and the bad release of the scenario.
@@ -75,561 +71,318 @@ pub fn releases(good: bool, bad: bool) -> Vec<Release> {
         list.push(Release {
             label: "v2",
             promote: true,
-            overrides: vec![],
+            settings: vec![],
         });
     }
     if bad {
         list.push(Release {
             label: "v3",
             promote: false,
-            overrides: vec![("faults.errorRate", "0.3")],
+            settings: vec![("faults.errorRate", "0.3".into())],
         });
     }
     list
 }
 
-struct Revision {
-    label: String,
-    hash: String,
-    spec: RolloutSpec,
-    template_name: String,
-    template: AnalysisTemplateSpec,
-    settings: RevisionSettings,
+struct Cluster {
+    name: String,
+    wave: u32,
+    target: Arc<LocalCluster>,
+    _load: Task,
 }
 
-/// A spawned task stopped when its owner goes away (Ctrl-C included).
-struct Task(tokio::task::JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-struct AnalysisTask {
-    state: watch::Receiver<Run>,
-    _task: Task,
-    reported: HashMap<String, i32>,
-}
-
-struct Platform {
-    binary: PathBuf,
-    sets: ReplicaSets,
-    revisions: HashMap<String, RevisionSettings>,
-    created: HashMap<String, (u64, Timestamp)>,
-    scale_down_at: HashMap<String, Timestamp>,
-    runs: HashMap<String, AnalysisTask>,
-    proxy: Proxy,
-    prometheus: Option<prometheus::Prometheus>,
-    status: RolloutStatus,
-    pids: Vec<u32>,
-    started: Instant,
-    live: bool,
-}
-
-impl Platform {
-    fn at(&self) -> f64 {
-        self.started.elapsed().as_secs_f64()
-    }
-
-    fn say(&self, text: &str) {
-        if self.live {
-            println!("[{:6.1}s] {text}", self.at());
-        }
-    }
-
-    fn observed(&self, current: &Revision) -> Observed {
-        let mut replica_sets: Vec<ReplicaSetState> = self
-            .created
-            .iter()
-            .map(|(hash, (revision, created))| {
-                let count = i32::try_from(self.sets.count(hash)).unwrap_or(i32::MAX);
-                ReplicaSetState {
-                    hash: hash.clone(),
-                    label: self
-                        .revisions
-                        .get(hash)
-                        .map(|s| s.label.clone())
-                        .unwrap_or_default(),
-                    revision: *revision,
-                    template: Some(hash.clone()),
-                    created_at: Some(*created),
-                    replicas: count,
-                    ready: count,
-                    available: count,
-                    scale_down_at: self.scale_down_at.get(hash).copied(),
-                }
-            })
-            .collect();
-        replica_sets.sort_by_key(|rs| rs.revision);
-        let analysis_runs = self
-            .runs
-            .iter()
-            .map(|(name, task)| {
-                let run = task.state.borrow();
-                let (phase, message) = run.phase();
-                AnalysisRunState {
-                    name: name.clone(),
-                    phase,
-                    message: Some(message),
-                }
-            })
-            .collect();
-        Observed {
-            name: SERVICE.into(),
-            generation: GENERATION,
-            template_hash: current.hash.clone(),
-            template_label: current.label.clone(),
-            replica_sets,
-            analysis_runs,
-            traffic_weight: None,
-            known_templates: Some(vec![AnalysisTemplateRef {
-                template_name: current.template_name.clone(),
-                cluster_scope: None,
-            }]),
-            requests: Vec::new(),
-            problem: None,
-        }
-    }
-
-    /// One decision, made real. Returns the decision's events.
-    async fn tick(&mut self, current: &Revision, scenario: &mut Scenario) -> Result<(), DemoError> {
-        // Measurements first: the one that decides this tick must be on record.
-        self.collect_measurements(scenario);
-        let observed = self.observed(current);
-        let decision = engine::decide(&current.spec, &self.status, &observed, Timestamp::now());
-        for rs in &decision.desired.replica_sets {
-            let Some(settings) = self.revisions.get(&rs.hash).cloned() else {
-                continue;
-            };
-            self.sets
-                .scale(
-                    &self.binary,
-                    &rs.hash,
-                    &settings,
-                    usize::try_from(rs.replicas).unwrap_or(0),
-                )
-                .await?;
-            let next = self.created.len() as u64 + 1;
-            self.created
-                .entry(rs.hash.clone())
-                .or_insert((next, Timestamp::now()));
-            match rs.scale_down_at {
-                Some(at) => self.scale_down_at.insert(rs.hash.clone(), at),
-                None => self.scale_down_at.remove(&rs.hash),
-            };
-        }
-        for pid in self.sets.pids() {
-            if !self.pids.contains(&pid) {
-                self.pids.push(pid);
+impl Cluster {
+    fn traffic(&self) -> (Traffic, Traffic) {
+        let served = |side| {
+            let s = self.target.proxy.served(side);
+            Traffic {
+                requests: s.requests,
+                errors: s.errors,
             }
-        }
-        let stable = decision.desired.stable_hash.clone().unwrap_or_default();
-        let canary = decision.desired.canary_hash.clone().unwrap_or_default();
-        let canary_addrs = if canary == stable {
-            Vec::new()
-        } else {
-            self.sets.addrs(&canary)
         };
-        self.proxy
-            .set_backends(self.sets.addrs(&stable), canary_addrs.clone());
-        if let Some(prometheus) = self.prometheus.as_mut() {
-            prometheus.follow(&self.sets.addrs(&stable), &canary_addrs);
-        }
-        let weight = decision.desired.canary_weight;
-        self.proxy.set_weight(weight);
-        if scenario.weights.last().is_none_or(|w| w.weight != weight) {
-            scenario.weights.push(WeightLine {
-                at: self.at(),
-                weight,
-            });
-            self.say(&format!("proxy: {weight}% of traffic to {}", current.label));
-        }
-        let aborted_now = decision.events.iter().any(|e| e.reason == "RolloutAborted");
-        if aborted_now && scenario.abort_latency_ms.is_none() {
-            // The measurement that decided is the latest failed one.
-            let decided = scenario
-                .measurements
-                .iter()
-                .filter(|m| matches!(m.phase, AnalysisPhase::Failed | AnalysisPhase::Error))
-                .filter_map(|m| m.finished)
-                .max();
-            if let Some(finished) = decided {
-                scenario.abort_latency_ms =
-                    Some((Timestamp::now().as_millisecond() - finished.as_millisecond()) as f64);
-            }
-        }
-        for event in &decision.events {
-            self.say(&format!("{}: {}", event.reason, event.message));
-            scenario.events.push(Line {
-                at: self.at(),
-                reason: event.reason.into(),
-                message: event.message.clone(),
-            });
-        }
-        self.sync_runs(current, &decision.desired.analysis_runs, canary_addrs)?;
-        self.status = decision.status;
-        Ok(())
-    }
-
-    fn sync_runs(
-        &mut self,
-        current: &Revision,
-        desired: &[engine::DesiredAnalysisRun],
-        canary: Vec<std::net::SocketAddr>,
-    ) -> Result<(), DemoError> {
-        for run in desired {
-            if self.runs.contains_key(&run.name) {
-                continue;
-            }
-            let plans = plan_metrics(&current.template_name, &current.template, &[])
-                .map_err(|p| DemoError::Setup(joined(&p, "; ")))?;
-            let endpoints = canary.iter().map(|a| format!("http://{a}")).collect();
-            let providers = Providers::new(
-                Arc::new(StaticKeys {
-                    api_key: String::new(),
-                    app_key: String::new(),
-                }),
-                Arc::new(StaticEndpoints(endpoints)),
-            )
-            .map_err(DemoError::Setup)?;
-            let run_state = Run::new(plans, Timestamp::now());
-            let (tx, rx) = watch::channel(run_state.clone());
-            let task = tokio::spawn(async move {
-                let mut run = run_state;
-                run.run_to_end(&providers, |r| {
-                    let _ = tx.send(r.clone());
-                })
-                .await;
-            });
-            self.say(&format!("analysis run {} started", run.name));
-            self.runs.insert(
-                run.name.clone(),
-                AnalysisTask {
-                    state: rx,
-                    _task: Task(task),
-                    reported: HashMap::new(),
-                },
-            );
-        }
-        // Runs the rollout no longer wants stop measuring; their verdict stays visible.
-        let wanted: Vec<&str> = desired.iter().map(|r| r.name.as_str()).collect();
-        for (name, task) in &mut self.runs {
-            if !wanted.contains(&name.as_str()) {
-                task._task.0.abort();
-            }
-        }
-        Ok(())
-    }
-
-    fn collect_measurements(&mut self, scenario: &mut Scenario) {
-        let at = self.at();
-        let mut lines = Vec::new();
-        for (name, task) in &mut self.runs {
-            let run = task.state.borrow().clone();
-            for result in &run.results {
-                let seen = task.reported.entry(result.name.clone()).or_insert(0);
-                let new = usize::try_from(result.count - *seen).unwrap_or(0);
-                for m in result.measurements.iter().rev().take(new).rev() {
-                    lines.push(measurement_line(at, name, m));
-                }
-                *seen = result.count;
-            }
-        }
-        for line in lines {
-            self.say(&format!(
-                "measurement {}: {} value={} {}",
-                line.run,
-                line.phase,
-                line.value.as_deref().unwrap_or("-"),
-                line.message.as_deref().unwrap_or("")
-            ));
-            scenario.measurements.push(line);
-        }
+        (served(Side::Stable), served(Side::Canary))
     }
 }
 
-fn measurement_line(at: f64, run: &str, m: &Measurement) -> MeasurementLine {
-    MeasurementLine {
-        at,
-        run: run.to_owned(),
-        phase: m.phase,
-        value: m.value.clone(),
-        message: m.message.clone(),
-        query: m.query.clone(),
-        finished: m.finished_at.as_deref().and_then(|t| t.parse().ok()),
+fn minus(after: Traffic, before: Traffic) -> Traffic {
+    Traffic {
+        requests: after.requests - before.requests,
+        errors: after.errors - before.errors,
     }
 }
 
-async fn prepare(
-    helm: &Helm,
-    repo: &Path,
-    label: &str,
-    overrides: &[(&str, &str)],
-) -> Result<Revision, DemoError> {
-    let service = crate::config::load_service(repo, SERVICE)?;
-    let environment = service.environment(ENVIRONMENT)?;
-    let cluster = environment
-        .clusters
-        .first()
-        .ok_or_else(|| DemoError::Setup("the demo environment has no cluster".into()))?;
-    let rendered = render::render_cluster_with(
-        helm,
-        repo,
-        &service,
-        ENVIRONMENT,
-        cluster,
-        Some(label),
-        overrides,
-    )
-    .await?;
-    let find = |kind: &str| {
-        rendered
-            .objects
-            .iter()
-            .find(|o| o.kind == kind)
-            .map(|o| o.manifest.clone())
-    };
-    let rollout: Rollout = find("Rollout")
-        .and_then(|m| serde_json::from_value(m).ok())
-        .ok_or_else(|| DemoError::Setup("the chart renders no valid Rollout".into()))?;
-    let template = find("AnalysisTemplate")
-        .ok_or_else(|| DemoError::Setup("the chart renders no AnalysisTemplate".into()))?;
-    let template_name = template
-        .pointer("/metadata/name")
-        .and_then(|n| n.as_str())
-        .unwrap_or_default()
-        .to_owned();
-    let template_spec: AnalysisTemplateSpec =
-        serde_json::from_value(template.get("spec").cloned().unwrap_or_default())
-            .map_err(|e| DemoError::Setup(format!("AnalysisTemplate {template_name}: {e}")))?;
-    let env = |name: &str| {
-        rollout
-            .spec
-            .template
-            .as_ref()
-            .and_then(|t| t.spec.as_ref())
-            .and_then(|s| s.containers.first())
-            .and_then(|c| c.env.as_ref())
-            .and_then(|env| env.iter().find(|e| e.name == name))
-            .and_then(|e| e.value.clone())
-            .unwrap_or_default()
-    };
-    let settings = RevisionSettings {
-        label: label.to_owned(),
-        error_rate: env("HELPDESK_ERROR_RATE").parse().unwrap_or(0.0),
-        latency_ms: env("HELPDESK_LATENCY_MS").parse().unwrap_or(0),
-    };
-    Ok(Revision {
-        label: label.to_owned(),
-        hash: crate::platform::template_hash(rollout.spec.template.as_ref()),
-        spec: rollout.spec,
-        template_name,
-        template: template_spec,
-        settings,
-    })
+impl ScrapeTargets for prometheus::Prometheus {
+    fn follow(&mut self, stable: &[std::net::SocketAddr], canary: &[std::net::SocketAddr]) {
+        prometheus::Prometheus::follow(self, stable, canary);
+    }
 }
 
-/// Sends `rate` requests a second through the proxy, counting what users see.
-fn load(proxy: std::net::SocketAddr, rate: u32, sent: Arc<AtomicU64>) -> Result<Task, DemoError> {
-    let client = crate::analysis::providers::http_client().map_err(DemoError::Setup)?;
-    let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-    Ok(Task(tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(period);
-        let mut n: u64 = 0;
-        loop {
-            ticker.tick().await;
-            n += 1;
-            let path = if n.is_multiple_of(3) {
-                "/tickets?status=open"
-            } else {
-                "/channels"
-            };
-            let (client, sent) = (client.clone(), sent.clone());
-            tokio::spawn(async move {
-                let _ = client
-                    .get(format!("http://{proxy}{path}"))
-                    .timeout(Duration::from_secs(5))
-                    .send()
-                    .await;
-                sent.fetch_add(1, Ordering::Relaxed);
-            });
-        }
-    })))
-}
-
-/// Runs the demo: v1 first, then each release; returns the report.
-pub async fn run(options: Options) -> Result<Report, DemoError> {
-    let helm = Helm::locate(&options.repo).await?;
-    let prometheus = if options.prometheus {
-        Some(prometheus::Prometheus::start().await?)
-    } else {
-        None
-    };
-    let address = prometheus
-        .as_ref()
-        .map(|p| p.url.clone())
-        .unwrap_or_default();
-    let mut tuning: Vec<(&str, &str)> = if options.slow {
-        vec![("analysis.interval", "10s"), ("analysis.count", "5")]
-    } else {
-        vec![]
-    };
-    if prometheus.is_some() {
-        // Rates need a few 1 s scrapes in their window.
-        tuning.extend([
-            ("analysis.provider", "prometheus"),
-            ("analysis.prometheus.address", address.as_str()),
+/// Analysis tuning for one cluster: longer windows when slow; its own
+/// Prometheus when asked.
+fn tuning(slow: bool, prometheus: Option<&prometheus::Prometheus>) -> Vec<Setting> {
+    let mut settings: Vec<Setting> = Vec::new();
+    if slow {
+        settings.extend([
+            ("analysis.interval", "10s".into()),
+            ("analysis.count", "5".into()),
         ]);
-        tuning.push(("analysis.initialDelay", "5s"));
-        if !options.slow {
-            tuning.push(("analysis.interval", "5s"));
+    }
+    if let Some(prometheus) = prometheus {
+        // Rates need a few 1 s scrapes in their window.
+        settings.extend([
+            ("analysis.provider", "prometheus".into()),
+            ("analysis.prometheus.address", prometheus.url.clone()),
+            ("analysis.initialDelay", "5s".into()),
+        ]);
+        if !slow {
+            settings.push(("analysis.interval", "5s".into()));
         }
     }
-    let proxy = Proxy::start().await.map_err(DemoError::Setup)?;
-    let proxy_addr = proxy.addr;
-    let mut platform = Platform {
-        binary: helpdesk_binary()?,
-        sets: ReplicaSets::default(),
-        revisions: HashMap::new(),
-        created: HashMap::new(),
-        scale_down_at: HashMap::new(),
-        runs: HashMap::new(),
-        proxy,
-        prometheus,
-        status: RolloutStatus::default(),
-        pids: Vec::new(),
-        started: Instant::now(),
-        live: options.live,
+    settings
+}
+
+/// The environment's clusters, each with its users; and each cluster's
+/// analysis tuning, for its values file.
+async fn start_clusters(
+    options: &Options,
+    service: &Service,
+) -> Result<(Vec<Cluster>, Vec<(String, Vec<Setting>)>), DemoError> {
+    let environment = service.environment(ENVIRONMENT)?;
+    let binary = helpdesk_binary()?;
+    let mut clusters = Vec::new();
+    let mut settings = Vec::new();
+    for cluster in &environment.clusters {
+        let proxy = Arc::new(Proxy::start().await.map_err(DemoError::Setup)?);
+        let prometheus = if options.prometheus {
+            Some(prometheus::Prometheus::start().await?)
+        } else {
+            None
+        };
+        settings.push((
+            cluster.name.clone(),
+            tuning(options.slow, prometheus.as_ref()),
+        ));
+        let scrape = prometheus.map(|p| Box::new(p) as Box<dyn ScrapeTargets>);
+        let platform = LocalPlatform::new(
+            &cluster.name,
+            binary.clone(),
+            proxy.clone(),
+            scrape,
+            options.live,
+        );
+        let target = Arc::new(LocalCluster::start(&cluster.name, platform, proxy));
+        let load = load::start(target.proxy.addr, options.rate)?;
+        clusters.push(Cluster {
+            name: cluster.name.clone(),
+            wave: cluster.wave,
+            target,
+            _load: load,
+        });
+    }
+    Ok((clusters, settings))
+}
+
+/// Runs the demo: v1 everywhere, then each release; returns the report.
+pub async fn run(options: Options) -> Result<Report, DemoError> {
+    let service = config::load_service(&options.repo, SERVICE)?;
+    let (clusters, per_cluster) = start_clusters(&options, &service).await?;
+    let mut workspace = Workspace::create(&options.repo, SERVICE, ENVIRONMENT, &per_cluster)?;
+    let say = |line: &str| {
+        if options.live {
+            println!("deploy: {line}");
+        }
     };
-    platform.say(&format!(
-        "helpdesk behind http://{proxy_addr}, {} requests/s of load",
-        options.rate
-    ));
-    let sent = Arc::new(AtomicU64::new(0));
-    let _load = load(proxy_addr, options.rate, sent)?;
+    if options.live {
+        println!(
+            "{} local clusters ({}), {} requests/s of users each; source and ledger in {}",
+            clusters.len(),
+            clusters
+                .iter()
+                .map(|c| format!("{} in wave {}", c.name, c.wave))
+                .collect::<Vec<_>>()
+                .join(", "),
+            options.rate,
+            workspace
+                .source
+                .parent()
+                .map(Path::display)
+                .map_or_else(String::new, |d| d.to_string())
+        );
+    }
     let mut report = Report::default();
     let mut all = vec![Release {
         label: "v1",
         promote: true,
-        overrides: vec![],
+        settings: vec![],
     }];
     all.extend(options.releases);
-    let mut stable_errors = 0;
+    let mut last_good = String::new();
     for release in all {
-        let overrides: Vec<(&str, &str)> = release
-            .overrides
-            .iter()
-            .copied()
-            .chain(tuning.iter().copied())
-            .collect();
-        let revision = prepare(&helm, &options.repo, release.label, &overrides).await?;
-        platform
-            .revisions
-            .insert(revision.hash.clone(), revision.settings.clone());
-        platform.say(&format!(
-            "release {} (error rate {}): expected to be {}",
-            revision.label,
-            revision.settings.error_rate,
-            if release.promote {
-                "promoted"
-            } else {
-                "rolled back"
-            }
-        ));
-        let before = (
-            platform.proxy.served(Side::Stable),
-            platform.proxy.served(Side::Canary),
-        );
-        let mut scenario = Scenario {
-            revision: revision.label.clone(),
-            expected: if release.promote {
-                "promoted"
-            } else {
-                "aborted"
-            }
-            .into(),
-            ..Default::default()
+        let subject = if release.settings.is_empty() {
+            format!("helpdesk {}", release.label)
+        } else {
+            let what: Vec<String> = release
+                .settings
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!("helpdesk {} ({})", release.label, what.join(", "))
         };
-        let began = Instant::now();
-        let mut last_report = (Instant::now(), before);
-        scenario.outcome = loop {
-            platform.tick(&revision, &mut scenario).await?;
-            if last_report.0.elapsed() >= Duration::from_secs(2) {
-                let now = (
-                    platform.proxy.served(Side::Stable),
-                    platform.proxy.served(Side::Canary),
-                );
-                let seconds = last_report.0.elapsed().as_secs_f64();
-                let rate = |a: u64, b: u64| (a - b) as f64 / seconds;
-                platform.say(&format!(
-                    "traffic: stable {:.0} req/s ({:.0} errors/s), canary {} {:.0} req/s ({:.0} errors/s)",
-                    rate(now.0.requests, last_report.1.0.requests),
-                    rate(now.0.errors, last_report.1.0.errors),
-                    revision.label,
-                    rate(now.1.requests, last_report.1.1.requests),
-                    rate(now.1.errors, last_report.1.1.errors),
-                ));
-                last_report = (Instant::now(), now);
-            }
-            let status = &platform.status;
-            let canary_pods = platform.sets.count(&revision.hash);
-            let done = engine::outcome(Some(GENERATION), &revision.spec, Some(status));
-            if status.stable_rs.as_deref() == Some(revision.hash.as_str())
-                && done.is_healthy_at(&revision.label)
-            {
-                let others: usize = platform
-                    .created
-                    .keys()
-                    .filter(|h| **h != revision.hash)
-                    .map(|h| platform.sets.count(h))
-                    .sum();
-                if others == 0 {
-                    break "promoted".to_owned();
-                }
-            }
-            if status.abort == Some(true) && canary_pods == 0 {
-                break "aborted".to_owned();
-            }
-            if began.elapsed() > SCENARIO_LIMIT {
-                break format!("stuck: {}", status.message.clone().unwrap_or_default());
-            }
-            tokio::time::sleep(TICK).await;
-        };
-        scenario.seconds = began.elapsed().as_secs_f64();
-        let after = (
-            platform.proxy.served(Side::Stable),
-            platform.proxy.served(Side::Canary),
-        );
-        scenario.stable = Traffic {
-            requests: after.0.requests - before.0.requests,
-            errors: after.0.errors - before.0.errors,
-        };
-        scenario.canary = Traffic {
-            requests: after.1.requests - before.1.requests,
-            errors: after.1.errors - before.1.errors,
-        };
-        scenario.canary_after_rollback =
-            platform.proxy.canary_after_zero() && scenario.outcome == "aborted";
-        stable_errors += scenario.stable.errors;
-        platform.say(&format!(
-            "release {}: {}",
-            scenario.revision, scenario.outcome
-        ));
+        workspace.release(release.label, &subject, &release.settings)?;
+        let scenario = deploy_release(&workspace, &clusters, &release, &last_good, &say).await?;
+        if release.promote {
+            last_good = release.label.to_owned();
+        }
+        let passed = scenario.outcome == scenario.expected;
         if release.label != "v1" {
             report.scenarios.push(scenario);
-        }
-        if !engine::outcome(Some(GENERATION), &revision.spec, Some(&platform.status)).is_final() {
-            break;
+        } else if !passed {
+            return Err(DemoError::Setup(format!(
+                "the first release did not deploy: {}",
+                scenario.outcome
+            )));
         }
     }
-    report.stable_errors = stable_errors;
-    report.passed = stable_errors == 0
-        && report
-            .scenarios
-            .iter()
-            .all(|s| s.outcome == s.expected && !s.canary_after_rollback);
-    platform.sets.stop_all();
-    report.pids = platform.pids.clone();
+    report.stable_errors = report
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.clusters)
+        .map(|c| c.stable.errors)
+        .sum();
+    report.abort_latency_ms = report
+        .scenarios
+        .iter()
+        .flat_map(|s| &s.clusters)
+        .find_map(|c| c.journal.abort_latency_ms);
+    report.passed = report.stable_errors == 0
+        && report.scenarios.iter().all(|s| {
+            s.outcome == s.expected && s.clusters.iter().all(|c| !c.canary_after_rollback)
+        });
+    report.ledger = workspace.ledger_log();
+    if options.keep {
+        report.kept = Some(workspace.keep().display().to_string());
+    }
+    for cluster in &clusters {
+        let pids = cluster
+            .target
+            .shared
+            .pids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        report.pids.extend(pids.iter().copied());
+    }
+    // The clusters stop here, and every process with them.
+    drop(clusters);
     Ok(report)
+}
+
+/// `conductor deploy helpdesk --env demo --revision <label>` through the
+/// deploy's own orchestrator, and each cluster's story of it.
+async fn deploy_release(
+    workspace: &Workspace,
+    clusters: &[Cluster],
+    release: &Release,
+    last_good: &str,
+    say: &(dyn Fn(&str) + Sync),
+) -> Result<Scenario, DemoError> {
+    let service = config::load_service(&workspace.source, SERVICE)?;
+    let first_wave = clusters.iter().map(|c| c.wave).min().unwrap_or(1);
+    let expected = if release.promote {
+        "deployed".to_owned()
+    } else {
+        let first: Vec<&str> = clusters
+            .iter()
+            .filter(|c| c.wave == first_wave)
+            .map(|c| c.name.as_str())
+            .collect();
+        format!("failed in {}", first.join(", "))
+    };
+    let request = Request {
+        repo: workspace.source.clone(),
+        service: SERVICE.into(),
+        environment: ENVIRONMENT.into(),
+        revision: release.label.into(),
+        source: workspace.source.clone(),
+        intent: Intent::Deploy,
+        on_failure: OnFailure::Stop,
+        timeout: CLUSTER_LIMIT,
+        by: "conductor demo".into(),
+        poll: POLL,
+    };
+    let location = LedgerLocation {
+        repository: workspace.ledger.display().to_string(),
+        branch: service.ledger.branch.clone(),
+    };
+    let store = tokio::task::spawn_blocking(move || LedgerStore::open(&location))
+        .await
+        .map_err(|e| DemoError::Setup(e.to_string()))?
+        .map_err(|e| DemoError::Setup(format!("ledger: {e}")))?;
+    let before: Vec<(Traffic, Traffic)> = clusters.iter().map(Cluster::traffic).collect();
+    let began = Instant::now();
+    let targets: Vec<Arc<LocalCluster>> = clusters.iter().map(|c| c.target.clone()).collect();
+    let result = deploy::deploy(
+        &request,
+        &service,
+        targets,
+        store,
+        say,
+        &Outbox::none(),
+        std::future::pending(),
+    )
+    .await;
+    let outcome = if result.exit == deploy::Exit::Deployed {
+        "deployed".to_owned()
+    } else {
+        result.message.clone()
+    };
+    let mut scenario = Scenario {
+        revision: release.label.into(),
+        expected,
+        outcome,
+        exit_code: result.exit_code,
+        seconds: began.elapsed().as_secs_f64(),
+        clusters: Vec::new(),
+    };
+    for (cluster, before) in clusters.iter().zip(before) {
+        let journal = std::mem::take(
+            &mut *cluster
+                .target
+                .shared
+                .journal
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        let state = result
+            .clusters
+            .iter()
+            .find(|c| c.name == cluster.name)
+            .map(|c| c.state.clone())
+            .unwrap_or_default();
+        let reasons: Vec<&str> = journal.events.iter().map(|e| e.reason.as_str()).collect();
+        let outcome = if reasons.contains(&"RolloutAborted") {
+            "aborted"
+        } else if reasons.contains(&"RolloutCompleted") {
+            "promoted"
+        } else if state == "Healthy" {
+            "deployed"
+        } else {
+            "untouched"
+        };
+        let (stable, canary) = cluster.traffic();
+        scenario.clusters.push(ClusterScenario {
+            name: cluster.name.clone(),
+            wave: cluster.wave,
+            state,
+            outcome: outcome.into(),
+            serving: cluster
+                .target
+                .stable_revision()
+                .unwrap_or_else(|| last_good.to_owned()),
+            stable: minus(stable, before.0),
+            canary: minus(canary, before.1),
+            canary_after_rollback: outcome == "aborted" && cluster.target.proxy.canary_after_zero(),
+            journal,
+        });
+    }
+    Ok(scenario)
 }

@@ -19,6 +19,7 @@ pub mod fields;
 pub mod hooks;
 pub mod kubernetes;
 mod ledger;
+pub mod local;
 pub mod notify;
 pub mod report;
 mod rollback;

@@ -109,7 +109,7 @@ pub(super) struct Prepared {
 pub async fn deploy<T: ClusterTarget>(
     request: &Request,
     service: &Service,
-    targets: Vec<T>,
+    targets: Vec<Arc<T>>,
     store: LedgerStore,
     say: &(dyn Fn(&str) + Sync),
     outbox: &Outbox,
@@ -123,7 +123,7 @@ pub async fn deploy<T: ClusterTarget>(
     };
     let targets: BTreeMap<String, Arc<T>> = targets
         .into_iter()
-        .map(|t| (t.name().to_owned(), Arc::new(t)))
+        .map(|t| (t.name().to_owned(), t))
         .collect();
     tokio::pin!(cancelled);
     let result = tokio::select! {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::hooks::Hook;
 use crate::config::Cluster;
+use crate::engine::Outcome;
 use crate::gitops::ledger::ObjectRef;
 use crate::render::RenderedObject;
 
@@ -75,6 +76,41 @@ pub enum Health {
     /// An older deploy's apply landed after this one's (two deploys
     /// creating an object at the same instant): the newer re-applies.
     Overwritten { generation: u64 },
+}
+
+impl Health {
+    /// How a release is doing by its Rollout's outcome, whatever runs it:
+    /// `analysis` is the running analysis' latest values, `measurement` the
+    /// one that failed it.
+    pub fn of_rollout(
+        name: &str,
+        outcome: &Outcome,
+        label: &str,
+        analysis: Option<String>,
+        measurement: Option<FailedMeasurement>,
+    ) -> Health {
+        match outcome {
+            Outcome::Healthy { revision } if revision == label => Health::Healthy,
+            Outcome::Healthy { revision } => Health::Progressing {
+                detail: format!("Rollout {name} is Healthy at {revision}, not {label}"),
+            },
+            Outcome::Degraded { reason } => Health::Degraded {
+                reason: format!("Rollout {name}: {reason}"),
+                measurement,
+            },
+            Outcome::Paused { message } => Health::Progressing {
+                detail: format!("Rollout {name} paused: {message}"),
+            },
+            Outcome::Progressing { waiting, .. } => {
+                let mut detail = format!("Rollout {name}{}", outcome.position());
+                if let Some(values) = analysis {
+                    detail.push_str(&format!(" analysis {values}"));
+                }
+                detail.push_str(&format!(": {waiting}"));
+                Health::Progressing { detail }
+            }
+        }
+    }
 }
 
 /// The analysis measurement that failed a rollout: which metric, the value

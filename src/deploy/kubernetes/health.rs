@@ -89,30 +89,17 @@ async fn rollout_health(client: &kube::Client, release: &Release, rollout: &Roll
         &rollout.spec,
         rollout.status.as_ref(),
     );
-    match &outcome {
-        Outcome::Healthy { revision } if *revision == release.label => Health::Healthy,
-        Outcome::Healthy { revision } => Health::Progressing {
-            detail: format!(
-                "Rollout {name} is Healthy at {revision}, not {}",
-                release.label
-            ),
-        },
-        Outcome::Degraded { reason } => Health::Degraded {
-            reason: format!("Rollout {name}: {reason}"),
-            measurement: failed_run(client, rollout).await,
-        },
-        Outcome::Paused { message } => Health::Progressing {
-            detail: format!("Rollout {name} paused: {message}"),
-        },
-        Outcome::Progressing { waiting, .. } => {
-            let mut detail = format!("Rollout {name}{}", outcome.position());
-            if let Some(values) = analysis_values(client, rollout).await {
-                detail.push_str(&format!(" analysis {values}"));
-            }
-            detail.push_str(&format!(": {waiting}"));
-            Health::Progressing { detail }
-        }
-    }
+    // Read only what the answer shows: values while it runs, the failed
+    // measurement once it has failed.
+    let analysis = match outcome {
+        Outcome::Progressing { .. } => analysis_values(client, rollout).await,
+        _ => None,
+    };
+    let measurement = match outcome {
+        Outcome::Degraded { .. } => failed_run(client, rollout).await,
+        _ => None,
+    };
+    Health::of_rollout(&name, &outcome, &release.label, analysis, measurement)
 }
 
 /// The latest measurement of each metric of the rollout's running

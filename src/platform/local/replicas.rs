@@ -20,12 +20,12 @@ pub enum ReplicaError {
     NotReady { addr: SocketAddr, seconds: u64 },
 }
 
-/// How a revision runs: its version label and injected faults.
+/// How a revision runs: its version label, and the environment its pod
+/// template gives the container (faults to inject, the version it reports).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RevisionSettings {
     pub label: String,
-    pub error_rate: f64,
-    pub latency_ms: u64,
+    pub env: Vec<(String, String)>,
 }
 
 pub struct Replica {
@@ -83,11 +83,16 @@ pub async fn start(binary: &PathBuf, settings: &RevisionSettings) -> Result<Repl
             "--listen",
             "127.0.0.1:0",
         ])
-        .env_remove("DATABASE_URL")
-        .env_remove("HELPDESK_API_TOKEN")
-        .env("HELPDESK_VERSION", &settings.label)
-        .env("HELPDESK_ERROR_RATE", settings.error_rate.to_string())
-        .env("HELPDESK_LATENCY_MS", settings.latency_ms.to_string())
+        .env_clear()
+        .envs(
+            settings
+                .env
+                .iter()
+                // A process here keeps its data in memory, whatever the
+                // chart's database is.
+                .filter(|(name, _)| name != "DATABASE_URL")
+                .map(|(name, value)| (name, value)),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -1,0 +1,13 @@
+//! What can stop the demo before it reports.
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    #[error(transparent)]
+    Replica(#[from] crate::platform::local::replicas::ReplicaError),
+    #[error("{0}")]
+    Setup(String),
+}

@@ -1,0 +1,398 @@
+//! One cluster on this machine, run the way the operator runs a cluster:
+//! every tick it observes its processes, proxy and analysis runs, asks the
+//! engine what next ([`engine::decide`]), and makes that real. Only the
+//! engine decides; this file observes and writes, like
+//! `platform::kubernetes`.
+//!
+//! ```text
+//!   spec (watch) ─▶ observe: replica sets, analysis runs ─▶ engine::decide
+//!     ─▶ scale processes ─▶ proxy backends and weight ─▶ analysis runs ─▶ status (watch)
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use tokio::sync::watch;
+
+use super::journal::{Journal, Line, MeasurementLine, WeightLine};
+use super::proxy::Proxy;
+use super::replicas::{ReplicaError, ReplicaSets, RevisionSettings};
+use super::revision::LocalRevision;
+use crate::analysis::plan::plan_metrics;
+use crate::analysis::providers::{Providers, StaticEndpoints, StaticKeys};
+use crate::analysis::run::Run;
+use crate::crd::analysis::Measurement;
+use crate::crd::problem::joined;
+use crate::crd::rollout::{AnalysisTemplateRef, RolloutStatus};
+use crate::engine::{self, AnalysisPhase, AnalysisRunState, Observed, ReplicaSetState};
+
+const TICK: Duration = Duration::from_millis(100);
+
+/// The spec the cluster holds: what a deploy applied, under a generation
+/// raised whenever it changes.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub generation: i64,
+    pub revision: LocalRevision,
+}
+
+/// Someone who scrapes the pods (a Prometheus) and must follow them.
+pub trait ScrapeTargets: Send {
+    fn follow(&mut self, stable: &[SocketAddr], canary: &[SocketAddr]);
+}
+
+/// What the controller shares with whoever watches the cluster.
+#[derive(Clone, Default)]
+pub struct Shared {
+    pub journal: Arc<Mutex<Journal>>,
+    /// Every process the cluster started, to check none outlives it.
+    pub pids: Arc<Mutex<Vec<u32>>>,
+}
+
+/// A spawned task stopped when its owner goes away (Ctrl-C included).
+pub struct Task(pub tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct AnalysisTask {
+    state: watch::Receiver<Run>,
+    task: Task,
+    reported: HashMap<String, i32>,
+}
+
+pub struct LocalPlatform {
+    name: String,
+    binary: PathBuf,
+    sets: ReplicaSets,
+    revisions: HashMap<String, RevisionSettings>,
+    created: HashMap<String, (u64, Timestamp)>,
+    scale_down_at: HashMap<String, Timestamp>,
+    runs: HashMap<String, AnalysisTask>,
+    proxy: Arc<Proxy>,
+    scrape: Option<Box<dyn ScrapeTargets>>,
+    status: RolloutStatus,
+    /// The proxy's canary weight, to journal its changes only.
+    weight: Option<i32>,
+    shared: Shared,
+    started: Instant,
+    live: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Plain data behind the lock: still usable after a panic elsewhere.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl LocalPlatform {
+    pub fn new(
+        name: &str,
+        binary: PathBuf,
+        proxy: Arc<Proxy>,
+        scrape: Option<Box<dyn ScrapeTargets>>,
+        live: bool,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            binary,
+            sets: ReplicaSets::default(),
+            revisions: HashMap::new(),
+            created: HashMap::new(),
+            scale_down_at: HashMap::new(),
+            runs: HashMap::new(),
+            proxy,
+            scrape,
+            status: RolloutStatus::default(),
+            weight: None,
+            shared: Shared::default(),
+            started: Instant::now(),
+            live,
+        }
+    }
+
+    pub fn shared(&self) -> Shared {
+        self.shared.clone()
+    }
+
+    fn at(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    fn say(&self, text: &str) {
+        if self.live {
+            println!("[{:6.1}s] {}: {text}", self.at(), self.name);
+        }
+    }
+
+    /// Runs until the task is dropped: ticks while a spec is applied, and
+    /// publishes the status after each tick.
+    pub async fn run(
+        mut self,
+        mut spec: watch::Receiver<Option<Spec>>,
+        status: watch::Sender<RolloutStatus>,
+    ) {
+        loop {
+            let current = spec.borrow_and_update().clone();
+            if let Some(current) = current {
+                self.revisions
+                    .entry(current.revision.hash.clone())
+                    .or_insert_with(|| current.revision.settings.clone());
+                if let Err(e) = self.tick(&current).await {
+                    self.say(&format!("error: {e}"));
+                }
+                status.send_replace(self.status.clone());
+            }
+            tokio::select! {
+                () = tokio::time::sleep(TICK) => {}
+                changed = spec.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
+    fn observe(&self, current: &Spec) -> Observed {
+        let mut replica_sets: Vec<ReplicaSetState> = self
+            .created
+            .iter()
+            .map(|(hash, (revision, created))| {
+                let count = i32::try_from(self.sets.count(hash)).unwrap_or(i32::MAX);
+                ReplicaSetState {
+                    hash: hash.clone(),
+                    label: self
+                        .revisions
+                        .get(hash)
+                        .map(|s| s.label.clone())
+                        .unwrap_or_default(),
+                    revision: *revision,
+                    template: Some(hash.clone()),
+                    created_at: Some(*created),
+                    replicas: count,
+                    ready: count,
+                    available: count,
+                    scale_down_at: self.scale_down_at.get(hash).copied(),
+                }
+            })
+            .collect();
+        replica_sets.sort_by_key(|rs| rs.revision);
+        let analysis_runs = self
+            .runs
+            .iter()
+            .map(|(name, task)| {
+                let run = task.state.borrow();
+                let (phase, message) = run.phase();
+                AnalysisRunState {
+                    name: name.clone(),
+                    phase,
+                    message: Some(message),
+                }
+            })
+            .collect();
+        let revision = &current.revision;
+        Observed {
+            name: revision.rollout.clone(),
+            generation: current.generation,
+            template_hash: revision.hash.clone(),
+            template_label: revision.label.clone(),
+            replica_sets,
+            analysis_runs,
+            traffic_weight: None,
+            known_templates: Some(vec![AnalysisTemplateRef {
+                template_name: revision.template_name.clone(),
+                cluster_scope: None,
+            }]),
+            requests: Vec::new(),
+            problem: None,
+        }
+    }
+
+    /// One decision, made real.
+    async fn tick(&mut self, current: &Spec) -> Result<(), ReplicaError> {
+        // Measurements first: the one that decides this tick must be on record.
+        self.collect_measurements();
+        let observed = self.observe(current);
+        let revision = &current.revision;
+        let decision = engine::decide(&revision.spec, &self.status, &observed, Timestamp::now());
+        for rs in &decision.desired.replica_sets {
+            let Some(settings) = self.revisions.get(&rs.hash).cloned() else {
+                continue;
+            };
+            self.sets
+                .scale(
+                    &self.binary,
+                    &rs.hash,
+                    &settings,
+                    usize::try_from(rs.replicas).unwrap_or(0),
+                )
+                .await?;
+            let next = self.created.len() as u64 + 1;
+            self.created
+                .entry(rs.hash.clone())
+                .or_insert((next, Timestamp::now()));
+            match rs.scale_down_at {
+                Some(at) => self.scale_down_at.insert(rs.hash.clone(), at),
+                None => self.scale_down_at.remove(&rs.hash),
+            };
+        }
+        {
+            let mut pids = lock(&self.shared.pids);
+            for pid in self.sets.pids() {
+                if !pids.contains(&pid) {
+                    pids.push(pid);
+                }
+            }
+        }
+        let stable = decision.desired.stable_hash.clone().unwrap_or_default();
+        let canary = decision.desired.canary_hash.clone().unwrap_or_default();
+        let canary_addrs = if canary == stable {
+            Vec::new()
+        } else {
+            self.sets.addrs(&canary)
+        };
+        self.proxy
+            .set_backends(self.sets.addrs(&stable), canary_addrs.clone());
+        if let Some(scrape) = self.scrape.as_mut() {
+            scrape.follow(&self.sets.addrs(&stable), &canary_addrs);
+        }
+        let weight = decision.desired.canary_weight;
+        self.proxy.set_weight(weight);
+        let at = self.at();
+        let weight_changed = self.weight.replace(weight) != Some(weight);
+        {
+            let mut journal = lock(&self.shared.journal);
+            if weight_changed {
+                journal.weights.push(WeightLine { at, weight });
+            }
+            let aborted_now = decision.events.iter().any(|e| e.reason == "RolloutAborted");
+            if aborted_now {
+                // The measurement that decided is the latest failed one.
+                let decided = journal
+                    .measurements
+                    .iter()
+                    .filter(|m| matches!(m.phase, AnalysisPhase::Failed | AnalysisPhase::Error))
+                    .filter_map(|m| m.finished)
+                    .max();
+                if let Some(finished) = decided {
+                    journal.abort_latency_ms = Some(
+                        (Timestamp::now().as_millisecond() - finished.as_millisecond()) as f64,
+                    );
+                }
+            }
+            for event in &decision.events {
+                journal.events.push(Line {
+                    at,
+                    reason: event.reason.into(),
+                    message: event.message.clone(),
+                });
+            }
+        }
+        if weight_changed {
+            self.say(&format!(
+                "proxy: {weight}% of traffic to {}",
+                revision.label
+            ));
+        }
+        for event in &decision.events {
+            self.say(&format!("{}: {}", event.reason, event.message));
+        }
+        self.sync_runs(revision, &decision.desired.analysis_runs, canary_addrs)
+            .map_err(ReplicaError::Start)?;
+        self.status = decision.status;
+        Ok(())
+    }
+
+    fn sync_runs(
+        &mut self,
+        revision: &LocalRevision,
+        desired: &[engine::DesiredAnalysisRun],
+        canary: Vec<SocketAddr>,
+    ) -> Result<(), String> {
+        for run in desired {
+            if self.runs.contains_key(&run.name) {
+                continue;
+            }
+            let plans = plan_metrics(&revision.template_name, &revision.template, &[])
+                .map_err(|p| joined(&p, "; "))?;
+            let endpoints = canary.iter().map(|a| format!("http://{a}")).collect();
+            let providers = Providers::new(
+                Arc::new(StaticKeys {
+                    api_key: String::new(),
+                    app_key: String::new(),
+                }),
+                Arc::new(StaticEndpoints(endpoints)),
+            )?;
+            let run_state = Run::new(plans, Timestamp::now());
+            let (tx, rx) = watch::channel(run_state.clone());
+            let task = tokio::spawn(async move {
+                let mut run = run_state;
+                run.run_to_end(&providers, |r| {
+                    let _ = tx.send(r.clone());
+                })
+                .await;
+            });
+            self.say(&format!("analysis run {} started", run.name));
+            self.runs.insert(
+                run.name.clone(),
+                AnalysisTask {
+                    state: rx,
+                    task: Task(task),
+                    reported: HashMap::new(),
+                },
+            );
+        }
+        // Runs the rollout no longer wants stop measuring; their verdict stays visible.
+        let wanted: Vec<&str> = desired.iter().map(|r| r.name.as_str()).collect();
+        for (name, run) in &mut self.runs {
+            if !wanted.contains(&name.as_str()) {
+                run.task.0.abort();
+            }
+        }
+        Ok(())
+    }
+
+    fn collect_measurements(&mut self) {
+        let at = self.at();
+        let mut lines = Vec::new();
+        for (name, task) in &mut self.runs {
+            let run = task.state.borrow().clone();
+            for result in &run.results {
+                let seen = task.reported.entry(result.name.clone()).or_insert(0);
+                let new = usize::try_from(result.count - *seen).unwrap_or(0);
+                for m in result.measurements.iter().rev().take(new).rev() {
+                    lines.push(measurement_line(at, name, &result.name, m));
+                }
+                *seen = result.count;
+            }
+        }
+        for line in &lines {
+            self.say(&format!(
+                "measurement {} {}: {} value={} {}",
+                line.run,
+                line.metric,
+                line.phase,
+                line.value.as_deref().unwrap_or("-"),
+                line.message.as_deref().unwrap_or("")
+            ));
+        }
+        lock(&self.shared.journal).measurements.extend(lines);
+    }
+}
+
+fn measurement_line(at: f64, run: &str, metric: &str, m: &Measurement) -> MeasurementLine {
+    MeasurementLine {
+        at,
+        run: run.to_owned(),
+        metric: metric.to_owned(),
+        phase: m.phase,
+        value: m.value.clone(),
+        condition: m.condition.clone(),
+        message: m.message.clone(),
+        query: m.query.clone(),
+        finished: m.finished_at.as_deref().and_then(|t| t.parse().ok()),
+    }
+}

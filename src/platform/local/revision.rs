@@ -1,0 +1,81 @@
+//! A release as the local platform runs it: the chart's Rollout and the
+//! AnalysisTemplate its steps name, read from the rendered objects, and
+//! how its processes run (the pod template's environment).
+
+use crate::crd::analysis::AnalysisTemplateSpec;
+use crate::crd::rollout::{Rollout, RolloutSpec};
+use crate::render::RenderedObject;
+
+use super::replicas::RevisionSettings;
+
+#[derive(Debug, Clone)]
+pub struct LocalRevision {
+    pub label: String,
+    /// The pod template's hash: the revision's identity, as on Kubernetes.
+    pub hash: String,
+    pub rollout: String,
+    pub spec: RolloutSpec,
+    pub template_name: String,
+    pub template: AnalysisTemplateSpec,
+    pub settings: RevisionSettings,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RevisionError {
+    #[error("the release has no Rollout")]
+    NoRollout,
+    #[error("Rollout {name}: {message}")]
+    BadRollout { name: String, message: String },
+    #[error("the release has no AnalysisTemplate")]
+    NoTemplate,
+    #[error("AnalysisTemplate {name}: {message}")]
+    BadTemplate { name: String, message: String },
+}
+
+impl LocalRevision {
+    /// Reads the revision `label` from a release's rendered objects.
+    pub fn from_objects(objects: &[RenderedObject], label: &str) -> Result<Self, RevisionError> {
+        let find = |kind: &str| objects.iter().find(|o| o.kind == kind);
+        let rollout_object = find("Rollout").ok_or(RevisionError::NoRollout)?;
+        let rollout: Rollout =
+            serde_json::from_value(rollout_object.manifest.clone()).map_err(|e| {
+                RevisionError::BadRollout {
+                    name: rollout_object.name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        let template = find("AnalysisTemplate").ok_or(RevisionError::NoTemplate)?;
+        let template_spec: AnalysisTemplateSpec =
+            serde_json::from_value(template.manifest.get("spec").cloned().unwrap_or_default())
+                .map_err(|e| RevisionError::BadTemplate {
+                    name: template.name.clone(),
+                    message: e.to_string(),
+                })?;
+        // The container's literal environment, as a pod would get it; a
+        // value from a Secret or field has no meaning on this machine.
+        let env = rollout
+            .spec
+            .template
+            .as_ref()
+            .and_then(|t| t.spec.as_ref())
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.env.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+            .collect();
+        let settings = RevisionSettings {
+            label: label.to_owned(),
+            env,
+        };
+        Ok(Self {
+            label: label.to_owned(),
+            hash: crate::platform::template_hash(rollout.spec.template.as_ref()),
+            rollout: rollout_object.name.clone(),
+            spec: rollout.spec,
+            template_name: template.name.clone(),
+            template: template_spec,
+            settings,
+        })
+    }
+}
