@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use conductor::platform::local::replicas::{ReplicaSets, RevisionSettings, helpdesk_binary};
+use conductor::platform::local::replicas::{ReplicaSets, RevisionSettings, program_binary};
 
 fn alive(pid: u32) -> bool {
     // A reaped process has no /proc entry.
@@ -12,7 +12,8 @@ fn alive(pid: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_follow_the_asked_scale_and_settings() {
-    let binary = helpdesk_binary().expect("cargo test --workspace builds the helpdesk binary");
+    let binary =
+        program_binary("helpdesk").expect("cargo test --workspace builds the helpdesk binary");
     let client = conductor::analysis::providers::http_client().unwrap();
     // The environment a pod template gives its container.
     let env = |version: &str, errors: &str| {

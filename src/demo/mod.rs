@@ -31,7 +31,7 @@ use crate::gitops::ordering::Intent;
 use crate::gitops::store::{LedgerLocation, LedgerStore};
 use crate::platform::local::controller::{LocalPlatform, ScrapeTargets, Task};
 use crate::platform::local::proxy::{Proxy, Side};
-use crate::platform::local::replicas::helpdesk_binary;
+use crate::platform::local::replicas::program_binary;
 use report::{ClusterScenario, Report, Scenario, Traffic};
 use workspace::{Setting, Workspace};
 
@@ -148,7 +148,7 @@ async fn start_clusters(
     service: &Service,
 ) -> Result<(Vec<Cluster>, Vec<(String, Vec<Setting>)>), DemoError> {
     let environment = service.environment(ENVIRONMENT)?;
-    let binary = helpdesk_binary()?;
+    let binary = program_binary(SERVICE)?;
     let mut clusters = Vec::new();
     let mut settings = Vec::new();
     for cluster in &environment.clusters {

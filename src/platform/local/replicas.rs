@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
-    #[error(
-        "helpdesk binary not found (looked at {0}); build it with `cargo build -p helpdesk` or set CONDUCTOR_HELPDESK"
-    )]
-    Missing(String),
+    #[error("{0} binary not found (looked at {2}); build it (`cargo build -p {0}`) or set {1}")]
+    Missing(String, String, String),
     #[error("cannot start helpdesk: {0}")]
     Start(String),
     #[error("helpdesk at {addr} not ready after {seconds}s")]
@@ -46,17 +44,20 @@ impl Drop for Replica {
     }
 }
 
-/// The helpdesk binary: `$CONDUCTOR_HELPDESK`, else next to this executable
-/// (or one folder up, for test binaries under `target/*/deps`).
-pub fn helpdesk_binary() -> Result<PathBuf, ReplicaError> {
-    if let Some(path) = std::env::var_os("CONDUCTOR_HELPDESK") {
+/// The program a workload's processes run: `$CONDUCTOR_<NAME>` (e.g.
+/// `CONDUCTOR_HELPDESK`), else `name` next to this executable (or one
+/// folder up, for test binaries under `target/*/deps`).
+pub fn program_binary(name: &str) -> Result<PathBuf, ReplicaError> {
+    let variable = format!("CONDUCTOR_{}", name.to_uppercase().replace('-', "_"));
+    if let Some(path) = std::env::var_os(&variable) {
         return Ok(PathBuf::from(path));
     }
-    let exe = std::env::current_exe().map_err(|e| ReplicaError::Missing(e.to_string()))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| ReplicaError::Missing(name.to_owned(), variable.clone(), e.to_string()))?;
     let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
     let candidates = [
-        dir.join("helpdesk"),
-        dir.parent().map(|p| p.join("helpdesk")).unwrap_or_default(),
+        dir.join(name),
+        dir.parent().map(|p| p.join(name)).unwrap_or_default(),
     ];
     candidates
         .iter()
@@ -64,6 +65,8 @@ pub fn helpdesk_binary() -> Result<PathBuf, ReplicaError> {
         .cloned()
         .ok_or_else(|| {
             ReplicaError::Missing(
+                name.to_owned(),
+                variable.clone(),
                 candidates
                     .iter()
                     .map(|c| c.display().to_string())
