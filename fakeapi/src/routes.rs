@@ -10,44 +10,17 @@ use serde_json::Value;
 
 use crate::access::{self, Attributes};
 use crate::error::ApiError;
-use crate::fake::{Shared, lock};
 use crate::meta::meta_str;
-use crate::ownership::{ManagerKey, Operation};
 use crate::paging::{Page, Snapshot};
 use crate::path::{RequestPath, ResourceKey};
-use crate::query::Query;
+use crate::request::{Incoming, Served, parse_json};
 use crate::response::{self, ResponseBody};
 use crate::selector::Filter;
+use crate::shared::{Shared, lock};
 use crate::store::WatchStart;
 use crate::watch::{self, WatchScope};
-use crate::writes::{ApplyRequest, DeleteOptions, Managed, Target, UpdateOptions};
+use crate::writes::{ApplyRequest, DeleteOptions, Target, UpdateOptions};
 use crate::{discovery, patch, review, scale};
-
-pub(crate) struct Incoming<'a> {
-    pub method: &'a Method,
-    pub path: &'a str,
-    pub query: Query,
-    pub content_type: &'a str,
-    pub body: Bytes,
-    /// Who sent the request (client identity or User-Agent).
-    pub identity: &'a str,
-}
-
-impl Incoming<'_> {
-    /// The field manager of a non-apply write: the `fieldManager` parameter,
-    /// or the client's name as the real server takes it from the User-Agent
-    /// (`kubectl/v1.35 ...` manages as `kubectl`).
-    pub fn updater(&self, subresource: &str) -> Managed {
-        let manager = match self.query.get("fieldManager").filter(|m| !m.is_empty()) {
-            Some(m) => m,
-            None => self.identity.split('/').next().unwrap_or_default(),
-        };
-        Managed::Update(ManagerKey::new(manager, Operation::Update, subresource))
-    }
-}
-
-/// A response, and the object as stored when the request wrote one.
-pub(crate) type Served = (Response<ResponseBody>, Option<Arc<Value>>);
 
 /// A response carrying a written object.
 pub(crate) fn written(code: u16, object: Arc<Value>) -> Served {
@@ -300,14 +273,6 @@ fn list_response(
     }
     out.extend_from_slice(b"]}");
     response::build(200, Full::new(Bytes::from(out)).boxed_unsync())
-}
-
-pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request("request body is empty"));
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))
 }
 
 fn delete_options(body: &[u8]) -> Result<DeleteOptions, ApiError> {

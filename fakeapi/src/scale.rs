@@ -5,12 +5,12 @@ use http::Method;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::fake::Shared;
 use crate::meta::meta;
 use crate::patch::Patch;
 use crate::path::RequestPath;
+use crate::request::{Incoming, Served, parse_json};
 use crate::response;
-use crate::routes::{Incoming, Served, parse_json};
+use crate::shared::Shared;
 use crate::writes::Target;
 
 pub(crate) fn handle(

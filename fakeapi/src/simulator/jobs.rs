@@ -12,10 +12,10 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
-use crate::fake::Shared;
 use crate::meta::meta_str;
 use crate::path::ResourceKey;
 use crate::selector::Filter;
+use crate::shared::Shared;
 use crate::store::{Event, EventKind, Store};
 use crate::writes::Target;
 

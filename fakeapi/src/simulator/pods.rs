@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::pod_key;
+use super::keys::pod_key;
 use crate::meta::meta_str;
 use crate::store::Store;
 use crate::writes::{DeleteOptions, Target};

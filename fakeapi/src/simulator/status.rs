@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{deployment_key, pods, replicaset_key};
+use super::keys::{deployment_key, replicaset_key};
+use super::pods;
 use crate::meta::meta_str;
 use crate::store::Store;
 use crate::writes::Target;
