@@ -20,6 +20,7 @@ pub mod index;
 pub mod leader;
 pub mod metrics;
 pub mod observe;
+pub mod owned_replica_set;
 pub mod replica_sets;
 pub mod requests;
 pub mod rollout_controller;

@@ -24,7 +24,7 @@ use super::events::Events;
 use super::index::OwnedIndex;
 use super::metrics::Metrics;
 use super::observe::{self, Inputs, Target};
-use super::replica_sets::OwnedReplicaSet;
+use super::owned_replica_set::OwnedReplicaSet;
 use super::{
     HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found, managers, replica_sets, requests, routers,
 };
