@@ -13,8 +13,9 @@ use crate::config::{self, LedgerConfig};
 use crate::deploy::kubernetes::KubeCluster;
 use crate::deploy::notify::{self, FLUSH_BOUND, INTERRUPTED_FLUSH_BOUND};
 use crate::deploy::{self, OnFailure, Request};
+use crate::gitops::LedgerLocation;
 use crate::gitops::ordering::Intent;
-use crate::gitops::store::{LedgerLocation, LedgerStore};
+use crate::gitops::store::LedgerStore;
 
 pub const AFTER_HELP: &str = "\
 Exit codes:
