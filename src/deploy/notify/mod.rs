@@ -31,7 +31,7 @@ use tokio::task::JoinSet;
 
 pub use self::message::{Changes, DeployContext, Event, Notice, Outcome, Revision};
 use self::targets::WebhookUrl;
-use super::run::Request;
+use super::request::Request;
 use super::waves;
 use crate::config::Environment;
 use crate::config::notifications::{EventKind, Notification};
