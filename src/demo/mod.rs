@@ -3,6 +3,7 @@
 //! helm; the same engine and analysis code as the operator decide; the
 //! local platform (processes behind a weighted proxy) carries it out.
 
+pub mod error;
 pub mod prometheus;
 pub mod report;
 
@@ -25,6 +26,7 @@ use crate::engine::{self, AnalysisPhase, AnalysisRunState, Observed, ReplicaSetS
 use crate::platform::local::proxy::{Proxy, Side};
 use crate::platform::local::replicas::{ReplicaSets, RevisionSettings, helpdesk_binary};
 use crate::render::{self, Helm};
+pub use error::DemoError;
 use report::{Line, MeasurementLine, Report, Scenario, Traffic, WeightLine};
 
 const SERVICE: &str = "helpdesk";
@@ -35,18 +37,6 @@ const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
 /// status is never written for another spec than the one it decides on: one
 /// generation throughout, and `engine::outcome` has no stale status to catch.
 const GENERATION: i64 = 1;
-
-#[derive(Debug, thiserror::Error)]
-pub enum DemoError {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error(transparent)]
-    Render(#[from] render::RenderError),
-    #[error(transparent)]
-    Replica(#[from] crate::platform::local::replicas::ReplicaError),
-    #[error("{0}")]
-    Setup(String),
-}
 
 /// One release the demo rolls out, and what should become of it.
 pub struct Release {
