@@ -2,10 +2,12 @@
 //! preview service, is analysed, then the active service switches to it at
 //! once; the old side stays up for the scale-down delay.
 
+use super::decision::{Context, EventType};
+use super::desired::RunKind;
 use super::lifecycle::{self, abort_for_run, hold_inconclusive, is_aborted, keep_run};
 use super::scale::{self, Target};
 use super::settings::{BlueGreen, Settings};
-use super::{AnalysisPhase, Context, EventType, RunKind};
+use crate::crd::analysis::AnalysisPhase;
 use crate::crd::rollout::{BlueGreenStatus, PauseReason, RolloutAnalysis};
 
 pub fn decide(ctx: &mut Context, settings: &Settings, bg: &BlueGreen) {

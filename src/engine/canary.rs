@@ -1,10 +1,12 @@
 //! Canary: the new revision takes traffic step by step (setWeight, pause,
 //! analysis, setCanaryScale) and becomes stable after the last step.
 
+use super::decision::{Context, EventType};
+use super::desired::RunKind;
 use super::lifecycle::{self, abort_for_run, hold_inconclusive, is_aborted, keep_run};
 use super::scale::{self, Target};
 use super::settings::{Canary, CanaryScale, Settings, Step};
-use super::{AnalysisPhase, Context, EventType, RunKind};
+use crate::crd::analysis::AnalysisPhase;
 use crate::crd::rollout::{CanaryStatus, PauseReason, RolloutAnalysis, TrafficWeights};
 
 pub fn decide(ctx: &mut Context, settings: &Settings, canary: &Canary) {

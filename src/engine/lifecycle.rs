@@ -4,9 +4,12 @@
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::decision::{Context, EventType};
+use super::desired::{DesiredAnalysisRun, DesiredReplicaSet, RunKind};
+use super::observed::Request;
 use super::scale::Target;
 use super::settings::Settings;
-use super::{AnalysisPhase, Context, DesiredAnalysisRun, EventType, Request, RunKind};
+use crate::crd::analysis::AnalysisPhase;
 use crate::crd::rollout::{PauseCondition, PauseReason, RolloutAnalysis};
 
 /// Runs before the strategy decides. Returns whether a plain `Promote` was
@@ -390,7 +393,7 @@ pub fn retire(ctx: &Context, hash: &str, delay_ms: i64) -> Target {
 /// `spec.paused`: hold every ReplicaSet and the weights where they are.
 pub fn freeze(ctx: &mut Context) {
     for rs in &ctx.observed.replica_sets {
-        ctx.desired.replica_sets.push(super::DesiredReplicaSet {
+        ctx.desired.replica_sets.push(DesiredReplicaSet {
             hash: rs.hash.clone(),
             replicas: rs.replicas,
             scale_down_at: rs.scale_down_at,

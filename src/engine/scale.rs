@@ -4,7 +4,9 @@
 
 use jiff::Timestamp;
 
-use super::{Context, DesiredReplicaSet, Settings};
+use super::decision::Context;
+use super::desired::DesiredReplicaSet;
+use super::settings::Settings;
 
 /// Where a ReplicaSet should end up.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! The status a person reads: counts, phase, message and conditions.
 
+use super::decision::{Context, EventType};
+use super::lifecycle;
 use super::settings::{Settings, Strategy};
-use super::{Context, EventType, lifecycle};
 use crate::crd::condition::{Condition, ConditionStatus};
 use crate::crd::problem::joined;
 use crate::crd::rollout::{RolloutPhase, RolloutSpec, RolloutStatus};
