@@ -28,8 +28,10 @@ pub struct Decision {
     pub events: Vec<Event>,
 }
 
-/// State threaded through one decision.
-pub(crate) struct Context<'a> {
+/// The engine's decision state: threaded through the rules of one
+/// decision, it holds the status and desired world being built, the events
+/// so far, and what the platform saw.
+pub(crate) struct DecisionState<'a> {
     pub status: RolloutStatus,
     pub desired: Desired,
     pub events: Vec<Event>,
@@ -41,7 +43,7 @@ pub(crate) struct Context<'a> {
     pub waiting: Option<String>,
 }
 
-impl Context<'_> {
+impl DecisionState<'_> {
     pub(super) fn event(
         &mut self,
         type_: EventType,

@@ -39,7 +39,7 @@ pub use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{RolloutSpec, RolloutStatus};
 pub use crate::crd::time::UnreadableTime;
 
-use decision::Context;
+use decision::DecisionState;
 pub use decision::{Decision, Event, EventType};
 pub use desired::{Desired, DesiredAnalysisRun, DesiredReplicaSet, RunKind};
 pub use identity::template_replica_set;
@@ -56,7 +56,7 @@ pub fn decide(
 ) -> Decision {
     let resolved = identity::resolve(observed);
     let observed = &*resolved;
-    let mut ctx = Context {
+    let mut ctx = DecisionState {
         status: status.clone(),
         desired: Desired::default(),
         events: Vec::new(),
