@@ -9,7 +9,7 @@ use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
-use super::observe::Target;
+use super::observe::WorkloadTemplate;
 use super::owned_replica_set::OwnedReplicaSet;
 use super::{
     HASH_LABEL, KubeError, LABEL_ANNOTATION, REVISION_ANNOTATION, ROLLOUT_LABEL,
@@ -28,7 +28,7 @@ pub fn name(rollout: &str, hash: &str) -> String {
 pub async fn apply(
     client: &Client,
     rollout: &Rollout,
-    target: &Target,
+    template: &WorkloadTemplate,
     observed: &Observed,
     desired: &Desired,
     existing: &[Arc<OwnedReplicaSet>],
@@ -42,7 +42,7 @@ pub async fn apply(
         let found = existing.iter().find(|rs| hash_of(rs) == want.hash);
         let scale_down_at = want.scale_down_at.map(|t| t.to_string());
         match found {
-            None if want.hash == target.hash => {
+            None if want.hash == template.hash => {
                 let revision = observed
                     .replica_sets
                     .iter()
@@ -50,7 +50,7 @@ pub async fn apply(
                     .max()
                     .unwrap_or(0)
                     + 1;
-                let rs = build(rollout, target, want.replicas, revision, scale_down_at)?;
+                let rs = build(rollout, template, want.replicas, revision, scale_down_at)?;
                 match api.create(&PostParams::default(), &rs).await {
                     Ok(_) => writes += 1,
                     // Created by an earlier reconcile our cache has not seen yet.
@@ -128,7 +128,7 @@ async fn patch_or_gone(
 
 fn build(
     rollout: &Rollout,
-    target: &Target,
+    template: &WorkloadTemplate,
     replicas: i32,
     revision: u64,
     scale_down_at: Option<String>,
@@ -137,29 +137,29 @@ fn build(
         .controller_owner_ref(&())
         .ok_or_else(|| KubeError::Invalid("the rollout has no uid yet".into()))?;
     let rollout_name = rollout.name_any();
-    let mut template = target.template.clone();
-    let template_meta = template.metadata.get_or_insert_with(Default::default);
+    let mut pod_template = template.pod_template.clone();
+    let template_meta = pod_template.metadata.get_or_insert_with(Default::default);
     template_meta
         .labels
         .get_or_insert_with(Default::default)
-        .insert(HASH_LABEL.into(), target.hash.clone());
-    let mut selector = target.selector.clone();
+        .insert(HASH_LABEL.into(), template.hash.clone());
+    let mut selector = template.selector.clone();
     selector
         .match_labels
         .get_or_insert_with(Default::default)
-        .insert(HASH_LABEL.into(), target.hash.clone());
+        .insert(HASH_LABEL.into(), template.hash.clone());
     let mut labels: BTreeMap<String, String> = template_meta.labels.clone().unwrap_or_default();
     labels.insert(ROLLOUT_LABEL.into(), rollout_name.clone());
     let mut annotations = BTreeMap::from([
         (REVISION_ANNOTATION.to_owned(), revision.to_string()),
-        (LABEL_ANNOTATION.to_owned(), target.label.clone()),
+        (LABEL_ANNOTATION.to_owned(), template.label.clone()),
     ]);
     if let Some(at) = scale_down_at {
         annotations.insert(SCALE_DOWN_AT_ANNOTATION.into(), at);
     }
     Ok(ReplicaSet {
         metadata: ObjectMeta {
-            name: Some(name(&rollout_name, &target.hash)),
+            name: Some(name(&rollout_name, &template.hash)),
             namespace: rollout.namespace(),
             labels: Some(labels),
             annotations: Some(annotations),
@@ -170,7 +170,7 @@ fn build(
             replicas: Some(replicas),
             min_ready_seconds: rollout.spec.min_ready_seconds,
             selector,
-            template: Some(template),
+            template: Some(pod_template),
         }),
         status: None,
     })

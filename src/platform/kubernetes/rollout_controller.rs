@@ -23,7 +23,7 @@ use super::cached_rollout::CachedRollout;
 use super::events::Events;
 use super::index::OwnedIndex;
 use super::metrics::Metrics;
-use super::observe::{self, Inputs, Target};
+use super::observe::{self, Inputs, WorkloadTemplate};
 use super::owned_replica_set::OwnedReplicaSet;
 use super::{
     HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found, managers, replica_sets, requests, routers,
@@ -178,8 +178,8 @@ async fn reconcile_inner(
     let status = rollout.status.clone().unwrap_or_default();
 
     // Read.
-    let (target, mut problem) = match observe::target(&ctx.client, rollout).await {
-        Ok(target) => (Some(target), None),
+    let (template, mut problem) = match observe::workload_template(&ctx.client, rollout).await {
+        Ok(template) => (Some(template), None),
         Err(KubeError::Spec(problem)) => (None, Some(problem)),
         Err(error) => return Err(error),
     };
@@ -195,7 +195,7 @@ async fn reconcile_inner(
     let owned_runs = ctx.analysis_runs.owned_by(&uid);
     let mut observed = observe::observed(Inputs {
         rollout,
-        target: target.as_ref(),
+        template: template.as_ref(),
         replica_sets: &owned_sets,
         analysis_runs: &owned_runs,
         known_templates: Some(ctx.templates.known(&namespace)),
@@ -203,10 +203,10 @@ async fn reconcile_inner(
     });
     observed.problem = problem;
     let mut spec = rollout.spec.clone();
-    if let Some(target) = &target
+    if let Some(template) = &template
         && spec.workload_ref.is_some()
     {
-        spec.selector = Some(target.selector.clone());
+        spec.selector = Some(template.selector.clone());
     }
 
     // Decide.
@@ -216,11 +216,11 @@ async fn reconcile_inner(
     // Apply.
     let mut writes = 0;
     let mut restarting = false;
-    if let (Some(target), None) = (&target, &observed.problem) {
+    if let (Some(template), None) = (&template, &observed.problem) {
         writes += replica_sets::apply(
             &ctx.client,
             rollout,
-            target,
+            template,
             &observed,
             &decision.desired,
             &owned_sets,
@@ -251,7 +251,7 @@ async fn reconcile_inner(
             Err(problem) => decision = invalid(&spec, &status, observed.clone(), problem, now),
         }
         let (written, pods_restarting) =
-            side_effects(ctx, rollout, target, &owned_sets, &decision).await?;
+            side_effects(ctx, rollout, template, &owned_sets, &decision).await?;
         writes += written;
         restarting = pods_restarting;
     }
@@ -298,7 +298,7 @@ fn invalid(
 async fn side_effects(
     ctx: &RolloutControllerState,
     rollout: &Rollout,
-    target: &Target,
+    template: &WorkloadTemplate,
     owned_sets: &[Arc<OwnedReplicaSet>],
     decision: &Decision,
 ) -> Result<(usize, bool), KubeError> {
@@ -311,7 +311,7 @@ async fn side_effects(
         writes += 1;
         restarting = true;
     }
-    if let Some(workload) = target.workload.as_ref().filter(|w| w.replicas > 0) {
+    if let Some(workload) = template.workload.as_ref().filter(|w| w.replicas > 0) {
         let scale_down = rollout
             .spec
             .workload_ref
