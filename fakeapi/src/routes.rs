@@ -19,7 +19,7 @@ use crate::selector::Filter;
 use crate::shared::{Shared, lock};
 use crate::store::WatchStart;
 use crate::watch::{self, WatchScope};
-use crate::writes::{ApplyRequest, DeleteOptions, Target, UpdateOptions};
+use crate::writes::{ApplyRequest, DeleteOptions, UpdateOptions, WritePart};
 use crate::{discovery, patch, review, scale};
 
 /// A response carrying a written object.
@@ -47,8 +47,8 @@ fn route(shared: &Shared, req: &Incoming<'_>) -> Result<Served, ApiError> {
     }
     match (path.name.as_deref(), path.subresource.as_deref()) {
         (None, _) => collection(shared, &path, req),
-        (Some(name), None) => object(shared, &path, name, Target::Main, req),
-        (Some(name), Some("status")) => object(shared, &path, name, Target::Status, req),
+        (Some(name), None) => object(shared, &path, name, WritePart::Main, req),
+        (Some(name), Some("status")) => object(shared, &path, name, WritePart::Status, req),
         (Some(name), Some("scale")) => scale::handle(shared, &path, name, req),
         (Some(_), Some(sub)) => Err(ApiError::not_found_path(format!(
             "subresource {sub:?} is not supported by the fake API server"
@@ -108,7 +108,7 @@ fn object(
     shared: &Shared,
     path: &RequestPath,
     name: &str,
-    target: Target,
+    part: WritePart,
     req: &Incoming<'_>,
 ) -> Result<Served, ApiError> {
     let key = &path.key;
@@ -122,9 +122,9 @@ fn object(
             let body = parse_json(&req.body)?;
             let rv = meta_str(&body, "resourceVersion").map(str::to_string);
             let how = UpdateOptions {
-                target,
+                part,
                 precondition: rv.as_deref(),
-                managed: req.updater(target.subresource()),
+                managed: req.updater(part.subresource()),
             };
             let updated = shared.lock().update_as(key, ns, name, body, how)?;
             Ok(written(200, updated))
@@ -146,20 +146,20 @@ fn object(
             let apply = ApplyRequest {
                 manager,
                 force: req.query.flag("force"),
-                target,
+                part,
             };
             let (object, created) = shared.lock().apply(key, ns, name, body, &apply)?;
             Ok(written(if created { 201 } else { 200 }, object))
         }
         Method::PATCH => {
             let patch = patch::Patch::parse(req.content_type, &req.body)?;
-            let managed = req.updater(target.subresource());
+            let managed = req.updater(part.subresource());
             let patched = shared
                 .lock()
-                .patch(key, ns, name, target, managed, |doc| patch.apply_to(doc))?;
+                .patch(key, ns, name, part, managed, |doc| patch.apply_to(doc))?;
             Ok(written(200, patched))
         }
-        Method::DELETE if target == Target::Main => {
+        Method::DELETE if part == WritePart::Main => {
             let opts = delete_options(&req.body)?;
             let deleted = shared.lock().delete(key, ns, name, &opts)?;
             Ok(written(200, deleted))

@@ -6,7 +6,7 @@ use super::keys::{deployment_key, replicaset_key};
 use super::pods;
 use crate::meta::meta_str;
 use crate::store::Store;
-use crate::writes::Target;
+use crate::writes::WritePart;
 
 /// Brings a ReplicaSet's status (and, with `with_pods`, its Pods) in line
 /// with `spec.replicas`, `unready` of them reported not ready.
@@ -98,7 +98,7 @@ fn write_status(
         ns,
         name,
         json!({"status": status}),
-        Target::Status,
+        WritePart::Status,
         None,
     );
 }
