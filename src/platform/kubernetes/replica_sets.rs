@@ -12,8 +12,9 @@ use serde_json::json;
 use super::observe::WorkloadTemplate;
 use super::owned_replica_set::OwnedReplicaSet;
 use super::{
-    HASH_LABEL, KubeError, LABEL_ANNOTATION, REVISION_ANNOTATION, ROLLOUT_LABEL,
-    SCALE_DOWN_AT_ANNOTATION, is_conflict, is_not_found, managers,
+    HASH_LABEL, KubeError, LABEL_ANNOTATION, LEGACY_REPLICA_SET_REVISION_ANNOTATION,
+    REPLICA_SET_REVISION_ANNOTATION, ROLLOUT_LABEL, SCALE_DOWN_AT_ANNOTATION, is_conflict,
+    is_not_found, managers,
 };
 use crate::crd::rollout::Rollout;
 use crate::engine::{Desired, Observed};
@@ -71,7 +72,10 @@ pub async fn apply(
                 }
                 let mut patch_annotations = json!({ SCALE_DOWN_AT_ANNOTATION: scale_down_at });
                 if let Some(revision) = revision {
-                    patch_annotations[REVISION_ANNOTATION] = json!(revision);
+                    patch_annotations[REPLICA_SET_REVISION_ANNOTATION] = json!(revision);
+                    // An older controller's key for the number goes, so the
+                    // ReplicaSet never shows two numbers.
+                    patch_annotations[LEGACY_REPLICA_SET_REVISION_ANNOTATION] = json!(null);
                 }
                 let patch = json!({
                     "metadata": { "annotations": patch_annotations },
@@ -151,7 +155,10 @@ fn build(
     let mut labels: BTreeMap<String, String> = template_meta.labels.clone().unwrap_or_default();
     labels.insert(ROLLOUT_LABEL.into(), rollout_name.clone());
     let mut annotations = BTreeMap::from([
-        (REVISION_ANNOTATION.to_owned(), revision.to_string()),
+        (
+            REPLICA_SET_REVISION_ANNOTATION.to_owned(),
+            revision.to_string(),
+        ),
         (LABEL_ANNOTATION.to_owned(), template.label.clone()),
     ]);
     if let Some(at) = scale_down_at {
