@@ -24,8 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use conductor::gitops::LedgerLocation;
 use conductor::gitops::ledger::{self, ClusterRecord, ClusterState};
-use conductor::gitops::store::{Change, LedgerLocation, LedgerStore};
+use conductor::gitops::store::{Change, LedgerStore};
 use conductor::gitops::transact::Decision;
 use fakeapi::{FakeApi, Server};
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::{
-    HASH_LABEL, LABEL_ANNOTATION, REVISION_ANNOTATION, ROLLOUT_LABEL,
+    HASH_LABEL, LABEL_ANNOTATION, REPLICA_SET_REVISION_ANNOTATION, ROLLOUT_LABEL,
 };
 use conductor::platform::template_hash;
 use fakeapi::FakeApi;
@@ -169,7 +169,7 @@ fn replica_set(owner: &Value, tag: &str, revision: u64, replicas: i32) -> Result
             "name": format!("{name}-{hash}"),
             "namespace": NAMESPACE,
             "labels": {"app": name, "tier": "web", HASH_LABEL: hash, ROLLOUT_LABEL: name},
-            "annotations": {REVISION_ANNOTATION: revision.to_string(), LABEL_ANNOTATION: tag},
+            "annotations": {REPLICA_SET_REVISION_ANNOTATION: revision.to_string(), LABEL_ANNOTATION: tag},
             "ownerReferences": [{
                 "apiVersion": "conductor.dev/v1alpha1", "kind": "Rollout", "name": name, "uid": uid,
                 "controller": true, "blockOwnerDeletion": true,

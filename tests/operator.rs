@@ -17,7 +17,8 @@ use conductor::cli::rollout as rollout_cli;
 use conductor::crd::analysis::{AnalysisPhase, AnalysisRun};
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::{
-    HASH_LABEL, LABEL_ANNOTATION, REVISION_ANNOTATION, ROLLOUT_LABEL,
+    HASH_LABEL, LABEL_ANNOTATION, LEGACY_REPLICA_SET_REVISION_ANNOTATION,
+    REPLICA_SET_REVISION_ANNOTATION, ROLLOUT_LABEL,
 };
 use conductor::platform::template_hash;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -508,7 +509,7 @@ async fn replica_sets_an_older_controller_named_stay_their_templates_revision() 
             "metadata": {
                 "name": format!("till-{legacy}"),
                 "labels": { "app": "till", HASH_LABEL: legacy, ROLLOUT_LABEL: "till" },
-                "annotations": { REVISION_ANNOTATION: "1", LABEL_ANNOTATION: "3.9" },
+                "annotations": { LEGACY_REPLICA_SET_REVISION_ANNOTATION: "1", LABEL_ANNOTATION: "3.9" },
                 "ownerReferences": [{
                     "apiVersion": "conductor.dev/v1alpha1", "kind": "Rollout", "name": "till",
                     "uid": stored.uid(), "controller": true, "blockOwnerDeletion": true,
@@ -563,6 +564,101 @@ async fn replica_sets_an_older_controller_named_stay_their_templates_revision() 
     assert_eq!(sets.len(), 2, "undo reuses the old ReplicaSet: {sets:?}");
     assert!(sets.contains(&legacy_name), "{sets:?}");
     assert_eq!(selector_hash(&cluster, "till-stable").await, Some(legacy));
+}
+
+/// A ReplicaSet an older controller numbered under `conductor.dev/revision`
+/// (the key pod templates use for the revision people see) keeps its
+/// number: `rollout get` shows it, the next revision is numbered after it
+/// under `conductor.dev/replicaset-revision`, and once the controller
+/// writes the new key on the old ReplicaSet the old key is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_sets_an_older_controller_numbered_keep_their_numbers() {
+    let cluster = Cluster::start("numbered").await;
+    services(&cluster, "tally").await;
+    let steps = json!([{ "setWeight": 50 }, { "pause": {} }]);
+    let stored: Rollout = cluster.apply(rollout("tally", V1, steps)).await;
+    let template = stored.spec.template.clone().expect("a template");
+    let hash = template_hash(Some(&template));
+    let mut pod_template = serde_json::to_value(&template).expect("json");
+    pod_template["metadata"]["labels"][HASH_LABEL] = json!(hash);
+    let old_name = format!("tally-{hash}");
+    cluster
+        .apply::<ReplicaSet>(json!({
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": old_name,
+                "labels": { "app": "tally", HASH_LABEL: hash, ROLLOUT_LABEL: "tally" },
+                "annotations": { LEGACY_REPLICA_SET_REVISION_ANNOTATION: "7", LABEL_ANNOTATION: "3.9" },
+                "ownerReferences": [{
+                    "apiVersion": "conductor.dev/v1alpha1", "kind": "Rollout", "name": "tally",
+                    "uid": stored.uid(), "controller": true, "blockOwnerDeletion": true,
+                }],
+            },
+            "spec": {
+                "replicas": 4,
+                "selector": { "matchLabels": { "app": "tally", HASH_LABEL: hash } },
+                "template": pod_template,
+            },
+        }))
+        .await;
+    let _controller = cluster.controller("replica-a").await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "tally", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    let (code, out) = cli(&cluster, &["get", "tally"]).await;
+    assert_eq!(code, 0, "{out}");
+    let shown = |out: &str, name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(str::to_owned)
+    };
+    assert_eq!(shown(&out, &old_name).as_deref(), Some("7"), "{out}");
+
+    set_image(&cluster, "tally", V2).await;
+    wait_for(&api, "tally", LIMIT, "paused at step 1", |r| {
+        current_step(r) == Some(1)
+    })
+    .await;
+    let sets = replica_sets(&cluster, "tally").await;
+    let annotation = |rs: &ReplicaSet, key: &str| rs.annotations().get(key).cloned();
+    let new = sets
+        .iter()
+        .find(|rs| rs.name_any() != old_name)
+        .expect("a ReplicaSet for 3.10");
+    assert_eq!(
+        annotation(new, REPLICA_SET_REVISION_ANNOTATION).as_deref(),
+        Some("8")
+    );
+    assert_eq!(
+        annotation(new, LEGACY_REPLICA_SET_REVISION_ANNOTATION),
+        None
+    );
+    let (code, out) = cli(&cluster, &["get", "tally"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(shown(&out, &old_name).as_deref(), Some("7"), "{out}");
+    assert_eq!(shown(&out, &new.name_any()).as_deref(), Some("8"), "{out}");
+
+    let (code, out) = cli(&cluster, &["promote", "tally", "--full"]).await;
+    assert_eq!(code, 0, "{out}");
+    wait_for(&api, "tally", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    // Scaling the old ReplicaSet down wrote its number under the new key.
+    let old = wait_for(
+        &cluster.api::<ReplicaSet>(),
+        &old_name,
+        LIMIT,
+        "scaled to zero",
+        |rs| replicas(rs) == 0,
+    )
+    .await;
+    assert_eq!(
+        annotation(&old, REPLICA_SET_REVISION_ANNOTATION).as_deref(),
+        Some("7")
+    );
+    assert_eq!(
+        annotation(&old, LEGACY_REPLICA_SET_REVISION_ANNOTATION),
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::catalog::{self, Group, Resource, Version};
 use crate::error::ApiError;
-use crate::fake::Shared;
 use crate::response::{self, ResponseBody};
+use crate::shared::Shared;
 
 pub(crate) const GIT_VERSION: &str = "v1.35.0-fakeapi";
 

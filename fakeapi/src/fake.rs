@@ -1,82 +1,18 @@
 //! The test-facing handle: clients, fault injection, audit log and direct
 //! store access.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use http::Method;
 use serde_json::Value;
-use tokio::sync::watch;
 
 use crate::access::AccessRule;
 use crate::error::ApiError;
-use crate::paging::Snapshots;
 use crate::path::ResourceKey;
 use crate::selector::Filter;
 use crate::service::FakeService;
-use crate::store::{DEFAULT_HISTORY, Store};
-
-/// Makes the next matching requests fail instead of being served.
-#[derive(Debug, Clone)]
-pub struct Fault {
-    /// Only requests with this method; any method when `None`.
-    pub method: Option<Method>,
-    /// Only requests whose path and query contain this; empty matches all.
-    pub path_contains: String,
-    /// HTTP code of the `Status` answered, e.g. 409, 429, 500, 503.
-    pub status: u16,
-    /// How many requests fail before the fault is used up.
-    pub times: usize,
-}
-
-impl Fault {
-    pub(crate) fn matches(&self, method: &Method, path_and_query: &str) -> bool {
-        self.times > 0
-            && self.method.as_ref().is_none_or(|m| m == method)
-            && path_and_query.contains(&self.path_contains)
-    }
-}
-
-/// One mutating request (POST, PUT, PATCH, DELETE) as the fake saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    /// The name given to [`FakeApi::client_as`]; `anonymous` for [`FakeApi::client`].
-    pub identity: String,
-    pub method: Method,
-    /// Path without the query string.
-    pub path: String,
-    /// HTTP code the request was answered with (injected faults included).
-    pub status: u16,
-    pub time: jiff::Timestamp,
-    /// The `fieldManager` query parameter, when the request had one.
-    pub field_manager: Option<String>,
-    /// The object as stored after a successful write (for a delete, the
-    /// deleted or deletion-marked object); `None` when the request failed.
-    pub object: Option<Arc<Value>>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Shared {
-    store: Mutex<Store>,
-    pub faults: Mutex<Vec<Fault>>,
-    pub audit: Mutex<Vec<AuditEntry>>,
-    pub denied: Mutex<Vec<AccessRule>>,
-    pub requests: AtomicU64,
-    pub drop_watches: watch::Sender<u64>,
-    pub snapshots: Mutex<Snapshots>,
-}
-
-impl Shared {
-    /// The store lock. Critical sections never panic halfway through a write,
-    /// so a poisoned lock still guards a consistent store.
-    pub fn lock(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::shared::{AuditEntry, Fault, Shared, lock};
+use crate::store::DEFAULT_HISTORY;
 
 /// An in-process Kubernetes API server. Clones share the same state.
 #[derive(Debug, Clone)]
@@ -100,15 +36,7 @@ impl FakeApi {
     /// watches; older resourceVersions answer 410 Expired.
     pub fn with_history_limit(limit: usize) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                store: Mutex::new(Store::new(limit)),
-                faults: Mutex::new(Vec::new()),
-                audit: Mutex::new(Vec::new()),
-                denied: Mutex::new(Vec::new()),
-                requests: AtomicU64::new(0),
-                drop_watches: watch::channel(0).0,
-                snapshots: Mutex::new(Snapshots::default()),
-            }),
+            shared: Arc::new(Shared::new(limit)),
         }
     }
 

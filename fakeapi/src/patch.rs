@@ -17,7 +17,7 @@ impl Patch {
     pub fn parse(content_type: &str, body: &[u8]) -> Result<Self, ApiError> {
         match content_type {
             "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                let value = crate::routes::parse_json(body)?;
+                let value = crate::request::parse_json(body)?;
                 if !value.is_object() {
                     return Err(ApiError::bad_request(
                         "merge patch body must be a JSON object",

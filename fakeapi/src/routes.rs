@@ -10,44 +10,17 @@ use serde_json::Value;
 
 use crate::access::{self, Attributes};
 use crate::error::ApiError;
-use crate::fake::{Shared, lock};
 use crate::meta::meta_str;
-use crate::ownership::{ManagerKey, Operation};
 use crate::paging::{Page, Snapshot};
 use crate::path::{RequestPath, ResourceKey};
-use crate::query::Query;
+use crate::request::{Incoming, Served, parse_json};
 use crate::response::{self, ResponseBody};
 use crate::selector::Filter;
+use crate::shared::{Shared, lock};
 use crate::store::WatchStart;
 use crate::watch::{self, WatchScope};
-use crate::writes::{ApplyRequest, DeleteOptions, Managed, Target, UpdateOptions};
+use crate::writes::{ApplyRequest, DeleteOptions, UpdateOptions, WritePart};
 use crate::{discovery, patch, review, scale};
-
-pub(crate) struct Incoming<'a> {
-    pub method: &'a Method,
-    pub path: &'a str,
-    pub query: Query,
-    pub content_type: &'a str,
-    pub body: Bytes,
-    /// Who sent the request (client identity or User-Agent).
-    pub identity: &'a str,
-}
-
-impl Incoming<'_> {
-    /// The field manager of a non-apply write: the `fieldManager` parameter,
-    /// or the client's name as the real server takes it from the User-Agent
-    /// (`kubectl/v1.35 ...` manages as `kubectl`).
-    pub fn updater(&self, subresource: &str) -> Managed {
-        let manager = match self.query.get("fieldManager").filter(|m| !m.is_empty()) {
-            Some(m) => m,
-            None => self.identity.split('/').next().unwrap_or_default(),
-        };
-        Managed::Update(ManagerKey::new(manager, Operation::Update, subresource))
-    }
-}
-
-/// A response, and the object as stored when the request wrote one.
-pub(crate) type Served = (Response<ResponseBody>, Option<Arc<Value>>);
 
 /// A response carrying a written object.
 pub(crate) fn written(code: u16, object: Arc<Value>) -> Served {
@@ -74,8 +47,8 @@ fn route(shared: &Shared, req: &Incoming<'_>) -> Result<Served, ApiError> {
     }
     match (path.name.as_deref(), path.subresource.as_deref()) {
         (None, _) => collection(shared, &path, req),
-        (Some(name), None) => object(shared, &path, name, Target::Main, req),
-        (Some(name), Some("status")) => object(shared, &path, name, Target::Status, req),
+        (Some(name), None) => object(shared, &path, name, WritePart::Main, req),
+        (Some(name), Some("status")) => object(shared, &path, name, WritePart::Status, req),
         (Some(name), Some("scale")) => scale::handle(shared, &path, name, req),
         (Some(_), Some(sub)) => Err(ApiError::not_found_path(format!(
             "subresource {sub:?} is not supported by the fake API server"
@@ -135,7 +108,7 @@ fn object(
     shared: &Shared,
     path: &RequestPath,
     name: &str,
-    target: Target,
+    part: WritePart,
     req: &Incoming<'_>,
 ) -> Result<Served, ApiError> {
     let key = &path.key;
@@ -149,9 +122,9 @@ fn object(
             let body = parse_json(&req.body)?;
             let rv = meta_str(&body, "resourceVersion").map(str::to_string);
             let how = UpdateOptions {
-                target,
+                part,
                 precondition: rv.as_deref(),
-                managed: req.updater(target.subresource()),
+                managed: req.updater(part.subresource()),
             };
             let updated = shared.lock().update_as(key, ns, name, body, how)?;
             Ok(written(200, updated))
@@ -173,20 +146,20 @@ fn object(
             let apply = ApplyRequest {
                 manager,
                 force: req.query.flag("force"),
-                target,
+                part,
             };
             let (object, created) = shared.lock().apply(key, ns, name, body, &apply)?;
             Ok(written(if created { 201 } else { 200 }, object))
         }
         Method::PATCH => {
             let patch = patch::Patch::parse(req.content_type, &req.body)?;
-            let managed = req.updater(target.subresource());
+            let managed = req.updater(part.subresource());
             let patched = shared
                 .lock()
-                .patch(key, ns, name, target, managed, |doc| patch.apply_to(doc))?;
+                .patch(key, ns, name, part, managed, |doc| patch.apply_to(doc))?;
             Ok(written(200, patched))
         }
-        Method::DELETE if target == Target::Main => {
+        Method::DELETE if part == WritePart::Main => {
             let opts = delete_options(&req.body)?;
             let deleted = shared.lock().delete(key, ns, name, &opts)?;
             Ok(written(200, deleted))
@@ -300,14 +273,6 @@ fn list_response(
     }
     out.extend_from_slice(b"]}");
     response::build(200, Full::new(Bytes::from(out)).boxed_unsync())
-}
-
-pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request("request body is empty"));
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}")))
 }
 
 fn delete_options(body: &[u8]) -> Result<DeleteOptions, ApiError> {

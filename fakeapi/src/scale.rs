@@ -5,13 +5,13 @@ use http::Method;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::fake::Shared;
 use crate::meta::meta;
 use crate::patch::Patch;
 use crate::path::RequestPath;
+use crate::request::{Incoming, Served, parse_json};
 use crate::response;
-use crate::routes::{Incoming, Served, parse_json};
-use crate::writes::Target;
+use crate::shared::Shared;
+use crate::writes::WritePart;
 
 pub(crate) fn handle(
     shared: &Shared,
@@ -28,7 +28,7 @@ pub(crate) fn handle(
             let body = parse_json(&req.body)?;
             let object = shared
                 .lock()
-                .patch(key, ns, name, Target::Main, managed, |doc| {
+                .patch(key, ns, name, WritePart::Main, managed, |doc| {
                     write_scale(doc, &body)
                 })?;
             (object, true)
@@ -37,7 +37,7 @@ pub(crate) fn handle(
             let patch = Patch::parse(req.content_type, &req.body)?;
             let object = shared
                 .lock()
-                .patch(key, ns, name, Target::Main, managed, |doc| {
+                .patch(key, ns, name, WritePart::Main, managed, |doc| {
                     let mut scale = scale_of(doc)?;
                     patch.apply_to(&mut scale)?;
                     write_scale(doc, &scale)

@@ -12,10 +12,11 @@ use http::{Method, Request, Response, header};
 use http_body_util::BodyExt;
 
 use crate::error::ApiError;
-use crate::fake::{AuditEntry, Shared, lock};
 use crate::query::Query;
+use crate::request::Incoming;
 use crate::response::{self, ResponseBody};
-use crate::routes::{self, Incoming};
+use crate::routes;
+use crate::shared::{AuditEntry, Shared, lock};
 
 /// Serves requests against a [`crate::FakeApi`]'s state under one identity.
 #[derive(Debug, Clone)]

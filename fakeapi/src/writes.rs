@@ -21,14 +21,14 @@ use crate::store::{EventKind, Store};
 
 /// Which part of the object a write may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
+pub(crate) enum WritePart {
     /// Everything but `.status` (when the type has a status subresource).
     Main,
     /// Only `.status`.
     Status,
 }
 
-impl Target {
+impl WritePart {
     pub fn subresource(self) -> &'static str {
         match self {
             Self::Main => "",
@@ -61,7 +61,7 @@ pub(crate) enum Managed {
 pub(crate) struct ApplyRequest<'a> {
     pub manager: &'a str,
     pub force: bool,
-    pub target: Target,
+    pub part: WritePart,
 }
 
 /// Fields the API server owns: writers cannot change them after creation.
@@ -211,7 +211,7 @@ impl Store {
         Err(ApiError::already_exists(&key.qualified(), &prefix))
     }
 
-    /// Replaces the part of the object `target` covers with `new`.
+    /// Replaces the part of the object `part` names with `new`.
     /// `precondition` is a resourceVersion the stored object must still have.
     pub fn update(
         &mut self,
@@ -219,11 +219,11 @@ impl Store {
         ns: &str,
         name: &str,
         new: Value,
-        target: Target,
+        part: WritePart,
         precondition: Option<&str>,
     ) -> Result<Arc<Value>, ApiError> {
         let how = UpdateOptions {
-            target,
+            part,
             precondition,
             managed: Managed::Keep,
         };
@@ -240,7 +240,7 @@ impl Store {
         how: UpdateOptions<'_>,
     ) -> Result<Arc<Value>, ApiError> {
         let UpdateOptions {
-            target,
+            part,
             precondition,
             managed,
         } = how;
@@ -265,13 +265,13 @@ impl Store {
             )));
         }
         let has_status = key.has_status_subresource();
-        let mut next = match target {
-            Target::Status => {
+        let mut next = match part {
+            WritePart::Status => {
                 let mut next = (*current).clone();
                 set_or_remove(&mut next, "status", new_map.get("status"));
                 next
             }
-            Target::Main => {
+            WritePart::Main => {
                 let mut next = Value::Object(new_map);
                 keep_system_fields(&mut next, &current);
                 defaults::apply(key, &mut next);
@@ -328,7 +328,7 @@ impl Store {
         key: &ResourceKey,
         ns: &str,
         name: &str,
-        target: Target,
+        part: WritePart,
         managed: Managed,
         patch_fn: impl FnOnce(&mut Value) -> Result<(), ApiError>,
     ) -> Result<Arc<Value>, ApiError> {
@@ -337,7 +337,7 @@ impl Store {
         patch_fn(&mut doc)?;
         let rv = meta_str(&doc, "resourceVersion").map(str::to_string);
         let how = UpdateOptions {
-            target,
+            part,
             precondition: rv.as_deref(),
             managed,
         };
@@ -356,8 +356,8 @@ impl Store {
         if !body.is_object() {
             return Err(ApiError::bad_request("apply body must be a JSON object"));
         }
-        let me = ManagerKey::new(req.manager, Operation::Apply, req.target.subresource());
-        let paths = owned_paths(&body, req.target, key.has_status_subresource());
+        let me = ManagerKey::new(req.manager, Operation::Apply, req.part.subresource());
+        let paths = owned_paths(&body, req.part, key.has_status_subresource());
         let precondition = meta_str(&body, "resourceVersion").map(str::to_string);
         let mine = Owned {
             paths: paths.clone(),
@@ -365,7 +365,7 @@ impl Store {
             time: String::new(),
         };
         let Some(entry) = self.entry(key, ns, name) else {
-            if req.target == Target::Status {
+            if req.part == WritePart::Status {
                 return Err(ApiError::not_found(&key.qualified(), name));
             }
             let mut object = body;
@@ -387,7 +387,7 @@ impl Store {
         apply::deep_merge(&mut next, &body);
         managers.insert(me.clone(), mine);
         let how = UpdateOptions {
-            target: req.target,
+            part: req.part,
             precondition: precondition.as_deref(),
             managed: Managed::Apply { managers, me },
         };
@@ -468,7 +468,7 @@ impl Store {
 
 /// How an update is made.
 pub(crate) struct UpdateOptions<'a> {
-    pub target: Target,
+    pub part: WritePart,
     /// A resourceVersion the stored object must still have.
     pub precondition: Option<&'a str>,
     pub managed: Managed,
@@ -489,15 +489,15 @@ fn stamp(managers: &mut Managers, old: &Managers, me: &ManagerKey, changed: bool
     }
 }
 
-/// The paths an apply to `target` claims: status paths belong to status
+/// The paths an apply to `part` claims: status paths belong to status
 /// applies when the type has a status subresource, everything else to main.
-fn owned_paths(body: &Value, target: Target, has_status: bool) -> BTreeSet<FieldPath> {
+fn owned_paths(body: &Value, part: WritePart, has_status: bool) -> BTreeSet<FieldPath> {
     let mut paths = ownership::leaf_paths(body);
     let is_status = |p: &FieldPath| p.first().is_some_and(|s| s == "status");
-    match target {
-        Target::Status => paths.retain(is_status),
-        Target::Main if has_status => paths.retain(|p| !is_status(p)),
-        Target::Main => {}
+    match part {
+        WritePart::Status => paths.retain(is_status),
+        WritePart::Main if has_status => paths.retain(|p| !is_status(p)),
+        WritePart::Main => {}
     }
     paths
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{Output, serialize};
+use super::output::{Output, serialize};
 use crate::analyze;
 use crate::crd::analysis::AnalysisPhase;
 

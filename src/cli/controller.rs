@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
-use super::{interrupted, kube_client};
+use super::runtime::{interrupted, kube_client};
 use crate::platform::kubernetes::controller;
 use crate::platform::kubernetes::leader::LeaseConfig;
 

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
-use super::{Output, interrupted, serialize};
+use super::output::{Output, serialize};
+use super::runtime::interrupted;
 use crate::demo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,13 +8,15 @@ use std::time::Duration;
 use clap::{ArgGroup, ValueEnum};
 use kube::config::Kubeconfig;
 
-use super::{Output, interrupted};
+use super::output::{Output, serialize};
+use super::runtime::interrupted;
 use crate::config::{self, LedgerConfig};
 use crate::deploy::kubernetes::KubeCluster;
 use crate::deploy::notify::{self, FLUSH_BOUND, INTERRUPTED_FLUSH_BOUND};
 use crate::deploy::{self, OnFailure, Request};
+use crate::gitops::LedgerLocation;
 use crate::gitops::ordering::Intent;
-use crate::gitops::store::{LedgerLocation, LedgerStore};
+use crate::gitops::store::LedgerStore;
 
 pub const AFTER_HELP: &str = "\
 Exit codes:
@@ -177,7 +179,7 @@ pub async fn run(repo: &Path, args: Args) -> Result<ExitCode, String> {
     report.notifications = notifier.finish(&outbox, bound).await;
     match args.output {
         Output::Text => print!("{}", report.table()),
-        other => print!("{}", super::serialize(&report, other)?),
+        other => print!("{}", serialize(&report, other)?),
     }
     Ok(ExitCode::from(report.exit.code()))
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{Output, serialize};
+use super::output::{Output, serialize};
 use crate::config;
 use crate::gitops::ledger::{Record, short};
 use crate::gitops::store::LedgerStore;

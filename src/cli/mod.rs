@@ -7,16 +7,21 @@ mod crds;
 mod demo;
 mod deploy;
 mod history;
+mod output;
 mod plan;
 mod render;
 pub mod rollout;
+mod runtime;
 mod status;
 mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+pub use output::Output;
+use runtime::kube_client;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,13 +69,6 @@ pub enum Command {
     Render(render::Args),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Text,
-    Yaml,
-    Json,
-}
-
 pub async fn run(cli: Cli) -> ExitCode {
     match execute(cli).await {
         Ok(code) => code,
@@ -103,50 +101,5 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::from(code))
         }
-    }
-}
-
-/// Serialises a report as the user asked; `text` is the caller's own.
-fn serialize<T: serde::Serialize>(value: &T, output: Output) -> Result<String, String> {
-    match output {
-        Output::Text => Ok(String::new()),
-        Output::Yaml => serde_yaml::to_string(value).map_err(|e| e.to_string()),
-        Output::Json => serde_json::to_string_pretty(value)
-            .map(|s| s + "\n")
-            .map_err(|e| e.to_string()),
-    }
-}
-
-/// The cluster from KUBECONFIG (or ~/.kube/config) or the pod's service
-/// account; `context` picks a kubeconfig context other than the current one.
-async fn kube_client(context: Option<&str>) -> Result<kube::Client, String> {
-    let Some(context) = context else {
-        return kube::Client::try_default()
-            .await
-            .map_err(|e| format!("cannot reach a cluster (set KUBECONFIG or run in a pod): {e}"));
-    };
-    let options = kube::config::KubeConfigOptions {
-        context: Some(context.to_owned()),
-        ..Default::default()
-    };
-    let config = kube::Config::from_kubeconfig(&options)
-        .await
-        .map_err(|e| format!("kubeconfig context {context}: {e}"))?;
-    kube::Client::try_from(config).map_err(|e| format!("kubeconfig context {context}: {e}"))
-}
-
-/// Ctrl-C or SIGTERM (a cancelled CI job).
-async fn interrupted() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
     }
 }

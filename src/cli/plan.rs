@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{Output, serialize};
+use super::output::{Output, serialize};
 use crate::plan::{self, PlanRequest};
 
 #[derive(Debug, clap::Args)]

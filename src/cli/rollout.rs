@@ -19,10 +19,9 @@ use serde_json::json;
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::rollout::{Rollout, RolloutPhase};
 use crate::engine::{self, Outcome, Request};
+use crate::platform::kubernetes::owned_replica_set::written_revision;
 use crate::platform::kubernetes::requests::{REQUEST_ANNOTATION, action_name, encode};
-use crate::platform::kubernetes::{
-    HASH_LABEL, LABEL_ANNOTATION, REVISION_ANNOTATION, ROLLOUT_LABEL, managers,
-};
+use crate::platform::kubernetes::{HASH_LABEL, LABEL_ANNOTATION, ROLLOUT_LABEL, managers};
 
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
@@ -330,8 +329,7 @@ async fn describe(client: &Client, rollout: &Rollout) -> Result<String, RolloutC
     let mut sets = sets.items;
     sets.sort_by_key(|rs| {
         std::cmp::Reverse(
-            rs.annotations()
-                .get(REVISION_ANNOTATION)
+            written_revision(rs.annotations())
                 .and_then(|r| r.parse::<u64>().ok())
                 .unwrap_or(0),
         )
@@ -349,7 +347,7 @@ async fn describe(client: &Client, rollout: &Rollout) -> Result<String, RolloutC
             text,
             "{:<40} {:>8} {:<12} {:>7} {:>5}  {role}",
             rs.name_any(),
-            rs.annotations().get(REVISION_ANNOTATION).map_or("-", |s| s),
+            written_revision(rs.annotations()).unwrap_or("-"),
             rs.annotations().get(LABEL_ANNOTATION).map_or("-", |s| s),
             rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
             rs.status

@@ -8,7 +8,7 @@ use kube::Api;
 use kube::config::Kubeconfig;
 use serde::Serialize;
 
-use super::{Output, serialize};
+use super::output::{Output, serialize};
 use crate::config::{self, Cluster};
 use crate::crd::rollout::Rollout;
 use crate::deploy::kubernetes::client_for;

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::check_dns_label;
+use super::names::check_dns_label;
 use crate::diagnostic::nearest;
 
 /// What a target receives: a Slack-compatible incoming webhook gets

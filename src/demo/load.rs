@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::DemoError;
+use super::error::DemoError;
 use crate::platform::local::controller::Task;
 
 /// Sends `rate` requests a second through the proxy at `proxy`.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::DemoError;
+use super::error::DemoError;
 
 pub struct Prometheus {
     pub url: String,

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::DemoError;
+use super::error::DemoError;
 
 pub struct Workspace {
     dir: Option<tempfile::TempDir>,

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use super::exit::{Exit, Failure, bad_input, failed, superseded_message};
+use super::prepared::Prepared;
 use super::report::Report;
-use super::run::{
-    DeployError, Exit, Failure, Prepared, Request, bad_input, failed, superseded_message,
-};
+use super::request::Request;
 use super::target::Release;
 use crate::gitops::GitError;
 use crate::gitops::ledger::{self, ClusterRecord, ClusterState, EnvironmentRecord, ObjectRef};
@@ -19,6 +19,14 @@ use crate::gitops::ordering::{self, Intent, Verdict};
 use crate::gitops::source::{Commit, SourceRepo};
 use crate::gitops::store::{Change, LedgerStore, Snapshot};
 use crate::gitops::transact::Decision;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("the ledger task stopped: {0}")]
+    Task(String),
+}
 
 /// The ledger, used from async code: every Git operation blocks, so it
 /// runs on the blocking pool, one at a time.

@@ -15,17 +15,23 @@
 //! behind the [`target::ClusterTarget`] contract.
 
 mod cluster_task;
+pub mod exit;
 pub mod fields;
 pub mod hooks;
 pub mod kubernetes;
 mod ledger;
 pub mod local;
 pub mod notify;
+mod prepared;
 pub mod report;
+pub mod request;
 mod rollback;
 pub mod run;
 pub mod target;
 mod walk;
 pub mod waves;
 
-pub use run::{DeployError, Exit, OnFailure, Request, deploy};
+pub use exit::Exit;
+pub use ledger::DeployError;
+pub use request::{OnFailure, Request};
+pub use run::deploy;

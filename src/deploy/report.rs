@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::exit::Exit;
 use super::notify::{Delivery, DeliveryOutcome};
-use super::run::{Exit, Request};
+use super::request::Request;
 use super::target::FailedMeasurement;
 
 #[derive(Debug, Clone, Serialize)]

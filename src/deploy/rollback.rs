@@ -10,10 +10,12 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use super::cluster_task::{End, Event, cluster_task};
+use super::exit::{Failure, failed};
 use super::hooks;
 use super::ledger::{ClusterEnd, Ledger, record_ends, write_environment};
+use super::prepared::Prepared;
 use super::report::Report;
-use super::run::{Failure, Prepared, Request, failed};
+use super::request::Request;
 use super::target::{Applied, ClusterTarget, Release};
 use crate::gitops::ledger::{self, ClusterState, EnvironmentRecord};
 use crate::gitops::transact::Decision;

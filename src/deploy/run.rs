@@ -4,17 +4,17 @@
 //! them and carries out what they say.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde::Serialize;
 use tokio::task::JoinSet;
 
+use super::exit::{Exit, Failure, bad_input, failed};
 use super::hooks;
 use super::ledger::{Ledger, record_interrupted, write_intent};
 use super::notify::{self, Event, Outbox};
+use super::prepared::Prepared;
 use super::report::Report;
+use super::request::Request;
 use super::target::{ClusterTarget, Release};
 use super::walk::run_waves;
 use crate::config::{Environment, Service};
@@ -24,84 +24,6 @@ use crate::gitops::ordering::{self, Intent, Verdict};
 use crate::gitops::source::{Commit, SourceRepo};
 use crate::gitops::store::LedgerStore;
 use crate::render::{self, Helm};
-
-/// What CI asked for.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub repo: PathBuf,
-    pub service: String,
-    pub environment: String,
-    /// As the user gave it; rendered into the chart's `revisionValue`.
-    pub revision: String,
-    /// The service's source repository, where the revision is resolved.
-    pub source: PathBuf,
-    pub intent: Intent,
-    pub on_failure: OnFailure,
-    /// How long one cluster may take to become Healthy.
-    pub timeout: Duration,
-    /// Who deploys: `--by`, or the CI job's URL.
-    pub by: String,
-    /// How often a cluster's health is looked at.
-    pub poll: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum OnFailure {
-    /// Leave every cluster where it is.
-    Stop,
-    /// Return the clusters this deploy moved to their previous revision.
-    Rollback,
-}
-
-/// How a deploy ended; the process exit code CI sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Exit {
-    Deployed,
-    Failed,
-    BadInput,
-    /// Refused by the ordering rule, or superseded by a newer deploy.
-    Refused,
-    TimedOut,
-    Interrupted,
-}
-
-impl Exit {
-    pub fn code(self) -> u8 {
-        match self {
-            Self::Deployed => 0,
-            Self::Failed => 1,
-            Self::BadInput => 2,
-            Self::Refused => 3,
-            Self::TimedOut => 4,
-            Self::Interrupted => 130,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DeployError {
-    #[error(transparent)]
-    Git(#[from] GitError),
-    #[error("the ledger task stopped: {0}")]
-    Task(String),
-}
-
-/// Everything a deploy needs, prepared before any cluster is touched.
-pub(super) struct Prepared {
-    pub commit: Commit,
-    pub environment: Environment,
-    pub releases: BTreeMap<String, Release>,
-    /// Kept for `--on-failure rollback`, which renders previous revisions.
-    pub service: Service,
-    pub helm: Helm,
-    /// The environment's intended revision before this deploy, where
-    /// `--on-failure rollback` returns it.
-    pub previous_intent: Option<EnvironmentRecord>,
-    /// Where the waves' events go.
-    pub outbox: Outbox,
-}
 
 /// Runs one deploy to its end and says how it went. `targets` are the
 /// environment's clusters, in any order; `say` receives progress lines,
@@ -162,12 +84,6 @@ fn ending(exit: Exit, message: &str) -> Event {
         outcome,
         message: message.to_owned(),
     }
-}
-
-pub(super) type Failure = (Exit, String);
-
-pub(super) fn bad_input(e: impl std::fmt::Display) -> Failure {
-    (Exit::BadInput, e.to_string())
 }
 
 async fn orchestrate<T: ClusterTarget>(
@@ -279,10 +195,6 @@ async fn orchestrate<T: ClusterTarget>(
     .await
 }
 
-pub(super) fn failed(e: impl std::fmt::Display) -> Failure {
-    (Exit::Failed, e.to_string())
-}
-
 async fn prepare(
     request: &Request,
     service: &Service,
@@ -373,11 +285,4 @@ async fn preflight<T: ClusterTarget>(
     let mut problems: Vec<String> = checks.join_all().await.into_iter().flatten().collect();
     problems.sort();
     problems
-}
-
-pub(super) fn superseded_message(request: &Request, newer: &str) -> String {
-    format!(
-        "superseded: {} now wants {newer}, newer than {}; this deploy stopped and touched nothing more",
-        request.environment, request.revision
-    )
 }

@@ -10,11 +10,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::cluster_task::{End, Event, cluster_task};
+use super::exit::{Exit, Failure, failed, superseded_message};
 use super::ledger::{ClusterEnd, Ledger, record_ends, start_wave};
 use super::notify::Event as Notice;
+use super::prepared::Prepared;
 use super::report::Report;
+use super::request::{OnFailure, Request};
 use super::rollback::rollback;
-use super::run::{Exit, Failure, OnFailure, Prepared, Request, failed, superseded_message};
 use super::target::{Applied, ClusterTarget};
 use super::waves::{self, Next, Standing};
 use crate::gitops::ledger::ClusterState;

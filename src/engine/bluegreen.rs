@@ -2,13 +2,15 @@
 //! preview service, is analysed, then the active service switches to it at
 //! once; the old side stays up for the scale-down delay.
 
+use super::decision::{DecisionState, EventType};
+use super::desired::RunKind;
 use super::lifecycle::{self, abort_for_run, hold_inconclusive, is_aborted, keep_run};
-use super::scale::{self, Target};
+use super::scale::{self, ReplicaTarget};
 use super::settings::{BlueGreen, Settings};
-use super::{AnalysisPhase, Context, EventType, RunKind};
+use crate::crd::analysis::AnalysisPhase;
 use crate::crd::rollout::{BlueGreenStatus, PauseReason, RolloutAnalysis};
 
-pub fn decide(ctx: &mut Context, settings: &Settings, bg: &BlueGreen) {
+pub fn decide(ctx: &mut DecisionState, settings: &Settings, bg: &BlueGreen) {
     let promote = lifecycle::begin(ctx, settings, 0);
     let hash = ctx.observed.template_hash.clone();
     let stable = ctx.status.stable_rs.clone().unwrap_or_else(|| hash.clone());
@@ -47,13 +49,13 @@ pub fn decide(ctx: &mut Context, settings: &Settings, bg: &BlueGreen) {
     after_switch(ctx, settings, bg, &stable, &hash);
 }
 
-fn bg_status<'a>(ctx: &'a mut Context) -> &'a mut BlueGreenStatus {
+fn bg_status<'a>(ctx: &'a mut DecisionState) -> &'a mut BlueGreenStatus {
     ctx.status
         .blue_green
         .get_or_insert_with(BlueGreenStatus::default)
 }
 
-fn services(ctx: &mut Context, active: &str, preview: &str) {
+fn services(ctx: &mut DecisionState, active: &str, preview: &str) {
     ctx.desired.stable_hash = Some(active.to_owned());
     ctx.desired.canary_hash = Some(preview.to_owned());
     let status = bg_status(ctx);
@@ -61,11 +63,11 @@ fn services(ctx: &mut Context, active: &str, preview: &str) {
     status.preview_selector = Some(preview.to_owned());
 }
 
-fn steady(ctx: &mut Context, settings: &Settings, bg: &BlueGreen, stable: &str) {
+fn steady(ctx: &mut DecisionState, settings: &Settings, bg: &BlueGreen, stable: &str) {
     services(ctx, stable, stable);
     ctx.desired.canary_weight = 0;
     let mut targets = lifecycle::retire_others(ctx, &[stable], bg.scale_down_delay_ms);
-    targets.push(Target::new(stable, settings.replicas));
+    targets.push(ReplicaTarget::new(stable, settings.replicas));
     scale::apply(ctx, settings, targets, false);
     if ctx.observed.available(stable) < settings.replicas {
         ctx.waiting = Some(format!(
@@ -76,19 +78,19 @@ fn steady(ctx: &mut Context, settings: &Settings, bg: &BlueGreen, stable: &str) 
     }
 }
 
-fn aborted(ctx: &mut Context, settings: &Settings, bg: &BlueGreen, stable: &str, hash: &str) {
+fn aborted(ctx: &mut DecisionState, settings: &Settings, bg: &BlueGreen, stable: &str, hash: &str) {
     services(ctx, stable, hash);
     ctx.desired.canary_weight = 0;
     let mut targets = lifecycle::retire_others(ctx, &[stable, hash], 0);
     targets.push(lifecycle::retire(ctx, hash, bg.abort_scale_down_delay_ms));
-    targets.push(Target::new(stable, settings.replicas));
+    targets.push(ReplicaTarget::new(stable, settings.replicas));
     scale::apply(ctx, settings, targets, false);
 }
 
 /// Preview up, analysed and promoted; returns true once the active service
 /// may switch to the new revision.
 fn before_switch(
-    ctx: &mut Context,
+    ctx: &mut DecisionState,
     settings: &Settings,
     bg: &BlueGreen,
     stable: &str,
@@ -147,7 +149,7 @@ fn before_switch(
 }
 
 /// The promotion gate after the preview is up: manual, timed or immediate.
-fn gate(ctx: &mut Context, bg: &BlueGreen) -> bool {
+fn gate(ctx: &mut DecisionState, bg: &BlueGreen) -> bool {
     if bg.auto_promotion && bg.auto_promotion_ms.is_none() {
         return true;
     }
@@ -177,14 +179,26 @@ fn gate(ctx: &mut Context, bg: &BlueGreen) -> bool {
     true
 }
 
-fn scale_sides(ctx: &mut Context, settings: &Settings, stable: &str, hash: &str, preview: i32) {
+fn scale_sides(
+    ctx: &mut DecisionState,
+    settings: &Settings,
+    stable: &str,
+    hash: &str,
+    preview: i32,
+) {
     let mut targets = lifecycle::retire_others(ctx, &[stable, hash], 0);
-    targets.push(Target::new(stable, settings.replicas));
-    targets.push(Target::new(hash, preview));
+    targets.push(ReplicaTarget::new(stable, settings.replicas));
+    targets.push(ReplicaTarget::new(hash, preview));
     scale::apply(ctx, settings, targets, false);
 }
 
-fn after_switch(ctx: &mut Context, settings: &Settings, bg: &BlueGreen, stable: &str, hash: &str) {
+fn after_switch(
+    ctx: &mut DecisionState,
+    settings: &Settings,
+    bg: &BlueGreen,
+    stable: &str,
+    hash: &str,
+) {
     services(ctx, hash, hash);
     ctx.desired.canary_weight = 100;
     // The old side stays whole until the new one has proven itself.
@@ -220,7 +234,7 @@ fn after_switch(ctx: &mut Context, settings: &Settings, bg: &BlueGreen, stable: 
 
 /// `Some(true)` passed, `Some(false)` running or inconclusive, `None` failed (aborted).
 fn run(
-    ctx: &mut Context,
+    ctx: &mut DecisionState,
     kind: RunKind,
     hash: &str,
     analysis: &RolloutAnalysis,

@@ -1,13 +1,15 @@
 //! Canary: the new revision takes traffic step by step (setWeight, pause,
 //! analysis, setCanaryScale) and becomes stable after the last step.
 
+use super::decision::{DecisionState, EventType};
+use super::desired::RunKind;
 use super::lifecycle::{self, abort_for_run, hold_inconclusive, is_aborted, keep_run};
-use super::scale::{self, Target};
+use super::scale::{self, ReplicaTarget};
 use super::settings::{Canary, CanaryScale, Settings, Step};
-use super::{AnalysisPhase, Context, EventType, RunKind};
+use crate::crd::analysis::AnalysisPhase;
 use crate::crd::rollout::{CanaryStatus, PauseReason, RolloutAnalysis, TrafficWeights};
 
-pub fn decide(ctx: &mut Context, settings: &Settings, canary: &Canary) {
+pub fn decide(ctx: &mut DecisionState, settings: &Settings, canary: &Canary) {
     let steps = canary.steps.len();
     let promote = lifecycle::begin(ctx, settings, steps);
     let hash = ctx.observed.template_hash.clone();
@@ -39,7 +41,7 @@ pub fn decide(ctx: &mut Context, settings: &Settings, canary: &Canary) {
     if hash == stable {
         set_weight(ctx, 0);
         let mut targets = lifecycle::retire_others(ctx, &[&stable], canary.scale_down_delay_ms);
-        targets.push(Target::new(&stable, settings.replicas));
+        targets.push(ReplicaTarget::new(&stable, settings.replicas));
         scale::apply(ctx, settings, targets, true);
         if ctx.observed.available(&stable) < settings.replicas {
             ctx.waiting = Some(format!(
@@ -56,13 +58,13 @@ pub fn decide(ctx: &mut Context, settings: &Settings, canary: &Canary) {
             &hash,
             canary.abort_scale_down_delay_ms,
         ));
-        targets.push(Target::new(&stable, settings.replicas));
+        targets.push(ReplicaTarget::new(&stable, settings.replicas));
         scale::apply(ctx, settings, targets, !canary.traffic_routed);
     }
 }
 
 /// `promote`: leave the current step (a pause, an analysis, a weight not yet reached).
-fn promote_step(ctx: &mut Context, steps: usize) {
+fn promote_step(ctx: &mut DecisionState, steps: usize) {
     let index = current_index(ctx, steps);
     ctx.status.pause_conditions.clear();
     if index < steps {
@@ -75,7 +77,7 @@ fn promote_step(ctx: &mut Context, steps: usize) {
     }
 }
 
-fn current_index(ctx: &Context, steps: usize) -> usize {
+fn current_index(ctx: &DecisionState, steps: usize) -> usize {
     ctx.status
         .current_step_index
         .map_or(0, |i| usize::try_from(i).unwrap_or(0))
@@ -84,7 +86,13 @@ fn current_index(ctx: &Context, steps: usize) -> usize {
 
 /// Walks the steps as far as the observed world allows, then asks for the
 /// world the step it stops at needs.
-fn advance(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, stable: &str) {
+fn advance(
+    ctx: &mut DecisionState,
+    settings: &Settings,
+    canary: &Canary,
+    hash: &str,
+    stable: &str,
+) {
     if background_analysis(ctx, canary, hash) {
         walk(ctx, settings, canary, hash, stable);
         // The steps may have reached the background analysis' starting step.
@@ -94,7 +102,7 @@ fn advance(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, 
     }
 }
 
-fn walk(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, stable: &str) {
+fn walk(ctx: &mut DecisionState, settings: &Settings, canary: &Canary, hash: &str, stable: &str) {
     let steps = canary.steps.len();
     loop {
         let index = current_index(ctx, steps);
@@ -204,7 +212,7 @@ fn walk(ctx: &mut Context, settings: &Settings, canary: &Canary, hash: &str, sta
 
 /// Asks for the world of the step the walk stops at: replicas and weight.
 fn hold_at(
-    ctx: &mut Context,
+    ctx: &mut DecisionState,
     settings: &Settings,
     canary: &Canary,
     (hash, canary_target): (&str, i32),
@@ -212,14 +220,14 @@ fn hold_at(
     weight: i32,
 ) {
     let mut targets = lifecycle::retire_others(ctx, &[stable, hash], 0);
-    targets.push(Target::new(stable, stable_target));
-    targets.push(Target::new(hash, canary_target));
+    targets.push(ReplicaTarget::new(stable, stable_target));
+    targets.push(ReplicaTarget::new(hash, canary_target));
     scale::apply(ctx, settings, targets, !canary.traffic_routed);
     set_weight(ctx, weight);
 }
 
 /// An inconclusive analysis holds the rollout until a person decides.
-fn held(ctx: &Context) -> bool {
+fn held(ctx: &DecisionState) -> bool {
     ctx.status
         .pause_conditions
         .iter()
@@ -227,7 +235,7 @@ fn held(ctx: &Context) -> bool {
 }
 
 /// The canary becomes stable.
-fn complete(ctx: &mut Context, old_stable: &str) {
+fn complete(ctx: &mut DecisionState, old_stable: &str) {
     let hash = ctx.observed.template_hash.clone();
     ctx.status.stable_rs = Some(hash);
     ctx.status.stable_revision = ctx.status.canary_revision.clone();
@@ -264,7 +272,7 @@ fn weight_at(steps: &[Step], index: usize) -> i32 {
         .unwrap_or(0)
 }
 
-fn current_weight(ctx: &Context) -> i32 {
+fn current_weight(ctx: &DecisionState) -> i32 {
     ctx.status
         .canary
         .as_ref()
@@ -292,7 +300,7 @@ fn canary_replicas(settings: &Settings, canary: &Canary, index: usize, weight: i
     }
 }
 
-fn set_weight(ctx: &mut Context, weight: i32) {
+fn set_weight(ctx: &mut DecisionState, weight: i32) {
     ctx.desired.canary_weight = weight;
     let status = ctx.status.canary.get_or_insert_with(CanaryStatus::default);
     status.weights = Some(TrafficWeights {
@@ -302,7 +310,7 @@ fn set_weight(ctx: &mut Context, weight: i32) {
 }
 
 /// Returns whether the pause is over.
-fn pause(ctx: &mut Context, index: usize, steps: usize, duration: Option<i64>) -> bool {
+fn pause(ctx: &mut DecisionState, index: usize, steps: usize, duration: Option<i64>) -> bool {
     let started = lifecycle::pause_started(ctx, PauseReason::CanaryPauseStep, || {
         let how_long = duration.map_or_else(
             || "until promoted".to_owned(),
@@ -340,7 +348,7 @@ fn pause(ctx: &mut Context, index: usize, steps: usize, duration: Option<i64>) -
 /// `Some(true)` when the step's analysis succeeded, `Some(false)` while it
 /// runs or is inconclusive, `None` when it failed and the rollout aborted.
 fn step_analysis(
-    ctx: &mut Context,
+    ctx: &mut DecisionState,
     analysis: &RolloutAnalysis,
     index: usize,
     steps: usize,
@@ -385,7 +393,7 @@ fn step_analysis(
 }
 
 /// Returns false when the background run failed and the rollout aborted.
-fn background_analysis(ctx: &mut Context, canary: &Canary, hash: &str) -> bool {
+fn background_analysis(ctx: &mut DecisionState, canary: &Canary, hash: &str) -> bool {
     let Some((analysis, starting_step)) = &canary.background else {
         return true;
     };
@@ -429,7 +437,7 @@ fn background_analysis(ctx: &mut Context, canary: &Canary, hash: &str) -> bool {
 }
 
 /// Under `spec.paused`, keep the runs the rollout had started.
-fn hold_analysis_runs(ctx: &mut Context, canary: &Canary) {
+fn hold_analysis_runs(ctx: &mut DecisionState, canary: &Canary) {
     let hash = ctx.observed.template_hash.clone();
     let steps = canary.steps.len();
     let index = current_index(ctx, steps);

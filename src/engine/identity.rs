@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use super::{Observed, ReplicaSetState};
+use super::observed::{Observed, ReplicaSetState};
 
 /// The ReplicaSet running `template_hash`'s template, if any: the one named
 /// by it, else the newest whose template hashes to it.

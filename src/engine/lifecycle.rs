@@ -4,14 +4,17 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::scale::Target;
+use super::decision::{DecisionState, EventType};
+use super::desired::{DesiredAnalysisRun, DesiredReplicaSet, RunKind};
+use super::observed::Request;
+use super::scale::ReplicaTarget;
 use super::settings::Settings;
-use super::{AnalysisPhase, Context, DesiredAnalysisRun, EventType, Request, RunKind};
+use crate::crd::analysis::AnalysisPhase;
 use crate::crd::rollout::{PauseCondition, PauseReason, RolloutAnalysis};
 
 /// Runs before the strategy decides. Returns whether a plain `Promote` was
 /// requested, which each strategy interprets itself.
-pub fn begin(ctx: &mut Context, settings: &Settings, steps: usize) -> bool {
+pub fn begin(ctx: &mut DecisionState, settings: &Settings, steps: usize) -> bool {
     let hash = ctx.observed.template_hash.clone();
     let label = ctx.observed.template_label.clone();
     if ctx.status.stable_rs.is_none() {
@@ -49,7 +52,7 @@ pub fn begin(ctx: &mut Context, settings: &Settings, steps: usize) -> bool {
 
 /// `spec.restartAt`: once it has come, the platform restarts every pod
 /// created before it, a few at a time; the status remembers it was asked.
-pub fn restart(ctx: &mut Context, settings: &Settings) {
+pub fn restart(ctx: &mut DecisionState, settings: &Settings) {
     let Some(at) = settings.restart_at else {
         return;
     };
@@ -74,16 +77,22 @@ pub fn step_index(steps: usize) -> i32 {
     i32::try_from(steps).unwrap_or(i32::MAX)
 }
 
-pub fn is_aborted(ctx: &Context) -> bool {
+pub fn is_aborted(ctx: &DecisionState) -> bool {
     ctx.status.abort == Some(true)
 }
 
 /// A revision other than the stable one is being rolled out.
-pub fn is_rolling_out(ctx: &Context) -> bool {
+pub fn is_rolling_out(ctx: &DecisionState) -> bool {
     ctx.status.stable_rs.as_deref() != Some(ctx.observed.template_hash.as_str())
 }
 
-fn new_revision(ctx: &mut Context, settings: &Settings, steps: usize, hash: &str, label: &str) {
+fn new_revision(
+    ctx: &mut DecisionState,
+    settings: &Settings,
+    steps: usize,
+    hash: &str,
+    label: &str,
+) {
     let previous = ctx.status.current_pod_hash.replace(hash.to_owned());
     let previous_label = ctx.status.canary_revision.replace(label.to_owned());
     let stable = ctx.status.stable_rs.clone();
@@ -133,7 +142,7 @@ fn new_revision(ctx: &mut Context, settings: &Settings, steps: usize, hash: &str
 /// one, skips the steps: that revision already ran in production.
 /// Forgets the previous attempt's abort, pauses and analysis runs; the
 /// attempt number moves on so new runs get new names.
-fn fresh_attempt(ctx: &mut Context) {
+fn fresh_attempt(ctx: &mut DecisionState) {
     ctx.status.attempt = Some(ctx.status.attempt.unwrap_or(0).saturating_add(1));
     ctx.status.abort = None;
     ctx.status.aborted_at = None;
@@ -153,7 +162,7 @@ fn fresh_attempt(ctx: &mut Context) {
 
 /// Keeps an analysis run going (once, however often it is asked for).
 pub fn keep_run(
-    ctx: &mut Context,
+    ctx: &mut DecisionState,
     name: &str,
     kind: RunKind,
     hash: &str,
@@ -174,7 +183,7 @@ pub fn keep_run(
 /// When the pause for `reason` began, starting it (with a `Paused` event
 /// saying `why`) if it had not.
 pub fn pause_started(
-    ctx: &mut Context,
+    ctx: &mut DecisionState,
     reason: PauseReason,
     why: impl FnOnce() -> String,
 ) -> String {
@@ -196,7 +205,7 @@ pub fn pause_started(
 }
 
 /// An inconclusive run pauses the rollout until a person promotes or aborts.
-pub fn hold_inconclusive(ctx: &mut Context, name: &str) {
+pub fn hold_inconclusive(ctx: &mut DecisionState, name: &str) {
     let paused = ctx
         .status
         .pause_conditions
@@ -219,7 +228,7 @@ pub fn hold_inconclusive(ctx: &mut Context, name: &str) {
 }
 
 /// The Progressing condition's `lastUpdateTime`: when the rollout last moved.
-pub fn last_progress(ctx: &Context) -> Option<String> {
+pub fn last_progress(ctx: &DecisionState) -> Option<String> {
     ctx.status
         .conditions
         .iter()
@@ -227,7 +236,7 @@ pub fn last_progress(ctx: &Context) -> Option<String> {
         .and_then(|c| c.last_update_time.clone())
 }
 
-fn within_rollback_window(ctx: &Context, settings: &Settings, hash: &str) -> bool {
+fn within_rollback_window(ctx: &DecisionState, settings: &Settings, hash: &str) -> bool {
     if settings.rollback_window == 0 {
         return false;
     }
@@ -250,7 +259,7 @@ fn within_rollback_window(ctx: &Context, settings: &Settings, hash: &str) -> boo
     newer <= settings.rollback_window
 }
 
-fn promote_full(ctx: &mut Context, hash: &str) {
+fn promote_full(ctx: &mut DecisionState, hash: &str) {
     if ctx.status.stable_rs.as_deref() == Some(hash) || is_aborted(ctx) {
         return;
     }
@@ -266,7 +275,7 @@ fn promote_full(ctx: &mut Context, hash: &str) {
 }
 
 /// Stops the rollout: traffic and pods go back to stable.
-pub fn abort(ctx: &mut Context, reason: &str) {
+pub fn abort(ctx: &mut DecisionState, reason: &str) {
     ctx.status.abort = Some(true);
     ctx.status.aborted_at = Some(ctx.now_string());
     ctx.status.pause_conditions.clear();
@@ -282,7 +291,12 @@ pub fn abort(ctx: &mut Context, reason: &str) {
 }
 
 /// Aborts because an analysis run failed or errored, quoting its message.
-pub fn abort_for_run(ctx: &mut Context, run: &str, phase: AnalysisPhase, message: Option<String>) {
+pub fn abort_for_run(
+    ctx: &mut DecisionState,
+    run: &str,
+    phase: AnalysisPhase,
+    message: Option<String>,
+) {
     let detail = message.map(|m| format!(": {m}")).unwrap_or_default();
     abort(
         ctx,
@@ -290,7 +304,7 @@ pub fn abort_for_run(ctx: &mut Context, run: &str, phase: AnalysisPhase, message
     );
 }
 
-fn retry(ctx: &mut Context) {
+fn retry(ctx: &mut DecisionState) {
     if !is_aborted(ctx) {
         return;
     }
@@ -303,7 +317,7 @@ fn retry(ctx: &mut Context) {
     );
 }
 
-fn undo(ctx: &mut Context, hash: &str) {
+fn undo(ctx: &mut DecisionState, hash: &str) {
     let current_revision = ctx.observed.replica_set(hash).map(|rs| rs.revision);
     let previous = ctx
         .observed
@@ -331,7 +345,7 @@ fn undo(ctx: &mut Context, hash: &str) {
 
 /// The progress deadline counts from the last progress (the Progressing
 /// condition's `lastUpdateTime`) while a rollout moves and is not paused.
-fn check_progress_deadline(ctx: &mut Context, settings: &Settings) {
+fn check_progress_deadline(ctx: &mut DecisionState, settings: &Settings) {
     let paused = settings.paused || !ctx.status.pause_conditions.is_empty();
     let moving = is_rolling_out(ctx) && !is_aborted(ctx);
     if !moving || paused {
@@ -357,7 +371,7 @@ fn check_progress_deadline(ctx: &mut Context, settings: &Settings) {
 /// Targets for the ReplicaSets not in `keep`: zero, once any scale-down
 /// delay has run out. A ReplicaSet seen retiring for the first time gets
 /// its delay now; the platform records it so later decisions keep it.
-pub fn retire_others(ctx: &Context, keep: &[&str], delay_ms: i64) -> Vec<Target> {
+pub fn retire_others(ctx: &DecisionState, keep: &[&str], delay_ms: i64) -> Vec<ReplicaTarget> {
     ctx.observed
         .replica_sets
         .iter()
@@ -367,12 +381,12 @@ pub fn retire_others(ctx: &Context, keep: &[&str], delay_ms: i64) -> Vec<Target>
 }
 
 /// A target that scales `hash` to zero after `delay_ms`.
-pub fn retire(ctx: &Context, hash: &str, delay_ms: i64) -> Target {
+pub fn retire(ctx: &DecisionState, hash: &str, delay_ms: i64) -> ReplicaTarget {
     let Some(rs) = ctx.observed.replica_set(hash) else {
-        return Target::new(hash, 0);
+        return ReplicaTarget::new(hash, 0);
     };
     if rs.replicas == 0 || delay_ms == 0 {
-        return Target::new(hash, 0);
+        return ReplicaTarget::new(hash, 0);
     }
     let deadline = rs.scale_down_at.unwrap_or_else(|| {
         ctx.now
@@ -380,7 +394,7 @@ pub fn retire(ctx: &Context, hash: &str, delay_ms: i64) -> Target {
             .unwrap_or(Timestamp::MAX)
     });
     let replicas = if deadline <= ctx.now { 0 } else { rs.replicas };
-    Target {
+    ReplicaTarget {
         hash: hash.to_owned(),
         replicas,
         scale_down_at: Some(deadline),
@@ -388,9 +402,9 @@ pub fn retire(ctx: &Context, hash: &str, delay_ms: i64) -> Target {
 }
 
 /// `spec.paused`: hold every ReplicaSet and the weights where they are.
-pub fn freeze(ctx: &mut Context) {
+pub fn freeze(ctx: &mut DecisionState) {
     for rs in &ctx.observed.replica_sets {
-        ctx.desired.replica_sets.push(super::DesiredReplicaSet {
+        ctx.desired.replica_sets.push(DesiredReplicaSet {
             hash: rs.hash.clone(),
             replicas: rs.replicas,
             scale_down_at: rs.scale_down_at,

@@ -4,17 +4,20 @@
 
 use jiff::Timestamp;
 
-use super::{Context, DesiredReplicaSet, Settings};
+use super::decision::DecisionState;
+use super::desired::DesiredReplicaSet;
+use super::settings::Settings;
 
-/// Where a ReplicaSet should end up.
+/// Where the strategy wants a ReplicaSet to end up; [`apply`] turns it
+/// into what to ask for now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct ReplicaTarget {
     pub hash: String,
     pub replicas: i32,
     pub scale_down_at: Option<Timestamp>,
 }
 
-impl Target {
+impl ReplicaTarget {
     pub fn new(hash: &str, replicas: i32) -> Self {
         Self {
             hash: hash.to_owned(),
@@ -28,7 +31,12 @@ impl Target {
 /// come in scale-down priority order (the first gives up pods first).
 /// `surge_limited` is false when the stable side stays whole behind a
 /// traffic router, where the canary's pods are extra by design.
-pub fn apply(ctx: &mut Context, settings: &Settings, targets: Vec<Target>, surge_limited: bool) {
+pub fn apply(
+    ctx: &mut DecisionState,
+    settings: &Settings,
+    targets: Vec<ReplicaTarget>,
+    surge_limited: bool,
+) {
     let min_available = (settings.replicas - settings.max_unavailable).max(0);
     let max_total = if surge_limited {
         settings.replicas.saturating_add(settings.max_surge)

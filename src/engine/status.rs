@@ -1,14 +1,15 @@
 //! The status a person reads: counts, phase, message and conditions.
 
+use super::decision::{DecisionState, EventType};
+use super::lifecycle;
 use super::settings::{Settings, Strategy};
-use super::{Context, EventType, lifecycle};
 use crate::crd::condition::{Condition, ConditionStatus};
 use crate::crd::problem::joined;
 use crate::crd::rollout::{RolloutPhase, RolloutSpec, RolloutStatus};
 use crate::crd::time::{self, UnreadableTime};
 
 pub fn finish(
-    ctx: &mut Context,
+    ctx: &mut DecisionState,
     settings: &Settings,
     spec: &RolloutSpec,
     previous: &RolloutStatus,
@@ -101,7 +102,11 @@ pub fn finish(
 
 /// The `InvalidStatus` condition while a status time is unreadable, with
 /// a Warning event each time the problem changes.
-fn report_invalid_status(ctx: &mut Context, previous: &RolloutStatus, problem: Option<String>) {
+fn report_invalid_status(
+    ctx: &mut DecisionState,
+    previous: &RolloutStatus,
+    problem: Option<String>,
+) {
     let Some(problem) = problem else {
         ctx.status.conditions.retain(|c| c.type_ != "InvalidStatus");
         return;
@@ -153,7 +158,7 @@ fn unreadable_times(status: &RolloutStatus, progressed: bool) -> Vec<UnreadableT
 
 /// An invalid spec changes nothing in the world; it is reported and waits
 /// for a fix.
-pub fn invalid(ctx: &mut Context, spec: &RolloutSpec, message: &str) {
+pub fn invalid(ctx: &mut DecisionState, spec: &RolloutSpec, message: &str) {
     counts(ctx, spec);
     lifecycle::freeze(ctx);
     ctx.status.phase = Some(RolloutPhase::Degraded);
@@ -178,7 +183,7 @@ pub fn invalid(ctx: &mut Context, spec: &RolloutSpec, message: &str) {
     set_condition(ctx, "Healthy", false, "Degraded", None, false);
 }
 
-fn counts(ctx: &mut Context, spec: &RolloutSpec) {
+fn counts(ctx: &mut DecisionState, spec: &RolloutSpec) {
     let sets = &ctx.observed.replica_sets;
     ctx.status.replicas = Some(sets.iter().map(|rs| rs.replicas).sum());
     ctx.status.updated_replicas = Some(
@@ -201,7 +206,7 @@ fn counts(ctx: &mut Context, spec: &RolloutSpec) {
         });
 }
 
-fn phase_and_message(ctx: &Context, settings: &Settings) -> (RolloutPhase, String) {
+fn phase_and_message(ctx: &DecisionState, settings: &Settings) -> (RolloutPhase, String) {
     let stable_label = ctx.status.stable_revision.clone().unwrap_or_default();
     if lifecycle::is_aborted(ctx) {
         let message = ctx
@@ -247,7 +252,7 @@ fn phase_and_message(ctx: &Context, settings: &Settings) -> (RolloutPhase, Strin
 }
 
 /// A rollout still moving is looked at again when its deadline passes.
-fn requeue_for_deadline(ctx: &mut Context, settings: &Settings, phase: RolloutPhase) {
+fn requeue_for_deadline(ctx: &mut DecisionState, settings: &Settings, phase: RolloutPhase) {
     if phase != RolloutPhase::Progressing || ctx.deadline_exceeded {
         return;
     }
@@ -291,7 +296,7 @@ fn previous_reason(previous: &RolloutStatus) -> Option<&str> {
 /// Sets a condition; `lastTransitionTime` moves only when its status
 /// flips, `lastUpdateTime` (Progressing only) when the rollout progressed.
 fn set_condition(
-    ctx: &mut Context,
+    ctx: &mut DecisionState,
     type_: &str,
     value: bool,
     reason: &str,

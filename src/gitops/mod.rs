@@ -13,6 +13,7 @@
 //! - [`ledger`]: the file format and commit messages (pure).
 //! - [`ordering`]: an older commit never replaces a newer one (pure).
 //! - [`source`]: the service's source repository: revisions and ancestry.
+//! - [`location`]: where the ledger lives (repository and branch).
 //! - [`store`]: the ledger branch, read and written with compare-and-swap;
 //!   `transact` is the loop above, `history` the branch's story.
 
@@ -20,6 +21,7 @@ pub mod error;
 mod git_cli;
 pub mod history;
 pub mod ledger;
+pub mod location;
 pub mod ordering;
 mod push;
 mod random;
@@ -32,7 +34,8 @@ pub use history::{HistoryEntry, RecordChange};
 pub use ledger::{
     Applied, ClusterRecord, ClusterState, EnvironmentRecord, LedgerError, ObjectRef, Record,
 };
+pub use location::LedgerLocation;
 pub use ordering::{Intent, Refusal, Relation, Verdict};
 pub use source::{Commit, SourceRepo};
-pub use store::{Change, CommitResult, LedgerLocation, LedgerStore, Snapshot};
+pub use store::{Change, CommitResult, LedgerStore, Snapshot};
 pub use transact::{Decision, TransactOutcome};

@@ -5,7 +5,7 @@ use git2::{Oid, Repository};
 
 use super::error::GitError;
 use super::git_cli;
-use super::store::LedgerLocation;
+use super::location::LedgerLocation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Pushed {

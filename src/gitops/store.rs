@@ -20,30 +20,13 @@ use tempfile::TempDir;
 use super::error::{Context, GitError};
 use super::git_cli;
 use super::ledger::{self, ClusterRecord, EnvironmentRecord, Record};
+use super::location::LedgerLocation;
 use super::push::{self, Pushed};
 use super::random::random_u64;
-
-pub const DEFAULT_BRANCH: &str = "conductor/ledger";
 
 /// Where the fetched branch is kept in the cache; outside refs/heads so it
 /// reads as what it is, a copy of the remote.
 pub(super) const REMOTE_REF: &str = "refs/conductor/ledger";
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LedgerLocation {
-    /// A local path or a URL, as `git fetch` understands it.
-    pub repository: String,
-    pub branch: String,
-}
-
-impl LedgerLocation {
-    pub fn new(repository: impl Into<String>) -> Self {
-        LedgerLocation {
-            repository: repository.into(),
-            branch: DEFAULT_BRANCH.to_owned(),
-        }
-    }
-}
 
 /// An environment's records as of one commit of the ledger branch.
 #[derive(Clone, Debug, Default, PartialEq)]

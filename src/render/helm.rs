@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use super::RenderError;
+use super::error::RenderError;
 
 /// Oldest helm whose `template` output and values coalescing Conductor relies on.
 pub const MINIMUM_VERSION: (u64, u64) = (3, 12);

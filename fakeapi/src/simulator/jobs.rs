@@ -12,12 +12,12 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
-use crate::fake::Shared;
 use crate::meta::meta_str;
 use crate::path::ResourceKey;
 use crate::selector::Filter;
+use crate::shared::Shared;
 use crate::store::{Event, EventKind, Store};
-use crate::writes::Target;
+use crate::writes::WritePart;
 
 /// On a Job's pod template: the exit code its container "exits" with.
 pub const EXIT_CODE_ANNOTATION: &str = "fakeapi.conductor.dev/exit-code";
@@ -161,7 +161,7 @@ fn finish(store: &mut Store, job: &Value, ns: &str, name: &str, uid: &str) {
         ns,
         name,
         json!({ "status": Value::Object(status) }),
-        Target::Status,
+        WritePart::Status,
         None,
     );
 }

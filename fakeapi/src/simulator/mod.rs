@@ -6,6 +6,7 @@
 //! template asks.
 
 mod jobs;
+mod keys;
 mod pods;
 mod status;
 
@@ -15,29 +16,18 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::fake::{FakeApi, Shared, lock};
-use crate::path::ResourceKey;
+use crate::fake::FakeApi;
 use crate::selector::Filter;
+use crate::shared::{Shared, lock};
 use crate::store::Event;
+use keys::{deployment_key, pod_key, replicaset_key};
 
 /// Unready counts injected per `(namespace, name)`.
 type Unready = Arc<Mutex<BTreeMap<(String, String), usize>>>;
 
-pub(crate) fn replicaset_key() -> ResourceKey {
-    ResourceKey::new("apps/v1", "replicasets")
-}
-
-pub(crate) fn deployment_key() -> ResourceKey {
-    ResourceKey::new("apps/v1", "deployments")
-}
-
-pub(crate) fn pod_key() -> ResourceKey {
-    ResourceKey::new("v1", "pods")
-}
-
-/// Runs until dropped.
 pub use jobs::EXIT_CODE_ANNOTATION;
 
+/// Runs until dropped.
 #[derive(Debug)]
 pub struct Simulator {
     task: JoinHandle<()>,

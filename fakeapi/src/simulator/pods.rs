@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::pod_key;
+use super::keys::pod_key;
 use crate::meta::meta_str;
 use crate::store::Store;
-use crate::writes::{DeleteOptions, Target};
+use crate::writes::{DeleteOptions, WritePart};
 
 /// The ReplicaSet named as controller in a Pod's ownerReferences.
 pub(super) fn owning_replicaset(pod: &Value) -> Option<String> {
@@ -84,7 +84,7 @@ pub(super) fn reconcile(
                 &ns,
                 name,
                 json!({"status": status}),
-                Target::Status,
+                WritePart::Status,
                 None,
             );
         }

@@ -2,10 +2,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{deployment_key, pods, replicaset_key};
+use super::keys::{deployment_key, replicaset_key};
+use super::pods;
 use crate::meta::meta_str;
 use crate::store::Store;
-use crate::writes::Target;
+use crate::writes::WritePart;
 
 /// Brings a ReplicaSet's status (and, with `with_pods`, its Pods) in line
 /// with `spec.replicas`, `unready` of them reported not ready.
@@ -97,7 +98,7 @@ fn write_status(
         ns,
         name,
         json!({"status": status}),
-        Target::Status,
+        WritePart::Status,
         None,
     );
 }

@@ -3,6 +3,7 @@
 //! server never runs against a schema newer than it knows.
 
 mod checkpointer;
+mod pragmas;
 mod readers;
 mod sqlite_writer;
 mod write;
@@ -13,8 +14,9 @@ use std::sync::Arc;
 use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::{Any, AnyPool, Row, Transaction};
 
+use pragmas::{SQLITE_PRAGMAS, set_pragmas};
 use readers::Readers;
 use sqlite_writer::SqliteWriter;
 pub use write::{Param, QueryError, WriteOp, WriteTx};
@@ -68,28 +70,6 @@ pub struct Db {
     pub backend: Backend,
     readers: Option<Arc<Readers>>,
     writer: Option<Arc<SqliteWriter>>,
-}
-
-/// Per-connection settings of every SQLite connection. WAL lets reads run
-/// beside a write; with WAL, `synchronous = NORMAL` is durable across a
-/// crash of this process (not of the machine).
-const SQLITE_PRAGMAS: [(&str, &str); 4] = [
-    ("journal_mode", "WAL"),
-    ("foreign_keys", "ON"),
-    ("busy_timeout", "5000"),
-    ("synchronous", "NORMAL"),
-];
-
-async fn set_pragmas(
-    conn: &mut sqlx::AnyConnection,
-    pragmas: &[(&'static str, &'static str)],
-) -> Result<(), sqlx::Error> {
-    for (name, value) in pragmas {
-        // Names and values are this module's constants, not input.
-        conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA {name} = {value}")))
-            .await?;
-    }
-    Ok(())
 }
 
 /// `DATABASE_URL` with its password hidden, for logs.

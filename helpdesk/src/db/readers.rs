@@ -4,7 +4,7 @@ use sqlx::any::AnyConnectOptions;
 use sqlx::{AnyConnection, Connection};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::{SQLITE_PRAGMAS, set_pragmas};
+use super::pragmas::{SQLITE_PRAGMAS, set_pragmas};
 
 /// Connections kept for the reads of a SQLite file, lent without the
 /// pool's checks: the pool pings a SQLite connection on every return, a

@@ -8,7 +8,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 use super::http::{body, describe, excerpt};
-use super::{Measured, Provider};
+use super::provider::{Measured, Provider};
 use crate::analysis::evaluate::{MeasureError, Observation};
 use crate::analysis::plan::{MetricPlan, Query};
 use crate::analysis::value::MetricValue;

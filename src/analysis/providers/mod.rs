@@ -7,28 +7,17 @@ mod jsonpath;
 mod pod_scrape;
 mod prom_text;
 mod prometheus;
+mod provider;
 mod web;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 pub use datadog::{DatadogKeys, StaticKeys};
 pub use http::client as http_client;
 pub use pod_scrape::{EndpointSource, StaticEndpoints};
+pub use provider::{Measured, Provider};
 
-use super::evaluate::{MeasureError, Observation};
 use super::plan::{MetricPlan, Query};
-
-pub type Measured<'a> =
-    Pin<Box<dyn Future<Output = Result<Observation, MeasureError>> + Send + 'a>>;
-
-/// A source of measurements.
-pub trait Provider: Send + Sync {
-    /// Takes one measurement of `plan`. Errors carry the shown query and a
-    /// reason; they never contain secrets.
-    fn measure<'a>(&'a self, plan: &'a MetricPlan) -> Measured<'a>;
-}
 
 /// Every provider, configured for one platform.
 #[derive(Clone)]

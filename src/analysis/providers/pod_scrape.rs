@@ -10,7 +10,7 @@ use reqwest::Client;
 
 use super::http::{body, describe, excerpt};
 use super::prom_text::{self, Sample};
-use super::{Measured, Provider};
+use super::provider::{Measured, Provider};
 use crate::analysis::evaluate::{MeasureError, Observation};
 use crate::analysis::plan::{MetricPlan, Query};
 use crate::analysis::value::MetricValue;

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::http::{body, describe, excerpt};
 use super::jsonpath;
-use super::{Measured, Provider};
+use super::provider::{Measured, Provider};
 use crate::analysis::evaluate::{MeasureError, Observation};
 use crate::analysis::plan::{MetricPlan, Query};
 use crate::analysis::value::MetricValue;

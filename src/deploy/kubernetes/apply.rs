@@ -6,9 +6,10 @@ use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
-use super::{
+use super::cluster::KubeCluster;
+use super::marks::{
     COMMIT_ANNOTATION, DEPLOYED_BY_LABEL, ENVIRONMENT_LABEL, FIELD_MANAGER, GENERATION_ANNOTATION,
-    KubeCluster, RUNTIME_MANAGERS, deploy_generation,
+    RUNTIME_MANAGERS, deploy_generation,
 };
 use crate::deploy::fields;
 use crate::deploy::target::{Applied, Release, TargetError};

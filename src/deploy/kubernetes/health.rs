@@ -5,7 +5,8 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, Resource};
 
-use super::{KubeCluster, deploy_generation};
+use super::cluster::KubeCluster;
+use super::marks::deploy_generation;
 use crate::crd::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus};
 use crate::crd::rollout::Rollout;
 use crate::deploy::target::{FailedMeasurement, Health, Release, TargetError};

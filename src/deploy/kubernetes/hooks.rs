@@ -11,7 +11,8 @@ use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Pos
 use serde_json::Value;
 
 use super::apply::{api_for, owned_body};
-use super::{FIELD_MANAGER, KubeCluster, deploy_generation};
+use super::cluster::KubeCluster;
+use super::marks::{FIELD_MANAGER, deploy_generation};
 use crate::deploy::hooks::Hook;
 use crate::deploy::target::{HookStatus, Release, TargetError};
 

@@ -10,12 +10,16 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::PostParams;
-use kube::core::GroupVersion;
-use kube::discovery::{ApiCapabilities, ApiResource, oneshot};
+use kube::discovery::ApiResource;
 use kube::{Api, Client};
 
-use super::{CONTROLLER_LEASE, KubeCluster, REQUEST_TIMEOUT};
+use super::client::REQUEST_TIMEOUT;
+use super::cluster::KubeCluster;
+use super::discovery::discover;
 use crate::deploy::target::Release;
+
+/// The Lease the operator's leader renews (charts/conductor).
+pub const CONTROLLER_LEASE: &str = "conductor-controller";
 
 /// A controller that has not renewed its lease for this long is not running.
 const LEASE_STALE_SECONDS: i64 = 60;
@@ -84,39 +88,6 @@ pub async fn check(cluster: &KubeCluster, release: &Release) -> Vec<String> {
         problems.push(problem);
     }
     problems
-}
-
-/// The API resource serving `kind` in `api_version`, from discovery.
-pub async fn discover(
-    client: &Client,
-    api_version: &str,
-    kind: &str,
-) -> Result<(ApiResource, ApiCapabilities), String> {
-    let gv: GroupVersion = api_version
-        .parse()
-        .map_err(|e| format!("apiVersion `{api_version}` of {kind}: {e}"))?;
-    let not_served = || {
-        let hint = if gv.group == "conductor.dev" {
-            ": install Conductor's CRDs (helm install conductor charts/conductor)"
-        } else if gv.group.is_empty() || !gv.group.contains('.') {
-            ""
-        } else {
-            ": install the CRD that defines it"
-        };
-        format!("{kind} ({api_version}) is not served by this cluster{hint}")
-    };
-    let group =
-        match tokio::time::timeout(REQUEST_TIMEOUT, oneshot::pinned_group(client, &gv)).await {
-            Ok(Ok(group)) => group,
-            Ok(Err(kube::Error::Api(status))) if status.code == 404 => return Err(not_served()),
-            Ok(Err(e)) => return Err(format!("discovery of {api_version} failed: {e}")),
-            Err(_) => return Err(format!("discovery of {api_version}: no answer in time")),
-        };
-    group
-        .versioned_resources(&gv.version)
-        .into_iter()
-        .find(|(resource, _)| resource.kind == kind)
-        .ok_or_else(not_served)
 }
 
 /// A SelfSubjectAccessReview: may this client `verb` the resource?

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-use super::NotifyError;
+use super::error::NotifyError;
 use super::targets::WebhookUrl;
 use crate::analysis::providers::http::describe;
 

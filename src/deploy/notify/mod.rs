@@ -16,10 +16,10 @@
 //! secrets and are never printed.
 
 pub mod delivery;
+pub mod error;
 pub mod message;
 pub mod targets;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -29,9 +29,10 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+pub use self::error::NotifyError;
 pub use self::message::{Changes, DeployContext, Event, Notice, Outcome, Revision};
 use self::targets::WebhookUrl;
-use super::run::Request;
+use super::request::Request;
 use super::waves;
 use crate::config::Environment;
 use crate::config::notifications::{EventKind, Notification};
@@ -44,50 +45,6 @@ pub const FLUSH_BOUND: Duration = Duration::from_secs(10);
 /// The same after Ctrl-C or SIGTERM: whoever stopped the deploy wants it
 /// gone soon, and the signal handler means a second Ctrl-C cannot hurry it.
 pub const INTERRUPTED_FLUSH_BOUND: Duration = Duration::from_secs(3);
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NotifyError {
-    #[error("environment variable {variable} is not set (or empty)")]
-    MissingVariable { variable: String },
-    #[error("cannot read {}: {reason}", path.display())]
-    UnreadableFile { path: PathBuf, reason: String },
-    #[error("file {} is empty", path.display())]
-    EmptyFile { path: PathBuf },
-    /// `from` says where the value was read, never what it was.
-    #[error("{from} holds no http(s) URL")]
-    NotAUrl { from: String },
-    #[error("{0}")]
-    Client(String),
-    #[error("the target answered {status} ({})", attempts_text(*.attempts))]
-    Rejected { status: String, attempts: u32 },
-    #[error("the target answered {status} asking to retry after {seconds}s; not waiting that long")]
-    RetryAfterTooLong { status: String, seconds: u64 },
-    #[error("no answer: {message} ({})", attempts_text(*.attempts))]
-    Transport { message: String, attempts: u32 },
-    #[error(
-        "not delivered within the {} the deploy waits for notifications at exit",
-        seconds(*.0)
-    )]
-    Unsent(Duration),
-    #[error("the notification task stopped: {0}")]
-    Task(String),
-}
-
-/// `10s`, or `0.5s` under a second.
-fn seconds(bound: Duration) -> String {
-    if bound.subsec_millis() == 0 {
-        format!("{}s", bound.as_secs())
-    } else {
-        format!("{:.1}s", bound.as_secs_f64())
-    }
-}
-
-fn attempts_text(attempts: u32) -> String {
-    match attempts {
-        1 => "after 1 attempt".to_owned(),
-        n => format!("after {n} attempts"),
-    }
-}
 
 /// What every message of this deploy carries: the revision, the one the
 /// environment had before, and the commits between them from the source

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::NotifyError;
+use super::error::NotifyError;
 use crate::config::notifications::{Notification, UrlSource};
 
 /// A webhook URL. Its `Debug` hides it, and nothing else shows it: targets

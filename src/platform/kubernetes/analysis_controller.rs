@@ -26,7 +26,9 @@ use crate::crd::problem::joined;
 
 const NAME: &str = "analysisrun";
 
-pub struct Context {
+/// The analysis controller's shared state: what every AnalysisRun
+/// reconcile measures and writes through.
+pub struct AnalysisControllerState {
     pub client: kube::Client,
     pub http: reqwest::Client,
     pub events: Events,
@@ -35,7 +37,7 @@ pub struct Context {
 
 pub fn controller(
     runs: Api<AnalysisRun>,
-    ctx: Arc<Context>,
+    ctx: Arc<AnalysisControllerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> impl std::future::Future<Output = ()> {
     let (store, runs) = super::cache::reflect(runs);
@@ -51,11 +53,18 @@ pub fn controller(
         })
 }
 
-fn error_policy(_run: Arc<AnalysisRun>, error: &KubeError, _ctx: Arc<Context>) -> Action {
+fn error_policy(
+    _run: Arc<AnalysisRun>,
+    error: &KubeError,
+    _ctx: Arc<AnalysisControllerState>,
+) -> Action {
     super::retry_after(error)
 }
 
-async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, KubeError> {
+async fn reconcile(
+    run: Arc<AnalysisRun>,
+    ctx: Arc<AnalysisControllerState>,
+) -> Result<Action, KubeError> {
     ctx.metrics
         .reconcile(NAME, reconcile_inner(&run, &ctx))
         .await
@@ -65,7 +74,10 @@ fn is_running(status: &AnalysisRunStatus) -> bool {
     status.phase.is_none_or(|phase| !phase.is_final())
 }
 
-async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, KubeError> {
+async fn reconcile_inner(
+    run: &AnalysisRun,
+    ctx: &AnalysisControllerState,
+) -> Result<Action, KubeError> {
     let status = run.status.clone().unwrap_or_default();
     if run.meta().deletion_timestamp.is_some() || !is_running(&status) {
         return Ok(Action::await_change());
@@ -117,7 +129,7 @@ async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, Kub
 
 /// Writes the status when it changed, and an Event when the run ends.
 async fn finish(
-    ctx: &Context,
+    ctx: &AnalysisControllerState,
     run: &AnalysisRun,
     before: &AnalysisRunStatus,
     after: &AnalysisRunStatus,

@@ -182,7 +182,7 @@ async fn run_controllers(
         controller: "conductor".into(),
         instance: options.lease.as_ref().map(|l| l.identity.clone()),
     };
-    let rollout_ctx = Arc::new(rollout_controller::Context {
+    let rollout_ctx = Arc::new(rollout_controller::RolloutControllerState {
         client: client.clone(),
         replica_sets: OwnedIndex::default(),
         analysis_runs: OwnedIndex::default(),
@@ -194,7 +194,7 @@ async fn run_controllers(
         metrics: metrics.clone(),
     });
     let http = crate::analysis::providers::http_client().map_err(KubeError::Invalid)?;
-    let analysis_ctx = Arc::new(analysis_controller::Context {
+    let analysis_ctx = Arc::new(analysis_controller::AnalysisControllerState {
         client: client.clone(),
         http,
         events: Events::new(client.clone(), reporter),

@@ -20,6 +20,7 @@ pub mod index;
 pub mod leader;
 pub mod metrics;
 pub mod observe;
+pub mod owned_replica_set;
 pub mod replica_sets;
 pub mod requests;
 pub mod rollout_controller;
@@ -31,13 +32,20 @@ pub mod server;
 pub const HASH_LABEL: &str = "conductor.dev/pod-template-hash";
 /// Marks what a rollout owns, so watches can skip everything else.
 pub const ROLLOUT_LABEL: &str = "conductor.dev/rollout";
-/// The Rollout revision number of a ReplicaSet; higher is newer.
-pub const REVISION_ANNOTATION: &str = "conductor.dev/revision";
+/// A ReplicaSet's revision number within its Rollout (1, 2, 3, ... as
+/// `deployment.kubernetes.io/revision` numbers a Deployment's); higher is
+/// newer.
+pub const REPLICA_SET_REVISION_ANNOTATION: &str = "conductor.dev/replicaset-revision";
+/// Where controllers before `conductor.dev/replicaset-revision` wrote a
+/// ReplicaSet's revision number. Read only when the new key is absent and
+/// it holds a number; removed whenever the controller writes the new key.
+pub const LEGACY_REPLICA_SET_REVISION_ANNOTATION: &str = "conductor.dev/revision";
 /// The human revision (image tag or git sha) of a ReplicaSet.
 pub const LABEL_ANNOTATION: &str = "conductor.dev/revision-label";
 /// When a ReplicaSet is due to scale down to zero.
 pub const SCALE_DOWN_AT_ANNOTATION: &str = "conductor.dev/scale-down-at";
-/// A template annotation naming the revision, e.g. the git sha the chart was rendered at.
+/// A pod template annotation naming the revision people see, e.g. the git
+/// sha the chart was rendered at (else the first image's tag is shown).
 pub const TEMPLATE_REVISION_ANNOTATION: &str = "conductor.dev/revision";
 
 /// Field managers, one per call site that writes.

@@ -7,17 +7,18 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{Api, Client, ResourceExt};
 
-use super::replica_sets::OwnedReplicaSet;
+use super::owned_replica_set::OwnedReplicaSet;
 use super::{KubeError, TEMPLATE_REVISION_ANNOTATION};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
 use crate::engine::{AnalysisRunState, Observed, ReplicaSetState, Request, template_replica_set};
 
-/// The pod template the rollout asks for now, and its identity.
+/// The workload template the rollout asks for now (from `spec.template` or
+/// the `workloadRef` Deployment), and its identity.
 #[derive(Debug, Clone)]
-pub struct Target {
-    pub template: PodTemplateSpec,
+pub struct WorkloadTemplate {
+    pub pod_template: PodTemplateSpec,
     pub selector: LabelSelector,
     pub hash: String,
     pub label: String,
@@ -34,7 +35,10 @@ pub struct Workload {
 
 /// Resolves the template from `spec.template` or the `workloadRef`
 /// Deployment. `KubeError::Spec` is a problem with the spec, for the user.
-pub async fn target(client: &Client, rollout: &Rollout) -> Result<Target, KubeError> {
+pub async fn workload_template(
+    client: &Client,
+    rollout: &Rollout,
+) -> Result<WorkloadTemplate, KubeError> {
     let spec = &rollout.spec;
     let (template, selector, workload) = match (&spec.template, &spec.workload_ref) {
         (Some(template), None) => (template.clone(), spec.selector.clone(), None),
@@ -80,8 +84,8 @@ pub async fn target(client: &Client, rollout: &Rollout) -> Result<Target, KubeEr
     };
     let hash = crate::platform::template_hash(Some(&template));
     let label = revision_label(&template).unwrap_or_else(|| hash.clone());
-    Ok(Target {
-        template,
+    Ok(WorkloadTemplate {
+        pod_template: template,
         selector: selector.unwrap_or_default(),
         hash,
         label,
@@ -135,7 +139,7 @@ fn analysis_run_state(run: &AnalysisRun) -> AnalysisRunState {
 
 pub struct Inputs<'a> {
     pub rollout: &'a Rollout,
-    pub target: Option<&'a Target>,
+    pub template: Option<&'a WorkloadTemplate>,
     pub replica_sets: &'a [Arc<OwnedReplicaSet>],
     pub analysis_runs: &'a [Arc<AnalysisRun>],
     pub known_templates: Option<Vec<AnalysisTemplateRef>>,
@@ -149,7 +153,7 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
         .filter_map(|rs| replica_set_state(rs))
         .collect();
     let (template_hash, template_label) = inputs
-        .target
+        .template
         .map(|t| (t.hash.clone(), t.label.clone()))
         .unwrap_or_default();
     // Going back to an old template makes its ReplicaSet the newest

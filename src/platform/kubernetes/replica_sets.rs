@@ -4,21 +4,20 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use jiff::Timestamp;
-
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
-use super::observe::Target;
+use super::observe::WorkloadTemplate;
+use super::owned_replica_set::OwnedReplicaSet;
 use super::{
-    HASH_LABEL, KubeError, LABEL_ANNOTATION, REVISION_ANNOTATION, ROLLOUT_LABEL,
-    SCALE_DOWN_AT_ANNOTATION, is_conflict, is_not_found, managers,
+    HASH_LABEL, KubeError, LABEL_ANNOTATION, LEGACY_REPLICA_SET_REVISION_ANNOTATION,
+    REPLICA_SET_REVISION_ANNOTATION, ROLLOUT_LABEL, SCALE_DOWN_AT_ANNOTATION, is_conflict,
+    is_not_found, managers,
 };
 use crate::crd::rollout::Rollout;
 use crate::engine::{Desired, Observed};
-use crate::platform::template_hash;
 
 const DEFAULT_HISTORY_LIMIT: usize = 10;
 
@@ -26,56 +25,11 @@ pub fn name(rollout: &str, hash: &str) -> String {
     format!("{rollout}-{hash}")
 }
 
-/// What a reconcile reads of an owned ReplicaSet, kept by the index instead
-/// of the object (a few hundred bytes instead of ~10 KB with its pod
-/// template). Undo, the one reader of the template, fetches it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnedReplicaSet {
-    pub name: String,
-    /// The pod-template-hash label; absent on a ReplicaSet edited by hand.
-    pub hash: Option<String>,
-    /// The hash of its template as stored, computed once per watch event
-    /// so the index can tell which template it runs without keeping the
-    /// template itself.
-    pub template: Option<String>,
-    /// The annotations as written, compared verbatim before patching.
-    pub revision: Option<String>,
-    pub label: Option<String>,
-    pub scale_down_at: Option<String>,
-    pub created_at: Option<Timestamp>,
-    pub replicas: i32,
-    pub ready: i32,
-    pub available: i32,
-}
-
-impl From<&ReplicaSet> for OwnedReplicaSet {
-    fn from(rs: &ReplicaSet) -> Self {
-        let annotation = |name: &str| rs.annotations().get(name).cloned();
-        let status = rs.status.as_ref();
-        Self {
-            name: rs.name_any(),
-            hash: rs.labels().get(HASH_LABEL).cloned(),
-            template: rs
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.as_ref())
-                .map(|t| template_hash(Some(t))),
-            revision: annotation(REVISION_ANNOTATION),
-            label: annotation(LABEL_ANNOTATION),
-            scale_down_at: annotation(SCALE_DOWN_AT_ANNOTATION),
-            created_at: rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            replicas: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
-            ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
-            available: status.and_then(|s| s.available_replicas).unwrap_or(0),
-        }
-    }
-}
-
 /// Makes the ReplicaSets what the decision says; returns how many writes it made.
 pub async fn apply(
     client: &Client,
     rollout: &Rollout,
-    target: &Target,
+    template: &WorkloadTemplate,
     observed: &Observed,
     desired: &Desired,
     existing: &[Arc<OwnedReplicaSet>],
@@ -89,7 +43,7 @@ pub async fn apply(
         let found = existing.iter().find(|rs| hash_of(rs) == want.hash);
         let scale_down_at = want.scale_down_at.map(|t| t.to_string());
         match found {
-            None if want.hash == target.hash => {
+            None if want.hash == template.hash => {
                 let revision = observed
                     .replica_sets
                     .iter()
@@ -97,7 +51,7 @@ pub async fn apply(
                     .max()
                     .unwrap_or(0)
                     + 1;
-                let rs = build(rollout, target, want.replicas, revision, scale_down_at)?;
+                let rs = build(rollout, template, want.replicas, revision, scale_down_at)?;
                 match api.create(&PostParams::default(), &rs).await {
                     Ok(_) => writes += 1,
                     // Created by an earlier reconcile our cache has not seen yet.
@@ -118,7 +72,10 @@ pub async fn apply(
                 }
                 let mut patch_annotations = json!({ SCALE_DOWN_AT_ANNOTATION: scale_down_at });
                 if let Some(revision) = revision {
-                    patch_annotations[REVISION_ANNOTATION] = json!(revision);
+                    patch_annotations[REPLICA_SET_REVISION_ANNOTATION] = json!(revision);
+                    // An older controller's key for the number goes, so the
+                    // ReplicaSet never shows two numbers.
+                    patch_annotations[LEGACY_REPLICA_SET_REVISION_ANNOTATION] = json!(null);
                 }
                 let patch = json!({
                     "metadata": { "annotations": patch_annotations },
@@ -175,7 +132,7 @@ async fn patch_or_gone(
 
 fn build(
     rollout: &Rollout,
-    target: &Target,
+    template: &WorkloadTemplate,
     replicas: i32,
     revision: u64,
     scale_down_at: Option<String>,
@@ -184,29 +141,32 @@ fn build(
         .controller_owner_ref(&())
         .ok_or_else(|| KubeError::Invalid("the rollout has no uid yet".into()))?;
     let rollout_name = rollout.name_any();
-    let mut template = target.template.clone();
-    let template_meta = template.metadata.get_or_insert_with(Default::default);
+    let mut pod_template = template.pod_template.clone();
+    let template_meta = pod_template.metadata.get_or_insert_with(Default::default);
     template_meta
         .labels
         .get_or_insert_with(Default::default)
-        .insert(HASH_LABEL.into(), target.hash.clone());
-    let mut selector = target.selector.clone();
+        .insert(HASH_LABEL.into(), template.hash.clone());
+    let mut selector = template.selector.clone();
     selector
         .match_labels
         .get_or_insert_with(Default::default)
-        .insert(HASH_LABEL.into(), target.hash.clone());
+        .insert(HASH_LABEL.into(), template.hash.clone());
     let mut labels: BTreeMap<String, String> = template_meta.labels.clone().unwrap_or_default();
     labels.insert(ROLLOUT_LABEL.into(), rollout_name.clone());
     let mut annotations = BTreeMap::from([
-        (REVISION_ANNOTATION.to_owned(), revision.to_string()),
-        (LABEL_ANNOTATION.to_owned(), target.label.clone()),
+        (
+            REPLICA_SET_REVISION_ANNOTATION.to_owned(),
+            revision.to_string(),
+        ),
+        (LABEL_ANNOTATION.to_owned(), template.label.clone()),
     ]);
     if let Some(at) = scale_down_at {
         annotations.insert(SCALE_DOWN_AT_ANNOTATION.into(), at);
     }
     Ok(ReplicaSet {
         metadata: ObjectMeta {
-            name: Some(name(&rollout_name, &target.hash)),
+            name: Some(name(&rollout_name, &template.hash)),
             namespace: rollout.namespace(),
             labels: Some(labels),
             annotations: Some(annotations),
@@ -217,7 +177,7 @@ fn build(
             replicas: Some(replicas),
             min_ready_seconds: rollout.spec.min_ready_seconds,
             selector,
-            template: Some(template),
+            template: Some(pod_template),
         }),
         status: None,
     })

@@ -23,8 +23,8 @@ use super::cached_rollout::CachedRollout;
 use super::events::Events;
 use super::index::OwnedIndex;
 use super::metrics::Metrics;
-use super::observe::{self, Inputs, Target};
-use super::replica_sets::OwnedReplicaSet;
+use super::observe::{self, Inputs, WorkloadTemplate};
+use super::owned_replica_set::OwnedReplicaSet;
 use super::{
     HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found, managers, replica_sets, requests, routers,
 };
@@ -39,7 +39,9 @@ const NAME: &str = "rollout";
 const RESYNC: Duration = Duration::from_secs(300);
 const RESTART_POLL: Duration = Duration::from_secs(1);
 
-pub struct Context {
+/// The rollout controller's shared state: what every Rollout reconcile
+/// reads and writes through.
+pub struct RolloutControllerState {
     pub client: Client,
     pub replica_sets: OwnedIndex<OwnedReplicaSet>,
     pub analysis_runs: OwnedIndex<AnalysisRun>,
@@ -71,7 +73,7 @@ where
         .touched_objects()
 }
 
-impl Context {
+impl RolloutControllerState {
     /// Returns once the ReplicaSets and AnalysisRuns have been listed:
     /// before, an empty index means "unknown", not "none".
     pub fn owned_objects_listed(&self) -> impl Future<Output = ()> + Send + 'static {
@@ -87,7 +89,7 @@ pub fn controller(
     rollouts: Api<CachedRollout>,
     owned_replica_sets: Api<ReplicaSet>,
     owned_runs: Api<AnalysisRun>,
-    ctx: Arc<Context>,
+    ctx: Arc<RolloutControllerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> (
     kube::runtime::reflector::Store<CachedRollout>,
@@ -127,11 +129,18 @@ pub fn controller(
     (store, stream)
 }
 
-fn error_policy(_rollout: Arc<CachedRollout>, error: &KubeError, _ctx: Arc<Context>) -> Action {
+fn error_policy(
+    _rollout: Arc<CachedRollout>,
+    error: &KubeError,
+    _ctx: Arc<RolloutControllerState>,
+) -> Action {
     super::retry_after(error)
 }
 
-async fn reconcile(cached: Arc<CachedRollout>, ctx: Arc<Context>) -> Result<Action, KubeError> {
+async fn reconcile(
+    cached: Arc<CachedRollout>,
+    ctx: Arc<RolloutControllerState>,
+) -> Result<Action, KubeError> {
     ctx.metrics
         .reconcile(NAME, async {
             let rollout = cached.decode().map_err(|error| {
@@ -150,7 +159,10 @@ async fn reconcile(cached: Arc<CachedRollout>, ctx: Arc<Context>) -> Result<Acti
         .await
 }
 
-async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, KubeError> {
+async fn reconcile_inner(
+    rollout: &Rollout,
+    ctx: &RolloutControllerState,
+) -> Result<Action, KubeError> {
     if rollout.meta().deletion_timestamp.is_some() {
         // Owner references let the garbage collector remove what it owns.
         return Ok(Action::await_change());
@@ -166,8 +178,8 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
     let status = rollout.status.clone().unwrap_or_default();
 
     // Read.
-    let (target, mut problem) = match observe::target(&ctx.client, rollout).await {
-        Ok(target) => (Some(target), None),
+    let (template, mut problem) = match observe::workload_template(&ctx.client, rollout).await {
+        Ok(template) => (Some(template), None),
         Err(KubeError::Spec(problem)) => (None, Some(problem)),
         Err(error) => return Err(error),
     };
@@ -183,7 +195,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
     let owned_runs = ctx.analysis_runs.owned_by(&uid);
     let mut observed = observe::observed(Inputs {
         rollout,
-        target: target.as_ref(),
+        template: template.as_ref(),
         replica_sets: &owned_sets,
         analysis_runs: &owned_runs,
         known_templates: Some(ctx.templates.known(&namespace)),
@@ -191,10 +203,10 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
     });
     observed.problem = problem;
     let mut spec = rollout.spec.clone();
-    if let Some(target) = &target
+    if let Some(template) = &template
         && spec.workload_ref.is_some()
     {
-        spec.selector = Some(target.selector.clone());
+        spec.selector = Some(template.selector.clone());
     }
 
     // Decide.
@@ -204,11 +216,11 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
     // Apply.
     let mut writes = 0;
     let mut restarting = false;
-    if let (Some(target), None) = (&target, &observed.problem) {
+    if let (Some(template), None) = (&template, &observed.problem) {
         writes += replica_sets::apply(
             &ctx.client,
             rollout,
-            target,
+            template,
             &observed,
             &decision.desired,
             &owned_sets,
@@ -239,7 +251,7 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Kub
             Err(problem) => decision = invalid(&spec, &status, observed.clone(), problem, now),
         }
         let (written, pods_restarting) =
-            side_effects(ctx, rollout, target, &owned_sets, &decision).await?;
+            side_effects(ctx, rollout, template, &owned_sets, &decision).await?;
         writes += written;
         restarting = pods_restarting;
     }
@@ -284,9 +296,9 @@ fn invalid(
 
 /// Undo, pod restarts and the workloadRef Deployment.
 async fn side_effects(
-    ctx: &Context,
+    ctx: &RolloutControllerState,
     rollout: &Rollout,
-    target: &Target,
+    template: &WorkloadTemplate,
     owned_sets: &[Arc<OwnedReplicaSet>],
     decision: &Decision,
 ) -> Result<(usize, bool), KubeError> {
@@ -299,7 +311,7 @@ async fn side_effects(
         writes += 1;
         restarting = true;
     }
-    if let Some(workload) = target.workload.as_ref().filter(|w| w.replicas > 0) {
+    if let Some(workload) = template.workload.as_ref().filter(|w| w.replicas > 0) {
         let scale_down = rollout
             .spec
             .workload_ref
@@ -316,7 +328,7 @@ async fn side_effects(
 
 /// Puts the named ReplicaSet's template back into the rollout's spec.
 async fn undo(
-    ctx: &Context,
+    ctx: &RolloutControllerState,
     rollout: &Rollout,
     owned_sets: &[Arc<OwnedReplicaSet>],
     hash: &str,
@@ -357,7 +369,7 @@ async fn undo(
 /// rollout is ready, so a restart never costs more than one pod of
 /// capacity. Returns whether pods are still to be restarted.
 async fn restart_one_pod(
-    ctx: &Context,
+    ctx: &RolloutControllerState,
     sets: &[Arc<OwnedReplicaSet>],
     namespace: &str,
     before: Timestamp,
@@ -400,7 +412,7 @@ async fn restart_one_pod(
 }
 
 async fn scale_deployment_to_zero(
-    ctx: &Context,
+    ctx: &RolloutControllerState,
     namespace: &str,
     name: &str,
 ) -> Result<usize, KubeError> {
@@ -425,7 +437,7 @@ async fn scale_deployment_to_zero(
 /// of the rollout is refused (409) and made again on the fresh one, so a
 /// request is never acted on twice.
 async fn write_status(
-    ctx: &Context,
+    ctx: &RolloutControllerState,
     rollout: &Rollout,
     status: &RolloutStatus,
 ) -> Result<(), KubeError> {
@@ -449,7 +461,7 @@ async fn write_status(
     Ok(())
 }
 
-async fn publish_events(ctx: &Context, rollout: &Rollout, decision: &Decision) {
+async fn publish_events(ctx: &RolloutControllerState, rollout: &Rollout, decision: &Decision) {
     if decision.events.is_empty() {
         return;
     }

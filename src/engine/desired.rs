@@ -1,0 +1,60 @@
+//! What the platform must make true: ReplicaSets and their replicas,
+//! Services' hashes, traffic weight, analysis runs.
+
+use jiff::Timestamp;
+
+use crate::crd::analysis::AnalysisArg;
+use crate::crd::rollout::AnalysisTemplateRef;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredReplicaSet {
+    pub hash: String,
+    pub replicas: i32,
+    pub scale_down_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Step(usize),
+    Background,
+    PrePromotion,
+    PostPromotion,
+}
+
+/// An analysis run that must exist and keep running; runs of the rollout
+/// not listed are to be terminated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredAnalysisRun {
+    pub name: String,
+    pub kind: RunKind,
+    pub hash: String,
+    pub templates: Vec<AnalysisTemplateRef>,
+    pub args: Vec<AnalysisArg>,
+}
+
+/// What the platform must make true.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Desired {
+    /// Every ReplicaSet to keep, with its replicas (0 to scale down).
+    pub replica_sets: Vec<DesiredReplicaSet>,
+    /// Traffic percentage for the canary (or preview); the rest goes to stable.
+    pub canary_weight: i32,
+    /// Hash the stable (canary) or active (blue-green) service selects.
+    pub stable_hash: Option<String>,
+    /// Hash the canary (canary) or preview (blue-green) service selects.
+    pub canary_hash: Option<String>,
+    pub analysis_runs: Vec<DesiredAnalysisRun>,
+    /// Undo: replace the spec's template with this ReplicaSet's.
+    pub rollback_to: Option<String>,
+    /// Restart pods created before this time (from `spec.restartAt`).
+    pub restart_pods_before: Option<Timestamp>,
+    /// Decide again after this many milliseconds even if nothing changes.
+    pub requeue_after_ms: Option<i64>,
+}
+
+impl Desired {
+    pub(super) fn requeue_in(&mut self, millis: i64) {
+        let millis = millis.max(1);
+        self.requeue_after_ms = Some(self.requeue_after_ms.map_or(millis, |m| m.min(millis)));
+    }
+}
