@@ -23,7 +23,7 @@ fn plan_json(args: &[&str]) -> Value {
 fn the_repository_config_validates() {
     let out = conductor_in(repo(), &["validate"]).success().stdout();
     assert!(
-        out.contains("checked helpdesk: 3 environment(s), 5 cluster(s) rendered"),
+        out.contains("checked helpdesk: 3 environment(s), 7 cluster(s) rendered"),
         "{out}"
     );
     assert!(out.contains("valid: no problems"), "{out}");
