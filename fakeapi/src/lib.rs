@@ -46,6 +46,7 @@ mod ownership;
 mod paging;
 mod patch;
 mod path;
+mod prune;
 mod query;
 mod request;
 mod response;

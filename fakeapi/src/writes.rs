@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::meta::{self, meta_str};
 use crate::ownership::{self, FieldPath, ManagerKey, Managers, Operation, Owned};
 use crate::path::ResourceKey;
+use crate::prune;
 use crate::store::{EventKind, Store};
 
 /// Which part of the object a write may change.
@@ -139,6 +140,7 @@ impl Store {
         ] {
             m.remove(field);
         }
+        prune::custom_resource(self, key, &mut object);
         defaults::apply(key, &mut object);
         if !keep_status
             && key.has_status_subresource()
@@ -281,6 +283,7 @@ impl Store {
                 next
             }
         };
+        prune::custom_resource(self, key, &mut next);
         meta::set_meta(
             &mut next,
             "resourceVersion",

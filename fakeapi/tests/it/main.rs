@@ -10,6 +10,7 @@ mod faults;
 mod lifecycle;
 mod ownership;
 mod patches;
+mod pruning;
 mod served;
 mod simulator;
 mod watches;
