@@ -1,7 +1,8 @@
 //! Properties of the engine over random specs, step lists, worlds, requests
 //! and time: availability floor, weight ceiling, abort means weight 0,
 //! deciding twice changes nothing, a ReplicaSet is its template's whatever
-//! hash named it, and no panic.
+//! hash named it, a `workloadRef` Deployment gives up only pods the rollout
+//! replaced, and no panic.
 
 #[path = "support/world.rs"]
 mod world;
@@ -272,6 +273,47 @@ fn check_common(
     Ok(())
 }
 
+/// A `workloadRef` Deployment is only ever scaled down, as its mode says:
+/// `never` leaves it alone, `onsuccess` scales it to zero once Healthy, and
+/// until then it and the rollout's available pods together keep what they
+/// had, up to `replicas`.
+fn check_workload(
+    spec: &RolloutSpec,
+    observed: &engine::Observed,
+    decision: &Decision,
+) -> Result<(), TestCaseError> {
+    let Some(current) = observed.workload_replicas else {
+        prop_assert_eq!(decision.desired.workload_replicas, None);
+        return Ok(());
+    };
+    let wanted = decision.desired.workload_replicas;
+    prop_assert!(
+        wanted.is_none_or(|w| (0..current).contains(&w)),
+        "the Deployment at {current} asked to go to {wanted:?}"
+    );
+    let mode = spec
+        .workload_ref
+        .as_ref()
+        .and_then(|w| w.scale_down)
+        .unwrap_or(ScaleDown::OnSuccess);
+    let healthy = decision.status.phase == Some(RolloutPhase::Healthy);
+    let after = wanted.unwrap_or(current);
+    match mode {
+        ScaleDown::Never => prop_assert_eq!(wanted, None),
+        _ if healthy => prop_assert_eq!(after, 0),
+        ScaleDown::OnSuccess => prop_assert_eq!(wanted, None),
+        ScaleDown::Progressively => {
+            let replicas = spec.replicas.unwrap_or(1);
+            let available: i32 = observed.replica_sets.iter().map(|rs| rs.available).sum();
+            prop_assert!(
+                after + available >= (current + available).min(replicas),
+                "the Deployment went from {current} to {after} with {available} of {replicas} rollout pods available"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A fixed seed keeps CI deterministic; `PROPTEST_RNG_SEED` and
 /// `PROPTEST_CASES` explore further (60,000 random cases ran clean).
 fn config() -> ProptestConfig {
@@ -302,6 +344,41 @@ proptest! {
                     let (observed, now) = (world.observed(), world.now);
                     let decision = world.step();
                     check(&world.spec, &observed, now, &decision)?;
+                }
+                Action::Advance(s) => world.advance(s),
+                Action::Update(i) => world.update(labels[i as usize]),
+                Action::Ask(i) => world.request([Request::Promote, Request::PromoteFull, Request::Abort, Request::Retry, Request::Undo][i as usize]),
+                Action::Unready(h, n) => { world.unready.insert(format!("h-{}", labels[h as usize]), n); }
+                Action::Outcome(i) => {
+                    for key in ["step", "background", "pre", "post"] {
+                        world.outcomes.insert(key, phases[i as usize]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn a_workload_ref_deployment_gives_up_only_pods_the_rollout_replaced(
+        spec in any_spec(),
+        mode in proptest::option::of(0..3usize),
+        actions in proptest::collection::vec(action_strategy(), 1..40),
+    ) {
+        let modes = [ScaleDown::Never, ScaleDown::OnSuccess, ScaleDown::Progressively];
+        let mut world = World::new(workload_ref(spec, mode.map(|m| modes[m])));
+        let labels = ["v1", "v2", "v3", "v4"];
+        let phases = [AnalysisPhase::Successful, AnalysisPhase::Failed, AnalysisPhase::Inconclusive, AnalysisPhase::Error];
+        for action in actions {
+            match action {
+                Action::Decide => {
+                    let (observed, now) = (world.observed(), world.now);
+                    let decision = world.step();
+                    check(&world.spec, &observed, now, &decision)?;
+                    check_workload(&world.spec, &observed, &decision)?;
                 }
                 Action::Advance(s) => world.advance(s),
                 Action::Update(i) => world.update(labels[i as usize]),

@@ -1,5 +1,6 @@
 //! What the platform must make true: ReplicaSets and their replicas,
-//! Services' hashes, traffic weight, analysis runs.
+//! Services' hashes, traffic weight, analysis runs, the `workloadRef`
+//! Deployment's replicas.
 
 use jiff::Timestamp;
 
@@ -48,6 +49,9 @@ pub struct Desired {
     pub rollback_to: Option<String>,
     /// Restart pods created before this time (from `spec.restartAt`).
     pub restart_pods_before: Option<Timestamp>,
+    /// Replicas to set on the Deployment a `workloadRef` names; `None`
+    /// when there is none or it is to stay as it is.
+    pub workload_replicas: Option<i32>,
     /// Decide again after this many milliseconds even if nothing changes.
     pub requeue_after_ms: Option<i64>,
 }

@@ -16,7 +16,8 @@
 //! template's ReplicaSet; `canary` or `bluegreen` walks the strategy, using
 //! `lifecycle` (new revision, abort, retry, undo, restart) and `scale`
 //! (replica targets within surge and availability); `status` finishes the
-//! status; `desired` and `decision` are what comes out. [`outcome`] reads a
+//! status; `workload` scales a `workloadRef` Deployment down as that
+//! status allows; `desired` and `decision` are what comes out. [`outcome`] reads a
 //! status back as "is it done?".
 
 mod bluegreen;
@@ -31,6 +32,7 @@ mod outcome;
 mod scale;
 mod settings;
 mod status;
+mod workload;
 
 use jiff::Timestamp;
 
@@ -80,6 +82,7 @@ pub fn decide(
             }
             lifecycle::restart(&mut ctx, &settings);
             status::finish(&mut ctx, &settings, spec, status);
+            workload::scale_down(&mut ctx, &settings);
         }
         Err(problem) => status::invalid(&mut ctx, spec, &problem.to_string()),
     }

@@ -77,6 +77,9 @@ pub struct Observed {
     /// see (a missing workloadRef Deployment or Service); the rollout is
     /// invalid until it is fixed.
     pub problem: Option<SpecProblem>,
+    /// The `spec.replicas` of the Deployment a `workloadRef` names, when
+    /// the rollout has one and the platform read it.
+    pub workload_replicas: Option<i32>,
 }
 
 impl Observed {

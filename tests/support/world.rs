@@ -30,6 +30,8 @@ pub struct World {
     pub events: Vec<Event>,
     pub weight: i32,
     pub last: Option<Decision>,
+    /// The `workloadRef` Deployment's replicas, when the spec names one.
+    pub deployment: Option<i32>,
     next_revision: u64,
 }
 
@@ -135,6 +137,26 @@ pub fn routed(mut spec: RolloutSpec) -> RolloutSpec {
     spec
 }
 
+/// `spec` taking over a Deployment of as many replicas as it asks for,
+/// which gives its pods up as `scale_down` says.
+pub fn workload_ref(mut spec: RolloutSpec, scale_down: Option<ScaleDown>) -> RolloutSpec {
+    spec.template = None;
+    spec.workload_ref = Some(WorkloadRef {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        name: "helpdesk".into(),
+        scale_down,
+    });
+    spec
+}
+
+/// The Deployment a spec's `workloadRef` names starts with the rollout's replicas.
+fn spec_deployment(spec: &RolloutSpec) -> Option<i32> {
+    spec.workload_ref
+        .as_ref()
+        .map(|_| spec.replicas.unwrap_or(1))
+}
+
 impl World {
     /// A rollout whose first revision `v1` is deployed and healthy.
     pub fn healthy(spec: RolloutSpec) -> Self {
@@ -146,6 +168,7 @@ impl World {
 
     pub fn new(spec: RolloutSpec) -> Self {
         Self {
+            deployment: spec_deployment(&spec),
             spec,
             status: RolloutStatus::default(),
             now: "2026-11-24T10:00:00Z".parse().unwrap(),
@@ -174,6 +197,7 @@ impl World {
             known_templates: None,
             requests: self.requests.clone(),
             problem: None,
+            workload_replicas: self.deployment,
         }
     }
 
@@ -276,6 +300,9 @@ impl World {
             self.update(hash.trim_start_matches("h-"));
         }
         self.weight = decision.desired.canary_weight;
+        if let Some(replicas) = decision.desired.workload_replicas {
+            self.deployment = Some(replicas);
+        }
     }
 
     /// Decides until the status stops changing (at most 50 times), without time passing.

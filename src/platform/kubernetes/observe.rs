@@ -29,7 +29,8 @@ pub struct WorkloadTemplate {
 #[derive(Debug, Clone)]
 pub struct Workload {
     pub name: String,
-    /// Its `spec.replicas` as read, so scaling it down needs no second read.
+    /// Its `spec.replicas` as read: the engine decides from it how far to
+    /// scale it down.
     pub replicas: i32,
 }
 
@@ -183,5 +184,9 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
         known_templates: inputs.known_templates,
         requests: inputs.request.into_iter().collect(),
         problem: None,
+        workload_replicas: inputs
+            .template
+            .and_then(|t| t.workload.as_ref())
+            .map(|w| w.replicas),
     }
 }

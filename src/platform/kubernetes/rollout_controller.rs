@@ -30,7 +30,7 @@ use super::{
 };
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::problem::SpecProblem;
-use crate::crd::rollout::{Rollout, RolloutPhase, RolloutStatus, ScaleDown};
+use crate::crd::rollout::{Rollout, RolloutStatus};
 use crate::engine::{self, Decision, EventType, Observed};
 
 const NAME: &str = "rollout";
@@ -311,17 +311,10 @@ async fn side_effects(
         writes += 1;
         restarting = true;
     }
-    if let Some(workload) = template.workload.as_ref().filter(|w| w.replicas > 0) {
-        let scale_down = rollout
-            .spec
-            .workload_ref
-            .as_ref()
-            .and_then(|w| w.scale_down)
-            .unwrap_or(ScaleDown::OnSuccess);
-        let healthy = decision.status.phase == Some(RolloutPhase::Healthy);
-        if healthy && scale_down != ScaleDown::Never {
-            writes += scale_deployment_to_zero(ctx, &namespace, &workload.name).await?;
-        }
+    if let (Some(workload), Some(replicas)) =
+        (&template.workload, decision.desired.workload_replicas)
+    {
+        writes += scale_deployment(ctx, &namespace, &workload.name, replicas).await?;
     }
     Ok((writes, restarting))
 }
@@ -411,13 +404,15 @@ async fn restart_one_pod(
     }
 }
 
-async fn scale_deployment_to_zero(
+/// Sets the `workloadRef` Deployment's replicas to what the engine decided.
+async fn scale_deployment(
     ctx: &RolloutControllerState,
     namespace: &str,
     name: &str,
+    replicas: i32,
 ) -> Result<usize, KubeError> {
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
-    let patch = json!({ "spec": { "replicas": 0 } });
+    let patch = json!({ "spec": { "replicas": replicas } });
     match api
         .patch(
             name,

@@ -208,6 +208,7 @@ impl LocalPlatform {
             }]),
             requests: Vec::new(),
             problem: None,
+            workload_replicas: None,
         }
     }
 
