@@ -1,14 +1,15 @@
 //! Properties of the engine over random specs, step lists, worlds, requests
 //! and time: availability floor, weight ceiling, abort means weight 0,
 //! deciding twice changes nothing, a ReplicaSet is its template's whatever
-//! hash named it, a `workloadRef` Deployment gives up only pods the rollout
+//! hash named it, revision numbers only grow and no two ReplicaSets share
+//! one, a `workloadRef` Deployment gives up only pods the rollout
 //! replaced, and no panic.
 
 #[path = "support/world.rs"]
 mod world;
 
 use conductor::crd::rollout::*;
-use conductor::engine::{self, AnalysisPhase, Decision, Request};
+use conductor::engine::{self, AnalysisPhase, Decision, ReplicaSetState, Request};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use proptest::prelude::*;
 use world::*;
@@ -273,6 +274,51 @@ fn check_common(
     Ok(())
 }
 
+/// The revision numbers the engine gives ReplicaSets, as the platform
+/// wrote them: a ReplicaSet's number never goes down, no two share one, and
+/// the template's ReplicaSet has the highest.
+fn check_revisions(
+    before: &[ReplicaSetState],
+    world: &World,
+    template_hash: &str,
+) -> Result<(), TestCaseError> {
+    let numbers: Vec<(&str, u64)> = world
+        .replica_sets
+        .iter()
+        .map(|rs| (rs.hash.as_str(), rs.revision))
+        .collect();
+    for rs in before {
+        let now = world.replica_sets.iter().find(|r| r.hash == rs.hash);
+        prop_assert!(
+            now.is_some_and(|now| now.revision >= rs.revision),
+            "{} went from revision {} to {:?}",
+            rs.hash,
+            rs.revision,
+            now.map(|r| r.revision)
+        );
+    }
+    let distinct: std::collections::BTreeSet<u64> = numbers.iter().map(|(_, n)| *n).collect();
+    prop_assert_eq!(
+        distinct.len(),
+        numbers.len(),
+        "shared revision numbers: {:?}",
+        numbers
+    );
+    if let Some(template) = world
+        .replica_sets
+        .iter()
+        .find(|rs| rs.hash == template_hash)
+    {
+        prop_assert!(
+            numbers.iter().all(|(_, n)| *n <= template.revision),
+            "the template's {} is not the newest: {:?}",
+            template_hash,
+            numbers
+        );
+    }
+    Ok(())
+}
+
 /// A `workloadRef` Deployment is only ever scaled down, as its mode says:
 /// `never` leaves it alone, `onsuccess` scales it to zero once Healthy, and
 /// until then it and the rollout's available pods together keep what they
@@ -344,6 +390,7 @@ proptest! {
                     let (observed, now) = (world.observed(), world.now);
                     let decision = world.step();
                     check(&world.spec, &observed, now, &decision)?;
+                    check_revisions(&observed.replica_sets, &world, &observed.template_hash)?;
                 }
                 Action::Advance(s) => world.advance(s),
                 Action::Update(i) => world.update(labels[i as usize]),

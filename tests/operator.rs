@@ -434,10 +434,23 @@ async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
         healthy_at("3.9"),
     )
     .await;
+    let sets = replica_sets(&cluster, "desk").await;
+    assert_eq!(sets.len(), 2, "undo reuses 3.9's ReplicaSet");
+    // Going back made 3.9's ReplicaSet the newest revision, as with Deployments.
+    let mut numbers: Vec<(String, String)> = sets
+        .iter()
+        .map(|rs| {
+            let annotation = |key: &str| rs.annotations().get(key).cloned().unwrap_or_default();
+            (
+                annotation(LABEL_ANNOTATION),
+                annotation(REPLICA_SET_REVISION_ANNOTATION),
+            )
+        })
+        .collect();
+    numbers.sort();
     assert_eq!(
-        replica_sets(&cluster, "desk").await.len(),
-        2,
-        "undo reuses 3.9's ReplicaSet"
+        numbers,
+        [("3.10".into(), "2".into()), ("3.9".into(), "3".into())]
     );
 
     if cluster.fake().is_some() {

@@ -10,6 +10,9 @@ use crate::crd::rollout::AnalysisTemplateRef;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredReplicaSet {
     pub hash: String,
+    /// Its revision number: the one it has, or the one to create it
+    /// with; the template's ReplicaSet always has the highest.
+    pub revision: u64,
     pub replicas: i32,
     pub scale_down_at: Option<Timestamp>,
 }

@@ -406,6 +406,7 @@ pub fn freeze(ctx: &mut DecisionState) {
     for rs in &ctx.observed.replica_sets {
         ctx.desired.replica_sets.push(DesiredReplicaSet {
             hash: rs.hash.clone(),
+            revision: rs.revision,
             replicas: rs.replicas,
             scale_down_at: rs.scale_down_at,
         });

@@ -32,7 +32,8 @@ pub struct World {
     pub last: Option<Decision>,
     /// The `workloadRef` Deployment's replicas, when the spec names one.
     pub deployment: Option<i32>,
-    next_revision: u64,
+    /// ReplicaSets created so far.
+    created: u64,
 }
 
 pub fn pod_template(image: &str) -> PodTemplateSpec {
@@ -181,7 +182,7 @@ impl World {
             events: Vec::new(),
             weight: 0,
             last: None,
-            next_revision: 1,
+            created: 0,
         }
     }
 
@@ -204,12 +205,6 @@ impl World {
     /// Rolls out a new revision, as editing the template's image would.
     pub fn update(&mut self, label: &str) {
         self.template = (format!("h-{label}"), label.to_owned());
-        // As with Deployments, going back to an old template makes its
-        // ReplicaSet the newest revision.
-        if let Some(rs) = self.replica_sets.iter_mut().find(|rs| rs.label == label) {
-            rs.revision = self.next_revision;
-            self.next_revision += 1;
-        }
         if let Some(t) = self.spec.template.as_mut() {
             *t = pod_template(&format!("helpdesk:{label}"));
         }
@@ -270,6 +265,7 @@ impl World {
                 .find(|rs| rs.hash == desired.hash)
             {
                 Some(rs) => {
+                    rs.revision = desired.revision;
                     rs.replicas = desired.replicas;
                     rs.ready = available;
                     rs.available = available;
@@ -277,14 +273,16 @@ impl World {
                 }
                 None => {
                     let label = desired.hash.trim_start_matches("h-").to_owned();
+                    self.created += 1;
                     self.replica_sets.push(ReplicaSetState {
                         hash: desired.hash.clone(),
                         label,
-                        revision: self.next_revision,
+                        revision: desired.revision,
                         template: None,
+                        // Apart, in the order they were created.
                         created_at: Some(
                             self.now
-                                .checked_add(SignedDuration::from_millis(self.next_revision as i64))
+                                .checked_add(SignedDuration::from_millis(self.created as i64))
                                 .unwrap(),
                         ),
                         replicas: desired.replicas,
@@ -292,7 +290,6 @@ impl World {
                         available,
                         scale_down_at: desired.scale_down_at,
                     });
-                    self.next_revision += 1;
                 }
             }
         }

@@ -12,7 +12,7 @@ use super::{KubeError, TEMPLATE_REVISION_ANNOTATION};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
-use crate::engine::{AnalysisRunState, Observed, ReplicaSetState, Request, template_replica_set};
+use crate::engine::{AnalysisRunState, Observed, ReplicaSetState, Request};
 
 /// The workload template the rollout asks for now (from `spec.template` or
 /// the `workloadRef` Deployment), and its identity.
@@ -157,17 +157,6 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
         .template
         .map(|t| (t.hash.clone(), t.label.clone()))
         .unwrap_or_default();
-    // Going back to an old template makes its ReplicaSet the newest
-    // revision again; the write that follows records the new number.
-    let newest = replica_sets.iter().map(|rs| rs.revision).max().unwrap_or(0);
-    let current = template_replica_set(&template_hash, &replica_sets).map(|rs| rs.hash.clone());
-    if let Some(current) = replica_sets
-        .iter_mut()
-        .find(|rs| Some(&rs.hash) == current.as_ref())
-        && current.revision < newest
-    {
-        current.revision = newest + 1;
-    }
     replica_sets.sort_by_key(|rs| rs.revision);
     Observed {
         name: inputs.rollout.name_any(),

@@ -231,10 +231,12 @@ impl LocalPlatform {
                     usize::try_from(rs.replicas).unwrap_or(0),
                 )
                 .await?;
-            let next = self.created.len() as u64 + 1;
+            // The revision number is the engine's: new, or renumbered on
+            // going back to an old template.
             self.created
                 .entry(rs.hash.clone())
-                .or_insert((next, Timestamp::now()));
+                .and_modify(|(revision, _)| *revision = rs.revision)
+                .or_insert((rs.revision, Timestamp::now()));
             match rs.scale_down_at {
                 Some(at) => self.scale_down_at.insert(rs.hash.clone(), at),
                 None => self.scale_down_at.remove(&rs.hash),
