@@ -3,7 +3,7 @@
 //! deciding twice changes nothing, a ReplicaSet is its template's whatever
 //! hash named it, revision numbers only grow and no two ReplicaSets share
 //! one, a `workloadRef` Deployment gives up only pods the rollout
-//! replaced, and no panic.
+//! replaced, a restart costs at most one pod of capacity, and no panic.
 
 #[path = "support/world.rs"]
 mod world;
@@ -319,6 +319,42 @@ fn check_revisions(
     Ok(())
 }
 
+/// `spec.restartAt` restarts at most one pod per decision, only once its
+/// time has come, only a live pod of a running ReplicaSet created before
+/// it, and only while every pod of the rollout is ready.
+fn check_restarts(
+    spec: &RolloutSpec,
+    observed: &engine::Observed,
+    now: jiff::Timestamp,
+    decision: &Decision,
+) -> Result<(), TestCaseError> {
+    let restarted = &decision.desired.restart_pods;
+    prop_assert!(restarted.len() <= 1, "restarted {:?} at once", restarted);
+    let Some(name) = restarted.first() else {
+        return Ok(());
+    };
+    let at: jiff::Timestamp = spec.restart_at.as_deref().unwrap().parse().unwrap();
+    prop_assert!(at <= now, "restarted {} before {}", name, at);
+    let pod = observed.pods.iter().find(|p| &p.name == name);
+    prop_assert!(
+        pod.is_some_and(|p| !p.terminating && p.created_at.is_some_and(|c| c < at)),
+        "restarted {:?}",
+        pod
+    );
+    let running = pod.and_then(|p| observed.replica_set(&p.hash));
+    prop_assert!(running.is_some_and(|rs| rs.replicas > 0), "{:?}", running);
+    prop_assert!(
+        observed
+            .replica_sets
+            .iter()
+            .all(|rs| rs.ready >= rs.replicas),
+        "restarted {} while pods were unready: {:?}",
+        name,
+        observed.replica_sets
+    );
+    Ok(())
+}
+
 /// A `workloadRef` Deployment is only ever scaled down, as its mode says:
 /// `never` leaves it alone, `onsuccess` scales it to zero once Healthy, and
 /// until then it and the rollout's available pods together keep what they
@@ -426,6 +462,42 @@ proptest! {
                     let decision = world.step();
                     check(&world.spec, &observed, now, &decision)?;
                     check_workload(&world.spec, &observed, &decision)?;
+                }
+                Action::Advance(s) => world.advance(s),
+                Action::Update(i) => world.update(labels[i as usize]),
+                Action::Ask(i) => world.request([Request::Promote, Request::PromoteFull, Request::Abort, Request::Retry, Request::Undo][i as usize]),
+                Action::Unready(h, n) => { world.unready.insert(format!("h-{}", labels[h as usize]), n); }
+                Action::Outcome(i) => {
+                    for key in ["step", "background", "pre", "post"] {
+                        world.outcomes.insert(key, phases[i as usize]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn a_restart_costs_at_most_one_pod_of_capacity(
+        spec in any_spec(),
+        restart_in in 0..120i64,
+        actions in proptest::collection::vec(action_strategy(), 1..40),
+    ) {
+        let mut world = World::new(spec);
+        let at = world.now.checked_add(jiff::SignedDuration::from_secs(restart_in)).unwrap();
+        world.spec.restart_at = Some(at.to_string());
+        let labels = ["v1", "v2", "v3", "v4"];
+        let phases = [AnalysisPhase::Successful, AnalysisPhase::Failed, AnalysisPhase::Inconclusive, AnalysisPhase::Error];
+        for action in actions {
+            match action {
+                Action::Decide => {
+                    let (observed, now) = (world.observed(), world.now);
+                    let decision = world.step();
+                    check(&world.spec, &observed, now, &decision)?;
+                    check_restarts(&world.spec, &observed, now, &decision)?;
                 }
                 Action::Advance(s) => world.advance(s),
                 Action::Update(i) => world.update(labels[i as usize]),

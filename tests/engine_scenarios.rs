@@ -624,6 +624,66 @@ fn condition_transition_time_moves_only_when_status_flips() {
 }
 
 #[test]
+fn restart_replaces_pods_oldest_first_one_at_a_time_while_all_are_ready() {
+    let mut world = World::healthy(canary_spec(3, vec![set_weight(50), pause(None)]));
+    world.spec.restart_at = Some("2026-11-24T10:05:00Z".into());
+    let at: jiff::Timestamp = "2026-11-24T10:05:00Z".parse().unwrap();
+    let mut oldest_first: Vec<String> = world.pods.iter().map(|p| p.name.clone()).collect();
+    oldest_first.sort_by_key(|name| {
+        world
+            .pods
+            .iter()
+            .find(|p| &p.name == name)
+            .unwrap()
+            .created_at
+    });
+    assert_eq!(
+        world.step().desired.restart_pods,
+        Vec::<String>::new(),
+        "not before its time"
+    );
+    world.advance(300);
+
+    // A pod of the rollout not ready: no restart, but a look again soon.
+    let stable = world
+        .replica_sets
+        .iter_mut()
+        .find(|rs| rs.hash == "h-v1")
+        .unwrap();
+    stable.ready = stable.replicas - 1;
+    let decision = world.step();
+    assert_eq!(decision.desired.restart_pods, Vec::<String>::new());
+    assert_eq!(decision.desired.requeue_after_ms, Some(1000));
+
+    let mut restarted = Vec::new();
+    for _ in 0..10 {
+        let decision = world.step();
+        assert!(
+            decision.desired.restart_pods.len() <= 1,
+            "{:?}",
+            decision.desired.restart_pods
+        );
+        if decision.desired.restart_pods.is_empty() {
+            assert_eq!(
+                decision.desired.requeue_after_ms, None,
+                "nothing left to restart"
+            );
+            break;
+        }
+        assert_eq!(decision.desired.requeue_after_ms, Some(1000));
+        restarted.extend(decision.desired.restart_pods);
+    }
+    assert_eq!(restarted, oldest_first);
+    assert_eq!(world.pods.len(), 3);
+    assert!(
+        world.pods.iter().all(|p| p.created_at.unwrap() >= at),
+        "{:?}",
+        world.pods
+    );
+    assert_eq!(world.phase(), "Healthy");
+}
+
+#[test]
 fn restart_asks_for_pods_older_than_restart_at() {
     let mut world = World::healthy(canary_spec(3, vec![set_weight(50), pause(None)]));
     world.spec.restart_at = Some("2026-11-24T10:05:00Z".into());

@@ -50,8 +50,11 @@ pub struct Desired {
     pub analysis_runs: Vec<DesiredAnalysisRun>,
     /// Undo: replace the spec's template with this ReplicaSet's.
     pub rollback_to: Option<String>,
-    /// Restart pods created before this time (from `spec.restartAt`).
+    /// `spec.restartAt` once it has come: pods created before it are to
+    /// be restarted, a few at a time, as `restart_pods` says.
     pub restart_pods_before: Option<Timestamp>,
+    /// The pods to restart (delete, for their ReplicaSet to replace) now.
+    pub restart_pods: Vec<String>,
     /// Replicas to set on the Deployment a `workloadRef` names; `None`
     /// when there is none or it is to stay as it is.
     pub workload_replicas: Option<i32>,

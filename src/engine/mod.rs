@@ -45,7 +45,7 @@ use decision::DecisionState;
 pub use decision::{Decision, Event, EventType};
 pub use desired::{Desired, DesiredAnalysisRun, DesiredReplicaSet, RunKind};
 pub use identity::template_replica_set;
-pub use observed::{AnalysisRunState, Observed, ReplicaSetState, Request};
+pub use observed::{AnalysisRunState, Observed, PodState, ReplicaSetState, Request};
 pub use outcome::{Outcome, outcome};
 pub use settings::Settings;
 

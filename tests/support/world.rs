@@ -1,5 +1,6 @@
 //! A tiny simulated platform for the engine: ReplicaSets become available
-//! as soon as they are asked for (minus injected unready pods), analysis
+//! as soon as they are asked for (minus injected unready pods), each with a
+//! pod per replica (a restarted pod is replaced at once), analysis
 //! runs start Running and finish with the outcome the test chose, and time
 //! moves only when the test says so.
 #![allow(dead_code)]
@@ -8,8 +9,8 @@ use std::collections::HashMap;
 
 use conductor::crd::rollout::*;
 use conductor::engine::{
-    self, AnalysisPhase, AnalysisRunState, Decision, Event, Observed, ReplicaSetState, Request,
-    RunKind,
+    self, AnalysisPhase, AnalysisRunState, Decision, Event, Observed, PodState, ReplicaSetState,
+    Request, RunKind,
 };
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
@@ -21,6 +22,9 @@ pub struct World {
     pub now: Timestamp,
     pub template: (String, String),
     pub replica_sets: Vec<ReplicaSetState>,
+    pub pods: Vec<PodState>,
+    /// Pods created so far, to name and order them.
+    pods_created: u64,
     pub runs: Vec<AnalysisRunState>,
     /// Outcome analysis runs reach on the decision after they start.
     pub outcomes: HashMap<&'static str, AnalysisPhase>,
@@ -175,6 +179,8 @@ impl World {
             now: "2026-11-24T10:00:00Z".parse().unwrap(),
             template: ("h-v1".into(), "v1".into()),
             replica_sets: Vec::new(),
+            pods: Vec::new(),
+            pods_created: 0,
             runs: Vec::new(),
             outcomes: HashMap::new(),
             unready: HashMap::new(),
@@ -193,6 +199,7 @@ impl World {
             template_hash: self.template.0.clone(),
             template_label: self.template.1.clone(),
             replica_sets: self.replica_sets.clone(),
+            pods: self.pods.clone(),
             analysis_runs: self.runs.clone(),
             traffic_weight: None,
             known_templates: None,
@@ -293,12 +300,43 @@ impl World {
                 }
             }
         }
+        self.pods
+            .retain(|p| !decision.desired.restart_pods.contains(&p.name));
+        self.keep_pods();
         if let Some(hash) = &decision.desired.rollback_to {
             self.update(hash.trim_start_matches("h-"));
         }
         self.weight = decision.desired.canary_weight;
         if let Some(replicas) = decision.desired.workload_replicas {
             self.deployment = Some(replicas);
+        }
+    }
+
+    /// A pod per replica of every ReplicaSet: new ones created now, the
+    /// newest removed first.
+    fn keep_pods(&mut self) {
+        for rs in &self.replica_sets {
+            let wanted = usize::try_from(rs.replicas).unwrap_or(0);
+            let mut have = self.pods.iter().filter(|p| p.hash == rs.hash).count();
+            while have > wanted {
+                let newest = self.pods.iter().rposition(|p| p.hash == rs.hash).unwrap();
+                self.pods.remove(newest);
+                have -= 1;
+            }
+            while have < wanted {
+                self.pods_created += 1;
+                self.pods.push(PodState {
+                    name: format!("{}-pod{}", rs.hash, self.pods_created),
+                    hash: rs.hash.clone(),
+                    created_at: Some(
+                        self.now
+                            .checked_add(SignedDuration::from_millis(self.pods_created as i64))
+                            .unwrap(),
+                    ),
+                    terminating: false,
+                });
+                have += 1;
+            }
         }
     }
 

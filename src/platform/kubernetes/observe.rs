@@ -3,16 +3,17 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
 use super::owned_replica_set::OwnedReplicaSet;
-use super::{KubeError, TEMPLATE_REVISION_ANNOTATION};
+use super::{HASH_LABEL, KubeError, TEMPLATE_REVISION_ANNOTATION};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
-use crate::engine::{AnalysisRunState, Observed, ReplicaSetState, Request};
+use crate::engine::{AnalysisRunState, Observed, PodState, ReplicaSetState, Request};
 
 /// The workload template the rollout asks for now (from `spec.template` or
 /// the `workloadRef` Deployment), and its identity.
@@ -129,6 +130,33 @@ pub fn replica_set_state(rs: &OwnedReplicaSet) -> Option<ReplicaSetState> {
     })
 }
 
+/// The pods of the rollout's ReplicaSets, looked at only while
+/// `spec.restartAt` is set: restarting them is all the engine reads pods
+/// for, and every other reconcile is spared a pod list.
+pub async fn pods(
+    client: &Client,
+    rollout: &Rollout,
+    sets: &[Arc<OwnedReplicaSet>],
+) -> Result<Vec<PodState>, KubeError> {
+    let hashes: Vec<&str> = sets.iter().filter_map(|rs| rs.hash.as_deref()).collect();
+    if rollout.spec.restart_at.is_none() || hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), &rollout.namespace().unwrap_or_default());
+    let selector = format!("{HASH_LABEL} in ({})", hashes.join(","));
+    let list = api.list(&ListParams::default().labels(&selector)).await?;
+    Ok(list
+        .items
+        .iter()
+        .map(|pod| PodState {
+            name: pod.name_any(),
+            hash: pod.labels().get(HASH_LABEL).cloned().unwrap_or_default(),
+            created_at: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            terminating: pod.metadata.deletion_timestamp.is_some(),
+        })
+        .collect())
+}
+
 fn analysis_run_state(run: &AnalysisRun) -> AnalysisRunState {
     let status = run.status.as_ref();
     AnalysisRunState {
@@ -142,6 +170,7 @@ pub struct Inputs<'a> {
     pub rollout: &'a Rollout,
     pub template: Option<&'a WorkloadTemplate>,
     pub replica_sets: &'a [Arc<OwnedReplicaSet>],
+    pub pods: Vec<PodState>,
     pub analysis_runs: &'a [Arc<AnalysisRun>],
     pub known_templates: Option<Vec<AnalysisTemplateRef>>,
     pub request: Option<Request>,
@@ -164,6 +193,7 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
         template_hash,
         template_label,
         replica_sets,
+        pods: inputs.pods,
         analysis_runs: inputs
             .analysis_runs
             .iter()

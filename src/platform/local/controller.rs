@@ -200,6 +200,7 @@ impl LocalPlatform {
             template_hash: revision.hash.clone(),
             template_label: revision.label.clone(),
             replica_sets,
+            pods: Vec::new(),
             analysis_runs,
             traffic_weight: None,
             known_templates: Some(vec![AnalysisTemplateRef {
