@@ -2,7 +2,8 @@
 //! and time: availability floor, weight ceiling, abort means weight 0,
 //! deciding twice changes nothing, a ReplicaSet is its template's whatever
 //! hash named it, revision numbers only grow and no two ReplicaSets share
-//! one, a `workloadRef` Deployment gives up only pods the rollout
+//! one, a Service never selects a hash with no ready pods while some can
+//! serve, a `workloadRef` Deployment gives up only pods the rollout
 //! replaced, a restart costs at most one pod of capacity, and no panic.
 
 #[path = "support/world.rs"]
@@ -232,6 +233,38 @@ fn check_common(
             .and_then(|c| c.weights.as_ref())
             .map_or(0, |w| w.canary);
         prop_assert_eq!(weight, 0);
+    }
+    // (g) a Service never selects a hash with no ready pods (or none the
+    // decision keeps) while the rollout has pods that can serve; an
+    // aborted rollout's canary Service selects what the stable one does.
+    let kept = |hash: &str| {
+        decision
+            .desired
+            .replica_sets
+            .iter()
+            .find(|d| d.hash == hash)
+            .map_or(0, |d| d.replicas)
+    };
+    let serves = |hash: &str| {
+        observed
+            .replica_set(hash)
+            .map_or(0, |rs| rs.ready)
+            .min(kept(hash))
+            > 0
+    };
+    let can_serve = observed.replica_sets.iter().any(|rs| serves(&rs.hash));
+    let selected = [&decision.desired.stable_hash, &decision.desired.canary_hash];
+    for hash in selected.into_iter().flatten() {
+        prop_assert!(
+            !can_serve || serves(hash),
+            "a Service selects {} with no ready pods kept: {:?} asked {:?}",
+            hash,
+            observed.replica_sets,
+            decision.desired.replica_sets
+        );
+    }
+    if status.abort == Some(true) {
+        prop_assert_eq!(&decision.desired.canary_hash, &decision.desired.stable_hash);
     }
     // (d) deciding again on its own status, nothing else changed, changes nothing.
     let mut again_observed = observed.clone();

@@ -97,6 +97,58 @@ fn abort_retry_promote() {
     assert_eq!(world.status.stable_revision.as_deref(), Some("v2"));
 }
 
+/// The hashes the stable and canary Services select, as last decided.
+fn selected(world: &World) -> (String, String) {
+    let desired = &world.last.as_ref().unwrap().desired;
+    (
+        desired.stable_hash.clone().unwrap_or_default(),
+        desired.canary_hash.clone().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn services_select_pods_that_are_ready_in_every_phase() {
+    let pair = |stable: &str, canary: &str| (stable.to_owned(), canary.to_owned());
+    let mut world = World::healthy(canary_spec(4, vec![set_weight(50), pause(None)]));
+    assert_eq!(selected(&world), pair("h-v1", "h-v1"));
+    // The canary's pods are not ready yet: its Service stays on stable's.
+    world.unready.insert("h-v2".into(), 2);
+    world.update("v2");
+    world.settle();
+    assert_eq!(world.replicas("v2"), 2);
+    assert_eq!(selected(&world), pair("h-v1", "h-v1"));
+    world.unready.clear();
+    world.settle();
+    assert_eq!(
+        (world.phase(), selected(&world)),
+        ("Paused", pair("h-v1", "h-v2"))
+    );
+    // Aborted: the canary's pods take no traffic, not even through its Service.
+    world.request(Request::Abort);
+    world.step();
+    assert_eq!(selected(&world), pair("h-v1", "h-v1"));
+    world.settle();
+    assert_eq!(selected(&world), pair("h-v1", "h-v1"));
+
+    // At 100% by replica ratio the stable side has no pods: the stable
+    // Service follows the traffic to the canary's until it completes.
+    let mut world = World::healthy(canary_spec(2, vec![set_weight(100), pause(None)]));
+    world.update("v2");
+    world.settle();
+    assert_eq!((world.phase(), world.replicas("v1")), ("Paused", 0));
+    assert_eq!(world.status.stable_rs.as_deref(), Some("h-v1"));
+    assert_eq!(selected(&world), pair("h-v2", "h-v2"));
+    // Aborted there, stable's pods come back before its Service returns.
+    world.request(Request::Abort);
+    world.step();
+    assert_eq!(selected(&world), pair("h-v2", "h-v2"));
+    world.settle();
+    assert_eq!(
+        (world.replicas("v1"), selected(&world)),
+        (2, pair("h-v1", "h-v1"))
+    );
+}
+
 #[test]
 fn promote_full_skips_remaining_steps() {
     let steps = vec![

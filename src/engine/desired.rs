@@ -44,8 +44,11 @@ pub struct Desired {
     /// Traffic percentage for the canary (or preview); the rest goes to stable.
     pub canary_weight: i32,
     /// Hash the stable (canary) or active (blue-green) service selects.
+    /// It and `canary_hash` have ready pods whenever the rollout has any;
+    /// platforms write them as they are.
     pub stable_hash: Option<String>,
-    /// Hash the canary (canary) or preview (blue-green) service selects.
+    /// Hash the canary (canary) or preview (blue-green) service selects:
+    /// the stable one's once the rollout is aborted.
     pub canary_hash: Option<String>,
     pub analysis_runs: Vec<DesiredAnalysisRun>,
     /// Undo: replace the spec's template with this ReplicaSet's.

@@ -16,8 +16,9 @@
 //! template's ReplicaSet; `canary` or `bluegreen` walks the strategy, using
 //! `lifecycle` (new revision, abort, retry, undo, restart) and `scale`
 //! (replica targets within surge and availability); `status` finishes the
-//! status; `workload` scales a `workloadRef` Deployment down as that
-//! status allows; `desired` and `decision` are what comes out. [`outcome`] reads a
+//! status; `services` turns the revisions the strategy named into the
+//! hashes the Services select; `workload` scales a `workloadRef`
+//! Deployment down as the status allows; `desired` and `decision` are what comes out. [`outcome`] reads a
 //! status back as "is it done?".
 
 mod bluegreen;
@@ -30,6 +31,7 @@ mod lifecycle;
 mod observed;
 mod outcome;
 mod scale;
+mod services;
 mod settings;
 mod status;
 mod workload;
@@ -80,6 +82,7 @@ pub fn decide(
                     bluegreen::decide(&mut ctx, &settings, blue_green)
                 }
             }
+            services::select(&mut ctx);
             lifecycle::restart(&mut ctx, &settings);
             status::finish(&mut ctx, &settings, spec, status);
             workload::scale_down(&mut ctx, &settings);

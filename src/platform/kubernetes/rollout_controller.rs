@@ -226,10 +226,9 @@ async fn reconcile_inner(
             &owned_sets,
         )
         .await?;
-        let aborted = decision.status.abort == Some(true);
         // A spec problem from the router still lets the analysis runs be
         // made; any other failure stops here and is retried.
-        let routed = match routers::apply(&ctx.client, rollout, &decision.desired, aborted).await {
+        let routed = match routers::apply(&ctx.client, rollout, &decision.desired).await {
             Err(KubeError::Spec(problem)) => Err(problem),
             other => Ok(other?),
         };
