@@ -1,13 +1,16 @@
 //! Properties of the engine over random specs, step lists, worlds, requests
 //! and time: availability floor, weight ceiling, abort means weight 0,
 //! deciding twice changes nothing, a ReplicaSet is its template's whatever
-//! hash named it, and no panic.
+//! hash named it, revision numbers only grow and no two ReplicaSets share
+//! one, a Service never selects a hash with no ready pods while some can
+//! serve, a `workloadRef` Deployment gives up only pods the rollout
+//! replaced, a restart costs at most one pod of capacity, and no panic.
 
 #[path = "support/world.rs"]
 mod world;
 
 use conductor::crd::rollout::*;
-use conductor::engine::{self, AnalysisPhase, Decision, Request};
+use conductor::engine::{self, AnalysisPhase, Decision, ReplicaSetState, Request};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use proptest::prelude::*;
 use world::*;
@@ -231,6 +234,38 @@ fn check_common(
             .map_or(0, |w| w.canary);
         prop_assert_eq!(weight, 0);
     }
+    // (g) a Service never selects a hash with no ready pods (or none the
+    // decision keeps) while the rollout has pods that can serve; an
+    // aborted rollout's canary Service selects what the stable one does.
+    let kept = |hash: &str| {
+        decision
+            .desired
+            .replica_sets
+            .iter()
+            .find(|d| d.hash == hash)
+            .map_or(0, |d| d.replicas)
+    };
+    let serves = |hash: &str| {
+        observed
+            .replica_set(hash)
+            .map_or(0, |rs| rs.ready)
+            .min(kept(hash))
+            > 0
+    };
+    let can_serve = observed.replica_sets.iter().any(|rs| serves(&rs.hash));
+    let selected = [&decision.desired.stable_hash, &decision.desired.canary_hash];
+    for hash in selected.into_iter().flatten() {
+        prop_assert!(
+            !can_serve || serves(hash),
+            "a Service selects {} with no ready pods kept: {:?} asked {:?}",
+            hash,
+            observed.replica_sets,
+            decision.desired.replica_sets
+        );
+    }
+    if status.abort == Some(true) {
+        prop_assert_eq!(&decision.desired.canary_hash, &decision.desired.stable_hash);
+    }
     // (d) deciding again on its own status, nothing else changed, changes nothing.
     let mut again_observed = observed.clone();
     again_observed.requests.clear();
@@ -272,6 +307,128 @@ fn check_common(
     Ok(())
 }
 
+/// The revision numbers the engine gives ReplicaSets, as the platform
+/// wrote them: a ReplicaSet's number never goes down, no two share one, and
+/// the template's ReplicaSet has the highest.
+fn check_revisions(
+    before: &[ReplicaSetState],
+    world: &World,
+    template_hash: &str,
+) -> Result<(), TestCaseError> {
+    let numbers: Vec<(&str, u64)> = world
+        .replica_sets
+        .iter()
+        .map(|rs| (rs.hash.as_str(), rs.revision))
+        .collect();
+    for rs in before {
+        let now = world.replica_sets.iter().find(|r| r.hash == rs.hash);
+        prop_assert!(
+            now.is_some_and(|now| now.revision >= rs.revision),
+            "{} went from revision {} to {:?}",
+            rs.hash,
+            rs.revision,
+            now.map(|r| r.revision)
+        );
+    }
+    let distinct: std::collections::BTreeSet<u64> = numbers.iter().map(|(_, n)| *n).collect();
+    prop_assert_eq!(
+        distinct.len(),
+        numbers.len(),
+        "shared revision numbers: {:?}",
+        numbers
+    );
+    if let Some(template) = world
+        .replica_sets
+        .iter()
+        .find(|rs| rs.hash == template_hash)
+    {
+        prop_assert!(
+            numbers.iter().all(|(_, n)| *n <= template.revision),
+            "the template's {} is not the newest: {:?}",
+            template_hash,
+            numbers
+        );
+    }
+    Ok(())
+}
+
+/// `spec.restartAt` restarts at most one pod per decision, only once its
+/// time has come, only a live pod of a running ReplicaSet created before
+/// it, and only while every pod of the rollout is ready.
+fn check_restarts(
+    spec: &RolloutSpec,
+    observed: &engine::Observed,
+    now: jiff::Timestamp,
+    decision: &Decision,
+) -> Result<(), TestCaseError> {
+    let restarted = &decision.desired.restart_pods;
+    prop_assert!(restarted.len() <= 1, "restarted {:?} at once", restarted);
+    let Some(name) = restarted.first() else {
+        return Ok(());
+    };
+    let at: jiff::Timestamp = spec.restart_at.as_deref().unwrap().parse().unwrap();
+    prop_assert!(at <= now, "restarted {} before {}", name, at);
+    let pod = observed.pods.iter().find(|p| &p.name == name);
+    prop_assert!(
+        pod.is_some_and(|p| !p.terminating && p.created_at.is_some_and(|c| c < at)),
+        "restarted {:?}",
+        pod
+    );
+    let running = pod.and_then(|p| observed.replica_set(&p.hash));
+    prop_assert!(running.is_some_and(|rs| rs.replicas > 0), "{:?}", running);
+    prop_assert!(
+        observed
+            .replica_sets
+            .iter()
+            .all(|rs| rs.ready >= rs.replicas),
+        "restarted {} while pods were unready: {:?}",
+        name,
+        observed.replica_sets
+    );
+    Ok(())
+}
+
+/// A `workloadRef` Deployment is only ever scaled down, as its mode says:
+/// `never` leaves it alone, `onsuccess` scales it to zero once Healthy, and
+/// until then it and the rollout's available pods together keep what they
+/// had, up to `replicas`.
+fn check_workload(
+    spec: &RolloutSpec,
+    observed: &engine::Observed,
+    decision: &Decision,
+) -> Result<(), TestCaseError> {
+    let Some(current) = observed.workload_replicas else {
+        prop_assert_eq!(decision.desired.workload_replicas, None);
+        return Ok(());
+    };
+    let wanted = decision.desired.workload_replicas;
+    prop_assert!(
+        wanted.is_none_or(|w| (0..current).contains(&w)),
+        "the Deployment at {current} asked to go to {wanted:?}"
+    );
+    let mode = spec
+        .workload_ref
+        .as_ref()
+        .and_then(|w| w.scale_down)
+        .unwrap_or(ScaleDown::OnSuccess);
+    let healthy = decision.status.phase == Some(RolloutPhase::Healthy);
+    let after = wanted.unwrap_or(current);
+    match mode {
+        ScaleDown::Never => prop_assert_eq!(wanted, None),
+        _ if healthy => prop_assert_eq!(after, 0),
+        ScaleDown::OnSuccess => prop_assert_eq!(wanted, None),
+        ScaleDown::Progressively => {
+            let replicas = spec.replicas.unwrap_or(1);
+            let available: i32 = observed.replica_sets.iter().map(|rs| rs.available).sum();
+            prop_assert!(
+                after + available >= (current + available).min(replicas),
+                "the Deployment went from {current} to {after} with {available} of {replicas} rollout pods available"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A fixed seed keeps CI deterministic; `PROPTEST_RNG_SEED` and
 /// `PROPTEST_CASES` explore further (60,000 random cases ran clean).
 fn config() -> ProptestConfig {
@@ -302,6 +459,78 @@ proptest! {
                     let (observed, now) = (world.observed(), world.now);
                     let decision = world.step();
                     check(&world.spec, &observed, now, &decision)?;
+                    check_revisions(&observed.replica_sets, &world, &observed.template_hash)?;
+                }
+                Action::Advance(s) => world.advance(s),
+                Action::Update(i) => world.update(labels[i as usize]),
+                Action::Ask(i) => world.request([Request::Promote, Request::PromoteFull, Request::Abort, Request::Retry, Request::Undo][i as usize]),
+                Action::Unready(h, n) => { world.unready.insert(format!("h-{}", labels[h as usize]), n); }
+                Action::Outcome(i) => {
+                    for key in ["step", "background", "pre", "post"] {
+                        world.outcomes.insert(key, phases[i as usize]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn a_workload_ref_deployment_gives_up_only_pods_the_rollout_replaced(
+        spec in any_spec(),
+        mode in proptest::option::of(0..3usize),
+        actions in proptest::collection::vec(action_strategy(), 1..40),
+    ) {
+        let modes = [ScaleDown::Never, ScaleDown::OnSuccess, ScaleDown::Progressively];
+        let mut world = World::new(workload_ref(spec, mode.map(|m| modes[m])));
+        let labels = ["v1", "v2", "v3", "v4"];
+        let phases = [AnalysisPhase::Successful, AnalysisPhase::Failed, AnalysisPhase::Inconclusive, AnalysisPhase::Error];
+        for action in actions {
+            match action {
+                Action::Decide => {
+                    let (observed, now) = (world.observed(), world.now);
+                    let decision = world.step();
+                    check(&world.spec, &observed, now, &decision)?;
+                    check_workload(&world.spec, &observed, &decision)?;
+                }
+                Action::Advance(s) => world.advance(s),
+                Action::Update(i) => world.update(labels[i as usize]),
+                Action::Ask(i) => world.request([Request::Promote, Request::PromoteFull, Request::Abort, Request::Retry, Request::Undo][i as usize]),
+                Action::Unready(h, n) => { world.unready.insert(format!("h-{}", labels[h as usize]), n); }
+                Action::Outcome(i) => {
+                    for key in ["step", "background", "pre", "post"] {
+                        world.outcomes.insert(key, phases[i as usize]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn a_restart_costs_at_most_one_pod_of_capacity(
+        spec in any_spec(),
+        restart_in in 0..120i64,
+        actions in proptest::collection::vec(action_strategy(), 1..40),
+    ) {
+        let mut world = World::new(spec);
+        let at = world.now.checked_add(jiff::SignedDuration::from_secs(restart_in)).unwrap();
+        world.spec.restart_at = Some(at.to_string());
+        let labels = ["v1", "v2", "v3", "v4"];
+        let phases = [AnalysisPhase::Successful, AnalysisPhase::Failed, AnalysisPhase::Inconclusive, AnalysisPhase::Error];
+        for action in actions {
+            match action {
+                Action::Decide => {
+                    let (observed, now) = (world.observed(), world.now);
+                    let decision = world.step();
+                    check(&world.spec, &observed, now, &decision)?;
+                    check_restarts(&world.spec, &observed, now, &decision)?;
                 }
                 Action::Advance(s) => world.advance(s),
                 Action::Update(i) => world.update(labels[i as usize]),

@@ -97,6 +97,58 @@ fn abort_retry_promote() {
     assert_eq!(world.status.stable_revision.as_deref(), Some("v2"));
 }
 
+/// The hashes the stable and canary Services select, as last decided.
+fn selected(world: &World) -> (String, String) {
+    let desired = &world.last.as_ref().unwrap().desired;
+    (
+        desired.stable_hash.clone().unwrap_or_default(),
+        desired.canary_hash.clone().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn services_select_pods_that_are_ready_in_every_phase() {
+    let pair = |stable: &str, canary: &str| (stable.to_owned(), canary.to_owned());
+    let mut world = World::healthy(canary_spec(4, vec![set_weight(50), pause(None)]));
+    assert_eq!(selected(&world), pair("h-v1", "h-v1"));
+    // The canary's pods are not ready yet: its Service stays on stable's.
+    world.unready.insert("h-v2".into(), 2);
+    world.update("v2");
+    world.settle();
+    assert_eq!(world.replicas("v2"), 2);
+    assert_eq!(selected(&world), pair("h-v1", "h-v1"));
+    world.unready.clear();
+    world.settle();
+    assert_eq!(
+        (world.phase(), selected(&world)),
+        ("Paused", pair("h-v1", "h-v2"))
+    );
+    // Aborted: the canary's pods take no traffic, not even through its Service.
+    world.request(Request::Abort);
+    world.step();
+    assert_eq!(selected(&world), pair("h-v1", "h-v1"));
+    world.settle();
+    assert_eq!(selected(&world), pair("h-v1", "h-v1"));
+
+    // At 100% by replica ratio the stable side has no pods: the stable
+    // Service follows the traffic to the canary's until it completes.
+    let mut world = World::healthy(canary_spec(2, vec![set_weight(100), pause(None)]));
+    world.update("v2");
+    world.settle();
+    assert_eq!((world.phase(), world.replicas("v1")), ("Paused", 0));
+    assert_eq!(world.status.stable_rs.as_deref(), Some("h-v1"));
+    assert_eq!(selected(&world), pair("h-v2", "h-v2"));
+    // Aborted there, stable's pods come back before its Service returns.
+    world.request(Request::Abort);
+    world.step();
+    assert_eq!(selected(&world), pair("h-v2", "h-v2"));
+    world.settle();
+    assert_eq!(
+        (world.replicas("v1"), selected(&world)),
+        (2, pair("h-v1", "h-v1"))
+    );
+}
+
 #[test]
 fn promote_full_skips_remaining_steps() {
     let steps = vec![
@@ -621,6 +673,66 @@ fn condition_transition_time_moves_only_when_status_flips() {
     let flipped = world.condition("Healthy").unwrap();
     assert_eq!(flipped.status.as_str(), "False");
     assert_ne!(flipped.last_transition_time, healthy_since);
+}
+
+#[test]
+fn restart_replaces_pods_oldest_first_one_at_a_time_while_all_are_ready() {
+    let mut world = World::healthy(canary_spec(3, vec![set_weight(50), pause(None)]));
+    world.spec.restart_at = Some("2026-11-24T10:05:00Z".into());
+    let at: jiff::Timestamp = "2026-11-24T10:05:00Z".parse().unwrap();
+    let mut oldest_first: Vec<String> = world.pods.iter().map(|p| p.name.clone()).collect();
+    oldest_first.sort_by_key(|name| {
+        world
+            .pods
+            .iter()
+            .find(|p| &p.name == name)
+            .unwrap()
+            .created_at
+    });
+    assert_eq!(
+        world.step().desired.restart_pods,
+        Vec::<String>::new(),
+        "not before its time"
+    );
+    world.advance(300);
+
+    // A pod of the rollout not ready: no restart, but a look again soon.
+    let stable = world
+        .replica_sets
+        .iter_mut()
+        .find(|rs| rs.hash == "h-v1")
+        .unwrap();
+    stable.ready = stable.replicas - 1;
+    let decision = world.step();
+    assert_eq!(decision.desired.restart_pods, Vec::<String>::new());
+    assert_eq!(decision.desired.requeue_after_ms, Some(1000));
+
+    let mut restarted = Vec::new();
+    for _ in 0..10 {
+        let decision = world.step();
+        assert!(
+            decision.desired.restart_pods.len() <= 1,
+            "{:?}",
+            decision.desired.restart_pods
+        );
+        if decision.desired.restart_pods.is_empty() {
+            assert_eq!(
+                decision.desired.requeue_after_ms, None,
+                "nothing left to restart"
+            );
+            break;
+        }
+        assert_eq!(decision.desired.requeue_after_ms, Some(1000));
+        restarted.extend(decision.desired.restart_pods);
+    }
+    assert_eq!(restarted, oldest_first);
+    assert_eq!(world.pods.len(), 3);
+    assert!(
+        world.pods.iter().all(|p| p.created_at.unwrap() >= at),
+        "{:?}",
+        world.pods
+    );
+    assert_eq!(world.phase(), "Healthy");
 }
 
 #[test]

@@ -434,10 +434,23 @@ async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
         healthy_at("3.9"),
     )
     .await;
+    let sets = replica_sets(&cluster, "desk").await;
+    assert_eq!(sets.len(), 2, "undo reuses 3.9's ReplicaSet");
+    // Going back made 3.9's ReplicaSet the newest revision, as with Deployments.
+    let mut numbers: Vec<(String, String)> = sets
+        .iter()
+        .map(|rs| {
+            let annotation = |key: &str| rs.annotations().get(key).cloned().unwrap_or_default();
+            (
+                annotation(LABEL_ANNOTATION),
+                annotation(REPLICA_SET_REVISION_ANNOTATION),
+            )
+        })
+        .collect();
+    numbers.sort();
     assert_eq!(
-        replica_sets(&cluster, "desk").await.len(),
-        2,
-        "undo reuses 3.9's ReplicaSet"
+        numbers,
+        [("3.10".into(), "2".into()), ("3.9".into(), "3".into())]
     );
 
     if cluster.fake().is_some() {
@@ -1112,6 +1125,103 @@ async fn a_workload_ref_takes_over_a_deployment_and_hpas_scale_through_the_subre
     .await;
     let scaled = api.get_scale("legacy").await.expect("scale");
     assert_eq!(scaled.spec.and_then(|s| s.replicas), Some(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_progressively_scaled_down_deployment_gives_up_a_pod_per_rollout_pod_available() {
+    let cluster = Cluster::start("progressive").await;
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = cluster.api();
+    let deployment = cluster
+        .apply::<k8s_openapi::api::apps::v1::Deployment>(json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": { "name": "migrating" },
+            "spec": {
+                "replicas": 3,
+                "selector": { "matchLabels": { "app": "migrating" } },
+                "template": {
+                    "metadata": { "labels": { "app": "migrating" } },
+                    "spec": { "containers": [{ "name": "app", "image": V1 }] }
+                }
+            }
+        }))
+        .await;
+    // The rollout's ReplicaSet is named after the Deployment's template,
+    // so its pods can be held unready before it exists.
+    let hash = template_hash(deployment.spec.as_ref().map(|s| &s.template));
+    let rs_name = format!("migrating-{hash}");
+    let simulator = cluster.simulator();
+    match simulator {
+        Some(simulator) => simulator.set_unready(&cluster.namespace, &rs_name, 3),
+        None => eprintln!("SKIPPED: the pod-by-pod part needs the fake's simulator"),
+    }
+    let _controller = cluster.controller("replica-a").await;
+    cluster
+        .apply::<Rollout>(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "Rollout",
+            "metadata": { "name": "migrating" },
+            "spec": {
+                "replicas": 3,
+                "workloadRef": {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "migrating",
+                    "scaleDown": "progressively"
+                },
+                "strategy": { "canary": { "steps": [{ "setWeight": 50 }] } }
+            }
+        }))
+        .await;
+    let api = cluster.api::<Rollout>();
+    let deployment_replicas =
+        |d: &k8s_openapi::api::apps::v1::Deployment| d.spec.as_ref().and_then(|s| s.replicas);
+    if let Some(simulator) = simulator {
+        wait_for(&api, "migrating", LIMIT, "up with no pod available", |r| {
+            let status = r.status.as_ref();
+            status.and_then(|s| s.replicas) == Some(3)
+                && status.and_then(|s| s.available_replicas) == Some(0)
+        })
+        .await;
+        let untouched = deployments.get("migrating").await.expect("the deployment");
+        assert_eq!(
+            deployment_replicas(&untouched),
+            Some(3),
+            "nothing replaced yet"
+        );
+        // One more pod of the rollout available at a time: the Deployment
+        // gives up one pod each time, never more than the rollout replaced.
+        for unready in [2, 1, 0] {
+            simulator.set_unready(&cluster.namespace, &rs_name, unready);
+            let left = i32::try_from(unready).expect("a small count");
+            wait_for(&deployments, "migrating", LIMIT, "one pod fewer", |d| {
+                deployment_replicas(d) == Some(left)
+            })
+            .await;
+            wait_for(&api, "migrating", LIMIT, "seen the pod available", |r| {
+                r.status.as_ref().and_then(|s| s.available_replicas) == Some(3 - left)
+            })
+            .await;
+            let held = deployments.get("migrating").await.expect("the deployment");
+            assert_eq!(
+                deployment_replicas(&held),
+                Some(left),
+                "the Deployment gives up no pod the rollout has not replaced"
+            );
+        }
+    }
+    wait_for(
+        &api,
+        "migrating",
+        LIMIT,
+        "healthy on 3.9",
+        healthy_at("3.9"),
+    )
+    .await;
+    wait_for(&deployments, "migrating", LIMIT, "scaled down", |d| {
+        deployment_replicas(d) == Some(0)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

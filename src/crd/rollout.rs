@@ -115,7 +115,7 @@ pub struct WorkloadRef {
     pub api_version: String,
     pub kind: String,
     pub name: String,
-    /// When to scale the referenced Deployment down: `never`, `onsuccess` or `progressively`.
+    /// When to scale the referenced Deployment down: `never`; `onsuccess` (the default), to 0 once the Rollout is Healthy; or `progressively`, by one pod for each pod of the Rollout available, then to 0 once Healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down: Option<ScaleDown>,
 }

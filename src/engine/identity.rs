@@ -29,16 +29,47 @@ pub fn template_replica_set<'a>(
 }
 
 /// `observed` with `template_hash` naming the template's ReplicaSet, so
-/// every rule that follows reuses it instead of starting a new one.
+/// every rule that follows reuses it instead of starting a new one, and
+/// with that ReplicaSet numbered the newest revision, so every rule reads
+/// the numbers the decision will ask for.
 pub(super) fn resolve(observed: &Observed) -> Cow<'_, Observed> {
-    match template_replica_set(&observed.template_hash, &observed.replica_sets) {
-        Some(rs) if rs.hash != observed.template_hash => {
-            let mut resolved = observed.clone();
-            resolved.template_hash = rs.hash.clone();
-            Cow::Owned(resolved)
-        }
-        _ => Cow::Borrowed(observed),
+    let Some(rs) = template_replica_set(&observed.template_hash, &observed.replica_sets) else {
+        return Cow::Borrowed(observed);
+    };
+    let renamed = rs.hash != observed.template_hash;
+    let newest_other = newest(observed, |other| other.hash != rs.hash);
+    let renumbered = newest_other.is_some_and(|n| n >= rs.revision);
+    if !renamed && !renumbered {
+        return Cow::Borrowed(observed);
     }
+    let hash = rs.hash.clone();
+    let mut resolved = observed.clone();
+    if let Some(rs) = resolved.replica_sets.iter_mut().find(|rs| rs.hash == hash)
+        && let Some(n) = newest_other.filter(|_| renumbered)
+    {
+        rs.revision = n.saturating_add(1);
+    }
+    resolved.template_hash = hash;
+    Cow::Owned(resolved)
+}
+
+/// The revision number the ReplicaSet `hash` is to carry: its own (the
+/// template's already renumbered by [`resolve`]), or, for one that does
+/// not exist yet, the next after every other.
+pub(super) fn revision(observed: &Observed, hash: &str) -> u64 {
+    match observed.replica_set(hash) {
+        Some(rs) => rs.revision,
+        None => newest(observed, |_| true).map_or(1, |n| n.saturating_add(1)),
+    }
+}
+
+fn newest(observed: &Observed, which: impl Fn(&ReplicaSetState) -> bool) -> Option<u64> {
+    observed
+        .replica_sets
+        .iter()
+        .filter(|rs| which(rs))
+        .map(|rs| rs.revision)
+        .max()
 }
 
 #[cfg(test)]
@@ -67,6 +98,58 @@ mod tests {
         let found = template_replica_set("x", &sets).map(|rs| rs.hash.as_str());
         assert_eq!(found, Some("a"));
         assert!(template_replica_set("z", &sets).is_none());
+    }
+
+    fn numbers(observed: &Observed) -> Vec<(&str, u64)> {
+        observed
+            .replica_sets
+            .iter()
+            .map(|rs| (rs.hash.as_str(), rs.revision))
+            .collect()
+    }
+
+    #[test]
+    fn going_back_to_an_old_template_makes_its_replica_set_the_newest() {
+        let observed = Observed {
+            template_hash: "a".into(),
+            replica_sets: vec![rs("a", None, 1), rs("b", None, 2), rs("c", None, 3)],
+            ..Default::default()
+        };
+        let resolved = resolve(&observed);
+        assert_eq!(numbers(&resolved), [("a", 4), ("b", 2), ("c", 3)]);
+        assert!(matches!(resolve(&resolved), Cow::Borrowed(_)));
+        assert_eq!(revision(&resolved, "a"), 4);
+        assert_eq!(revision(&resolved, "b"), 2);
+    }
+
+    #[test]
+    fn a_new_replica_set_is_numbered_after_every_other() {
+        let observed = Observed {
+            template_hash: "new".into(),
+            replica_sets: vec![rs("a", None, 7), rs("b", None, 2)],
+            ..Default::default()
+        };
+        let resolved = resolve(&observed);
+        assert_eq!(numbers(&resolved), numbers(&observed));
+        assert_eq!(revision(&resolved, "new"), 8);
+        assert_eq!(revision(&Observed::default(), "first"), 1);
+    }
+
+    #[test]
+    fn a_lone_or_newest_replica_set_keeps_its_number_and_a_tie_is_broken() {
+        let lone = Observed {
+            template_hash: "a".into(),
+            replica_sets: vec![rs("a", None, 0)],
+            ..Default::default()
+        };
+        assert!(matches!(resolve(&lone), Cow::Borrowed(_)));
+        // Two numberless ReplicaSets an older controller left.
+        let tie = Observed {
+            template_hash: "a".into(),
+            replica_sets: vec![rs("a", None, 0), rs("b", None, 0)],
+            ..Default::default()
+        };
+        assert_eq!(numbers(&resolve(&tie)), [("a", 1), ("b", 0)]);
     }
 
     #[test]

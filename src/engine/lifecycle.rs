@@ -50,8 +50,15 @@ pub fn begin(ctx: &mut DecisionState, settings: &Settings, steps: usize) -> bool
     promote
 }
 
-/// `spec.restartAt`: once it has come, the platform restarts every pod
-/// created before it, a few at a time; the status remembers it was asked.
+/// How soon to look again while pods wait to be restarted: a pod replaced
+/// leaves its ReplicaSet's counts as they were, so no change would bring
+/// the platform back for the next one.
+const RESTART_POLL_MS: i64 = 1000;
+
+/// `spec.restartAt`: once it has come, every pod created before it is
+/// restarted, the oldest first, one at a time and only while every pod of
+/// the rollout is ready, so a restart never costs more than one pod of
+/// capacity. The status remembers it was asked.
 pub fn restart(ctx: &mut DecisionState, settings: &Settings) {
     let Some(at) = settings.restart_at else {
         return;
@@ -62,6 +69,32 @@ pub fn restart(ctx: &mut DecisionState, settings: &Settings) {
         return;
     }
     ctx.desired.restart_pods_before = Some(at);
+    let running = |hash: &str| {
+        ctx.observed
+            .replica_set(hash)
+            .is_some_and(|rs| rs.replicas > 0)
+    };
+    let oldest = ctx
+        .observed
+        .pods
+        .iter()
+        .filter(|p| !p.terminating && running(&p.hash))
+        .filter_map(|p| Some((p.created_at?, p)))
+        .filter(|(created, _)| *created < at)
+        .min_by(|(a, p), (b, q)| a.cmp(b).then_with(|| p.name.cmp(&q.name)))
+        .map(|(_, p)| p.name.clone());
+    if let Some(pod) = oldest {
+        ctx.desired.requeue_in(RESTART_POLL_MS);
+        // A replacement still starting: wait for it before the next one.
+        let all_ready = ctx
+            .observed
+            .replica_sets
+            .iter()
+            .all(|rs| rs.ready >= rs.replicas);
+        if all_ready {
+            ctx.desired.restart_pods.push(pod);
+        }
+    }
     let at = at.to_string();
     if ctx.status.restarted_at.as_deref() != Some(at.as_str()) {
         ctx.status.restarted_at = Some(at.clone());
@@ -406,6 +439,7 @@ pub fn freeze(ctx: &mut DecisionState) {
     for rs in &ctx.observed.replica_sets {
         ctx.desired.replica_sets.push(DesiredReplicaSet {
             hash: rs.hash.clone(),
+            revision: rs.revision,
             replicas: rs.replicas,
             scale_down_at: rs.scale_down_at,
         });

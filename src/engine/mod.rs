@@ -16,7 +16,9 @@
 //! template's ReplicaSet; `canary` or `bluegreen` walks the strategy, using
 //! `lifecycle` (new revision, abort, retry, undo, restart) and `scale`
 //! (replica targets within surge and availability); `status` finishes the
-//! status; `desired` and `decision` are what comes out. [`outcome`] reads a
+//! status; `services` turns the revisions the strategy named into the
+//! hashes the Services select; `workload` scales a `workloadRef`
+//! Deployment down as the status allows; `desired` and `decision` are what comes out. [`outcome`] reads a
 //! status back as "is it done?".
 
 mod bluegreen;
@@ -29,8 +31,10 @@ mod lifecycle;
 mod observed;
 mod outcome;
 mod scale;
+mod services;
 mod settings;
 mod status;
+mod workload;
 
 use jiff::Timestamp;
 
@@ -43,7 +47,7 @@ use decision::DecisionState;
 pub use decision::{Decision, Event, EventType};
 pub use desired::{Desired, DesiredAnalysisRun, DesiredReplicaSet, RunKind};
 pub use identity::template_replica_set;
-pub use observed::{AnalysisRunState, Observed, ReplicaSetState, Request};
+pub use observed::{AnalysisRunState, Observed, PodState, ReplicaSetState, Request};
 pub use outcome::{Outcome, outcome};
 pub use settings::Settings;
 
@@ -78,8 +82,10 @@ pub fn decide(
                     bluegreen::decide(&mut ctx, &settings, blue_green)
                 }
             }
+            services::select(&mut ctx);
             lifecycle::restart(&mut ctx, &settings);
             status::finish(&mut ctx, &settings, spec, status);
+            workload::scale_down(&mut ctx, &settings);
         }
         Err(problem) => status::invalid(&mut ctx, spec, &problem.to_string()),
     }

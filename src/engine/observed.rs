@@ -32,6 +32,17 @@ pub struct ReplicaSetState {
     pub scale_down_at: Option<Timestamp>,
 }
 
+/// A pod of the rollout, as the platform sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PodState {
+    pub name: String,
+    /// The pod-template hash of its ReplicaSet.
+    pub hash: String,
+    pub created_at: Option<Timestamp>,
+    /// Already being deleted.
+    pub terminating: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnalysisRunState {
     pub name: String,
@@ -65,6 +76,9 @@ pub struct Observed {
     /// Human revision of the spec's template now.
     pub template_label: String,
     pub replica_sets: Vec<ReplicaSetState>,
+    /// The rollout's pods, when the platform looks at them: it must while
+    /// `spec.restartAt` is set, which is what the engine reads them for.
+    pub pods: Vec<PodState>,
     pub analysis_runs: Vec<AnalysisRunState>,
     /// The canary weight the traffic router reports; `None` when the
     /// platform routes by replica ratio or applies weights synchronously.
@@ -77,6 +91,9 @@ pub struct Observed {
     /// see (a missing workloadRef Deployment or Service); the rollout is
     /// invalid until it is fixed.
     pub problem: Option<SpecProblem>,
+    /// The `spec.replicas` of the Deployment a `workloadRef` names, when
+    /// the rollout has one and the platform read it.
+    pub workload_replicas: Option<i32>,
 }
 
 impl Observed {

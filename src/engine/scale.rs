@@ -6,6 +6,7 @@ use jiff::Timestamp;
 
 use super::decision::DecisionState;
 use super::desired::DesiredReplicaSet;
+use super::identity;
 use super::settings::Settings;
 
 /// Where the strategy wants a ReplicaSet to end up; [`apply`] turns it
@@ -83,6 +84,7 @@ pub fn apply(
             }
         }
         ctx.desired.replica_sets.push(DesiredReplicaSet {
+            revision: identity::revision(ctx.observed, &target.hash),
             hash: target.hash,
             replicas,
             scale_down_at: target.scale_down_at,

@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::duration::{int_or_string_millis, scaled_value};
 use crate::crd::problem::SpecProblem;
-use crate::crd::rollout::{AnalysisTemplateRef, RolloutAnalysis, RolloutSpec};
+use crate::crd::rollout::{AnalysisTemplateRef, RolloutAnalysis, RolloutSpec, ScaleDown};
 
 const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 /// With a traffic router, old pods stay up this long so in-flight requests
@@ -23,6 +23,9 @@ pub struct Settings {
     pub paused: bool,
     /// `spec.restartAt`: pods created before it are to be restarted.
     pub restart_at: Option<jiff::Timestamp>,
+    /// `spec.workloadRef.scaleDown` (`onsuccess` when unset); `None`
+    /// without a `workloadRef`.
+    pub workload_scale_down: Option<ScaleDown>,
     pub strategy: Strategy,
 }
 
@@ -290,6 +293,10 @@ impl Settings {
                 })?),
                 None => None,
             },
+            workload_scale_down: spec
+                .workload_ref
+                .as_ref()
+                .map(|w| w.scale_down.unwrap_or(ScaleDown::OnSuccess)),
             strategy,
         })
     }

@@ -1,5 +1,6 @@
 //! A tiny simulated platform for the engine: ReplicaSets become available
-//! as soon as they are asked for (minus injected unready pods), analysis
+//! as soon as they are asked for (minus injected unready pods), each with a
+//! pod per replica (a restarted pod is replaced at once), analysis
 //! runs start Running and finish with the outcome the test chose, and time
 //! moves only when the test says so.
 #![allow(dead_code)]
@@ -8,8 +9,8 @@ use std::collections::HashMap;
 
 use conductor::crd::rollout::*;
 use conductor::engine::{
-    self, AnalysisPhase, AnalysisRunState, Decision, Event, Observed, ReplicaSetState, Request,
-    RunKind,
+    self, AnalysisPhase, AnalysisRunState, Decision, Event, Observed, PodState, ReplicaSetState,
+    Request, RunKind,
 };
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
@@ -21,6 +22,9 @@ pub struct World {
     pub now: Timestamp,
     pub template: (String, String),
     pub replica_sets: Vec<ReplicaSetState>,
+    pub pods: Vec<PodState>,
+    /// Pods created so far, to name and order them.
+    pods_created: u64,
     pub runs: Vec<AnalysisRunState>,
     /// Outcome analysis runs reach on the decision after they start.
     pub outcomes: HashMap<&'static str, AnalysisPhase>,
@@ -30,7 +34,10 @@ pub struct World {
     pub events: Vec<Event>,
     pub weight: i32,
     pub last: Option<Decision>,
-    next_revision: u64,
+    /// The `workloadRef` Deployment's replicas, when the spec names one.
+    pub deployment: Option<i32>,
+    /// ReplicaSets created so far.
+    created: u64,
 }
 
 pub fn pod_template(image: &str) -> PodTemplateSpec {
@@ -135,6 +142,26 @@ pub fn routed(mut spec: RolloutSpec) -> RolloutSpec {
     spec
 }
 
+/// `spec` taking over a Deployment of as many replicas as it asks for,
+/// which gives its pods up as `scale_down` says.
+pub fn workload_ref(mut spec: RolloutSpec, scale_down: Option<ScaleDown>) -> RolloutSpec {
+    spec.template = None;
+    spec.workload_ref = Some(WorkloadRef {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        name: "helpdesk".into(),
+        scale_down,
+    });
+    spec
+}
+
+/// The Deployment a spec's `workloadRef` names starts with the rollout's replicas.
+fn spec_deployment(spec: &RolloutSpec) -> Option<i32> {
+    spec.workload_ref
+        .as_ref()
+        .map(|_| spec.replicas.unwrap_or(1))
+}
+
 impl World {
     /// A rollout whose first revision `v1` is deployed and healthy.
     pub fn healthy(spec: RolloutSpec) -> Self {
@@ -146,11 +173,14 @@ impl World {
 
     pub fn new(spec: RolloutSpec) -> Self {
         Self {
+            deployment: spec_deployment(&spec),
             spec,
             status: RolloutStatus::default(),
             now: "2026-11-24T10:00:00Z".parse().unwrap(),
             template: ("h-v1".into(), "v1".into()),
             replica_sets: Vec::new(),
+            pods: Vec::new(),
+            pods_created: 0,
             runs: Vec::new(),
             outcomes: HashMap::new(),
             unready: HashMap::new(),
@@ -158,7 +188,7 @@ impl World {
             events: Vec::new(),
             weight: 0,
             last: None,
-            next_revision: 1,
+            created: 0,
         }
     }
 
@@ -169,23 +199,19 @@ impl World {
             template_hash: self.template.0.clone(),
             template_label: self.template.1.clone(),
             replica_sets: self.replica_sets.clone(),
+            pods: self.pods.clone(),
             analysis_runs: self.runs.clone(),
             traffic_weight: None,
             known_templates: None,
             requests: self.requests.clone(),
             problem: None,
+            workload_replicas: self.deployment,
         }
     }
 
     /// Rolls out a new revision, as editing the template's image would.
     pub fn update(&mut self, label: &str) {
         self.template = (format!("h-{label}"), label.to_owned());
-        // As with Deployments, going back to an old template makes its
-        // ReplicaSet the newest revision.
-        if let Some(rs) = self.replica_sets.iter_mut().find(|rs| rs.label == label) {
-            rs.revision = self.next_revision;
-            self.next_revision += 1;
-        }
         if let Some(t) = self.spec.template.as_mut() {
             *t = pod_template(&format!("helpdesk:{label}"));
         }
@@ -246,6 +272,7 @@ impl World {
                 .find(|rs| rs.hash == desired.hash)
             {
                 Some(rs) => {
+                    rs.revision = desired.revision;
                     rs.replicas = desired.replicas;
                     rs.ready = available;
                     rs.available = available;
@@ -253,14 +280,16 @@ impl World {
                 }
                 None => {
                     let label = desired.hash.trim_start_matches("h-").to_owned();
+                    self.created += 1;
                     self.replica_sets.push(ReplicaSetState {
                         hash: desired.hash.clone(),
                         label,
-                        revision: self.next_revision,
+                        revision: desired.revision,
                         template: None,
+                        // Apart, in the order they were created.
                         created_at: Some(
                             self.now
-                                .checked_add(SignedDuration::from_millis(self.next_revision as i64))
+                                .checked_add(SignedDuration::from_millis(self.created as i64))
                                 .unwrap(),
                         ),
                         replicas: desired.replicas,
@@ -268,14 +297,47 @@ impl World {
                         available,
                         scale_down_at: desired.scale_down_at,
                     });
-                    self.next_revision += 1;
                 }
             }
         }
+        self.pods
+            .retain(|p| !decision.desired.restart_pods.contains(&p.name));
+        self.keep_pods();
         if let Some(hash) = &decision.desired.rollback_to {
             self.update(hash.trim_start_matches("h-"));
         }
         self.weight = decision.desired.canary_weight;
+        if let Some(replicas) = decision.desired.workload_replicas {
+            self.deployment = Some(replicas);
+        }
+    }
+
+    /// A pod per replica of every ReplicaSet: new ones created now, the
+    /// newest removed first.
+    fn keep_pods(&mut self) {
+        for rs in &self.replica_sets {
+            let wanted = usize::try_from(rs.replicas).unwrap_or(0);
+            let mut have = self.pods.iter().filter(|p| p.hash == rs.hash).count();
+            while have > wanted {
+                let newest = self.pods.iter().rposition(|p| p.hash == rs.hash).unwrap();
+                self.pods.remove(newest);
+                have -= 1;
+            }
+            while have < wanted {
+                self.pods_created += 1;
+                self.pods.push(PodState {
+                    name: format!("{}-pod{}", rs.hash, self.pods_created),
+                    hash: rs.hash.clone(),
+                    created_at: Some(
+                        self.now
+                            .checked_add(SignedDuration::from_millis(self.pods_created as i64))
+                            .unwrap(),
+                    ),
+                    terminating: false,
+                });
+                have += 1;
+            }
+        }
     }
 
     /// Decides until the status stops changing (at most 50 times), without time passing.

@@ -3,16 +3,17 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
 use super::owned_replica_set::OwnedReplicaSet;
-use super::{KubeError, TEMPLATE_REVISION_ANNOTATION};
+use super::{HASH_LABEL, KubeError, TEMPLATE_REVISION_ANNOTATION};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
-use crate::engine::{AnalysisRunState, Observed, ReplicaSetState, Request, template_replica_set};
+use crate::engine::{AnalysisRunState, Observed, PodState, ReplicaSetState, Request};
 
 /// The workload template the rollout asks for now (from `spec.template` or
 /// the `workloadRef` Deployment), and its identity.
@@ -29,7 +30,8 @@ pub struct WorkloadTemplate {
 #[derive(Debug, Clone)]
 pub struct Workload {
     pub name: String,
-    /// Its `spec.replicas` as read, so scaling it down needs no second read.
+    /// Its `spec.replicas` as read: the engine decides from it how far to
+    /// scale it down.
     pub replicas: i32,
 }
 
@@ -128,6 +130,33 @@ pub fn replica_set_state(rs: &OwnedReplicaSet) -> Option<ReplicaSetState> {
     })
 }
 
+/// The pods of the rollout's ReplicaSets, looked at only while
+/// `spec.restartAt` is set: restarting them is all the engine reads pods
+/// for, and every other reconcile is spared a pod list.
+pub async fn pods(
+    client: &Client,
+    rollout: &Rollout,
+    sets: &[Arc<OwnedReplicaSet>],
+) -> Result<Vec<PodState>, KubeError> {
+    let hashes: Vec<&str> = sets.iter().filter_map(|rs| rs.hash.as_deref()).collect();
+    if rollout.spec.restart_at.is_none() || hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let api: Api<Pod> = Api::namespaced(client.clone(), &rollout.namespace().unwrap_or_default());
+    let selector = format!("{HASH_LABEL} in ({})", hashes.join(","));
+    let list = api.list(&ListParams::default().labels(&selector)).await?;
+    Ok(list
+        .items
+        .iter()
+        .map(|pod| PodState {
+            name: pod.name_any(),
+            hash: pod.labels().get(HASH_LABEL).cloned().unwrap_or_default(),
+            created_at: pod.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            terminating: pod.metadata.deletion_timestamp.is_some(),
+        })
+        .collect())
+}
+
 fn analysis_run_state(run: &AnalysisRun) -> AnalysisRunState {
     let status = run.status.as_ref();
     AnalysisRunState {
@@ -141,6 +170,7 @@ pub struct Inputs<'a> {
     pub rollout: &'a Rollout,
     pub template: Option<&'a WorkloadTemplate>,
     pub replica_sets: &'a [Arc<OwnedReplicaSet>],
+    pub pods: Vec<PodState>,
     pub analysis_runs: &'a [Arc<AnalysisRun>],
     pub known_templates: Option<Vec<AnalysisTemplateRef>>,
     pub request: Option<Request>,
@@ -156,17 +186,6 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
         .template
         .map(|t| (t.hash.clone(), t.label.clone()))
         .unwrap_or_default();
-    // Going back to an old template makes its ReplicaSet the newest
-    // revision again; the write that follows records the new number.
-    let newest = replica_sets.iter().map(|rs| rs.revision).max().unwrap_or(0);
-    let current = template_replica_set(&template_hash, &replica_sets).map(|rs| rs.hash.clone());
-    if let Some(current) = replica_sets
-        .iter_mut()
-        .find(|rs| Some(&rs.hash) == current.as_ref())
-        && current.revision < newest
-    {
-        current.revision = newest + 1;
-    }
     replica_sets.sort_by_key(|rs| rs.revision);
     Observed {
         name: inputs.rollout.name_any(),
@@ -174,6 +193,7 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
         template_hash,
         template_label,
         replica_sets,
+        pods: inputs.pods,
         analysis_runs: inputs
             .analysis_runs
             .iter()
@@ -183,5 +203,9 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
         known_templates: inputs.known_templates,
         requests: inputs.request.into_iter().collect(),
         problem: None,
+        workload_replicas: inputs
+            .template
+            .and_then(|t| t.workload.as_ref())
+            .map(|w| w.replicas),
     }
 }

@@ -39,19 +39,17 @@ pub async fn apply(
     let hash_of = |rs: &OwnedReplicaSet| rs.hash.clone().unwrap_or_default();
     let mut writes = 0;
     for want in &desired.replica_sets {
-        let state = observed.replica_set(&want.hash);
         let found = existing.iter().find(|rs| hash_of(rs) == want.hash);
         let scale_down_at = want.scale_down_at.map(|t| t.to_string());
         match found {
             None if want.hash == template.hash => {
-                let revision = observed
-                    .replica_sets
-                    .iter()
-                    .map(|rs| rs.revision)
-                    .max()
-                    .unwrap_or(0)
-                    + 1;
-                let rs = build(rollout, template, want.replicas, revision, scale_down_at)?;
+                let rs = build(
+                    rollout,
+                    template,
+                    want.replicas,
+                    want.revision,
+                    scale_down_at,
+                )?;
                 match api.create(&PostParams::default(), &rs).await {
                     Ok(_) => writes += 1,
                     // Created by an earlier reconcile our cache has not seen yet.
@@ -61,22 +59,20 @@ pub async fn apply(
             }
             None => {}
             Some(rs) => {
-                let revision = state.map(|s| s.revision.to_string());
+                let revision = want.revision.to_string();
                 let unchanged = rs.replicas == want.replicas
                     && rs.scale_down_at == scale_down_at
-                    && revision
-                        .as_ref()
-                        .is_none_or(|r| rs.revision.as_ref() == Some(r));
+                    && rs.revision.as_ref() == Some(&revision);
                 if unchanged {
                     continue;
                 }
-                let mut patch_annotations = json!({ SCALE_DOWN_AT_ANNOTATION: scale_down_at });
-                if let Some(revision) = revision {
-                    patch_annotations[REPLICA_SET_REVISION_ANNOTATION] = json!(revision);
+                let patch_annotations = json!({
+                    SCALE_DOWN_AT_ANNOTATION: scale_down_at,
+                    REPLICA_SET_REVISION_ANNOTATION: revision,
                     // An older controller's key for the number goes, so the
                     // ReplicaSet never shows two numbers.
-                    patch_annotations[LEGACY_REPLICA_SET_REVISION_ANNOTATION] = json!(null);
-                }
+                    LEGACY_REPLICA_SET_REVISION_ANNOTATION: null,
+                });
                 let patch = json!({
                     "metadata": { "annotations": patch_annotations },
                     "spec": { "replicas": want.replicas },

@@ -8,7 +8,7 @@ use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType};
@@ -30,14 +30,13 @@ use super::{
 };
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::problem::SpecProblem;
-use crate::crd::rollout::{Rollout, RolloutPhase, RolloutStatus, ScaleDown};
+use crate::crd::rollout::{Rollout, RolloutStatus};
 use crate::engine::{self, Decision, EventType, Observed};
 
 const NAME: &str = "rollout";
 /// Re-decide this often even when nothing changes: clocks (pauses,
 /// deadlines) are covered by the engine's own requeues; this is the safety net.
 const RESYNC: Duration = Duration::from_secs(300);
-const RESTART_POLL: Duration = Duration::from_secs(1);
 
 /// The rollout controller's shared state: what every Rollout reconcile
 /// reads and writes through.
@@ -193,10 +192,12 @@ async fn reconcile_inner(
     };
     let owned_sets = ctx.replica_sets.owned_by(&uid);
     let owned_runs = ctx.analysis_runs.owned_by(&uid);
+    let pods = observe::pods(&ctx.client, rollout, &owned_sets).await?;
     let mut observed = observe::observed(Inputs {
         rollout,
         template: template.as_ref(),
         replica_sets: &owned_sets,
+        pods,
         analysis_runs: &owned_runs,
         known_templates: Some(ctx.templates.known(&namespace)),
         request,
@@ -215,7 +216,6 @@ async fn reconcile_inner(
 
     // Apply.
     let mut writes = 0;
-    let mut restarting = false;
     if let (Some(template), None) = (&template, &observed.problem) {
         writes += replica_sets::apply(
             &ctx.client,
@@ -226,10 +226,9 @@ async fn reconcile_inner(
             &owned_sets,
         )
         .await?;
-        let aborted = decision.status.abort == Some(true);
         // A spec problem from the router still lets the analysis runs be
         // made; any other failure stops here and is retried.
-        let routed = match routers::apply(&ctx.client, rollout, &decision.desired, aborted).await {
+        let routed = match routers::apply(&ctx.client, rollout, &decision.desired).await {
             Err(KubeError::Spec(problem)) => Err(problem),
             other => Ok(other?),
         };
@@ -250,10 +249,7 @@ async fn reconcile_inner(
             Ok(n) => writes += n,
             Err(problem) => decision = invalid(&spec, &status, observed.clone(), problem, now),
         }
-        let (written, pods_restarting) =
-            side_effects(ctx, rollout, template, &owned_sets, &decision).await?;
-        writes += written;
-        restarting = pods_restarting;
+        writes += side_effects(ctx, rollout, template, &decision).await?;
     }
 
     // Status.
@@ -272,14 +268,9 @@ async fn reconcile_inner(
     }
     publish_events(ctx, rollout, &decision).await;
     ctx.metrics.wrote(NAME, writes as u64);
-    let mut requeue = decision.desired.requeue_after_ms.map_or(RESYNC, |ms| {
+    let requeue = decision.desired.requeue_after_ms.map_or(RESYNC, |ms| {
         Duration::from_millis(ms.unsigned_abs()).min(RESYNC)
     });
-    if restarting {
-        // Pods come back without the ReplicaSet's counts changing, so no
-        // watch event would bring us back for the next one.
-        requeue = requeue.min(RESTART_POLL);
-    }
     Ok(Action::requeue(requeue))
 }
 
@@ -294,36 +285,21 @@ fn invalid(
     engine::decide(spec, status, &observed, now)
 }
 
-/// Undo, pod restarts and the workloadRef Deployment.
+/// Pod restarts and the workloadRef Deployment, as the decision says.
 async fn side_effects(
     ctx: &RolloutControllerState,
     rollout: &Rollout,
     template: &WorkloadTemplate,
-    owned_sets: &[Arc<OwnedReplicaSet>],
     decision: &Decision,
-) -> Result<(usize, bool), KubeError> {
+) -> Result<usize, KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
-    let mut writes = 0;
-    let mut restarting = false;
-    if let Some(before) = decision.desired.restart_pods_before
-        && restart_one_pod(ctx, owned_sets, &namespace, before).await?
+    let mut writes = restart_pods(ctx, &namespace, &decision.desired.restart_pods).await?;
+    if let (Some(workload), Some(replicas)) =
+        (&template.workload, decision.desired.workload_replicas)
     {
-        writes += 1;
-        restarting = true;
+        writes += scale_deployment(ctx, &namespace, &workload.name, replicas).await?;
     }
-    if let Some(workload) = template.workload.as_ref().filter(|w| w.replicas > 0) {
-        let scale_down = rollout
-            .spec
-            .workload_ref
-            .as_ref()
-            .and_then(|w| w.scale_down)
-            .unwrap_or(ScaleDown::OnSuccess);
-        let healthy = decision.status.phase == Some(RolloutPhase::Healthy);
-        if healthy && scale_down != ScaleDown::Never {
-            writes += scale_deployment_to_zero(ctx, &namespace, &workload.name).await?;
-        }
-    }
-    Ok((writes, restarting))
+    Ok(writes)
 }
 
 /// Puts the named ReplicaSet's template back into the rollout's spec.
@@ -365,59 +341,34 @@ async fn undo(
     Ok(1)
 }
 
-/// Deletes one pod created before `before`, only while every pod of the
-/// rollout is ready, so a restart never costs more than one pod of
-/// capacity. Returns whether pods are still to be restarted.
-async fn restart_one_pod(
+/// Deletes the pods the decision restarts, for their ReplicaSets to replace.
+async fn restart_pods(
     ctx: &RolloutControllerState,
-    sets: &[Arc<OwnedReplicaSet>],
     namespace: &str,
-    before: Timestamp,
-) -> Result<bool, KubeError> {
-    let all_ready = sets.iter().all(|rs| rs.ready >= rs.replicas);
-    let hashes: Vec<String> = sets
-        .iter()
-        .filter(|rs| rs.replicas > 0)
-        .filter_map(|rs| rs.hash.clone())
-        .collect();
-    if hashes.is_empty() {
-        return Ok(false);
-    }
+    names: &[String],
+) -> Result<usize, KubeError> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!("{HASH_LABEL} in ({})", hashes.join(","));
-    let list = pods.list(&ListParams::default().labels(&selector)).await?;
-    let oldest = list
-        .items
-        .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| {
-            p.metadata
-                .creation_timestamp
-                .as_ref()
-                .is_some_and(|t| t.0 < before)
-        })
-        .min_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0));
-    let Some(pod) = oldest else {
-        return Ok(false);
-    };
-    // A replacement is still starting: wait for it before the next one.
-    if !all_ready {
-        return Ok(true);
+    let mut writes = 0;
+    for name in names {
+        match pods.delete(name, &DeleteParams::default()).await {
+            Ok(_) => writes += 1,
+            // Gone already: as good as restarted.
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
-    match pods.delete(&pod.name_any(), &DeleteParams::default()).await {
-        Ok(_) => Ok(true),
-        Err(e) if is_not_found(&e) => Ok(true),
-        Err(e) => Err(e.into()),
-    }
+    Ok(writes)
 }
 
-async fn scale_deployment_to_zero(
+/// Sets the `workloadRef` Deployment's replicas to what the engine decided.
+async fn scale_deployment(
     ctx: &RolloutControllerState,
     namespace: &str,
     name: &str,
+    replicas: i32,
 ) -> Result<usize, KubeError> {
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
-    let patch = json!({ "spec": { "replicas": 0 } });
+    let patch = json!({ "spec": { "replicas": replicas } });
     match api
         .patch(
             name,

@@ -59,18 +59,12 @@ pub async fn apply(
     client: &Client,
     rollout: &Rollout,
     desired: &Desired,
-    aborted: bool,
 ) -> Result<usize, KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
     let (stable_field, canary_field) = service_fields(&rollout.spec.strategy);
     let (stable_service, canary_service) = (stable_field.0, canary_field.0);
     let stable_hash = desired.stable_hash.as_deref();
-    // An aborted canary's pods may stay up for a while (abortScaleDownDelay)
-    // for debugging, but no traffic, not even through its own Service.
-    let canary_hash = match aborted {
-        true => stable_hash,
-        false => desired.canary_hash.as_deref().or(stable_hash),
-    };
+    let canary_hash = desired.canary_hash.as_deref();
     let mut writes = 0;
     let api: Api<Service> = Api::namespaced(client.clone(), &namespace);
     for ((service, field), hash) in [(stable_field, stable_hash), (canary_field, canary_hash)] {

@@ -31,6 +31,10 @@ use crate::crd::rollout::{AnalysisTemplateRef, RolloutStatus};
 use crate::engine::{self, AnalysisPhase, AnalysisRunState, Observed, ReplicaSetState};
 
 const TICK: Duration = Duration::from_millis(100);
+/// The proxy's (stable, canary) backends.
+type Backends = (Vec<SocketAddr>, Vec<SocketAddr>);
+/// How long a stopping process may finish the requests it is serving.
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 /// The spec the cluster holds: what a deploy applied, under a generation
 /// raised whenever it changes.
@@ -200,6 +204,7 @@ impl LocalPlatform {
             template_hash: revision.hash.clone(),
             template_label: revision.label.clone(),
             replica_sets,
+            pods: Vec::new(),
             analysis_runs,
             traffic_weight: None,
             known_templates: Some(vec![AnalysisTemplateRef {
@@ -208,6 +213,7 @@ impl LocalPlatform {
             }]),
             requests: Vec::new(),
             problem: None,
+            workload_replicas: None,
         }
     }
 
@@ -218,6 +224,10 @@ impl LocalPlatform {
         let observed = self.observe(current);
         let revision = &current.revision;
         let decision = engine::decide(&revision.spec, &self.status, &observed, Timestamp::now());
+        if let Some((stopping, (stable, canary))) = self.stopping(&decision.desired) {
+            self.proxy.set_backends(stable, canary);
+            drained(&self.proxy, &stopping).await;
+        }
         for rs in &decision.desired.replica_sets {
             let Some(settings) = self.revisions.get(&rs.hash).cloned() else {
                 continue;
@@ -230,10 +240,12 @@ impl LocalPlatform {
                     usize::try_from(rs.replicas).unwrap_or(0),
                 )
                 .await?;
-            let next = self.created.len() as u64 + 1;
+            // The revision number is the engine's: new, or renumbered on
+            // going back to an old template.
             self.created
                 .entry(rs.hash.clone())
-                .or_insert((next, Timestamp::now()));
+                .and_modify(|(revision, _)| *revision = rs.revision)
+                .or_insert((rs.revision, Timestamp::now()));
             match rs.scale_down_at {
                 Some(at) => self.scale_down_at.insert(rs.hash.clone(), at),
                 None => self.scale_down_at.remove(&rs.hash),
@@ -247,17 +259,11 @@ impl LocalPlatform {
                 }
             }
         }
-        let stable = decision.desired.stable_hash.clone().unwrap_or_default();
-        let canary = decision.desired.canary_hash.clone().unwrap_or_default();
-        let canary_addrs = if canary == stable {
-            Vec::new()
-        } else {
-            self.sets.addrs(&canary)
-        };
+        let (stable_addrs, canary_addrs) = self.backends(&decision.desired, |_| usize::MAX);
         self.proxy
-            .set_backends(self.sets.addrs(&stable), canary_addrs.clone());
+            .set_backends(stable_addrs.clone(), canary_addrs.clone());
         if let Some(scrape) = self.scrape.as_mut() {
-            scrape.follow(&self.sets.addrs(&stable), &canary_addrs);
+            scrape.follow(&stable_addrs, &canary_addrs);
         }
         let weight = decision.desired.canary_weight;
         self.proxy.set_weight(weight);
@@ -300,17 +306,55 @@ impl LocalPlatform {
         for event in &decision.events {
             self.say(&format!("{}: {}", event.reason, event.message));
         }
-        self.sync_runs(revision, &decision.desired.analysis_runs, canary_addrs)
+        self.sync_runs(revision, &decision.desired.analysis_runs)
             .map_err(ReplicaError::Start)?;
         self.status = decision.status;
         Ok(())
+    }
+
+    /// The proxy's stable and canary backends: the processes of the hashes
+    /// the Services select, at most `keep(hash)` of each, the oldest
+    /// (a scale-down stops the newest first).
+    fn backends(&self, desired: &engine::Desired, keep: impl Fn(&str) -> usize) -> Backends {
+        let addrs = |hash: &str| {
+            let mut addrs = self.sets.addrs(hash);
+            addrs.truncate(keep(hash));
+            addrs
+        };
+        let stable = desired.stable_hash.as_deref().unwrap_or_default();
+        let canary = desired.canary_hash.as_deref().unwrap_or_default();
+        let canary_addrs = if canary == stable {
+            Vec::new()
+        } else {
+            addrs(canary)
+        };
+        (addrs(stable), canary_addrs)
+    }
+
+    /// The processes a decision stops that serve now, and the backends
+    /// without them: they leave the proxy first, and stop once it is done
+    /// with them ([`drained`]), as pods leave a Service's endpoints before
+    /// they terminate, so no user request is sent to a process that is gone.
+    fn stopping(&self, desired: &engine::Desired) -> Option<(Vec<SocketAddr>, Backends)> {
+        let kept = |hash: &str| {
+            desired
+                .replica_sets
+                .iter()
+                .find(|rs| rs.hash == hash)
+                .map_or(usize::MAX, |rs| usize::try_from(rs.replicas).unwrap_or(0))
+        };
+        let stopping: Vec<SocketAddr> = desired
+            .replica_sets
+            .iter()
+            .flat_map(|rs| self.sets.addrs(&rs.hash).into_iter().skip(kept(&rs.hash)))
+            .collect();
+        (!stopping.is_empty()).then(|| (stopping, self.backends(desired, kept)))
     }
 
     fn sync_runs(
         &mut self,
         revision: &LocalRevision,
         desired: &[engine::DesiredAnalysisRun],
-        canary: Vec<SocketAddr>,
     ) -> Result<(), String> {
         for run in desired {
             if self.runs.contains_key(&run.name) {
@@ -318,7 +362,14 @@ impl LocalPlatform {
             }
             let plans = plan_metrics(&revision.template_name, &revision.template, &[])
                 .map_err(|p| joined(&p, "; "))?;
-            let endpoints = canary.iter().map(|a| format!("http://{a}")).collect();
+            // The pods of the revision it analyses, whichever pods the
+            // Services select.
+            let endpoints = self
+                .sets
+                .addrs(&run.hash)
+                .iter()
+                .map(|a| format!("http://{a}"))
+                .collect();
             let providers = Providers::new(
                 Arc::new(StaticKeys {
                     api_key: String::new(),
@@ -380,6 +431,15 @@ impl LocalPlatform {
             ));
         }
         lock(&self.shared.journal).measurements.extend(lines);
+    }
+}
+
+/// Waits until the proxy has no request in flight to `stopping`, a
+/// second at most.
+async fn drained(proxy: &Proxy, stopping: &[SocketAddr]) {
+    let started = Instant::now();
+    while proxy.in_flight(stopping) > 0 && started.elapsed() < DRAIN_LIMIT {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -1,8 +1,10 @@
 //! A weighted HTTP reverse proxy on one front port. The canary gets exactly
 //! `weight` percent of requests (spread evenly, not at random), each side
 //! round-robins over its backends, and every answer is counted per side so
-//! a demo can say what users saw.
+//! a demo can say what users saw. Requests in flight are counted per
+//! backend, so a process is stopped only once the proxy is done with it.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -42,11 +44,31 @@ struct Routing {
     /// When the weight last became 0, and when a canary request last started.
     weight_zero_at: Option<Instant>,
     last_canary_at: Option<Instant>,
+    /// Requests sent to each backend and not answered yet.
+    in_flight: HashMap<SocketAddr, usize>,
 }
 
 impl Routing {
-    /// The side for the next request: the canary whenever it is behind its share.
+    /// The side for the next request, counted in flight until [`Routing::done`].
     fn pick(&mut self) -> Option<(Side, SocketAddr)> {
+        let picked = self.pick_side();
+        if let Some((_, backend)) = picked {
+            *self.in_flight.entry(backend).or_default() += 1;
+        }
+        picked
+    }
+
+    fn done(&mut self, backend: SocketAddr) {
+        if let Some(n) = self.in_flight.get_mut(&backend) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_flight.remove(&backend);
+            }
+        }
+    }
+
+    /// The canary whenever it is behind its share.
+    fn pick_side(&mut self) -> Option<(Side, SocketAddr)> {
         self.routed += 1;
         let share = self.routed * u64::from(self.weight) / 100;
         let canary = !self.canary.is_empty() && self.canary_routed < share;
@@ -131,6 +153,11 @@ impl Proxy {
         });
     }
 
+    /// Requests sent to any of `backends` and not answered yet.
+    pub fn in_flight(&self, backends: &[SocketAddr]) -> usize {
+        self.with(|r| backends.iter().filter_map(|b| r.in_flight.get(b)).sum())
+    }
+
     pub fn served(&self, side: Side) -> Served {
         self.with(|r| r.served[side as usize])
     }
@@ -156,6 +183,19 @@ const HOP_BY_HOP: [&str; 6] = [
     "host",
 ];
 
+/// A request in flight to `backend`, until dropped however it ends.
+struct InFlight {
+    routing: Arc<Mutex<Routing>>,
+    backend: SocketAddr,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut routing = self.routing.lock().unwrap_or_else(|e| e.into_inner());
+        routing.done(self.backend);
+    }
+}
+
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let picked = {
         let mut routing = shared.routing.lock().unwrap_or_else(|e| e.into_inner());
@@ -163,6 +203,10 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     };
     let Some((side, backend)) = picked else {
         return (StatusCode::SERVICE_UNAVAILABLE, "no backend").into_response();
+    };
+    let _in_flight = InFlight {
+        routing: shared.routing.clone(),
+        backend,
     };
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
@@ -236,5 +280,21 @@ mod tests {
         assert_eq!(picks[4], Side::Canary, "spread out, not bunched");
         r.weight = 0;
         assert!((0..50).all(|_| r.pick().map(|p| p.0) == Some(Side::Stable)));
+    }
+
+    #[test]
+    fn a_request_is_in_flight_from_pick_until_done() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let mut r = Routing {
+            stable: vec![a],
+            ..Default::default()
+        };
+        assert_eq!(r.pick().map(|p| p.1), Some(a));
+        assert_eq!(r.pick().map(|p| p.1), Some(a));
+        assert_eq!(r.in_flight.get(&a), Some(&2));
+        r.done(a);
+        r.done(a);
+        r.done(a);
+        assert!(r.in_flight.is_empty());
     }
 }
