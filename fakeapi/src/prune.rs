@@ -21,7 +21,14 @@ const OBJECT_FIELDS: [&str; 3] = ["apiVersion", "kind", "metadata"];
 
 /// Prunes `object`, of type `key`, by the schema of the CRD version that
 /// serves it; built-in kinds and CRDs without a schema are left alone.
-pub(crate) fn custom_resource(store: &Store, key: &ResourceKey, object: &mut Value) {
+/// `only` limits it to one top-level field: a status write changes nothing
+/// else, and the rest was pruned when it was written.
+pub(crate) fn custom_resource(
+    store: &Store,
+    key: &ResourceKey,
+    object: &mut Value,
+    only: Option<&str>,
+) {
     let Some((group, version)) = key.api_version.split_once('/') else {
         return;
     };
@@ -45,8 +52,19 @@ pub(crate) fn custom_resource(store: &Store, key: &ResourceKey, object: &mut Val
                 .find(|v| v["name"].as_str() == Some(version))
         })
         .and_then(|v| v.pointer("/schema/openAPIV3Schema"));
-    if let Some(schema) = schema {
-        prune(object, schema);
+    match (schema, only) {
+        (Some(schema), None) => prune(object, schema),
+        (Some(schema), Some(field)) => {
+            if let (Some(value), Some(field_schema)) = (
+                object.get_mut(field),
+                schema.pointer(&format!("/properties/{field}")),
+            ) {
+                node(value, field_schema, false);
+            } else {
+                prune(object, schema);
+            }
+        }
+        (None, _) => {}
     }
 }
 

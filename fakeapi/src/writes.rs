@@ -140,7 +140,7 @@ impl Store {
         ] {
             m.remove(field);
         }
-        prune::custom_resource(self, key, &mut object);
+        prune::custom_resource(self, key, &mut object, None);
         defaults::apply(key, &mut object);
         if !keep_status
             && key.has_status_subresource()
@@ -283,7 +283,11 @@ impl Store {
                 next
             }
         };
-        prune::custom_resource(self, key, &mut next);
+        let pruned = match part {
+            WritePart::Status => Some("status"),
+            WritePart::Main => None,
+        };
+        prune::custom_resource(self, key, &mut next, pruned);
         meta::set_meta(
             &mut next,
             "resourceVersion",
