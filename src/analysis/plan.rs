@@ -411,7 +411,19 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
         return Ok(Query::Prometheus {
             address: sub(&p.address, "provider.prometheus.address")?,
             query: sub(&p.query, "provider.prometheus.query")?,
-            timeout_ms: timeout(&p.timeout, "provider.prometheus.timeout")?,
+            timeout_ms: match &p.timeout {
+                Some(IntOrString::Int(seconds)) if *seconds > 0 => i64::from(*seconds) * 1000,
+                Some(IntOrString::Int(seconds)) => {
+                    return Err(SpecProblem::new(
+                        "provider.prometheus.timeout",
+                        format!("{seconds} is not a positive number of seconds"),
+                    ));
+                }
+                Some(IntOrString::String(text)) => {
+                    timeout(&Some(text.clone()), "provider.prometheus.timeout")?
+                }
+                None => DEFAULT_TIMEOUT_MS,
+            },
             headers: headers(&p.headers, args, "provider.prometheus.headers")?,
         });
     }
@@ -519,4 +531,31 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
         numerator: s.numerator.clone(),
         denominator: s.denominator.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prometheus_timeout(timeout: serde_json::Value) -> Result<i64, SpecProblem> {
+        let provider: MetricProvider = serde_json::from_value(serde_json::json!({
+            "prometheus": {"address": "http://127.0.0.1:9090", "query": "up", "timeout": timeout}
+        }))
+        .expect("a provider");
+        match plan_query(&provider, &[])? {
+            Query::Prometheus { timeout_ms, .. } => Ok(timeout_ms),
+            other => panic!("not a Prometheus query: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_prometheus_timeout_is_argos_whole_seconds_or_a_duration() {
+        assert_eq!(prometheus_timeout(serde_json::json!(30)), Ok(30_000));
+        assert_eq!(prometheus_timeout(serde_json::json!("10s")), Ok(10_000));
+        let problem = prometheus_timeout(serde_json::json!(0)).unwrap_err();
+        assert_eq!(
+            problem.to_string(),
+            "provider.prometheus.timeout: 0 is not a positive number of seconds"
+        );
+    }
 }

@@ -215,9 +215,10 @@ pub struct MetricProvider {
 pub struct PrometheusMetric {
     pub address: String,
     pub query: String,
-    /// Query timeout (`10s`); default 30s.
+    /// Query timeout: whole seconds as Argo Rollouts writes it (`30`), or a
+    /// duration (`10s`); default 30s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
+    pub timeout: Option<IntOrString>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HttpHeader>,
 }
