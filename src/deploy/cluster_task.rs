@@ -154,6 +154,9 @@ pub(super) async fn cluster_task<T: ClusterTarget>(
     }
 }
 
+/// How long a hook's object may be missing before its run counts as failed.
+const HOOK_GONE_GRACE: Duration = Duration::from_secs(5);
+
 /// Runs one hook to its end; how the cluster ends when it did not succeed.
 async fn run_hook<T: ClusterTarget>(
     target: &T,
@@ -171,6 +174,7 @@ async fn run_hook<T: ClusterTarget>(
     if !hook.runs() {
         return None;
     }
+    let mut gone_since: Option<Instant> = None;
     loop {
         let last = match target.hook_status(release, hook).await {
             Ok(HookStatus::Succeeded) => {
@@ -187,7 +191,23 @@ async fn run_hook<T: ClusterTarget>(
             Ok(HookStatus::Superseded { generation }) => {
                 return Some(End::Superseded(generation));
             }
-            Ok(HookStatus::Running { detail }) => detail,
+            Ok(HookStatus::Gone) => {
+                // Long enough for a newer deploy to be seen taking over (the
+                // orchestrator re-reads the ledger meanwhile), short of a
+                // deploy's timeout.
+                let since = *gone_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= HOOK_GONE_GRACE {
+                    return Some(End::Error(format!(
+                        "hook {hook} failed: it was deleted before it finished; {not_applied}"
+                    )));
+                }
+                "deleted before it finished; waiting to see whether a newer deploy replaces it"
+                    .to_owned()
+            }
+            Ok(HookStatus::Running { detail }) => {
+                gone_since = None;
+                detail
+            }
             Err(e) => e.to_string(),
         };
         if Instant::now() >= deadline {

@@ -53,6 +53,9 @@ pub enum HookStatus {
     Superseded {
         generation: u64,
     },
+    /// The hook's object is gone before it finished: a newer deploy may be
+    /// replacing it (Helm's before-hook-creation), or someone deleted it.
+    Gone,
 }
 
 /// How the release is doing in one cluster.

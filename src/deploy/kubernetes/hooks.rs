@@ -152,9 +152,7 @@ pub async fn status(
         .await
         .map_err(|e| cluster.error(format!("reading hook {hook}: {e}")))?
     else {
-        return Ok(HookStatus::Failed {
-            reason: "it was deleted before it finished".into(),
-        });
+        return Ok(HookStatus::Gone);
     };
     if let Some(generation) = deploy_generation(&live).filter(|g| *g > release.generation) {
         return Ok(HookStatus::Superseded { generation });
