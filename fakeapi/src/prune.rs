@@ -29,7 +29,13 @@ pub(crate) fn custom_resource(
     object: &mut Value,
     only: Option<&str>,
 ) {
-    let Some((group, version)) = key.api_version.split_once('/') else {
+    // A CRD's group always has a dot; most writes (pods, ReplicaSets) are
+    // of built-in kinds and need no look at the CRDs.
+    let Some((group, version)) = key
+        .api_version
+        .split_once('/')
+        .filter(|(g, _)| g.contains('.'))
+    else {
         return;
     };
     let crds = store.list(

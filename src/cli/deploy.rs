@@ -10,7 +10,7 @@ use kube::config::Kubeconfig;
 
 use super::output::{Output, serialize};
 use super::runtime::interrupted;
-use crate::config::{self, LedgerConfig};
+use crate::config;
 use crate::deploy::kubernetes::KubeCluster;
 use crate::deploy::notify::{self, FLUSH_BOUND, INTERRUPTED_FLUSH_BOUND};
 use crate::deploy::{self, OnFailure, Request};
@@ -128,7 +128,7 @@ pub async fn run(repo: &Path, args: Args) -> Result<ExitCode, String> {
         by: args.by.clone().unwrap_or_else(who),
         poll,
     };
-    let location = ledger_location(repo, &service.ledger);
+    let location = LedgerLocation::of_service(repo, &service.ledger);
     let store = match tokio::task::spawn_blocking(move || LedgerStore::open(&location)).await {
         Ok(Ok(store)) => store,
         Ok(Err(e)) => return Err(format!("ledger: {e}")),
@@ -182,23 +182,6 @@ pub async fn run(repo: &Path, args: Args) -> Result<ExitCode, String> {
         other => print!("{}", serialize(&report, other)?),
     }
     Ok(ExitCode::from(report.exit.code()))
-}
-
-/// The ledger named in the service config; by default the repository's
-/// `origin` (so every CI job shares it), else the repository itself.
-pub(super) fn ledger_location(repo: &Path, ledger: &LedgerConfig) -> LedgerLocation {
-    let repository = match &ledger.repository {
-        Some(r) if r.contains("://") || r.contains('@') => r.clone(),
-        Some(path) => repo.join(path).display().to_string(),
-        None => git2::Repository::discover(repo)
-            .ok()
-            .and_then(|r| r.find_remote("origin").ok()?.url().map(str::to_owned))
-            .unwrap_or_else(|| repo.display().to_string()),
-    };
-    LedgerLocation {
-        repository,
-        branch: ledger.branch.clone(),
-    }
 }
 
 /// The CI job's URL from the usual CI variables, else `user@host`.

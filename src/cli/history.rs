@@ -38,7 +38,7 @@ pub fn run(repo: &Path, args: Args) -> Result<ExitCode, String> {
             .cluster(&service.file, cluster)
             .map_err(|e| e.to_string())?;
     }
-    let location = super::deploy::ledger_location(repo, &service.ledger);
+    let location = crate::gitops::location::LedgerLocation::of_service(repo, &service.ledger);
     let mut store = LedgerStore::open(&location).map_err(|e| format!("ledger: {e}"))?;
     let entries = store
         .history(&service.name, &environment.name, args.cluster.as_deref())

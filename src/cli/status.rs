@@ -59,7 +59,7 @@ pub async fn run(repo: &Path, args: Args) -> Result<ExitCode, String> {
         ],
         None => service.environments.keys().cloned().collect(),
     };
-    let location = super::deploy::ledger_location(repo, &service.ledger);
+    let location = crate::gitops::location::LedgerLocation::of_service(repo, &service.ledger);
     let service_name = service.name.clone();
     let wanted = names.clone();
     let snapshots = tokio::task::spawn_blocking(move || {

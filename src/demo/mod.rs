@@ -188,6 +188,8 @@ pub async fn run(options: Options) -> Result<Report, DemoError> {
     let service = config::load_service(&options.repo, SERVICE)?;
     let (clusters, per_cluster) = start_clusters(&options, &service).await?;
     let mut workspace = Workspace::create(&options.repo, SERVICE, ENVIRONMENT, &per_cluster)?;
+    // The service as the deploys read it: the copy pointing at the ledger.
+    let deployed = config::load_service(&workspace.source, SERVICE)?;
     let say = |line: &str| {
         if options.live {
             println!("deploy: {line}");
@@ -230,7 +232,8 @@ pub async fn run(options: Options) -> Result<Report, DemoError> {
             format!("helpdesk {} ({})", release.label, what.join(", "))
         };
         workspace.release(release.label, &subject, &release.settings)?;
-        let scenario = deploy_release(&workspace, &clusters, &release, &last_good, &say).await?;
+        let scenario =
+            deploy_release(&workspace, &deployed, &clusters, &release, &last_good, &say).await?;
         if release.promote {
             last_good = release.label.to_owned();
         }
@@ -281,12 +284,12 @@ pub async fn run(options: Options) -> Result<Report, DemoError> {
 /// deploy's own orchestrator, and each cluster's story of it.
 async fn deploy_release(
     workspace: &Workspace,
+    service: &Service,
     clusters: &[Cluster],
     release: &Release,
     last_good: &str,
     say: &(dyn Fn(&str) + Sync),
 ) -> Result<Scenario, DemoError> {
-    let service = config::load_service(&workspace.source, SERVICE)?;
     let first_wave = clusters.iter().map(|c| c.wave).min().unwrap_or(1);
     let expected = if release.promote {
         "deployed".to_owned()
@@ -310,10 +313,7 @@ async fn deploy_release(
         by: "conductor demo".into(),
         poll: POLL,
     };
-    let location = LedgerLocation {
-        repository: workspace.ledger.display().to_string(),
-        branch: service.ledger.branch.clone(),
-    };
+    let location = LedgerLocation::of_service(&workspace.source, &service.ledger);
     let store = tokio::task::spawn_blocking(move || LedgerStore::open(&location))
         .await
         .map_err(|e| DemoError::Setup(e.to_string()))?
@@ -323,7 +323,7 @@ async fn deploy_release(
     let targets: Vec<Arc<LocalCluster>> = clusters.iter().map(|c| c.target.clone()).collect();
     let result = deploy::deploy(
         &request,
-        &service,
+        service,
         targets,
         store,
         say,

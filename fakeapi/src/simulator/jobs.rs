@@ -213,25 +213,13 @@ fn attempt_pod(job: &Value, name: &str, uid: &str, exit_code: i64) -> Value {
             })
         })
         .collect();
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "generateName": format!("{name}-"),
-            "labels": labels,
-            "ownerReferences": [{
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "name": name,
-                "uid": uid,
-                "controller": true,
-                "blockOwnerDeletion": true,
-            }],
-        },
-        "spec": spec,
-        "status": {
+    super::pods::controlled_pod(
+        ("batch/v1", "Job", name, uid),
+        Value::Object(labels),
+        spec,
+        json!({
             "phase": if exit_code == 0 { "Succeeded" } else { "Failed" },
             "containerStatuses": statuses,
-        },
-    })
+        }),
+    )
 }

@@ -102,6 +102,22 @@ fn new_pod(rs: &Value, uid: &str) -> Value {
         .pointer("/spec/template/spec")
         .cloned()
         .unwrap_or_else(|| json!({"containers": []}));
+    controlled_pod(
+        ("apps/v1", "ReplicaSet", name, uid),
+        labels,
+        spec,
+        pod_status(true),
+    )
+}
+
+/// A Pod named after and controlled by `(apiVersion, kind, name, uid)`,
+/// as its controller creates it.
+pub(super) fn controlled_pod(
+    (api_version, kind, name, uid): (&str, &str, &str, &str),
+    labels: Value,
+    spec: Value,
+    status: Value,
+) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -109,8 +125,8 @@ fn new_pod(rs: &Value, uid: &str) -> Value {
             "generateName": format!("{name}-"),
             "labels": labels,
             "ownerReferences": [{
-                "apiVersion": "apps/v1",
-                "kind": "ReplicaSet",
+                "apiVersion": api_version,
+                "kind": kind,
                 "name": name,
                 "uid": uid,
                 "controller": true,
@@ -118,7 +134,7 @@ fn new_pod(rs: &Value, uid: &str) -> Value {
             }],
         },
         "spec": spec,
-        "status": pod_status(true),
+        "status": status,
     })
 }
 
