@@ -18,7 +18,7 @@ use conductor::crd::analysis::{AnalysisPhase, AnalysisRun};
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::{
     HASH_LABEL, LABEL_ANNOTATION, LEGACY_REPLICA_SET_REVISION_ANNOTATION,
-    REPLICA_SET_REVISION_ANNOTATION, ROLLOUT_LABEL,
+    REPLICA_SET_REVISION_ANNOTATION, ROLLOUT_LABEL, writes,
 };
 use conductor::platform::template_hash;
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -1069,6 +1069,96 @@ async fn routers_set_gateway_weights_and_the_nginx_canary_ingress() {
     );
 }
 
+/// The managers that own fields of `object`, as (manager, operation).
+fn writers<K: kube::Resource>(object: &K) -> BTreeSet<(String, String)> {
+    object
+        .meta()
+        .managed_fields
+        .iter()
+        .flatten()
+        .map(|m| {
+            (
+                m.manager.clone().unwrap_or_default(),
+                m.operation.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn wrote(object: &impl kube::Resource, manager: &str, operation: &str) -> bool {
+    writers(object).contains(&(manager.to_owned(), operation.to_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_writer_owns_its_fields_and_nothing_deleted_comes_back() {
+    let cluster = Cluster::start("writers").await;
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "own").await;
+    let steps = json!([{ "setWeight": 50 }, { "pause": { "duration": "1s" } }]);
+    cluster.apply::<Rollout>(rollout("own", V1, steps)).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "own", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    set_image(&cluster, "own", V2).await;
+    let done = wait_for(&api, "own", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+
+    // What Conductor owns is server-side applied, one manager per writer.
+    assert!(
+        wrote(&done, "conductor-status", "Apply"),
+        "{:?}",
+        writers(&done)
+    );
+    let sets = replica_sets(&cluster, "own").await;
+    assert_eq!(sets.len(), 2);
+    for rs in &sets {
+        assert!(
+            wrote(rs, "conductor-replicasets", "Apply") && wrote(rs, "conductor-scale", "Apply"),
+            "{}: {:?}",
+            rs.name_any(),
+            writers(rs)
+        );
+    }
+    // Other people's objects get merge patches of the fields named.
+    let stable = cluster
+        .api::<Service>()
+        .get("own-stable")
+        .await
+        .expect("service");
+    assert!(
+        wrote(&stable, "conductor-services", "Update"),
+        "{:?}",
+        writers(&stable)
+    );
+
+    // A partial write to an object deleted meanwhile must not bring back a
+    // half-object: the API server refuses it, and the write says "gone".
+    let client = cluster.client();
+    let scale = writes::ReplicaSetScale {
+        replicas: 2,
+        revision: Some(7),
+        scale_down_at: None,
+    };
+    let scaled = writes::scale_replica_set(&client, &cluster.namespace, "own-gone", &scale)
+        .await
+        .expect("a scale of nothing is not an error");
+    assert!(!scaled);
+    let gone = cluster
+        .api::<ReplicaSet>()
+        .get_opt("own-gone")
+        .await
+        .expect("get");
+    assert!(gone.is_none(), "{gone:?}");
+    let terminated = writes::terminate_analysis_run(&client, &cluster.namespace, "own-gone")
+        .await
+        .expect("a terminate of nothing is not an error");
+    assert!(!terminated);
+    let gone = cluster
+        .api::<AnalysisRun>()
+        .get_opt("own-gone")
+        .await
+        .expect("get");
+    assert!(gone.is_none(), "{gone:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workload_ref_takes_over_a_deployment_and_hpas_scale_through_the_subresource() {
     let cluster = Cluster::start("workload").await;
@@ -1125,6 +1215,16 @@ async fn a_workload_ref_takes_over_a_deployment_and_hpas_scale_through_the_subre
     .await;
     let scaled = api.get_scale("legacy").await.expect("scale");
     assert_eq!(scaled.spec.and_then(|s| s.replicas), Some(5));
+
+    // A new template in the Deployment is a new revision at once: its
+    // watch starts the rollout, not the five-minute resync.
+    let image = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": V2 }] } } } });
+    deployments
+        .patch("legacy", &PatchParams::default(), &Patch::Merge(&image))
+        .await
+        .expect("new image in the deployment");
+    wait_for(&api, "legacy", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    assert_eq!(replica_sets(&cluster, "legacy").await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,6 +59,7 @@ mod service;
 mod shared;
 pub mod simulator;
 mod store;
+mod validation;
 mod watch;
 mod writes;
 

@@ -11,6 +11,8 @@
 //! `oneOf`); `apiVersion`, `kind` and `metadata` are kept at the root and
 //! in `x-kubernetes-embedded-resource` nodes.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::path::ResourceKey;
@@ -19,45 +21,55 @@ use crate::store::Store;
 
 const OBJECT_FIELDS: [&str; 3] = ["apiVersion", "kind", "metadata"];
 
-/// Prunes `object`, of type `key`, by the schema of the CRD version that
-/// serves it; built-in kinds and CRDs without a schema are left alone.
-/// `only` limits it to one top-level field: a status write changes nothing
-/// else, and the rest was pruned when it was written.
-pub(crate) fn custom_resource(
-    store: &Store,
-    key: &ResourceKey,
-    object: &mut Value,
-    only: Option<&str>,
-) {
+/// The structural schema of the CRD version that serves a custom resource,
+/// held through its CRD (a schema is tens of KB: no copy per write).
+pub(crate) struct CrdSchema {
+    crd: Arc<Value>,
+    version: usize,
+}
+
+impl CrdSchema {
+    pub(crate) fn root(&self) -> Option<&Value> {
+        self.crd.pointer(&format!(
+            "/spec/versions/{}/schema/openAPIV3Schema",
+            self.version
+        ))
+    }
+}
+
+/// `None` for built-in kinds and CRDs without a schema.
+pub(crate) fn crd_schema(store: &Store, key: &ResourceKey) -> Option<CrdSchema> {
     // A CRD's group always has a dot; most writes (pods, ReplicaSets) are
     // of built-in kinds and need no look at the CRDs.
-    let Some((group, version)) = key
+    let (group, version) = key
         .api_version
         .split_once('/')
-        .filter(|(g, _)| g.contains('.'))
-    else {
-        return;
-    };
+        .filter(|(g, _)| g.contains('.'))?;
     let crds = store.list(
         &ResourceKey::new("apiextensions.k8s.io/v1", "customresourcedefinitions"),
         None,
         &Filter::default(),
     );
-    let Some(crd) = crds.iter().find(|crd| {
+    let crd = crds.into_iter().find(|crd| {
         crd.pointer("/spec/group").and_then(Value::as_str) == Some(group)
             && crd.pointer("/spec/names/plural").and_then(Value::as_str) == Some(&key.plural)
-    }) else {
-        return;
-    };
-    let schema = crd
+    })?;
+    let index = crd
         .pointer("/spec/versions")
-        .and_then(Value::as_array)
-        .and_then(|versions| {
-            versions
-                .iter()
-                .find(|v| v["name"].as_str() == Some(version))
-        })
-        .and_then(|v| v.pointer("/schema/openAPIV3Schema"));
+        .and_then(Value::as_array)?
+        .iter()
+        .position(|v| v["name"].as_str() == Some(version))?;
+    let schema = CrdSchema {
+        crd,
+        version: index,
+    };
+    schema.root().is_some().then_some(schema)
+}
+
+/// Prunes `object` by `schema` (see [`crd_schema`]); no schema, no
+/// pruning. `only` limits it to one top-level field: a status write
+/// changes nothing else, and the rest was pruned when it was written.
+pub(crate) fn custom_resource(schema: Option<&Value>, object: &mut Value, only: Option<&str>) {
     match (schema, only) {
         (Some(schema), None) => prune(object, schema),
         (Some(schema), Some(field)) => {

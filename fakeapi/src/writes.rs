@@ -19,6 +19,7 @@ use crate::ownership::{self, FieldPath, ManagerKey, Managers, Operation, Owned};
 use crate::path::ResourceKey;
 use crate::prune;
 use crate::store::{EventKind, Store};
+use crate::validation;
 
 /// Which part of the object a write may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,8 +141,18 @@ impl Store {
         ] {
             m.remove(field);
         }
-        prune::custom_resource(self, key, &mut object, None);
+        let schema = prune::crd_schema(self, key);
+        prune::custom_resource(
+            schema.as_ref().and_then(prune::CrdSchema::root),
+            &mut object,
+            None,
+        );
         defaults::apply(key, &mut object);
+        validation::check(
+            key,
+            schema.as_ref().and_then(prune::CrdSchema::root),
+            &object,
+        )?;
         if !keep_status
             && key.has_status_subresource()
             && let Some(map) = object.as_object_mut()
@@ -287,7 +298,13 @@ impl Store {
             WritePart::Status => Some("status"),
             WritePart::Main => None,
         };
-        prune::custom_resource(self, key, &mut next, pruned);
+        let schema = prune::crd_schema(self, key);
+        prune::custom_resource(
+            schema.as_ref().and_then(prune::CrdSchema::root),
+            &mut next,
+            pruned,
+        );
+        validation::check(key, schema.as_ref().and_then(prune::CrdSchema::root), &next)?;
         meta::set_meta(
             &mut next,
             "resourceVersion",

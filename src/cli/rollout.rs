@@ -11,17 +11,16 @@ use clap::Subcommand;
 use futures_util::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::runtime::watcher::{self, watch_object};
 use kube::{Api, Client, ResourceExt};
-use serde_json::json;
 
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::rollout::{Rollout, RolloutPhase};
 use crate::engine::{self, Outcome, Request};
 use crate::platform::kubernetes::owned_replica_set::written_revision;
-use crate::platform::kubernetes::requests::{REQUEST_ANNOTATION, action_name, encode};
-use crate::platform::kubernetes::{HASH_LABEL, LABEL_ANNOTATION, ROLLOUT_LABEL, managers};
+use crate::platform::kubernetes::requests::{action_name, encode};
+use crate::platform::kubernetes::{HASH_LABEL, LABEL_ANNOTATION, ROLLOUT_LABEL, writes};
 
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
@@ -143,13 +142,7 @@ pub async fn execute(
         RolloutCommand::Restart { name } => {
             api.get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
             let now = Timestamp::now().to_string();
-            let patch = json!({ "spec": { "restartAt": now } });
-            api.patch(
-                &name,
-                &PatchParams::apply(managers::CLI),
-                &Patch::Merge(&patch),
-            )
-            .await?;
+            writes::request_restart(&api, &name, &now).await?;
             let _ = writeln!(out, "rollout {name}: restarting pods created before {now}");
             Ok(0)
         }
@@ -244,13 +237,7 @@ async fn request_and_wait(
         std::process::id()
     );
     let value = encode(request, &id);
-    let patch = json!({ "metadata": { "annotations": { REQUEST_ANNOTATION: value } } });
-    api.patch(
-        name,
-        &PatchParams::apply(managers::CLI),
-        &Patch::Merge(&patch),
-    )
-    .await?;
+    writes::request_action(api, name, &value).await?;
     let acknowledged = tokio::time::timeout(ACK_TIMEOUT, async {
         let mut changes = watch_object(api.clone(), name).boxed();
         while let Some(change) = changes.next().await {

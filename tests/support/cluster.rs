@@ -61,9 +61,12 @@ impl Cluster {
         );
         let fake = FakeApi::new();
         let simulator = Simulator::with_pods(&fake);
+        let client = fake.client();
+        // As on a cluster: the schemas prune and validate what is written.
+        install_crds(&client).await;
         Cluster {
             namespace: "default".into(),
-            client: fake.client(),
+            client,
             fake: Some((fake, simulator)),
         }
     }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::cluster::KubeCluster;
 use super::marks::{
     COMMIT_ANNOTATION, DEPLOYED_BY_LABEL, ENVIRONMENT_LABEL, FIELD_MANAGER, GENERATION_ANNOTATION,
-    RUNTIME_MANAGERS, deploy_generation,
+    deploy_generation, runtime_managers,
 };
 use crate::deploy::fields;
 use crate::deploy::target::{Applied, Release, TargetError};
@@ -170,7 +170,7 @@ async fn apply_object(
                 // precondition: read again.
                 for cause in conflicts {
                     let manager = conflicting_manager(&cause.message);
-                    if manager.is_some_and(|m| RUNTIME_MANAGERS.contains(&m)) {
+                    if manager.is_some_and(|m| runtime_managers().any(|r| r == m)) {
                         if fields::remove(&mut body, &cause.field) {
                             applied.yielded.push(format!(
                                 "{} {}: {} ({})",

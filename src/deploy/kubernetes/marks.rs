@@ -27,11 +27,8 @@ pub(super) fn deploy_generation<K: kube::Resource>(object: &K) -> Option<u64> {
 /// Field managers that set fields at runtime: the controller's writers
 /// (weights, selectors, replica scales, status) and the autoscaler's scale
 /// writes. A deploy leaves the fields they own to them.
-pub const RUNTIME_MANAGERS: [&str; 6] = [
-    "conductor-status",
-    "conductor-replicasets",
-    "conductor-services",
-    "conductor-router",
-    "conductor-analysis",
-    "kube-controller-manager",
-];
+pub fn runtime_managers() -> impl Iterator<Item = &'static str> {
+    crate::platform::kubernetes::managers::RUNTIME
+        .into_iter()
+        .chain(["kube-controller-manager"])
+}

@@ -7,16 +7,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 use tracing::warn;
 
 use super::events::Events;
 use super::metrics::Metrics;
-use super::{KubeError, managers, secrets};
+use super::{KubeError, secrets, writes};
 use crate::analysis::args::resolve;
 use crate::analysis::plan::plan_metrics;
 use crate::analysis::providers::Providers;
@@ -137,20 +135,7 @@ async fn finish(
     if before == after {
         return Ok(());
     }
-    let api: Api<AnalysisRun> =
-        Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": "AnalysisRun",
-        "metadata": { "name": run.name_any(), "resourceVersion": run.resource_version() },
-        "status": after,
-    });
-    api.patch_status(
-        &run.name_any(),
-        &PatchParams::apply(managers::ANALYSIS).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    writes::apply_analysis_run_status(&ctx.client, run, after).await?;
     ctx.metrics.wrote(NAME, 1);
     if is_running(before) && !is_running(after) {
         let phase = after.phase.unwrap_or_default();

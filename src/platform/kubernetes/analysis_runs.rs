@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::ObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde_json::json;
+use kube::{Client, Resource, ResourceExt};
 
-use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, is_conflict, is_not_found, managers};
+use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, writes};
 use crate::crd::analysis::{
     AnalysisArg, AnalysisRun, AnalysisRunSpec, AnalysisTemplate, AnalysisTemplateSpec,
     ClusterAnalysisTemplate,
@@ -118,7 +117,6 @@ pub async fn apply(
     existing: &[Arc<AnalysisRun>],
 ) -> Result<usize, KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
-    let api: Api<AnalysisRun> = Api::namespaced(client.clone(), &namespace);
     let mut writes = 0;
     for run in &desired.analysis_runs {
         if observed.analysis_runs.iter().any(|r| r.name == run.name) {
@@ -145,11 +143,7 @@ pub async fn apply(
             spec,
             status: None,
         };
-        match api.create(&PostParams::default(), &object).await {
-            Ok(_) => writes += 1,
-            Err(e) if is_conflict(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
+        writes += usize::from(writes::create_analysis_run(client, &object).await?);
     }
     for run in existing {
         let name = run.name_any();
@@ -160,19 +154,7 @@ pub async fn apply(
         if needed || !running || run.spec.terminate == Some(true) {
             continue;
         }
-        let patch = json!({ "spec": { "terminate": true } });
-        match api
-            .patch(
-                &name,
-                &PatchParams::apply(managers::ANALYSIS),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            Ok(_) => writes += 1,
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
+        writes += usize::from(writes::terminate_analysis_run(client, &namespace, &name).await?);
     }
     Ok(writes)
 }

@@ -24,6 +24,9 @@ pub struct CachedRollout {
     metadata: ObjectMeta,
     /// `status.phase`, for the rollouts-by-phase gauge without decoding.
     phase: Option<String>,
+    /// `spec.workloadRef.name`, to find the Rollouts a Deployment change
+    /// concerns without decoding every one.
+    workload_ref: Option<Box<str>>,
     /// The object, its metadata left empty.
     body: Box<str>,
 }
@@ -38,6 +41,10 @@ impl CachedRollout {
 
     pub fn phase(&self) -> Option<&str> {
         self.phase.as_deref()
+    }
+
+    pub fn workload_ref(&self) -> Option<&str> {
+        self.workload_ref.as_deref()
     }
 }
 
@@ -60,9 +67,14 @@ impl<'de> Deserialize<'de> for CachedRollout {
             .pointer("/status/phase")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let workload_ref = object
+            .pointer("/spec/workloadRef/name")
+            .and_then(Value::as_str)
+            .map(Into::into);
         Ok(Self {
             metadata,
             phase,
+            workload_ref,
             body: object.to_string().into_boxed_str(),
         })
     }

@@ -21,6 +21,7 @@ use super::cached_rollout::CachedRollout;
 use super::events::Events;
 use super::index::OwnedIndex;
 use super::leader::{LeaderElector, LeaseConfig};
+use super::lookups::Lookups;
 use super::metrics::Metrics;
 use super::server::{self, Health};
 use super::{KubeError, analysis_controller, rollout_controller};
@@ -184,6 +185,7 @@ async fn run_controllers(
     };
     let rollout_ctx = Arc::new(rollout_controller::RolloutControllerState {
         client: client.clone(),
+        lookups: Lookups::new(client.clone()),
         replica_sets: OwnedIndex::default(),
         analysis_runs: OwnedIndex::default(),
         templates: Templates {
@@ -204,6 +206,7 @@ async fn run_controllers(
         api::<CachedRollout>(client, namespace),
         api::<ReplicaSet>(client, namespace),
         api::<AnalysisRun>(client, namespace),
+        namespace,
         rollout_ctx.clone(),
         stop(),
     );

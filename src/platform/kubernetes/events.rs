@@ -17,10 +17,11 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::{Event as KubeEvent, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::ObjectMeta;
 use kube::runtime::events::{Event, EventType, Reporter};
 use kube::{Api, Client};
-use serde_json::json;
+
+use super::writes;
 
 /// How long a repeat still counts as part of the same series.
 const SERIES_TTL: SignedDuration = SignedDuration::from_mins(6);
@@ -71,20 +72,14 @@ impl Events {
                     count,
                     last_observed_time: MicroTime(now),
                 };
-                let patch = json!({ "series": series });
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await?;
+                writes::count_event_repeat(&api, &name, &series).await?;
                 if let Some(published) = self.lock().by_key.get_mut(&key) {
                     published.last = now;
                 }
             }
             None => {
-                let created = api
-                    .create(
-                        &PostParams::default(),
-                        &self.new_event(event, regarding, now),
-                    )
-                    .await?;
+                let created =
+                    writes::create_event(&api, &self.new_event(event, regarding, now)).await?;
                 let published = Published {
                     name: created.metadata.name.unwrap_or_default(),
                     count: 1,

@@ -13,10 +13,36 @@ use tokio::sync::watch;
 
 type Key = (String, String);
 
+/// Whether an index's first complete list has arrived: before, an empty
+/// answer means "unknown", not "none".
+#[derive(Clone)]
+pub struct Synced(Arc<watch::Sender<bool>>);
+
+impl Default for Synced {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(false)))
+    }
+}
+
+impl Synced {
+    pub fn get(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    pub fn set(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Returns once the first complete list has arrived.
+    pub async fn wait(&self) {
+        // The sender lives as long as `self`: waiting cannot fail.
+        let _ = self.0.subscribe().wait_for(|synced| *synced).await;
+    }
+}
+
 pub struct OwnedIndex<V> {
     inner: Arc<RwLock<Inner<V>>>,
-    /// True once the first complete list has arrived.
-    synced: Arc<watch::Sender<bool>>,
+    synced: Synced,
 }
 
 impl<V> Clone for OwnedIndex<V> {
@@ -51,7 +77,7 @@ impl<V> Default for OwnedIndex<V> {
                 owner_of: HashMap::new(),
                 relist: None,
             })),
-            synced: Arc::new(watch::Sender::new(false)),
+            synced: Synced::default(),
         }
     }
 }
@@ -70,13 +96,11 @@ impl<V> OwnedIndex<V> {
     /// True once the first complete list has arrived; before that an
     /// empty answer would mean "unknown", not "none".
     pub fn synced(&self) -> bool {
-        *self.synced.borrow()
+        self.synced.get()
     }
 
-    /// Returns once the first complete list has arrived.
     pub async fn wait_synced(&self) {
-        // The sender lives as long as `self`: waiting cannot fail.
-        let _ = self.synced.subscribe().wait_for(|synced| *synced).await;
+        self.synced.wait().await;
     }
 
     pub fn owned_by(&self, owner_uid: &str) -> Vec<Arc<V>> {
@@ -118,7 +142,7 @@ impl<V> OwnedIndex<V> {
                     inner.insert(entry);
                 }
                 drop(inner);
-                self.synced.send_replace(true);
+                self.synced.set();
             }
         }
     }

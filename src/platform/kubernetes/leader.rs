@@ -8,10 +8,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
-use kube::api::{ObjectMeta, PostParams};
+use kube::api::ObjectMeta;
 use kube::{Api, Client};
 
-use super::{KubeError, is_conflict};
+use super::{KubeError, writes};
 
 #[derive(Debug, Clone)]
 pub struct LeaseConfig {
@@ -71,15 +71,7 @@ impl LeaderElector {
             lease_transitions: Some(spec.lease_transitions.unwrap_or(0) + i32::from(!ours)),
             ..spec
         });
-        match self
-            .api
-            .replace(&self.config.name, &PostParams::default(), &next)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if is_conflict(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        writes::replace_lease(&self.api, &self.config.name, &next).await
     }
 
     fn duration_seconds(&self) -> i32 {
@@ -102,11 +94,7 @@ impl LeaderElector {
                 ..Default::default()
             }),
         };
-        match self.api.create(&PostParams::default(), &lease).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_conflict(&e) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        writes::create_lease(&self.api, &lease).await
     }
 
     /// Waits until we hold the lease.
@@ -152,12 +140,11 @@ impl LeaderElector {
             return;
         }
         spec.holder_identity = None;
-        if let Err(error) = self
-            .api
-            .replace(&self.config.name, &PostParams::default(), &lease)
-            .await
-        {
-            tracing::warn!(%error, "releasing the leader lease");
+        match writes::replace_lease(&self.api, &self.config.name, &lease).await {
+            Ok(true) => {}
+            // Someone renewed or took it meanwhile: it is not ours to release.
+            Ok(false) => tracing::debug!("the leader lease changed before its release"),
+            Err(error) => tracing::warn!(%error, "releasing the leader lease"),
         }
     }
 }

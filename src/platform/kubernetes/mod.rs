@@ -2,13 +2,15 @@
 //! cluster through `kube::Client`.
 //!
 //! ```text
-//!   watch Rollouts, ReplicaSets, AnalysisRuns
-//!     └─▶ reconcile: read ─▶ validate + decide (engine) ─▶ apply ─▶ status + Events
+//!   watch Rollouts, owned ReplicaSets and AnalysisRuns (index), and the
+//!   Services, Ingresses, HTTPRoutes, Deployments rollouts name (lookups)
+//!     └─▶ reconcile: read ─▶ validate + decide (engine) ─▶ apply (writes) ─▶ status + Events
 //!   watch AnalysisRuns
 //!     └─▶ measure what is due (analysis) ─▶ status ─▶ requeue at the next measurement
 //! ```
-//! Every write names its field manager, so `kubectl get -o yaml
-//! --show-managed-fields` tells who set what.
+//! Every write is a named function of [`writes`] and names its field
+//! manager, so `kubectl get -o yaml --show-managed-fields` tells who set
+//! what.
 
 pub mod analysis_controller;
 pub mod analysis_runs;
@@ -16,9 +18,12 @@ pub mod cache;
 pub mod cached_rollout;
 pub mod controller;
 pub mod events;
+pub mod http_route;
 pub mod index;
 pub mod leader;
+pub mod lookups;
 pub mod metrics;
+pub mod named_index;
 pub mod observe;
 pub mod owned_replica_set;
 pub mod replica_sets;
@@ -27,6 +32,7 @@ pub mod rollout_controller;
 pub mod routers;
 pub mod secrets;
 pub mod server;
+pub mod writes;
 
 /// Selects a revision's pods; also pinned into the stable and canary Services.
 pub const HASH_LABEL: &str = "conductor.dev/pod-template-hash";
@@ -48,15 +54,44 @@ pub const SCALE_DOWN_AT_ANNOTATION: &str = "conductor.dev/scale-down-at";
 /// sha the chart was rendered at (else the first image's tag is shown).
 pub const TEMPLATE_REVISION_ANNOTATION: &str = "conductor.dev/revision";
 
-/// Field managers, one per call site that writes.
+/// Field managers, one per writer (see [`writes`]).
 pub mod managers {
+    /// A Rollout's status.
     pub const STATUS: &str = "conductor-status";
+    /// A revision's ReplicaSet, whole, once.
     pub const REPLICA_SETS: &str = "conductor-replicasets";
+    /// A ReplicaSet's replicas, revision number and scale-down time.
+    pub const SCALE: &str = "conductor-scale";
+    /// The pod-template hash in stable, canary, active and preview Services.
     pub const SERVICES: &str = "conductor-services";
+    /// Traffic weights: HTTPRoute backends, canary Ingresses.
     pub const ROUTER: &str = "conductor-router";
+    /// An AnalysisRun, whole, once.
+    pub const ANALYSIS_RUNS: &str = "conductor-analysisruns";
+    /// An AnalysisRun's `spec.terminate`.
+    pub const TERMINATE: &str = "conductor-terminate";
+    /// An AnalysisRun's status.
     pub const ANALYSIS: &str = "conductor-analysis";
+    /// The `workloadRef` Deployment's replicas.
+    pub const WORKLOAD: &str = "conductor-workload";
+    /// Undo's write of an older template into the Rollout.
+    pub const UNDO: &str = "conductor-undo";
+    /// `conductor rollout` requests and restarts.
     pub const CLI: &str = "conductor-cli";
     pub const LEADER: &str = "conductor-leader";
+
+    /// The managers whose fields change while a rollout runs: a deploy
+    /// applying the same objects leaves these fields to them.
+    pub const RUNTIME: [&str; 8] = [
+        STATUS,
+        REPLICA_SETS,
+        SCALE,
+        SERVICES,
+        ROUTER,
+        ANALYSIS,
+        TERMINATE,
+        WORKLOAD,
+    ];
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
+use super::lookups::{Lookups, revision_label};
 use super::owned_replica_set::OwnedReplicaSet;
-use super::{HASH_LABEL, KubeError, TEMPLATE_REVISION_ANNOTATION};
+use super::{HASH_LABEL, KubeError};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
@@ -19,7 +19,9 @@ use crate::engine::{AnalysisRunState, Observed, PodState, ReplicaSetState, Reque
 /// the `workloadRef` Deployment), and its identity.
 #[derive(Debug, Clone)]
 pub struct WorkloadTemplate {
-    pub pod_template: PodTemplateSpec,
+    /// The template itself, for `spec.template`; a `workloadRef`
+    /// Deployment's is read only when a ReplicaSet is made from it.
+    pub pod_template: Option<PodTemplateSpec>,
     pub selector: LabelSelector,
     pub hash: String,
     pub label: String,
@@ -38,76 +40,60 @@ pub struct Workload {
 /// Resolves the template from `spec.template` or the `workloadRef`
 /// Deployment. `KubeError::Spec` is a problem with the spec, for the user.
 pub async fn workload_template(
-    client: &Client,
+    lookups: &Lookups,
     rollout: &Rollout,
 ) -> Result<WorkloadTemplate, KubeError> {
     let spec = &rollout.spec;
-    let (template, selector, workload) = match (&spec.template, &spec.workload_ref) {
-        (Some(template), None) => (template.clone(), spec.selector.clone(), None),
-        (None, Some(reference)) => {
-            if reference.kind != "Deployment" || !reference.api_version.starts_with("apps/") {
-                return Err(SpecProblem::new(
-                    "spec.workloadRef",
-                    format!(
-                        "only apps/v1 Deployment is supported, not {} {}",
-                        reference.api_version, reference.kind
-                    ),
-                )
-                .into());
-            }
-            let namespace = rollout.namespace().unwrap_or_default();
-            let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-            let Some(deployment) = deployments.get_opt(&reference.name).await? else {
-                return Err(SpecProblem::new(
-                    "spec.workloadRef",
-                    format!("Deployment {} not found in {namespace}", reference.name),
-                )
-                .into());
-            };
-            let Some(dspec) = deployment.spec else {
-                return Err(SpecProblem::new(
-                    "spec.workloadRef",
-                    format!("Deployment {} has no spec", reference.name),
-                )
-                .into());
-            };
-            let workload = Workload {
-                name: reference.name.clone(),
-                replicas: dspec.replicas.unwrap_or(1),
-            };
-            (
-                dspec.template,
-                spec.selector.clone().or(Some(dspec.selector)),
-                Some(workload),
-            )
-        }
+    let selector = spec.selector.clone();
+    let reference = match (&spec.template, &spec.workload_ref) {
+        (None, Some(reference)) => reference,
         // The engine reports both and neither, with the field.
-        _ => (PodTemplateSpec::default(), spec.selector.clone(), None),
+        (template, _) => {
+            let template = template.clone().unwrap_or_default();
+            let hash = crate::platform::template_hash(Some(&template));
+            return Ok(WorkloadTemplate {
+                label: revision_label(&template).unwrap_or_else(|| hash.clone()),
+                hash,
+                pod_template: Some(template),
+                selector: selector.unwrap_or_default(),
+                workload: None,
+            });
+        }
     };
-    let hash = crate::platform::template_hash(Some(&template));
-    let label = revision_label(&template).unwrap_or_else(|| hash.clone());
+    if reference.kind != "Deployment" || !reference.api_version.starts_with("apps/") {
+        return Err(SpecProblem::new(
+            "spec.workloadRef",
+            format!(
+                "only apps/v1 Deployment is supported, not {} {}",
+                reference.api_version, reference.kind
+            ),
+        )
+        .into());
+    }
+    let namespace = rollout.namespace().unwrap_or_default();
+    let Some(deployment) = lookups.deployment(&namespace, &reference.name).await? else {
+        return Err(SpecProblem::new(
+            "spec.workloadRef",
+            format!("Deployment {} not found in {namespace}", reference.name),
+        )
+        .into());
+    };
+    if !deployment.has_spec {
+        return Err(SpecProblem::new(
+            "spec.workloadRef",
+            format!("Deployment {} has no spec", reference.name),
+        )
+        .into());
+    }
     Ok(WorkloadTemplate {
-        pod_template: template,
-        selector: selector.unwrap_or_default(),
-        hash,
-        label,
-        workload,
-    })
-}
-
-/// What a person calls the revision: the template's `conductor.dev/revision`
-/// annotation (a chart sets it to the git sha), else the first image's tag.
-fn revision_label(template: &PodTemplateSpec) -> Option<String> {
-    let annotated = template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.annotations.as_ref())
-        .and_then(|a| a.get(TEMPLATE_REVISION_ANNOTATION))
-        .cloned();
-    annotated.or_else(|| {
-        let image = template.spec.as_ref()?.containers.first()?.image.as_ref()?;
-        let tag = image.rsplit_once(':').map(|(_, t)| t)?;
-        (!tag.contains('/')).then(|| tag.to_owned())
+        pod_template: None,
+        selector: selector.unwrap_or_else(|| deployment.selector.clone()),
+        hash: deployment.template_hash.clone(),
+        label: deployment.label.clone(),
+        workload: Some(Workload {
+            name: reference.name.clone(),
+            replicas: deployment.replicas,
+        }),
     })
 }
 

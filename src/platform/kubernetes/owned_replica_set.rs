@@ -43,6 +43,9 @@ pub struct OwnedReplicaSet {
     /// revision number as [`written_revision`] reads it.
     pub revision: Option<String>,
     pub label: Option<String>,
+    /// It still carries an older controller's number under
+    /// `conductor.dev/revision`, for the controller to remove.
+    pub legacy_revision: bool,
     pub scale_down_at: Option<String>,
     pub created_at: Option<Timestamp>,
     pub replicas: i32,
@@ -64,6 +67,10 @@ impl From<&ReplicaSet> for OwnedReplicaSet {
                 .map(|t| template_hash(Some(t))),
             revision: written_revision(rs.annotations()).map(str::to_owned),
             label: annotation(LABEL_ANNOTATION),
+            legacy_revision: rs
+                .annotations()
+                .get(LEGACY_REPLICA_SET_REVISION_ANNOTATION)
+                .is_some_and(|r| r.parse::<u64>().is_ok()),
             scale_down_at: annotation(SCALE_DOWN_AT_ANNOTATION),
             created_at: rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
             replicas: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),

@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
-use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde_json::json;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use kube::api::ObjectMeta;
+use kube::{Client, Resource, ResourceExt};
 
+use super::lookups::Lookups;
 use super::observe::WorkloadTemplate;
 use super::owned_replica_set::OwnedReplicaSet;
+use super::writes::{self, ReplicaSetScale};
 use super::{
-    HASH_LABEL, KubeError, LABEL_ANNOTATION, LEGACY_REPLICA_SET_REVISION_ANNOTATION,
-    REPLICA_SET_REVISION_ANNOTATION, ROLLOUT_LABEL, SCALE_DOWN_AT_ANNOTATION, is_conflict,
-    is_not_found, managers,
+    HASH_LABEL, KubeError, LABEL_ANNOTATION, REPLICA_SET_REVISION_ANNOTATION, ROLLOUT_LABEL,
 };
 use crate::crd::rollout::Rollout;
 use crate::engine::{Desired, Observed};
@@ -27,6 +27,7 @@ pub fn name(rollout: &str, hash: &str) -> String {
 
 /// Makes the ReplicaSets what the decision says; returns how many writes it made.
 pub async fn apply(
+    lookups: &Lookups,
     client: &Client,
     rollout: &Rollout,
     template: &WorkloadTemplate,
@@ -35,51 +36,30 @@ pub async fn apply(
     existing: &[Arc<OwnedReplicaSet>],
 ) -> Result<usize, KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
-    let api: Api<ReplicaSet> = Api::namespaced(client.clone(), &namespace);
     let hash_of = |rs: &OwnedReplicaSet| rs.hash.clone().unwrap_or_default();
     let mut writes = 0;
     for want in &desired.replica_sets {
-        let found = existing.iter().find(|rs| hash_of(rs) == want.hash);
-        let scale_down_at = want.scale_down_at.map(|t| t.to_string());
-        match found {
+        let scale = ReplicaSetScale {
+            replicas: want.replicas,
+            revision: Some(want.revision),
+            scale_down_at: want.scale_down_at.map(|t| t.to_string()),
+        };
+        match existing.iter().find(|rs| hash_of(rs) == want.hash) {
             None if want.hash == template.hash => {
+                let Some(pod_template) = pod_template(lookups, rollout, template).await? else {
+                    continue;
+                };
                 let rs = build(
                     rollout,
                     template,
+                    pod_template,
                     want.replicas,
                     want.revision,
-                    scale_down_at,
                 )?;
-                match api.create(&PostParams::default(), &rs).await {
-                    Ok(_) => writes += 1,
-                    // Created by an earlier reconcile our cache has not seen yet.
-                    Err(e) if is_conflict(&e) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                writes += usize::from(writes::create_replica_set(client, &rs).await?);
             }
             None => {}
-            Some(rs) => {
-                let revision = want.revision.to_string();
-                let unchanged = rs.replicas == want.replicas
-                    && rs.scale_down_at == scale_down_at
-                    && rs.revision.as_ref() == Some(&revision);
-                if unchanged {
-                    continue;
-                }
-                let patch_annotations = json!({
-                    SCALE_DOWN_AT_ANNOTATION: scale_down_at,
-                    REPLICA_SET_REVISION_ANNOTATION: revision,
-                    // An older controller's key for the number goes, so the
-                    // ReplicaSet never shows two numbers.
-                    LEGACY_REPLICA_SET_REVISION_ANNOTATION: null,
-                });
-                let patch = json!({
-                    "metadata": { "annotations": patch_annotations },
-                    "spec": { "replicas": want.replicas },
-                });
-                patch_or_gone(&api, &rs.name, &patch).await?;
-                writes += 1;
-            }
+            Some(rs) => writes += rescale(client, &namespace, rs, &scale).await?,
         }
     }
     // ReplicaSets the decision no longer lists go to zero; the oldest of
@@ -87,12 +67,16 @@ pub async fn apply(
     let listed = |rs: &OwnedReplicaSet| desired.replica_sets.iter().any(|d| d.hash == hash_of(rs));
     let mut idle: Vec<(u64, String)> = Vec::new();
     for rs in existing.iter().filter(|rs| !listed(rs)) {
+        let revision = observed.replica_set(&hash_of(rs)).map(|s| s.revision);
         if rs.replicas > 0 {
-            patch_or_gone(&api, &rs.name, &json!({ "spec": { "replicas": 0 } })).await?;
-            writes += 1;
+            let scale = ReplicaSetScale {
+                replicas: 0,
+                revision: revision.filter(|r| *r > 0),
+                scale_down_at: rs.scale_down_at.clone(),
+            };
+            writes += rescale(client, &namespace, rs, &scale).await?;
         } else {
-            let revision = observed.replica_set(&hash_of(rs)).map_or(0, |s| s.revision);
-            idle.push((revision, rs.name.clone()));
+            idle.push((revision.unwrap_or(0), rs.name.clone()));
         }
     }
     let limit = rollout
@@ -103,41 +87,75 @@ pub async fn apply(
     idle.sort();
     let excess = idle.len().saturating_sub(limit);
     for (_, name) in idle.into_iter().take(excess) {
-        match api.delete(&name, &DeleteParams::default()).await {
-            Ok(_) => writes += 1,
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
+        writes += usize::from(writes::delete_replica_set(client, &namespace, &name).await?);
     }
     Ok(writes)
 }
 
-async fn patch_or_gone(
-    api: &Api<ReplicaSet>,
-    name: &str,
-    patch: &serde_json::Value,
-) -> Result<(), KubeError> {
-    let params = PatchParams::apply(managers::REPLICA_SETS);
-    match api.patch(name, &params, &Patch::Merge(patch)).await {
-        Ok(_) => Ok(()),
-        // Deleted meanwhile; the watch will tell and the next reconcile recreates it.
-        Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(e.into()),
+/// The template to make the revision's ReplicaSet from: the rollout's own,
+/// or the `workloadRef` Deployment's as it is now. `None` when the
+/// Deployment moved on since it was looked at: the next reconcile, which
+/// its watch event brings, sees the new one.
+async fn pod_template(
+    lookups: &Lookups,
+    rollout: &Rollout,
+    template: &WorkloadTemplate,
+) -> Result<Option<PodTemplateSpec>, KubeError> {
+    if let Some(pod_template) = &template.pod_template {
+        return Ok(Some(pod_template.clone()));
     }
+    let Some(workload) = &template.workload else {
+        return Ok(None);
+    };
+    let namespace = rollout.namespace().unwrap_or_default();
+    let fetched = lookups
+        .deployment_template(&namespace, &workload.name)
+        .await?;
+    Ok(fetched.filter(|t| crate::platform::template_hash(Some(t)) == template.hash))
 }
 
+/// Brings an existing ReplicaSet to `scale`, when it is not there yet.
+async fn rescale(
+    client: &Client,
+    namespace: &str,
+    rs: &OwnedReplicaSet,
+    scale: &ReplicaSetScale,
+) -> Result<usize, KubeError> {
+    let revision = scale.revision.map(|r| r.to_string());
+    let unchanged = rs.replicas == scale.replicas
+        && rs.scale_down_at == scale.scale_down_at
+        && (revision.is_none() || rs.revision == revision)
+        && !rs.legacy_revision;
+    if unchanged {
+        return Ok(0);
+    }
+    let mut writes =
+        usize::from(writes::scale_replica_set(client, namespace, &rs.name, scale).await?);
+    // An apply can only remove what its own manager set; an older
+    // controller merge-patched these.
+    let dropped_scale_down = rs.scale_down_at.is_some() && scale.scale_down_at.is_none();
+    if rs.legacy_revision || dropped_scale_down {
+        let keep = scale.scale_down_at.is_some();
+        writes += usize::from(
+            writes::forget_unmanaged_annotations(client, namespace, &rs.name, keep).await?,
+        );
+    }
+    Ok(writes)
+}
+
+/// The whole ReplicaSet of the template's revision, as first created. Its
+/// scale-down time, if ever, is `conductor-scale`'s to set.
 fn build(
     rollout: &Rollout,
     template: &WorkloadTemplate,
+    mut pod_template: PodTemplateSpec,
     replicas: i32,
     revision: u64,
-    scale_down_at: Option<String>,
 ) -> Result<ReplicaSet, KubeError> {
     let owner = rollout
         .controller_owner_ref(&())
         .ok_or_else(|| KubeError::Invalid("the rollout has no uid yet".into()))?;
     let rollout_name = rollout.name_any();
-    let mut pod_template = template.pod_template.clone();
     let template_meta = pod_template.metadata.get_or_insert_with(Default::default);
     template_meta
         .labels
@@ -150,16 +168,13 @@ fn build(
         .insert(HASH_LABEL.into(), template.hash.clone());
     let mut labels: BTreeMap<String, String> = template_meta.labels.clone().unwrap_or_default();
     labels.insert(ROLLOUT_LABEL.into(), rollout_name.clone());
-    let mut annotations = BTreeMap::from([
+    let annotations = BTreeMap::from([
         (
             REPLICA_SET_REVISION_ANNOTATION.to_owned(),
             revision.to_string(),
         ),
         (LABEL_ANNOTATION.to_owned(), template.label.clone()),
     ]);
-    if let Some(at) = scale_down_at {
-        annotations.insert(SCALE_DOWN_AT_ANNOTATION.into(), at);
-    }
     Ok(ReplicaSet {
         metadata: ObjectMeta {
             name: Some(name(&rollout_name, &template.hash)),

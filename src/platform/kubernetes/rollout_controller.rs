@@ -7,14 +7,12 @@ use std::time::Duration;
 use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::{self, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde_json::json;
 use tracing::{info, warn};
 
 use super::analysis_runs::{self, Templates};
@@ -22,12 +20,11 @@ use super::cache;
 use super::cached_rollout::CachedRollout;
 use super::events::Events;
 use super::index::OwnedIndex;
+use super::lookups::Lookups;
 use super::metrics::Metrics;
 use super::observe::{self, Inputs, WorkloadTemplate};
 use super::owned_replica_set::OwnedReplicaSet;
-use super::{
-    HASH_LABEL, KubeError, ROLLOUT_LABEL, is_not_found, managers, replica_sets, requests, routers,
-};
+use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, replica_sets, requests, routers, writes};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{Rollout, RolloutStatus};
@@ -42,6 +39,8 @@ const RESYNC: Duration = Duration::from_secs(300);
 /// reads and writes through.
 pub struct RolloutControllerState {
     pub client: Client,
+    /// The Services, routes and Deployments rollouts name.
+    pub lookups: Lookups,
     pub replica_sets: OwnedIndex<OwnedReplicaSet>,
     pub analysis_runs: OwnedIndex<AnalysisRun>,
     pub templates: Templates,
@@ -73,13 +72,16 @@ where
 }
 
 impl RolloutControllerState {
-    /// Returns once the ReplicaSets and AnalysisRuns have been listed:
-    /// before, an empty index means "unknown", not "none".
+    /// Returns once the ReplicaSets, AnalysisRuns and the objects rollouts
+    /// name have been listed: before, an empty index means "unknown", not
+    /// "none".
     pub fn owned_objects_listed(&self) -> impl Future<Output = ()> + Send + 'static {
         let (replica_sets, runs) = (self.replica_sets.clone(), self.analysis_runs.clone());
+        let named = self.lookups.listed();
         async move {
             replica_sets.wait_synced().await;
             runs.wait_synced().await;
+            named.await;
         }
     }
 }
@@ -88,6 +90,7 @@ pub fn controller(
     rollouts: Api<CachedRollout>,
     owned_replica_sets: Api<ReplicaSet>,
     owned_runs: Api<AnalysisRun>,
+    namespace: Option<&str>,
     ctx: Arc<RolloutControllerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> (
@@ -95,6 +98,8 @@ pub fn controller(
     impl std::future::Future<Output = ()>,
 ) {
     let (store, rollouts) = cache::reflect(rollouts);
+    let (named, deployments) = ctx.lookups.watches(namespace);
+    let naming = store.clone();
     // A Rollout reconciled before its ReplicaSets and AnalysisRuns are
     // listed could only fail (NotSynced) and retry: at 10,000 Rollouts
     // that was thousands of failed reconciles per start.
@@ -116,6 +121,11 @@ pub fn controller(
             ctx.analysis_runs.clone(),
             cache::without_managed_fields,
         ))
+        // A new template in a workloadRef Deployment is a new revision of
+        // the Rollouts that name it.
+        .watches_stream(deployments, move |deployment| {
+            rollouts_naming(&naming, &deployment)
+        })
         .graceful_shutdown_on(shutdown);
     let stream = controller
         .run(reconcile, error_policy, ctx)
@@ -125,7 +135,27 @@ pub fn controller(
             }
             std::future::ready(())
         });
-    (store, stream)
+    let run = async move {
+        tokio::select! {
+            () = Box::pin(stream) => {}
+            () = named => {}
+        }
+    };
+    (store, run)
+}
+
+fn rollouts_naming(
+    store: &kube::runtime::reflector::Store<CachedRollout>,
+    deployment: &Deployment,
+) -> Vec<ObjectRef<CachedRollout>> {
+    let namespace = deployment.namespace();
+    let name = deployment.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|r| r.namespace() == namespace && r.workload_ref() == Some(name.as_str()))
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
 }
 
 fn error_policy(
@@ -177,7 +207,7 @@ async fn reconcile_inner(
     let status = rollout.status.clone().unwrap_or_default();
 
     // Read.
-    let (template, mut problem) = match observe::workload_template(&ctx.client, rollout).await {
+    let (template, mut problem) = match observe::workload_template(&ctx.lookups, rollout).await {
         Ok(template) => (Some(template), None),
         Err(KubeError::Spec(problem)) => (None, Some(problem)),
         Err(error) => return Err(error),
@@ -218,6 +248,7 @@ async fn reconcile_inner(
     let mut writes = 0;
     if let (Some(template), None) = (&template, &observed.problem) {
         writes += replica_sets::apply(
+            &ctx.lookups,
             &ctx.client,
             rollout,
             template,
@@ -228,10 +259,11 @@ async fn reconcile_inner(
         .await?;
         // A spec problem from the router still lets the analysis runs be
         // made; any other failure stops here and is retried.
-        let routed = match routers::apply(&ctx.client, rollout, &decision.desired).await {
-            Err(KubeError::Spec(problem)) => Err(problem),
-            other => Ok(other?),
-        };
+        let routed =
+            match routers::apply(&ctx.lookups, &ctx.client, rollout, &decision.desired).await {
+                Err(KubeError::Spec(problem)) => Err(problem),
+                other => Ok(other?),
+            };
         let analysed = match analysis_runs::apply(
             &ctx.client,
             &ctx.templates,
@@ -258,7 +290,7 @@ async fn reconcile_inner(
         next.last_request = request_value;
     }
     if rollout.status.as_ref() != Some(&next) {
-        write_status(ctx, rollout, &next).await?;
+        writes::apply_rollout_status(&ctx.client, rollout, &next).await?;
         writes += 1;
     }
     // After the status: the undo's spec write would make the status write
@@ -293,11 +325,19 @@ async fn side_effects(
     decision: &Decision,
 ) -> Result<usize, KubeError> {
     let namespace = rollout.namespace().unwrap_or_default();
-    let mut writes = restart_pods(ctx, &namespace, &decision.desired.restart_pods).await?;
+    let mut writes = 0;
+    for pod in &decision.desired.restart_pods {
+        // Gone already is as good as restarted.
+        writes += usize::from(writes::delete_pod(&ctx.client, &namespace, pod).await?);
+    }
     if let (Some(workload), Some(replicas)) =
         (&template.workload, decision.desired.workload_replicas)
+        && workload.replicas != replicas
     {
-        writes += scale_deployment(ctx, &namespace, &workload.name, replicas).await?;
+        writes += usize::from(
+            writes::scale_workload_deployment(&ctx.client, &namespace, &workload.name, replicas)
+                .await?,
+        );
     }
     Ok(writes)
 }
@@ -330,86 +370,9 @@ async fn undo(
     if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         labels.remove(HASH_LABEL);
     }
-    let api: Api<Rollout> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = json!({ "spec": { "template": template } });
-    api.patch(
-        &rollout.name_any(),
-        &PatchParams::apply(managers::CLI),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(1)
-}
-
-/// Deletes the pods the decision restarts, for their ReplicaSets to replace.
-async fn restart_pods(
-    ctx: &RolloutControllerState,
-    namespace: &str,
-    names: &[String],
-) -> Result<usize, KubeError> {
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut writes = 0;
-    for name in names {
-        match pods.delete(name, &DeleteParams::default()).await {
-            Ok(_) => writes += 1,
-            // Gone already: as good as restarted.
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(writes)
-}
-
-/// Sets the `workloadRef` Deployment's replicas to what the engine decided.
-async fn scale_deployment(
-    ctx: &RolloutControllerState,
-    namespace: &str,
-    name: &str,
-    replicas: i32,
-) -> Result<usize, KubeError> {
-    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
-    let patch = json!({ "spec": { "replicas": replicas } });
-    match api
-        .patch(
-            name,
-            &PatchParams::apply(managers::REPLICA_SETS),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(1),
-        Err(e) if is_not_found(&e) => Ok(0),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Server-side apply of the whole status on the status subresource. The
-/// resourceVersion makes it conditional: a decision made on a stale view
-/// of the rollout is refused (409) and made again on the fresh one, so a
-/// request is never acted on twice.
-async fn write_status(
-    ctx: &RolloutControllerState,
-    rollout: &Rollout,
-    status: &RolloutStatus,
-) -> Result<(), KubeError> {
-    let api: Api<Rollout> =
-        Api::namespaced(ctx.client.clone(), &rollout.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {
-            "name": rollout.name_any(),
-            "resourceVersion": rollout.resource_version(),
-        },
-        "status": status,
-    });
-    api.patch_status(
-        &rollout.name_any(),
-        &PatchParams::apply(managers::STATUS).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    Ok(usize::from(
+        writes::restore_rollout_template(&ctx.client, rollout, &template).await?,
+    ))
 }
 
 async fn publish_events(ctx: &RolloutControllerState, rollout: &Rollout, decision: &Decision) {

@@ -6,13 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ObjectMeta, Patch, PatchParams};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::api::ObjectMeta;
+use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
-use super::{HASH_LABEL, KubeError, managers};
+use super::lookups::Lookups;
+use super::{KubeError, writes};
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{
     GatewayApiTrafficRouting, NginxTrafficRouting, Rollout, RolloutStrategy,
@@ -56,6 +55,7 @@ fn service_fields(strategy: &RolloutStrategy) -> (ServiceField<'_>, ServiceField
 /// Makes Services and router weights what the decision says; returns the
 /// number of writes; `KubeError::Spec` is a problem with the spec for the user.
 pub async fn apply(
+    lookups: &Lookups,
     client: &Client,
     rollout: &Rollout,
     desired: &Desired,
@@ -66,12 +66,12 @@ pub async fn apply(
     let stable_hash = desired.stable_hash.as_deref();
     let canary_hash = desired.canary_hash.as_deref();
     let mut writes = 0;
-    let api: Api<Service> = Api::namespaced(client.clone(), &namespace);
     for ((service, field), hash) in [(stable_field, stable_hash), (canary_field, canary_hash)] {
         let (Some(service), Some(hash)) = (service, hash) else {
             continue;
         };
-        writes += usize::from(pin_service(&api, service, field, hash).await?);
+        writes +=
+            usize::from(pin_service(lookups, client, &namespace, service, field, hash).await?);
     }
     let routing = rollout
         .spec
@@ -91,9 +91,9 @@ pub async fn apply(
     };
     let weight = desired.canary_weight.clamp(0, 100);
     let routed = if let Some(gateway) = &routing.gateway_api {
-        http_route(client, &namespace, gateway, stable, canary, weight).await?
+        http_route(lookups, client, &namespace, gateway, stable, canary, weight).await?
     } else if let Some(nginx) = &routing.nginx {
-        nginx_canary(client, rollout, nginx, stable, canary, weight).await?
+        nginx_canary(lookups, client, rollout, nginx, stable, canary, weight).await?
     } else {
         false
     };
@@ -102,42 +102,26 @@ pub async fn apply(
 
 /// Points Service `name` (named by `field`) at the pods of `hash`.
 async fn pin_service(
-    api: &Api<Service>,
+    lookups: &Lookups,
+    client: &Client,
+    namespace: &str,
     name: &str,
     field: &str,
     hash: &str,
 ) -> Result<bool, KubeError> {
-    let Some(service) = api.get_opt(name).await? else {
+    let Some(service) = lookups.service(namespace, name).await? else {
         return Err(SpecProblem::new(field, format!("Service {name} not found")).into());
     };
-    let current = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.as_ref())
-        .and_then(|s| s.get(HASH_LABEL));
-    if current.map(String::as_str) == Some(hash) {
+    if service.hash.as_deref() == Some(hash) {
         return Ok(false);
     }
-    let patch = json!({ "spec": { "selector": { HASH_LABEL: hash } } });
-    api.patch(
-        name,
-        &PatchParams::apply(managers::SERVICES),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(true)
-}
-
-fn http_route_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
-        "httproutes",
-    )
+    writes::pin_service_selector(client, namespace, name, hash).await
 }
 
 /// Sets the stable and canary backend weights in every rule that sends
 /// to the stable Service, adding the canary backend where it is missing.
 async fn http_route(
+    lookups: &Lookups,
     client: &Client,
     namespace: &str,
     routing: &GatewayApiTrafficRouting,
@@ -147,21 +131,14 @@ async fn http_route(
 ) -> Result<bool, KubeError> {
     let field = "spec.strategy.canary.trafficRouting.gatewayAPI.httpRoute";
     let namespace = routing.namespace.as_deref().unwrap_or(namespace);
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), namespace, &http_route_resource());
-    let Some(route) = api.get_opt(&routing.http_route).await? else {
+    let Some(route) = lookups.http_route(namespace, &routing.http_route).await? else {
         return Err(SpecProblem::new(
             field,
             format!("HTTPRoute {} not found in {namespace}", routing.http_route),
         )
         .into());
     };
-    let mut rules = route
-        .data
-        .pointer("/spec/rules")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut rules = route.rules();
     let mut found = false;
     for rule in &mut rules {
         let Some(backends) = rule.get_mut("backendRefs").and_then(Value::as_array_mut) else {
@@ -201,17 +178,10 @@ async fn http_route(
         )
         .into());
     }
-    if route.data.pointer("/spec/rules") == Some(&Value::Array(rules.clone())) {
+    if route.rules() == rules {
         return Ok(false);
     }
-    let patch = json!({ "spec": { "rules": rules } });
-    api.patch(
-        &routing.http_route,
-        &PatchParams::apply(managers::ROUTER),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(true)
+    writes::set_http_route_rules(client, &route, &rules).await
 }
 
 pub fn canary_ingress_name(rollout: &str, stable_ingress: &str) -> String {
@@ -221,6 +191,7 @@ pub fn canary_ingress_name(rollout: &str, stable_ingress: &str) -> String {
 /// Keeps a copy of the stable Ingress that sends to the canary Service,
 /// marked as NGINX's canary with the weight as an annotation.
 async fn nginx_canary(
+    lookups: &Lookups,
     client: &Client,
     rollout: &Rollout,
     routing: &NginxTrafficRouting,
@@ -230,8 +201,7 @@ async fn nginx_canary(
 ) -> Result<bool, KubeError> {
     let field = "spec.strategy.canary.trafficRouting.nginx.stableIngress";
     let namespace = rollout.namespace().unwrap_or_default();
-    let api: Api<Ingress> = Api::namespaced(client.clone(), &namespace);
-    let Some(stable_ingress) = api.get_opt(&routing.stable_ingress).await? else {
+    let Some(stable_ingress) = lookups.ingress(&namespace, &routing.stable_ingress).await? else {
         return Err(SpecProblem::new(
             field,
             format!(
@@ -259,12 +229,12 @@ async fn nginx_canary(
         (format!("{prefix}/canary"), "true".to_owned()),
         (format!("{prefix}/canary-weight"), weight.to_string()),
     ]);
-    let existing = api.get_opt(&name).await?;
+    let existing = lookups.ingress(&namespace, &name).await?;
     if let Some(existing) = &existing {
         let same_spec = serde_json::to_value(&existing.spec).unwrap_or(Value::Null) == spec;
         let same_annotations = annotations
             .iter()
-            .all(|(k, v)| existing.annotations().get(k) == Some(v));
+            .all(|(k, v)| existing.annotations.get(k) == Some(v));
         if same_spec && same_annotations {
             return Ok(false);
         }
@@ -277,20 +247,14 @@ async fn nginx_canary(
         "kind": "Ingress",
         "metadata": ObjectMeta {
             name: Some(name.clone()),
-            namespace: Some(namespace),
+            namespace: Some(namespace.clone()),
             annotations: Some(annotations),
             owner_references: Some(vec![owner]),
             ..Default::default()
         },
         "spec": spec,
     });
-    api.patch(
-        &name,
-        &PatchParams::apply(managers::ROUTER).force(),
-        &Patch::Apply(&ingress),
-    )
-    .await?;
-    Ok(true)
+    writes::apply_canary_ingress(client, &namespace, &name, &ingress).await
 }
 
 /// Points every `service.name == from` backend in an Ingress spec at `to`.

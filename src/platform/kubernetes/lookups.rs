@@ -1,0 +1,286 @@
+//! What a reconcile reads of the objects a Rollout names but does not
+//! own: its Services, its router's HTTPRoute or stable Ingress, the
+//! `workloadRef` Deployment. Each comes from an index a watch keeps, as
+//! owned ReplicaSets do, so a reconcile makes no GET; until an index has
+//! its first list (an HTTPRoute watch on a cluster without Gateway API
+//! never does), and for an object it does not have, the object is read
+//! from the API server instead.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+
+use super::http_route::HttpRoute;
+use super::named_index::{self, NamedIndex};
+use super::{HASH_LABEL, KubeError, TEMPLATE_REVISION_ANNOTATION, cache};
+use crate::platform::template_hash;
+
+/// A Service as a reconcile reads it: the pod-template hash it selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSelector {
+    pub hash: Option<String>,
+}
+
+impl From<&Service> for ServiceSelector {
+    fn from(service: &Service) -> Self {
+        Self {
+            hash: service
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .and_then(|s| s.get(HASH_LABEL))
+                .cloned(),
+        }
+    }
+}
+
+/// An Ingress as the NGINX router reads it: the stable one is copied, the
+/// canary one compared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngressView {
+    pub annotations: BTreeMap<String, String>,
+    pub spec: Option<IngressSpec>,
+}
+
+impl From<&Ingress> for IngressView {
+    fn from(ingress: &Ingress) -> Self {
+        Self {
+            annotations: ingress.annotations().clone(),
+            spec: ingress.spec.clone(),
+        }
+    }
+}
+
+/// A Deployment as a `workloadRef` reads it: its template's identity, not
+/// the template (a cluster's Deployments would cost ~10 KB each). The one
+/// reader of the template itself, creating a revision's ReplicaSet,
+/// fetches it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentView {
+    pub replicas: i32,
+    pub selector: LabelSelector,
+    pub template_hash: String,
+    pub label: String,
+    pub has_spec: bool,
+}
+
+impl From<&Deployment> for DeploymentView {
+    fn from(deployment: &Deployment) -> Self {
+        let spec = deployment.spec.as_ref();
+        let template = spec.map(|s| &s.template);
+        let template_hash = template_hash(template);
+        Self {
+            replicas: spec.and_then(|s| s.replicas).unwrap_or(1),
+            selector: spec.map(|s| s.selector.clone()).unwrap_or_default(),
+            label: template
+                .and_then(revision_label)
+                .unwrap_or_else(|| template_hash.clone()),
+            template_hash,
+            has_spec: spec.is_some(),
+        }
+    }
+}
+
+/// What a person calls the revision: the template's `conductor.dev/revision`
+/// annotation (a chart sets it to the git sha), else the first image's tag.
+pub fn revision_label(template: &PodTemplateSpec) -> Option<String> {
+    let annotated = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(TEMPLATE_REVISION_ANNOTATION))
+        .cloned();
+    annotated.or_else(|| {
+        let image = template.spec.as_ref()?.containers.first()?.image.as_ref()?;
+        let tag = image.rsplit_once(':').map(|(_, t)| t)?;
+        (!tag.contains('/')).then(|| tag.to_owned())
+    })
+}
+
+#[derive(Clone)]
+pub struct Lookups {
+    client: Client,
+    services: NamedIndex<ServiceSelector>,
+    ingresses: NamedIndex<IngressView>,
+    http_routes: NamedIndex<HttpRoute>,
+    deployments: NamedIndex<DeploymentView>,
+}
+
+/// A Deployment whose template or scale changed, for the reconcile of the
+/// Rollouts that name it.
+pub type DeploymentChanges =
+    std::pin::Pin<Box<dyn Stream<Item = Result<Deployment, watcher::Error>> + Send>>;
+
+impl Lookups {
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            services: NamedIndex::default(),
+            ingresses: NamedIndex::default(),
+            http_routes: NamedIndex::default(),
+            deployments: NamedIndex::default(),
+        }
+    }
+
+    /// The watches that fill the indexes, in `namespace` or everywhere:
+    /// one future that keeps Services, Ingresses and HTTPRoutes, and the
+    /// stream of Deployment changes (poll it, or that index stays empty).
+    pub fn watches(
+        &self,
+        namespace: Option<&str>,
+    ) -> (impl Future<Output = ()> + Send + use<>, DeploymentChanges) {
+        let services = drain(named_index::fill(
+            scoped::<Service>(&self.client, namespace),
+            self.services.clone(),
+            |s| ServiceSelector::from(s),
+        ));
+        let ingresses = drain(named_index::fill(
+            scoped::<Ingress>(&self.client, namespace),
+            self.ingresses.clone(),
+            |i| IngressView::from(i),
+        ));
+        let routes = drain(named_index::fill(
+            scoped::<HttpRoute>(&self.client, namespace),
+            self.http_routes.clone(),
+            |r| {
+                let mut route = cache::without_managed_fields(r);
+                route.metadata.annotations = None;
+                route
+            },
+        ));
+        let deployments = named_index::fill(
+            scoped::<Deployment>(&self.client, namespace),
+            self.deployments.clone(),
+            |d| DeploymentView::from(d),
+        )
+        .boxed();
+        // Boxed: three watchers side by side make a future too large to
+        // move through a worker thread's stack in a debug build.
+        let fill = Box::pin(async move {
+            tokio::join!(services, ingresses, routes);
+        });
+        (fill, deployments)
+    }
+
+    /// Returns once the built-in kinds have been listed (HTTPRoutes may
+    /// not be served at all: they fall back to reads).
+    pub fn listed(&self) -> impl Future<Output = ()> + Send + use<> {
+        let (services, ingresses, deployments) = (
+            self.services.clone(),
+            self.ingresses.clone(),
+            self.deployments.clone(),
+        );
+        async move {
+            services.wait_synced().await;
+            ingresses.wait_synced().await;
+            deployments.wait_synced().await;
+        }
+    }
+
+    pub async fn service(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<ServiceSelector>>, KubeError> {
+        lookup(&self.client, &self.services, namespace, name, |s| {
+            ServiceSelector::from(s)
+        })
+        .await
+    }
+
+    pub async fn ingress(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<IngressView>>, KubeError> {
+        lookup(&self.client, &self.ingresses, namespace, name, |i| {
+            IngressView::from(i)
+        })
+        .await
+    }
+
+    pub async fn http_route(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<HttpRoute>>, KubeError> {
+        lookup(
+            &self.client,
+            &self.http_routes,
+            namespace,
+            name,
+            |r: &HttpRoute| r.clone(),
+        )
+        .await
+    }
+
+    pub async fn deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<DeploymentView>>, KubeError> {
+        lookup(&self.client, &self.deployments, namespace, name, |d| {
+            DeploymentView::from(d)
+        })
+        .await
+    }
+
+    /// The Deployment's pod template, read from the API server: needed
+    /// only to create a revision's ReplicaSet.
+    pub async fn deployment_template(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<PodTemplateSpec>, KubeError> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
+        Ok(api
+            .get_opt(name)
+            .await?
+            .and_then(|d| d.spec)
+            .map(|s| s.template))
+    }
+}
+
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn drain<K>(stream: impl Stream<Item = Result<K, watcher::Error>>) {
+    stream.for_each(|_| std::future::ready(())).await;
+}
+
+/// From the index once it has listed; from the API server before, and for
+/// what the index does not have, which is either an error in the spec
+/// (rare, worth one read) or an object created a moment ago whose watch
+/// event is still on its way (a deploy applies a route with its Rollout).
+async fn lookup<K, V>(
+    client: &Client,
+    index: &NamedIndex<V>,
+    namespace: &str,
+    name: &str,
+    project: impl Fn(&K) -> V,
+) -> Result<Option<Arc<V>>, KubeError>
+where
+    K: cache::Cacheable + kube::Resource<Scope = NamespaceResourceScope>,
+    V: PartialEq,
+{
+    if let Some(Some(found)) = index.get(namespace, name) {
+        return Ok(Some(found));
+    }
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    Ok(api.get_opt(name).await?.map(|o| Arc::new(project(&o))))
+}

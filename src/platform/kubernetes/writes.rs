@@ -1,0 +1,433 @@
+//! Every write the operator and `conductor rollout` make to the API
+//! server, one named function each: a reader looking for "who changes
+//! this field, and how?" finds it here and nowhere else.
+//!
+//! Objects Conductor owns (ReplicaSets, canary Ingresses, AnalysisRuns, the
+//! statuses) are server-side applied, one field manager per writer, so
+//! `kubectl get --show-managed-fields` tells who set what and a field a
+//! writer stops sending is released. A writer that sends only part of an
+//! object (a scale, a terminate) has a manager of its own: an apply drops
+//! whatever its manager sent last time and omits now.
+//!
+//! Other people's objects (a Rollout's spec and annotations, Services,
+//! HTTPRoutes, the workloadRef Deployment) get a merge patch of exactly
+//! the fields named, claiming nothing else; pods are only deleted; the
+//! leader Lease is replaced conditionally, which is what makes it a lock.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::events::v1::{Event, EventSeries};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use super::http_route::HttpRoute;
+use super::{
+    HASH_LABEL, KubeError, LEGACY_REPLICA_SET_REVISION_ANNOTATION, REPLICA_SET_REVISION_ANNOTATION,
+    SCALE_DOWN_AT_ANNOTATION, is_conflict, is_not_found, managers,
+};
+use crate::crd::analysis::{AnalysisRun, AnalysisRunStatus};
+use crate::crd::rollout::{Rollout, RolloutStatus};
+
+fn api<K>(client: &Client, namespace: &str) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+{
+    Api::namespaced(client.clone(), namespace)
+}
+
+/// Whether a write happened: `false` when there was nothing to do, or the
+/// object was gone (its watch event brings the next reconcile).
+pub type Wrote = bool;
+
+/// Ok(false) for a 404: the object went away between the cache and the write.
+fn unless_gone<T>(result: kube::Result<T>) -> Result<Wrote, KubeError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// True for the 422 a partial apply to a deleted ReplicaSet gets: applied
+/// to nothing, it would create a ReplicaSet with no selector or template,
+/// which the API server refuses.
+fn is_invalid(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 422)
+}
+
+// Objects Conductor owns: server-side apply.
+
+/// Creates a revision's ReplicaSet: the whole object, sent once by
+/// `conductor-replicasets`. Not forced: when a reconcile before this one
+/// made it already (the cache has not shown it yet) and `conductor-scale`
+/// has moved its replicas since, the apply conflicts, which means it is
+/// there.
+pub async fn create_replica_set(client: &Client, rs: &ReplicaSet) -> Result<Wrote, KubeError> {
+    let namespace = rs.namespace().unwrap_or_default();
+    let params = PatchParams::apply(managers::REPLICA_SETS);
+    match api::<ReplicaSet>(client, &namespace)
+        .patch(&rs.name_any(), &params, &Patch::Apply(rs))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_conflict(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What `conductor-scale` keeps on a ReplicaSet: the replicas the engine
+/// decided, the revision number, and when it goes to zero. What is absent
+/// is released: an annotation only this manager set goes away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSetScale {
+    pub replicas: i32,
+    pub revision: Option<u64>,
+    pub scale_down_at: Option<String>,
+}
+
+pub async fn scale_replica_set(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    scale: &ReplicaSetScale,
+) -> Result<Wrote, KubeError> {
+    let mut annotations = BTreeMap::new();
+    if let Some(revision) = scale.revision {
+        annotations.insert(REPLICA_SET_REVISION_ANNOTATION, revision.to_string());
+    }
+    if let Some(at) = &scale.scale_down_at {
+        annotations.insert(SCALE_DOWN_AT_ANNOTATION, at.clone());
+    }
+    let body = json!({
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": { "name": name, "annotations": annotations },
+        "spec": { "replicas": scale.replicas },
+    });
+    let params = PatchParams::apply(managers::SCALE).force();
+    match api::<ReplicaSet>(client, namespace)
+        .patch(name, &params, &Patch::Apply(&body))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_invalid(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes the annotations an older controller merge-patched onto a
+/// ReplicaSet (its revision key, a scale-down time): fields no apply
+/// manager owns, which only a patch naming them can remove.
+pub async fn forget_unmanaged_annotations(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    keep_scale_down_at: bool,
+) -> Result<Wrote, KubeError> {
+    let mut annotations = json!({ LEGACY_REPLICA_SET_REVISION_ANNOTATION: null });
+    if !keep_scale_down_at {
+        annotations[SCALE_DOWN_AT_ANNOTATION] = Value::Null;
+    }
+    let patch = json!({ "metadata": { "annotations": annotations } });
+    let params = PatchParams::apply(managers::SCALE);
+    unless_gone(
+        api::<ReplicaSet>(client, namespace)
+            .patch(name, &params, &Patch::Merge(&patch))
+            .await,
+    )
+}
+
+/// Deletes a ReplicaSet beyond the revision history limit.
+pub async fn delete_replica_set(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Wrote, KubeError> {
+    unless_gone(
+        api::<ReplicaSet>(client, namespace)
+            .delete(name, &DeleteParams::default())
+            .await,
+    )
+}
+
+/// The canary copy of a stable Ingress, whole, forced: nobody else has a
+/// reason to own its fields, and a person's edit is put back.
+pub async fn apply_canary_ingress(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    ingress: &Value,
+) -> Result<Wrote, KubeError> {
+    let params = PatchParams::apply(managers::ROUTER).force();
+    api::<k8s_openapi::api::networking::v1::Ingress>(client, namespace)
+        .patch(name, &params, &Patch::Apply(ingress))
+        .await?;
+    Ok(true)
+}
+
+/// Creates an AnalysisRun, whole, sent once by `conductor-analysisruns`;
+/// a conflict means a reconcile before this one made it.
+pub async fn create_analysis_run(client: &Client, run: &AnalysisRun) -> Result<Wrote, KubeError> {
+    let namespace = run.namespace().unwrap_or_default();
+    let mut body = serde_json::to_value(run).map_err(|e| KubeError::Invalid(e.to_string()))?;
+    body["apiVersion"] = json!("conductor.dev/v1alpha1");
+    body["kind"] = json!("AnalysisRun");
+    let params = PatchParams::apply(managers::ANALYSIS_RUNS);
+    match api::<AnalysisRun>(client, &namespace)
+        .patch(&run.name_any(), &params, &Patch::Apply(&body))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_conflict(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Asks the analysis controller to stop a run the rollout no longer needs:
+/// `spec.terminate`, owned by `conductor-terminate`. A run deleted meanwhile
+/// would come back as a stub the schema refuses (it needs metrics).
+pub async fn terminate_analysis_run(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Wrote, KubeError> {
+    let body = json!({
+        "apiVersion": "conductor.dev/v1alpha1",
+        "kind": "AnalysisRun",
+        "metadata": { "name": name },
+        "spec": { "terminate": true },
+    });
+    let params = PatchParams::apply(managers::TERMINATE).force();
+    match api::<AnalysisRun>(client, namespace)
+        .patch(name, &params, &Patch::Apply(&body))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_invalid(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A status body for the status subresource. The resourceVersion makes the
+/// apply conditional: a status decided on a stale view of the object is
+/// refused (409) and decided again on the fresh one.
+fn status_body(
+    kind: &str,
+    name: &str,
+    resource_version: Option<String>,
+    status: &impl serde::Serialize,
+) -> Value {
+    json!({
+        "apiVersion": "conductor.dev/v1alpha1",
+        "kind": kind,
+        "metadata": { "name": name, "resourceVersion": resource_version },
+        "status": status,
+    })
+}
+
+/// The whole Rollout status, by `conductor-status`.
+pub async fn apply_rollout_status(
+    client: &Client,
+    rollout: &Rollout,
+    status: &RolloutStatus,
+) -> Result<(), KubeError> {
+    let name = rollout.name_any();
+    let body = status_body("Rollout", &name, rollout.resource_version(), status);
+    api::<Rollout>(client, &rollout.namespace().unwrap_or_default())
+        .patch_status(
+            &name,
+            &PatchParams::apply(managers::STATUS).force(),
+            &Patch::Apply(&body),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The whole AnalysisRun status, by `conductor-analysis`.
+pub async fn apply_analysis_run_status(
+    client: &Client,
+    run: &AnalysisRun,
+    status: &AnalysisRunStatus,
+) -> Result<(), KubeError> {
+    let name = run.name_any();
+    let body = status_body("AnalysisRun", &name, run.resource_version(), status);
+    api::<AnalysisRun>(client, &run.namespace().unwrap_or_default())
+        .patch_status(
+            &name,
+            &PatchParams::apply(managers::ANALYSIS).force(),
+            &Patch::Apply(&body),
+        )
+        .await?;
+    Ok(())
+}
+
+// Other people's objects: merge patches of the named fields.
+
+/// Points a Service at the pods of one pod-template hash.
+pub async fn pin_service_selector(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    hash: &str,
+) -> Result<Wrote, KubeError> {
+    let patch = json!({ "spec": { "selector": { HASH_LABEL: hash } } });
+    unless_gone(
+        api::<Service>(client, namespace)
+            .patch(
+                name,
+                &PatchParams::apply(managers::SERVICES),
+                &Patch::Merge(&patch),
+            )
+            .await,
+    )
+}
+
+/// Sets an HTTPRoute's rules (their backend weights are the traffic split).
+/// A merge patch replaces the list whole, which is what keeps the weights
+/// of one rule consistent; the rules are the ones read at `read`'s
+/// resourceVersion with new weights, so the patch is conditional on it: a
+/// route someone changed since is refused (409) and read again, never
+/// overwritten with the old rules.
+pub async fn set_http_route_rules(
+    client: &Client,
+    read: &HttpRoute,
+    rules: &[Value],
+) -> Result<Wrote, KubeError> {
+    let namespace = read.namespace().unwrap_or_default();
+    let name = read.name_any();
+    let api = api::<HttpRoute>(client, &namespace);
+    let patch = json!({
+        "metadata": { "resourceVersion": read.resource_version() },
+        "spec": { "rules": rules },
+    });
+    unless_gone(
+        api.patch(
+            &name,
+            &PatchParams::apply(managers::ROUTER),
+            &Patch::Merge(&patch),
+        )
+        .await,
+    )
+}
+
+/// Scales the `workloadRef` Deployment as the engine decided.
+pub async fn scale_workload_deployment(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    replicas: i32,
+) -> Result<Wrote, KubeError> {
+    let patch = json!({ "spec": { "replicas": replicas } });
+    unless_gone(
+        api::<Deployment>(client, namespace)
+            .patch(
+                name,
+                &PatchParams::apply(managers::WORKLOAD),
+                &Patch::Merge(&patch),
+            )
+            .await,
+    )
+}
+
+/// Undo: puts an older revision's pod template back into the Rollout.
+pub async fn restore_rollout_template(
+    client: &Client,
+    rollout: &Rollout,
+    template: &k8s_openapi::api::core::v1::PodTemplateSpec,
+) -> Result<Wrote, KubeError> {
+    let patch = json!({ "spec": { "template": template } });
+    unless_gone(
+        api::<Rollout>(client, &rollout.namespace().unwrap_or_default())
+            .patch(
+                &rollout.name_any(),
+                &PatchParams::apply(managers::UNDO),
+                &Patch::Merge(&patch),
+            )
+            .await,
+    )
+}
+
+/// `conductor rollout promote|abort|retry|undo`: the request annotation
+/// the controller acts on once.
+pub async fn request_action(api: &Api<Rollout>, name: &str, value: &str) -> kube::Result<()> {
+    let patch = json!({ "metadata": { "annotations": {
+        super::requests::REQUEST_ANNOTATION: value
+    } } });
+    api.patch(
+        name,
+        &PatchParams::apply(managers::CLI),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `conductor rollout restart`: pods created before `at` are replaced.
+pub async fn request_restart(api: &Api<Rollout>, name: &str, at: &str) -> kube::Result<()> {
+    let patch = json!({ "spec": { "restartAt": at } });
+    api.patch(
+        name,
+        &PatchParams::apply(managers::CLI),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Restarts a pod by deleting it, for its ReplicaSet to replace.
+pub async fn delete_pod(client: &Client, namespace: &str, name: &str) -> Result<Wrote, KubeError> {
+    unless_gone(
+        api::<Pod>(client, namespace)
+            .delete(name, &DeleteParams::default())
+            .await,
+    )
+}
+
+// Events and the leader Lease.
+
+pub async fn create_event(api: &Api<Event>, event: &Event) -> kube::Result<Event> {
+    api.create(&PostParams::default(), event).await
+}
+
+/// Counts a repeat of an Event published before, instead of a new one.
+pub async fn count_event_repeat(
+    api: &Api<Event>,
+    name: &str,
+    series: &EventSeries,
+) -> kube::Result<()> {
+    let patch = json!({ "series": series });
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+fn lease_params() -> PostParams {
+    PostParams {
+        field_manager: Some(managers::LEADER.to_owned()),
+        ..PostParams::default()
+    }
+}
+
+/// Ok(false) when another candidate created it first.
+pub async fn create_lease(api: &Api<Lease>, lease: &Lease) -> Result<bool, KubeError> {
+    match api.create(&lease_params(), lease).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_conflict(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A replace conditional on the resourceVersion `lease` was read at:
+/// Ok(false) when someone changed it since.
+pub async fn replace_lease(api: &Api<Lease>, name: &str, lease: &Lease) -> Result<bool, KubeError> {
+    match api.replace(name, &lease_params(), lease).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_conflict(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
