@@ -7,6 +7,8 @@
 //! Run: `cargo bench --bench operator`. `cargo bench` does not build the
 //! binary, so this does (`cargo build --release --bin conductor`) when
 //! `target/release/conductor` is missing or older than the sources.
+//! `CONDUCTOR_BENCH_BINARY=<path>` measures another build (an earlier
+//! commit's, say) under the same fake, for a before/after in one sitting.
 //!
 //! ```text
 //!   this process                               child process
@@ -67,6 +69,11 @@ fn main() -> Result<(), BoxError> {
 // ---------------------------------------------------------------- binary
 
 fn ensure_binary() -> Result<PathBuf, BoxError> {
+    if let Some(other) = std::env::var_os("CONDUCTOR_BENCH_BINARY") {
+        let binary = PathBuf::from(other);
+        println!("binary: {} (CONDUCTOR_BENCH_BINARY)", binary.display());
+        return Ok(binary);
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);

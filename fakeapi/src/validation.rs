@@ -13,15 +13,29 @@ use crate::path::ResourceKey;
 
 /// Refuses `object`, of type `key` (with `schema` if it is a custom
 /// resource), as the real server would; other kinds pass unchecked.
+/// `only` limits a custom resource's check to one top-level field: a
+/// status write changes nothing else, and the rest was checked when it was
+/// written.
 pub(crate) fn check(
     key: &ResourceKey,
     schema: Option<&Value>,
     object: &Value,
+    only: Option<&str>,
 ) -> Result<(), ApiError> {
     let causes = match (key.api_version.as_str(), key.plural.as_str(), schema) {
         (_, _, Some(schema)) => {
             let mut causes = Vec::new();
-            required_causes(object, schema, "", &mut causes);
+            match only {
+                Some(field) => {
+                    if let (Some(value), Some(field_schema)) = (
+                        object.get(field),
+                        schema.pointer(&format!("/properties/{field}")),
+                    ) {
+                        required_causes(value, field_schema, field, &mut causes);
+                    }
+                }
+                None => required_causes(object, schema, "", &mut causes),
+            }
             causes
         }
         ("apps/v1", "replicasets" | "deployments", None) => workload_causes(object),
@@ -146,11 +160,11 @@ mod tests {
             "selector": {"matchLabels": {"app": "web"}},
             "template": {"metadata": {"labels": {"app": "web"}}}
         }});
-        assert_eq!(check(&replica_sets(), None, &whole), Ok(()));
+        assert_eq!(check(&replica_sets(), None, &whole, None), Ok(()));
 
         let partial =
             json!({"kind": "ReplicaSet", "metadata": {"name": "web"}, "spec": {"replicas": 0}});
-        let error = check(&replica_sets(), None, &partial).unwrap_err();
+        let error = check(&replica_sets(), None, &partial, None).unwrap_err();
         assert_eq!(error.code, 422);
         assert_eq!(
             error.message,
@@ -161,7 +175,7 @@ mod tests {
             "selector": {"matchLabels": {"app": "web"}},
             "template": {"metadata": {"labels": {"app": "api"}}}
         }});
-        let error = check(&replica_sets(), None, &mismatched).unwrap_err();
+        let error = check(&replica_sets(), None, &mismatched, None).unwrap_err();
         assert!(
             error.message.contains("spec.template.metadata.labels"),
             "{error:?}"
@@ -171,7 +185,7 @@ mod tests {
     #[test]
     fn other_kinds_pass() {
         let key = ResourceKey::new("v1", "configmaps");
-        assert_eq!(check(&key, None, &json!({})), Ok(()));
+        assert_eq!(check(&key, None, &json!({}), None), Ok(()));
     }
 
     #[test]
@@ -186,14 +200,14 @@ mod tests {
             }}
         }});
         let stub = json!({"kind": "AnalysisRun", "metadata": {"name": "run"}, "spec": {"terminate": true}});
-        let error = check(&key, Some(&schema), &stub).unwrap_err();
+        let error = check(&key, Some(&schema), &stub, None).unwrap_err();
         assert_eq!(
             error.message,
             "AnalysisRun.conductor.dev \"run\" is invalid: spec.metrics: Required value"
         );
         let nameless =
             json!({"kind": "AnalysisRun", "metadata": {"name": "run"}, "spec": {"metrics": [{}]}});
-        let error = check(&key, Some(&schema), &nameless).unwrap_err();
+        let error = check(&key, Some(&schema), &nameless, None).unwrap_err();
         assert!(
             error
                 .message
@@ -201,6 +215,6 @@ mod tests {
             "{error:?}"
         );
         let whole = json!({"kind": "AnalysisRun", "metadata": {"name": "run"}, "spec": {"metrics": [{"name": "errors"}]}});
-        assert_eq!(check(&key, Some(&schema), &whole), Ok(()));
+        assert_eq!(check(&key, Some(&schema), &whole, None), Ok(()));
     }
 }

@@ -152,6 +152,7 @@ impl Store {
             key,
             schema.as_ref().and_then(prune::CrdSchema::root),
             &object,
+            None,
         )?;
         if !keep_status
             && key.has_status_subresource()
@@ -304,7 +305,12 @@ impl Store {
             &mut next,
             pruned,
         );
-        validation::check(key, schema.as_ref().and_then(prune::CrdSchema::root), &next)?;
+        validation::check(
+            key,
+            schema.as_ref().and_then(prune::CrdSchema::root),
+            &next,
+            pruned,
+        )?;
         meta::set_meta(
             &mut next,
             "resourceVersion",
