@@ -336,7 +336,6 @@ async fn check_all(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn argo_manifests_run_as_written_or_name_what_conductor_does_not_support() {
     let cluster = Cluster::start("argo-corpus").await;
-    cluster.install_crds().await;
     let documents = corpus();
     assert!(
         documents.len() >= 40,

@@ -1410,7 +1410,6 @@ async fn an_invalid_rollout_is_reported_and_others_keep_going() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn argo_fields_conductor_does_not_support_are_kept_and_named() {
     let cluster = Cluster::start("unsupported").await;
-    cluster.install_crds().await;
     let _controller = cluster.controller("replica-a").await;
     services(&cluster, "istio").await;
     services(&cluster, "smoke").await;

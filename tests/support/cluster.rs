@@ -83,14 +83,6 @@ impl Cluster {
         }
     }
 
-    /// Installs Conductor's CRDs into the fake (a real cluster has them
-    /// from `start`), so it prunes, and keeps, fields as their schemas say.
-    pub async fn install_crds(&self) {
-        if self.fake.is_some() {
-            install_crds(&self.client).await;
-        }
-    }
-
     /// The fake, for fault injection; `None` (and the test says it skips
     /// that part) against a real cluster.
     pub fn fake(&self) -> Option<&FakeApi> {
