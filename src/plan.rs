@@ -8,8 +8,10 @@ use serde_yaml::Mapping;
 
 use crate::config::values::{self, Provenance};
 use crate::config::{self, ConfigError, Service};
+use crate::crd::rollout::Rollout;
 use crate::crd::schema::SchemaSet;
 use crate::diagnostic::Diagnostic;
+use crate::engine::Settings;
 use crate::render::{self, Helm, RenderError, RenderedCluster, RenderedObject};
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +191,25 @@ pub fn check_objects(
                     format!("for cluster `{}`: {problem}", rendered.cluster.name),
                 ));
             }
+        }
+        // What the engine would find: the operator reports it as
+        // InvalidSpec, so CI should see it first (an empty trafficRouting,
+        // a step doing nothing). Templates are not looked up here.
+        if object.kind == "Rollout"
+            && found.is_empty()
+            && let Ok(rollout) = serde_json::from_value::<Rollout>(object.manifest.clone())
+            && let Err(problem) = Settings::from_spec(&rollout.spec, None)
+        {
+            problems.push(
+                Diagnostic::new(
+                    &file,
+                    format!(
+                        "Rollout/{} for cluster `{}`: {}",
+                        object.name, rendered.cluster.name, problem.message
+                    ),
+                )
+                .field(problem.path),
+            );
         }
         for problem in found {
             problems.push(

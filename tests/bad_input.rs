@@ -320,8 +320,8 @@ fn rendered_rollout_with_a_typo_names_template_and_field() {
     let out = plan_fails(&repo, &["--cluster", "eu-west-1"]);
     assert_names(
         &out,
-        "charts/shop/templates/rollout.yaml: spec.strategy.canary.steps[0]: Rollout/shop for cluster `eu-west-1`",
-        &["unknown field `setWeigth`; did you mean `setWeight`?"],
+        "charts/shop/templates/rollout.yaml: spec.strategy.canary.steps[0].setWeigth: Rollout/shop for cluster `eu-west-1`",
+        &["not supported by Conductor; did you mean `setWeight`?"],
     );
 }
 

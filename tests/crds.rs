@@ -111,8 +111,8 @@ fn invalid_rollout_is_rejected_with_each_field_named() {
     };
     assert!(
         found(
-            "spec.strategy.canary.steps[0]",
-            "unknown field `setWieght`; did you mean `setWeight`?"
+            "spec.strategy.canary.steps[0].setWieght",
+            "not supported by Conductor; did you mean `setWeight`?"
         ),
         "{problems:#?}"
     );

@@ -1403,6 +1403,118 @@ async fn an_invalid_rollout_is_reported_and_others_keep_going() {
     }
 }
 
+/// An Argo Rollouts manifest applied as written: what Conductor does not
+/// support is kept by the API server and reported by its field path, in
+/// the condition, a Warning Event and `rollout status`, instead of the
+/// rollout running some other way (an Istio canary by replica ratio).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argo_fields_conductor_does_not_support_are_kept_and_named() {
+    let cluster = Cluster::start("unsupported").await;
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "istio").await;
+    services(&cluster, "smoke").await;
+    let mut istio = rollout("istio", V1, json!([{ "setWeight": 50 }]));
+    istio["spec"]["strategy"]["canary"]["trafficRouting"] =
+        json!({ "istio": { "virtualService": { "name": "istio-vsvc", "routes": ["primary"] } } });
+    cluster.apply_as_written(istio).await;
+    cluster
+        .apply_as_written(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": { "name": "smoke" },
+            "spec": { "metrics": [{ "name": "smoke", "provider": { "job": { "spec": {
+                "template": { "spec": { "restartPolicy": "Never",
+                    "containers": [{ "name": "smoke", "image": V1 }] } } } } } }] }
+        }))
+        .await;
+    cluster
+        .apply_as_written(rollout(
+            "smoke",
+            V1,
+            json!([{ "analysis": { "templates": [{ "templateName": "smoke" }] } }]),
+        ))
+        .await;
+    cluster
+        .apply_as_written(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "AnalysisRun",
+            "metadata": { "name": "by-hand" },
+            "spec": { "metrics": [{ "name": "apdex", "provider": {
+                "newRelic": { "query": "SELECT apdex(duration) FROM Transaction" } } }] }
+        }))
+        .await;
+
+    let api = cluster.api::<Rollout>();
+    let message = |r: &Rollout| {
+        r.status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "InvalidSpec"))
+            .and_then(|c| c.message.clone())
+    };
+    let istio = wait_for(&api, "istio", LIMIT, "reported invalid", |r| {
+        message(r).is_some()
+    })
+    .await;
+    let expected = "spec.strategy.canary.trafficRouting.istio: not supported by Conductor";
+    assert_eq!(message(&istio).as_deref(), Some(expected));
+    assert_eq!(phase(&istio), "Degraded");
+    assert!(
+        replica_sets(&cluster, "istio").await.is_empty(),
+        "no replica-ratio canary instead"
+    );
+    event_reasons(&cluster, "istio", Some("InvalidSpec")).await;
+    let events: Api<Event> = cluster.api();
+    let warned = events
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .any(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.reason.as_deref() == Some("InvalidSpec")
+                && e.note.as_deref() == Some(expected)
+        });
+    assert!(warned, "a Warning Event names the field");
+    let (code, out) = cli(&cluster, &["status", "istio", "--timeout", "1s"]).await;
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains(expected), "{out}");
+    // The API server kept the field: fixing the manifest is all it takes.
+    let routes: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        cluster.client(),
+        &cluster.namespace,
+        &kube::api::ApiResource::erase::<Rollout>(&()),
+    );
+    let stored = routes.get("istio").await.expect("the rollout");
+    assert_eq!(
+        stored.data["spec"]["strategy"]["canary"]["trafficRouting"]["istio"]["virtualService"]["name"],
+        "istio-vsvc"
+    );
+
+    let smoke = wait_for(&api, "smoke", LIMIT, "reported invalid", |r| {
+        message(r).is_some()
+    })
+    .await;
+    assert_eq!(
+        message(&smoke).as_deref(),
+        Some(
+            "spec.strategy.canary.steps[0].analysis.templates[0].templateName: \
+             AnalysisTemplate `smoke`: spec.metrics[0].provider.job: not supported by Conductor"
+        )
+    );
+
+    let runs = cluster.api::<AnalysisRun>();
+    let run = wait_for(&runs, "by-hand", LIMIT, "ended", |r| {
+        r.status.as_ref().and_then(|s| s.phase) == Some(AnalysisPhase::Error)
+    })
+    .await;
+    let run_message = run.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(
+        run_message.contains("spec.metrics[0].provider.newRelic: not supported by Conductor"),
+        "{run_message}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analysis_arguments_come_from_secrets_and_rollout_fields_and_stay_masked() {
     let cluster = Cluster::start("args").await;

@@ -34,6 +34,13 @@ pub enum ConditionError {
     Syntax(String),
     #[error("unknown variable `{name}`: conditions see only `result`{hint}")]
     UnknownVariable { name: String, hint: String },
+    /// A function CEL does not have, e.g. Argo Rollouts' expr helpers
+    /// `len` or `isNaN`: found when the template is checked, not at the
+    /// first measurement.
+    #[error(
+        "unknown function `{name}`: conditions are CEL expressions, which have no such function"
+    )]
+    UnknownFunction { name: String },
     #[error("`{expression}` gave {value}, not true or false")]
     NotBoolean { expression: String, value: String },
     #[error("`{expression}`: {reason}")]
@@ -77,6 +84,9 @@ impl Condition {
                 hint,
             });
         }
+        if let Some(name) = unknown_function(&program) {
+            return Err(ConditionError::UnknownFunction { name });
+        }
         Ok(Self {
             source: source.to_owned(),
             program: Arc::new(program),
@@ -103,6 +113,37 @@ impl Condition {
             }),
         }
     }
+}
+
+/// The first function `program` calls that CEL does not declare. The
+/// interpreter only finds out when a call runs, which `||` and `&&` may
+/// skip; so each named function is called alone, as a global and as a
+/// member, and is unknown when neither call finds it (a wrong argument
+/// type is a different error).
+fn unknown_function(program: &Program) -> Option<String> {
+    let mut context = Context::default();
+    context.add_variable_from_value("result", MetricValue::Scalar(0.0).to_cel());
+    let undeclared = |call: String, name: &str| match Program::compile(&call) {
+        Ok(probe) => matches!(
+            probe.execute(&context),
+            Err(cel::ExecutionError::UndeclaredReference(n)) if n.as_str() == name
+        ),
+        Err(_) => false,
+    };
+    let references = program.references();
+    let mut names = references.functions();
+    // The references are a set: sorted, the same name is reported each time.
+    names.sort_unstable();
+    names
+        .into_iter()
+        // Operators (`_<_`) and macros' internals (`@not_strictly_false`).
+        .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|name| name.starts_with(|c: char| c.is_ascii_alphabetic()))
+        .find(|name| {
+            undeclared(format!("{name}(result)"), name)
+                && undeclared(format!("result.{name}()"), name)
+        })
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -142,5 +183,23 @@ mod tests {
                 .to_string()
                 .contains("not true or false")
         );
+    }
+
+    #[test]
+    fn functions_cel_lacks_are_named_when_compiled() {
+        let e = Condition::compile("len(result) == 0 || isNaN(result[0]) || result[0] >= 0.95")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "unknown function `isNaN`: conditions are CEL expressions, which have no such function"
+        );
+        for known in [
+            "size(result) > 0 && result[0] < 1.0",
+            "string(result).startsWith('0') || result.exists(x, x > 1.0)",
+            "int(result) == 0 && double(1) > 0.0 && type(result) == double",
+        ] {
+            assert!(Condition::compile(known).is_ok(), "{known}");
+        }
     }
 }

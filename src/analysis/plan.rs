@@ -167,6 +167,11 @@ pub fn plan_metrics(
         metric: None,
         problem,
     };
+    // Alone: a field Conductor did not read (a `job` provider) also leaves
+    // what it did read incomplete, and that second problem is only noise.
+    if !spec.unsupported.is_empty() {
+        return Err(spec.unsupported.problems().map(in_template).collect());
+    }
     for declared in &spec.args {
         let has_value = args.iter().any(|a| a.name == declared.name);
         if !has_value && declared.value.is_none() {
@@ -556,6 +561,31 @@ mod tests {
         assert_eq!(
             problem.to_string(),
             "provider.prometheus.timeout: 0 is not a positive number of seconds"
+        );
+    }
+
+    fn template_problems(spec: serde_json::Value) -> Vec<String> {
+        let spec: AnalysisTemplateSpec = serde_json::from_value(spec).expect("a template spec");
+        check_template("smoke", &spec)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_provider_conductor_does_not_read_is_named_alone() {
+        assert_eq!(
+            template_problems(serde_json::json!({"metrics": [{
+                "name": "smoke",
+                "provider": {"job": {"spec": {"template": {}}}},
+            }]})),
+            ["AnalysisTemplate smoke: spec.metrics[0].provider.job: not supported by Conductor"]
+        );
+        assert_eq!(
+            template_problems(serde_json::json!({"metrics": [{"name": "smoke", "provider": {}}]})),
+            [
+                "AnalysisTemplate smoke: metrics[0] (smoke): provider: set exactly one of prometheus, datadog, web or podScrape"
+            ]
         );
     }
 }

@@ -12,6 +12,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::unsupported::{Unsupported, records_unsupported};
+
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "conductor.dev",
@@ -28,7 +30,9 @@ use serde::{Deserialize, Serialize};
         json_path = ".metadata.creationTimestamp"
     )
 )]
-#[serde(rename_all = "camelCase")]
+// See `RolloutSpec` for `remote = "Self"`.
+#[serde(rename_all = "camelCase", remote = "Self")]
+#[schemars(rename = "AnalysisTemplateSpec")]
 pub struct AnalysisTemplateSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<AnalysisArg>,
@@ -37,7 +41,13 @@ pub struct AnalysisTemplateSpec {
     pub dry_run: Vec<DryRun>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measurement_retention: Vec<MeasurementRetention>,
+    /// Fields of the manifest this type did not read; each makes the
+    /// template invalid (see `crd::unsupported`). Never written back.
+    #[serde(skip)]
+    pub unsupported: Unsupported,
 }
+
+records_unsupported!(AnalysisTemplateSpec);
 
 /// The same template, usable from every namespace.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -82,7 +92,9 @@ pub struct ClusterAnalysisTemplateSpec(pub AnalysisTemplateSpec);
         json_path = ".metadata.creationTimestamp"
     )
 )]
-#[serde(rename_all = "camelCase")]
+// See `RolloutSpec` for `remote = "Self"`.
+#[serde(rename_all = "camelCase", remote = "Self")]
+#[schemars(rename = "AnalysisRunSpec")]
 pub struct AnalysisRunSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<AnalysisArg>,
@@ -94,7 +106,13 @@ pub struct AnalysisRunSpec {
     pub dry_run: Vec<DryRun>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measurement_retention: Vec<MeasurementRetention>,
+    /// Fields of the manifest this type did not read; each ends the run
+    /// as an Error (see `crd::unsupported`). Never written back.
+    #[serde(skip)]
+    pub unsupported: Unsupported,
 }
+
+records_unsupported!(AnalysisRunSpec);
 
 /// An argument substituted into queries as `{{args.name}}`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -53,6 +53,7 @@ pub mod problem;
 pub mod rollout;
 pub mod schema;
 pub mod time;
+pub mod unsupported;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
@@ -62,8 +63,36 @@ use kube::CustomResourceExt;
 pub use analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
 pub use rollout::Rollout;
 
-/// Every CRD Conductor serves, in a stable order.
+/// Every CRD Conductor serves, in a stable order, as published: the API
+/// server keeps fields under `spec` that the schema does not declare, for
+/// the controller to reject by name (see [`unsupported`]).
 pub fn all() -> Vec<CustomResourceDefinition> {
+    let mut crds = declared();
+    for crd in &mut crds {
+        // The pod template is Kubernetes' own type: pruned as in a Deployment.
+        let skip: &[&str] = if crd.spec.names.kind == "Rollout" {
+            &["template"]
+        } else {
+            &[]
+        };
+        for version in &mut crd.spec.versions {
+            if let Some(spec) = version
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+                .and_then(|s| s.properties.as_mut())
+                .and_then(|p| p.get_mut("spec"))
+            {
+                unsupported::keep_unknown_fields(spec, skip);
+            }
+        }
+    }
+    crds
+}
+
+/// Every CRD as the Rust types declare it, unknown fields pruned: what
+/// strict checking (`conductor validate`) holds manifests to.
+pub fn declared() -> Vec<CustomResourceDefinition> {
     let mut rollout = Rollout::crd();
     // The upstream pod template documentation would push the Rollout CRD past
     // the 256 KiB annotation limit of client-side `kubectl apply`.

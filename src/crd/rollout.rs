@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::analysis::AnalysisArg;
 use super::condition::Condition;
+use super::problem::SpecProblem;
+use super::unsupported::{Unsupported, records_unsupported};
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
@@ -74,7 +76,10 @@ use super::condition::Condition;
         json_path = ".metadata.creationTimestamp"
     )
 )]
-#[serde(rename_all = "camelCase")]
+// The derived (de)serializers stay as inherent functions (`remote =
+// "Self"`) for `records_unsupported!` to wrap; the schema keeps its name.
+#[serde(rename_all = "camelCase", remote = "Self")]
+#[schemars(rename = "RolloutSpec")]
 pub struct RolloutSpec {
     /// Desired number of pods; defaults to 1. Driven by an HPA through the scale subresource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +112,72 @@ pub struct RolloutSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_window: Option<RollbackWindow>,
     pub strategy: RolloutStrategy,
+    /// Fields of the manifest this type did not read; each makes the
+    /// rollout invalid (see `crd::unsupported`). Never written back.
+    #[serde(skip)]
+    pub unsupported: Unsupported,
+}
+
+records_unsupported!(RolloutSpec);
+
+impl RolloutSpec {
+    /// Every list of analysis templates the spec names, with its field
+    /// (`spec.strategy.canary.steps[1].analysis`), in spec order.
+    pub fn analysis_templates(&self) -> Vec<(String, &[AnalysisTemplateRef])> {
+        let mut found = Vec::new();
+        if let Some(canary) = &self.strategy.canary {
+            for (i, step) in canary.steps.iter().enumerate() {
+                if let Some(analysis) = &step.analysis {
+                    found.push((
+                        format!("spec.strategy.canary.steps[{i}].analysis"),
+                        analysis.templates.as_slice(),
+                    ));
+                }
+            }
+            if let Some(background) = &canary.analysis {
+                found.push((
+                    "spec.strategy.canary.analysis".to_owned(),
+                    background.templates.as_slice(),
+                ));
+            }
+        }
+        if let Some(blue_green) = &self.strategy.blue_green {
+            for (field, analysis) in [
+                ("prePromotionAnalysis", &blue_green.pre_promotion_analysis),
+                ("postPromotionAnalysis", &blue_green.post_promotion_analysis),
+            ] {
+                if let Some(analysis) = analysis {
+                    found.push((
+                        format!("spec.strategy.blueGreen.{field}"),
+                        analysis.templates.as_slice(),
+                    ));
+                }
+            }
+        }
+        found
+    }
+
+    /// The first template the spec names whose own manifest has fields
+    /// Conductor does not read, as a problem with the rollout naming the
+    /// reference, the template and its field: a run made from it would
+    /// measure something other than what was written. `unsupported_of`
+    /// looks a template up (`None` when it is not found).
+    pub fn template_problem(
+        &self,
+        unsupported_of: impl Fn(&AnalysisTemplateRef) -> Option<Unsupported>,
+    ) -> Option<SpecProblem> {
+        self.analysis_templates()
+            .into_iter()
+            .find_map(|(field, templates)| {
+                templates.iter().enumerate().find_map(|(i, reference)| {
+                    unsupported_of(reference)?.in_template(
+                        format!("{field}.templates[{i}].templateName"),
+                        reference.kind(),
+                        &reference.template_name,
+                    )
+                })
+            })
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -237,6 +308,17 @@ pub struct AnalysisTemplateRef {
     /// Look the name up among ClusterAnalysisTemplates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_scope: Option<bool>,
+}
+
+impl AnalysisTemplateRef {
+    /// The kind the reference names.
+    pub fn kind(&self) -> &'static str {
+        if self.cluster_scope.unwrap_or(false) {
+            "ClusterAnalysisTemplate"
+        } else {
+            "AnalysisTemplate"
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -415,5 +497,56 @@ closed_set! {
         BlueGreenPause = "BlueGreenPause",
         InconclusiveAnalysis = "InconclusiveAnalysis",
         ProgressDeadlineExceeded = "ProgressDeadlineExceeded",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_with_unsupported_fields_is_named_where_the_rollout_refers_to_it() {
+        let spec: RolloutSpec = serde_json::from_value(serde_json::json!({
+            "strategy": {"canary": {
+                "steps": [
+                    {"setWeight": 20},
+                    {"analysis": {"templates": [
+                        {"templateName": "error-rate"},
+                        {"templateName": "smoke", "clusterScope": true},
+                    ]}},
+                ],
+                "analysis": {"templates": [{"templateName": "smoke", "clusterScope": true}]},
+            }},
+        }))
+        .unwrap();
+        assert_eq!(
+            spec.analysis_templates()
+                .iter()
+                .map(|(field, refs)| (field.as_str(), refs.len()))
+                .collect::<Vec<_>>(),
+            [
+                ("spec.strategy.canary.steps[1].analysis", 2),
+                ("spec.strategy.canary.analysis", 1)
+            ]
+        );
+        let job: Unsupported =
+            serde_json::from_value::<crate::crd::analysis::AnalysisTemplateSpec>(
+                serde_json::json!({"metrics": [{"name": "m", "provider": {"job": {}}}]}),
+            )
+            .unwrap()
+            .unsupported;
+        let problem = spec
+            .template_problem(|r| r.cluster_scope.is_some().then(|| job.clone()))
+            .unwrap();
+        assert_eq!(
+            problem.to_string(),
+            "spec.strategy.canary.steps[1].analysis.templates[1].templateName: \
+             ClusterAnalysisTemplate `smoke`: spec.metrics[0].provider.job: not supported by Conductor"
+        );
+        assert_eq!(
+            spec.template_problem(|_| Some(Unsupported::default())),
+            None
+        );
+        assert_eq!(spec.template_problem(|_| None), None);
     }
 }

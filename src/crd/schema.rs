@@ -1,12 +1,14 @@
 //! Checks manifests of Conductor's kinds against the generated CRD schemas,
 //! as the API server would with strict field validation: wrong types,
-//! missing required fields and unknown fields are all reported.
+//! missing required fields and unknown fields are all reported, each
+//! unknown field as the controller reports it (`crd::unsupported`).
 
 use std::collections::HashMap;
 
 use jsonschema::error::ValidationErrorKind;
 use serde_json::{Map, Value};
 
+use super::unsupported::NOT_SUPPORTED;
 use crate::diagnostic::nearest;
 
 /// One schema violation in a manifest.
@@ -25,7 +27,9 @@ pub struct SchemaSet {
 impl SchemaSet {
     pub fn new() -> Self {
         let mut validators = HashMap::new();
-        for crd in super::all() {
+        // The declared schemas, not the published ones: those keep unknown
+        // fields for the controller to report, and so would let them pass.
+        for crd in super::declared() {
             for version in &crd.spec.versions {
                 let Some(schema) = version
                     .schema
@@ -65,10 +69,12 @@ impl SchemaSet {
         let (validator, schema) = self.validators.get(&format!("{api_version}/{kind}"))?;
         let problems = validator
             .iter_errors(object)
-            .map(|error| {
+            .flat_map(|error| {
                 let pointer = error.instance_path().as_str().to_owned();
                 let field = dotted(&pointer);
-                let message = match error.kind() {
+                match error.kind() {
+                    // One problem per field, worded as the controller words
+                    // it for the same manifest (`crd::unsupported`).
                     ValidationErrorKind::AdditionalProperties { unexpected } => {
                         let allowed = allowed_properties(schema, &pointer);
                         unexpected
@@ -77,14 +83,22 @@ impl SchemaSet {
                                 let hint = nearest(name, allowed.iter().map(String::as_str))
                                     .map(|n| format!("; did you mean `{n}`?"))
                                     .unwrap_or_default();
-                                format!("unknown field `{name}`{hint}")
+                                SchemaProblem {
+                                    field: if field.is_empty() {
+                                        name.clone()
+                                    } else {
+                                        format!("{field}.{name}")
+                                    },
+                                    message: format!("{NOT_SUPPORTED}{hint}"),
+                                }
                             })
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                            .collect()
                     }
-                    _ => error.to_string(),
-                };
-                SchemaProblem { field, message }
+                    _ => vec![SchemaProblem {
+                        field,
+                        message: error.to_string(),
+                    }],
+                }
             })
             .collect();
         Some(problems)

@@ -76,6 +76,12 @@ impl Settings {
         spec: &RolloutSpec,
         known_templates: Option<&[AnalysisTemplateRef]>,
     ) -> Result<Self, SpecProblem> {
+        // First: a field Conductor did not read would otherwise make the
+        // rollout quietly different from what was written (an Istio canary
+        // run by replica ratio), whatever else is wrong with it.
+        if let Some(problem) = spec.unsupported.first() {
+            return Err(problem);
+        }
         let replicas = spec.replicas.unwrap_or(1);
         if replicas < 0 {
             return Err(SpecProblem::new(
@@ -146,7 +152,15 @@ impl Settings {
                             "set one of nginx or gatewayAPI",
                         ));
                     }
-                    Some(r) => r.nginx.is_some() || r.gateway_api.is_some(),
+                    // Not replica ratio: the user asked for a router and
+                    // named none Conductor knows.
+                    Some(r) if r.nginx.is_none() && r.gateway_api.is_none() => {
+                        return Err(SpecProblem::new(
+                            "spec.strategy.canary.trafficRouting",
+                            "set nginx or gatewayAPI, or remove trafficRouting for replica-ratio routing",
+                        ));
+                    }
+                    Some(_) => true,
                     None => false,
                 };
                 if traffic_routed
@@ -483,6 +497,60 @@ mod tests {
         assert_eq!(
             problem.to_string(),
             "spec.strategy.canary.steps[1].setWeight: 120 is outside 0..=100"
+        );
+    }
+
+    fn decoded(canary: serde_json::Value) -> RolloutSpec {
+        serde_json::from_value(serde_json::json!({
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}},
+            "strategy": {"canary": canary},
+        }))
+        .unwrap()
+    }
+
+    fn problem(canary: serde_json::Value) -> String {
+        Settings::from_spec(&decoded(canary), None)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_field_conductor_does_not_read_is_the_problem_before_any_other() {
+        assert_eq!(
+            problem(serde_json::json!({
+                "canaryService": "c", "stableService": "s",
+                "trafficRouting": {"istio": {"virtualService": {"name": "vs"}}},
+                "steps": [{"setWeight": 120}],
+            })),
+            "spec.strategy.canary.trafficRouting.istio: not supported by Conductor"
+        );
+        assert_eq!(
+            problem(
+                serde_json::json!({"steps": [{"setWeight": 20}, {"experiment": {"duration": "1h"}}]})
+            ),
+            "spec.strategy.canary.steps[1].experiment: not supported by Conductor"
+        );
+    }
+
+    #[test]
+    fn a_router_block_naming_no_router_is_not_replica_ratio() {
+        assert_eq!(
+            problem(
+                serde_json::json!({"canaryService": "c", "stableService": "s", "trafficRouting": {}})
+            ),
+            "spec.strategy.canary.trafficRouting: set nginx or gatewayAPI, or remove trafficRouting for replica-ratio routing"
+        );
+        assert_eq!(
+            problem(serde_json::json!({"steps": [{}]})),
+            "spec.strategy.canary.steps[0]: a step sets exactly one of setWeight, pause, analysis or setCanaryScale"
+        );
+        assert!(
+            Settings::from_spec(
+                &decoded(serde_json::json!({"steps": [{"setWeight": 20}]})),
+                None
+            )
+            .is_ok()
         );
     }
 }

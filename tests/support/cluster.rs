@@ -15,7 +15,7 @@ use fakeapi::FakeApi;
 use fakeapi::simulator::Simulator;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -119,6 +119,38 @@ impl Cluster {
             )
             .await
             .expect("apply")
+    }
+
+    /// Applies a namespaced Conductor object exactly as written: [`apply`]
+    /// goes through the typed object, which drops the fields its type does
+    /// not read, as a user's `kubectl apply` never would.
+    pub async fn apply_as_written(&self, object: Value) {
+        let kind = object["kind"].as_str().expect("a kind").to_owned();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .expect("a name")
+            .to_owned();
+        let crd = conductor::crd::all()
+            .into_iter()
+            .find(|c| c.spec.names.kind == kind)
+            .expect("one of Conductor's kinds");
+        let resource = ApiResource {
+            api_version: format!("{}/v1alpha1", crd.spec.group),
+            group: crd.spec.group,
+            version: "v1alpha1".into(),
+            kind,
+            plural: crd.spec.names.plural,
+        };
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &self.namespace, &resource);
+        let object: DynamicObject = serde_json::from_value(object).expect("an object");
+        api.patch(
+            &name,
+            &PatchParams::apply("conductor-tests").force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .expect("apply");
     }
 
     /// Starts `conductor controller` for this namespace as `identity`.

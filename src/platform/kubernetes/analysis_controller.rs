@@ -87,6 +87,8 @@ async fn reconcile_inner(
         metrics: run.spec.metrics.clone(),
         dry_run: run.spec.dry_run.clone(),
         measurement_retention: run.spec.measurement_retention.clone(),
+        // Planning reports them: the run ends as an Error naming the field.
+        unsupported: run.spec.unsupported.clone(),
     };
     let resumed = resolve(&run.spec.args, fetched.as_ref())
         .map_err(|problems| joined(&problems, "; "))

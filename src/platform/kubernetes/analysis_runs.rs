@@ -13,7 +13,7 @@ use crate::crd::analysis::{
     ClusterAnalysisTemplate,
 };
 use crate::crd::problem::SpecProblem;
-use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
+use crate::crd::rollout::{AnalysisTemplateRef, Rollout, RolloutSpec};
 use crate::engine::{AnalysisPhase, Desired, DesiredAnalysisRun, Observed, RunKind};
 
 /// The analysis templates the controller's caches hold.
@@ -38,6 +38,22 @@ impl Templates {
                 .get(&ObjectRef::new(&reference.template_name).within(namespace))
                 .map(|t| t.spec.clone())
         }
+    }
+
+    /// The first template `spec` names with fields Conductor does not
+    /// read, as a problem with the rollout (see `RolloutSpec::template_problem`).
+    pub fn unsupported(&self, namespace: &str, spec: &RolloutSpec) -> Option<SpecProblem> {
+        spec.template_problem(|reference| {
+            if reference.cluster_scope.unwrap_or(false) {
+                self.cluster
+                    .get(&ObjectRef::new(&reference.template_name))
+                    .map(|t| t.spec.0.unsupported.clone())
+            } else {
+                self.namespaced
+                    .get(&ObjectRef::new(&reference.template_name).within(namespace))
+                    .map(|t| t.spec.unsupported.clone())
+            }
+        })
     }
 
     /// Every template a rollout in `namespace` can name, for the engine's
@@ -89,6 +105,15 @@ fn run_spec(
                 format!("analysis template {} not found", reference.template_name),
             )
         })?;
+        // The rollout is checked for this before runs are made; the
+        // template may have changed since.
+        if let Some(problem) = template.unsupported.in_template(
+            format!("{}.templates[{i}].templateName", run_field(run.kind)),
+            reference.kind(),
+            &reference.template_name,
+        ) {
+            return Err(problem);
+        }
         for arg in template.args {
             if !spec.args.iter().any(|a: &AnalysisArg| a.name == arg.name) {
                 spec.args.push(arg);

@@ -232,7 +232,7 @@ async fn reconcile_inner(
         known_templates: Some(ctx.templates.known(&namespace)),
         request,
     });
-    observed.problem = problem;
+    observed.problem = problem.or_else(|| ctx.templates.unsupported(&namespace, &rollout.spec));
     let mut spec = rollout.spec.clone();
     if let Some(template) = &template
         && spec.workload_ref.is_some()

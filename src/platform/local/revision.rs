@@ -44,6 +44,14 @@ impl LocalRevision {
                     message: e.to_string(),
                 }
             })?;
+        // As the operator reports them, but before anything runs: a field
+        // Conductor did not read would make the release quietly different.
+        if let Some(problem) = rollout.spec.unsupported.first() {
+            return Err(RevisionError::BadRollout {
+                name: rollout_object.name.clone(),
+                message: problem.to_string(),
+            });
+        }
         let template = find("AnalysisTemplate").ok_or(RevisionError::NoTemplate)?;
         let template_spec: AnalysisTemplateSpec =
             serde_json::from_value(template.manifest.get("spec").cloned().unwrap_or_default())
@@ -51,6 +59,12 @@ impl LocalRevision {
                     name: template.name.clone(),
                     message: e.to_string(),
                 })?;
+        if let Some(problem) = template_spec.unsupported.first() {
+            return Err(RevisionError::BadTemplate {
+                name: template.name.clone(),
+                message: problem.to_string(),
+            });
+        }
         // The container's literal environment, as a pod would get it; a
         // value from a Secret or field has no meaning on this machine.
         let env = rollout
@@ -77,5 +91,60 @@ impl LocalRevision {
             template: template_spec,
             settings,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(kind: &str, manifest: serde_json::Value) -> RenderedObject {
+        RenderedObject {
+            source: None,
+            api_version: "conductor.dev/v1alpha1".into(),
+            kind: kind.into(),
+            name: "web".into(),
+            manifest,
+        }
+    }
+
+    fn revision(canary: serde_json::Value, provider: serde_json::Value) -> Result<(), String> {
+        let rollout = object(
+            "Rollout",
+            serde_json::json!({
+                "apiVersion": "conductor.dev/v1alpha1", "kind": "Rollout", "metadata": {"name": "web"},
+                "spec": {"template": {}, "strategy": {"canary": canary}},
+            }),
+        );
+        let template = object(
+            "AnalysisTemplate",
+            serde_json::json!({"spec": {"metrics": [{"name": "m", "provider": provider}]}}),
+        );
+        LocalRevision::from_objects(&[rollout, template], "v1")
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn fields_conductor_does_not_read_stop_the_release_by_name() {
+        let web = serde_json::json!({"web": {"url": "http://127.0.0.1/"}});
+        assert_eq!(revision(serde_json::json!({}), web.clone()), Ok(()));
+        assert_eq!(
+            revision(
+                serde_json::json!({"trafficRouting": {"smi": {}}}),
+                web.clone()
+            ),
+            Err(
+                "Rollout web: spec.strategy.canary.trafficRouting.smi: not supported by Conductor"
+                    .into()
+            )
+        );
+        assert_eq!(
+            revision(
+                serde_json::json!({}),
+                serde_json::json!({"newRelic": {"query": "q"}})
+            ),
+            Err("AnalysisTemplate web: spec.metrics[0].provider.newRelic: not supported by Conductor".into())
+        );
     }
 }
