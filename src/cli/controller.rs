@@ -7,6 +7,7 @@ use clap::ValueEnum;
 use super::runtime::{interrupted, kube_client};
 use crate::platform::kubernetes::controller;
 use crate::platform::kubernetes::leader::LeaseConfig;
+use crate::platform::kubernetes::router_objects::SmiVersion;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -38,6 +39,10 @@ pub struct Args {
     identity: Option<String>,
     #[arg(long, value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
+    /// The TrafficSplit version SMI rollouts write (v1alpha1, v1alpha2 or
+    /// v1alpha3), as Argo Rollouts' flag of the same name.
+    #[arg(long, default_value = "v1alpha1")]
+    traffic_split_api_version: SmiVersion,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode, String> {
@@ -55,6 +60,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         namespace: args.namespace,
         metrics_addr: Some(args.metrics_addr),
         lease,
+        traffic_split_version: args.traffic_split_api_version,
     };
     controller::run(client, options, interrupted(), |running| {
         if let Some(addr) = running.metrics_addr {

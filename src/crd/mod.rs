@@ -53,6 +53,7 @@ pub mod problem;
 pub mod rollout;
 pub mod schema;
 pub mod time;
+pub mod traffic;
 pub mod unsupported;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{

@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::analysis::AnalysisArg;
 use super::condition::Condition;
 use super::problem::SpecProblem;
+pub use super::traffic::{
+    GatewayApiTrafficRouting, NginxTrafficRouting, SetHeaderRoute, SetMirrorRoute, TrafficRouting,
+};
 use super::unsupported::{Unsupported, records_unsupported};
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -251,7 +254,7 @@ pub struct CanaryStrategy {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStep {
-    /// Percentage of traffic for the canary, 0 to 100.
+    /// The canary's share of traffic, 0 to `trafficRouting.maxTrafficWeight` (100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_weight: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -260,6 +263,12 @@ pub struct CanaryStep {
     pub analysis: Option<RolloutAnalysis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_canary_scale: Option<SetCanaryScale>,
+    /// Sends requests with the given headers to the canary (a managed route).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_header_route: Option<SetHeaderRoute>,
+    /// Mirrors a share of the matching requests to the canary (a managed route).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_mirror_route: Option<SetMirrorRoute>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -319,37 +328,6 @@ impl AnalysisTemplateRef {
             "AnalysisTemplate"
         }
     }
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TrafficRouting {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nginx: Option<NginxTrafficRouting>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        rename = "gatewayAPI"
-    )]
-    pub gateway_api: Option<GatewayApiTrafficRouting>,
-}
-
-/// NGINX ingress: Conductor manages a canary copy of `stableIngress` with canary-weight annotations.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NginxTrafficRouting {
-    pub stable_ingress: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotation_prefix: Option<String>,
-}
-
-/// Gateway API: Conductor sets the backend weights of the stable and canary services in an HTTPRoute.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct GatewayApiTrafficRouting {
-    pub http_route: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

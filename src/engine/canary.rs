@@ -4,12 +4,19 @@
 use super::decision::{DecisionState, EventType};
 use super::desired::RunKind;
 use super::lifecycle::{self, abort_for_run, hold_inconclusive, is_aborted, keep_run};
+use super::managed_routes;
 use super::scale::{self, ReplicaTarget};
 use super::settings::{Canary, CanaryScale, Settings, Step};
 use crate::crd::analysis::AnalysisPhase;
 use crate::crd::rollout::{CanaryStatus, PauseReason, RolloutAnalysis, TrafficWeights};
 
 pub fn decide(ctx: &mut DecisionState, settings: &Settings, canary: &Canary) {
+    ctx.desired.weight_total = canary.max_weight;
+    walk_strategy(ctx, settings, canary);
+    managed_routes::keep(ctx, canary);
+}
+
+fn walk_strategy(ctx: &mut DecisionState, settings: &Settings, canary: &Canary) {
     let steps = canary.steps.len();
     let promote = lifecycle::begin(ctx, settings, steps);
     let hash = ctx.observed.template_hash.clone();
@@ -39,7 +46,7 @@ pub fn decide(ctx: &mut DecisionState, settings: &Settings, canary: &Canary) {
         ctx.waiting = None;
     }
     if hash == stable {
-        set_weight(ctx, 0);
+        set_weight(ctx, canary, 0);
         let mut targets = lifecycle::retire_others(ctx, &[&stable], canary.scale_down_delay_ms);
         targets.push(ReplicaTarget::new(&stable, settings.replicas));
         scale::apply(ctx, settings, targets, true);
@@ -51,7 +58,7 @@ pub fn decide(ctx: &mut DecisionState, settings: &Settings, canary: &Canary) {
             ));
         }
     } else if is_aborted(ctx) {
-        set_weight(ctx, 0);
+        set_weight(ctx, canary, 0);
         let mut targets = lifecycle::retire_others(ctx, &[&stable, &hash], 0);
         targets.push(lifecycle::retire(
             ctx,
@@ -108,7 +115,7 @@ fn walk(ctx: &mut DecisionState, settings: &Settings, canary: &Canary, hash: &st
         let index = current_index(ctx, steps);
         let full = ctx.status.promote_full == Some(true) || index >= steps;
         let weight = if full {
-            100
+            canary.max_weight
         } else {
             weight_at(&canary.steps, index)
         };
@@ -133,7 +140,7 @@ fn walk(ctx: &mut DecisionState, settings: &Settings, canary: &Canary, hash: &st
         };
         let weight_applied = ctx.observed.traffic_weight.is_none_or(|w| w == weight_now);
         if full {
-            if pods_ready && weight_applied && weight_now == 100 {
+            if pods_ready && weight_applied && weight_now == canary.max_weight {
                 // The caller scales for the new stable.
                 complete(ctx, stable);
                 return;
@@ -164,7 +171,8 @@ fn walk(ctx: &mut DecisionState, settings: &Settings, canary: &Canary, hash: &st
                     false
                 }
             }
-            Step::SetCanaryScale(_) => true,
+            // The route is kept from this step on (see `managed_routes`).
+            Step::SetCanaryScale(_) | Step::Route(..) => true,
             // An inconclusive analysis stops the pause clock too.
             Step::Pause(_) if held_before => false,
             Step::Pause(duration) => pause(ctx, index, steps, *duration),
@@ -223,7 +231,7 @@ fn hold_at(
     targets.push(ReplicaTarget::new(stable, stable_target));
     targets.push(ReplicaTarget::new(hash, canary_target));
     scale::apply(ctx, settings, targets, !canary.traffic_routed);
-    set_weight(ctx, weight);
+    set_weight(ctx, canary, weight);
 }
 
 /// An inconclusive analysis holds the rollout until a person decides.
@@ -280,10 +288,15 @@ fn current_weight(ctx: &DecisionState) -> i32 {
         .map_or(0, |w| w.canary)
 }
 
-/// Canary pods for the step at `index`: its weight of `replicas` rounded up
-/// (so any weight gets a pod), or the latest setCanaryScale.
+/// Canary pods for the step at `index`: its share of `replicas` rounded up
+/// (so any weight gets a pod), or the latest setCanaryScale (whose
+/// `weight` is a percentage of the pods, whatever the traffic total).
 fn canary_replicas(settings: &Settings, canary: &Canary, index: usize, weight: i32) -> i32 {
-    let of_weight = |w: i32| ((i64::from(settings.replicas) * i64::from(w) + 99) / 100) as i32;
+    let share = |w: i32, total: i32| {
+        let total = i64::from(total.max(1));
+        ((i64::from(settings.replicas) * i64::from(w) + total - 1) / total) as i32
+    };
+    let of_weight = |w: i32| share(w, 100);
     let scale = canary
         .steps
         .iter()
@@ -296,16 +309,16 @@ fn canary_replicas(settings: &Settings, canary: &Canary, index: usize, weight: i
     match scale {
         Some(CanaryScale::Replicas(n)) => n,
         Some(CanaryScale::Weight(w)) => of_weight(w),
-        Some(CanaryScale::MatchTrafficWeight) | None => of_weight(weight),
+        Some(CanaryScale::MatchTrafficWeight) | None => share(weight, canary.max_weight),
     }
 }
 
-fn set_weight(ctx: &mut DecisionState, weight: i32) {
+fn set_weight(ctx: &mut DecisionState, canary: &Canary, weight: i32) {
     ctx.desired.canary_weight = weight;
     let status = ctx.status.canary.get_or_insert_with(CanaryStatus::default);
     status.weights = Some(TrafficWeights {
         canary: weight,
-        stable: 100 - weight,
+        stable: canary.max_weight - weight,
     });
 }
 

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 
 use crate::crd::analysis::AnalysisArg;
 use crate::crd::rollout::AnalysisTemplateRef;
+use crate::crd::traffic::{HeaderRoutingMatch, RouteMatch};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredReplicaSet {
@@ -36,13 +37,41 @@ pub struct DesiredAnalysisRun {
     pub args: Vec<AnalysisArg>,
 }
 
+/// A route a `setHeaderRoute` or `setMirrorRoute` step set up, which the
+/// traffic router keeps in front of its weighted routes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredRoute {
+    /// Its name in `trafficRouting.managedRoutes`.
+    pub name: String,
+    pub kind: RouteKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteKind {
+    /// Requests matching every header go to the canary.
+    Header(Vec<HeaderRoutingMatch>),
+    /// `percentage` of the requests matching any of `matches` are copied
+    /// to the canary; the answer still comes from the weighted split.
+    Mirror {
+        matches: Vec<RouteMatch>,
+        percentage: i32,
+    },
+}
+
 /// What the platform must make true.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
     /// Every ReplicaSet to keep, with its replicas (0 to scale down).
     pub replica_sets: Vec<DesiredReplicaSet>,
-    /// Traffic percentage for the canary (or preview); the rest goes to stable.
+    /// Traffic for the canary (or preview), out of `weight_total`; the rest
+    /// goes to stable.
     pub canary_weight: i32,
+    /// What the weights add up to: `trafficRouting.maxTrafficWeight`, 100
+    /// when unset.
+    pub weight_total: i32,
+    /// The header and mirror routes to keep, in `managedRoutes` order;
+    /// routes of the rollout not listed are to be removed.
+    pub managed_routes: Vec<DesiredRoute>,
     /// Hash the stable (canary) or active (blue-green) service selects.
     /// It and `canary_hash` have ready pods whenever the rollout has any;
     /// platforms write them as they are.
@@ -65,7 +94,31 @@ pub struct Desired {
     pub requeue_after_ms: Option<i64>,
 }
 
+impl Default for Desired {
+    fn default() -> Self {
+        Self {
+            replica_sets: Vec::new(),
+            canary_weight: 0,
+            weight_total: 100,
+            managed_routes: Vec::new(),
+            stable_hash: None,
+            canary_hash: None,
+            analysis_runs: Vec::new(),
+            rollback_to: None,
+            restart_pods_before: None,
+            restart_pods: Vec::new(),
+            workload_replicas: None,
+            requeue_after_ms: None,
+        }
+    }
+}
+
 impl Desired {
+    /// The stable side's weight: what the canary does not take.
+    pub fn stable_weight(&self) -> i32 {
+        self.weight_total - self.canary_weight
+    }
+
     pub(super) fn requeue_in(&mut self, millis: i64) {
         let millis = millis.max(1);
         self.requeue_after_ms = Some(self.requeue_after_ms.map_or(millis, |m| m.min(millis)));

@@ -17,8 +17,10 @@
 //! `lifecycle` (new revision, abort, retry, undo, restart) and `scale`
 //! (replica targets within surge and availability); `status` finishes the
 //! status; `services` turns the revisions the strategy named into the
-//! hashes the Services select; `workload` scales a `workloadRef`
-//! Deployment down as the status allows; `desired` and `decision` are what comes out. [`outcome`] reads a
+//! hashes the Services select; `routing` checks the traffic routers and
+//! `managed_routes` keeps the header and mirror routes the steps set up;
+//! `workload` scales a `workloadRef` Deployment down as the status
+//! allows; `desired` and `decision` are what comes out. [`outcome`] reads a
 //! status back as "is it done?".
 
 mod bluegreen;
@@ -28,8 +30,10 @@ mod desired;
 pub mod duration;
 mod identity;
 mod lifecycle;
+mod managed_routes;
 mod observed;
 mod outcome;
+mod routing;
 mod scale;
 mod services;
 mod settings;
@@ -45,7 +49,9 @@ pub use crate::crd::time::UnreadableTime;
 
 use decision::DecisionState;
 pub use decision::{Decision, Event, EventType};
-pub use desired::{Desired, DesiredAnalysisRun, DesiredReplicaSet, RunKind};
+pub use desired::{
+    Desired, DesiredAnalysisRun, DesiredReplicaSet, DesiredRoute, RouteKind, RunKind,
+};
 pub use identity::template_replica_set;
 pub use observed::{AnalysisRunState, Observed, PodState, ReplicaSetState, Request};
 pub use outcome::{Outcome, outcome};

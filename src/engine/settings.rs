@@ -3,7 +3,9 @@
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::desired::RouteKind;
 use super::duration::{int_or_string_millis, scaled_value};
+use super::routing::{self, Routing};
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, RolloutAnalysis, RolloutSpec, ScaleDown};
 
@@ -38,8 +40,14 @@ pub enum Strategy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Canary {
     pub steps: Vec<Step>,
-    /// Weights go through a router (Gateway API, NGINX) rather than replica ratio.
+    /// Weights go through a router (Gateway API, NGINX, Istio, SMI, ALB)
+    /// rather than replica ratio.
     pub traffic_routed: bool,
+    /// What the stable and canary weights add up to (100 unless
+    /// `maxTrafficWeight` says otherwise).
+    pub max_weight: i32,
+    /// `trafficRouting.managedRoutes`, in precedence order.
+    pub managed_routes: Vec<String>,
     pub background: Option<(RolloutAnalysis, usize)>,
     pub scale_down_delay_ms: i64,
     pub abort_scale_down_delay_ms: i64,
@@ -51,6 +59,9 @@ pub enum Step {
     Pause(Option<i64>),
     Analysis(RolloutAnalysis),
     SetCanaryScale(CanaryScale),
+    /// `setHeaderRoute` or `setMirrorRoute`: sets the named managed route,
+    /// or removes it (`None`).
+    Route(String, Option<RouteKind>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,26 +155,9 @@ impl Settings {
                         "maxSurge and maxUnavailable cannot both be 0: the rollout could never replace a pod",
                     ));
                 }
-                let routing = canary.traffic_routing.as_ref();
-                let traffic_routed = match routing {
-                    Some(r) if r.nginx.is_some() && r.gateway_api.is_some() => {
-                        return Err(SpecProblem::new(
-                            "spec.strategy.canary.trafficRouting",
-                            "set one of nginx or gatewayAPI",
-                        ));
-                    }
-                    // Not replica ratio: the user asked for a router and
-                    // named none Conductor knows.
-                    Some(r) if r.nginx.is_none() && r.gateway_api.is_none() => {
-                        return Err(SpecProblem::new(
-                            "spec.strategy.canary.trafficRouting",
-                            "set nginx or gatewayAPI, or remove trafficRouting for replica-ratio routing",
-                        ));
-                    }
-                    Some(_) => true,
-                    None => false,
-                };
-                if traffic_routed
+                let routing = routing::check(canary)?;
+                let traffic_routed = routing.is_some();
+                if routing.as_ref().is_some_and(|r| r.needs_services)
                     && (canary.canary_service.as_deref().unwrap_or("").is_empty()
                         || canary.stable_service.as_deref().unwrap_or("").is_empty())
                 {
@@ -182,7 +176,7 @@ impl Settings {
                 let mut steps = Vec::with_capacity(canary.steps.len());
                 for (i, step) in canary.steps.iter().enumerate() {
                     let field = format!("spec.strategy.canary.steps[{i}]");
-                    steps.push(parse_step(step, &field, traffic_routed, &check_refs)?);
+                    steps.push(parse_step(step, &field, routing.as_ref(), &check_refs)?);
                 }
                 let background = match &canary.analysis {
                     Some(bg) => {
@@ -207,9 +201,13 @@ impl Settings {
                 } else {
                     0
                 };
+                let (max_weight, managed_routes) =
+                    routing.map_or((100, Vec::new()), |r| (r.max_weight, r.managed_routes));
                 let strategy = Strategy::Canary(Canary {
                     steps,
                     traffic_routed,
+                    max_weight,
+                    managed_routes,
                     background,
                     scale_down_delay_ms: seconds(
                         canary.scale_down_delay_seconds,
@@ -391,7 +389,7 @@ fn check_analysis(
 fn parse_step(
     step: &crate::crd::rollout::CanaryStep,
     field: &str,
-    traffic_routed: bool,
+    routing: Option<&Routing>,
     check_refs: &dyn Fn(&RolloutAnalysis, &str) -> Result<(), SpecProblem>,
 ) -> Result<Step, SpecProblem> {
     let set = [
@@ -399,15 +397,19 @@ fn parse_step(
         step.pause.is_some(),
         step.analysis.is_some(),
         step.set_canary_scale.is_some(),
+        step.set_header_route.is_some(),
+        step.set_mirror_route.is_some(),
     ];
     if set.iter().filter(|s| **s).count() != 1 {
         return Err(SpecProblem::new(
             field,
-            "a step sets exactly one of setWeight, pause, analysis or setCanaryScale",
+            "a step sets exactly one of setWeight, pause, analysis, setCanaryScale, setHeaderRoute or setMirrorRoute",
         ));
     }
+    let traffic_routed = routing.is_some();
     if let Some(weight) = step.set_weight {
-        return check_percent(weight, &format!("{field}.setWeight")).map(Step::SetWeight);
+        let max = routing.map_or(100, |r| r.max_weight);
+        return check_range(weight, max, &format!("{field}.setWeight")).map(Step::SetWeight);
     }
     if let Some(pause) = &step.pause {
         return match &pause.duration {
@@ -420,6 +422,14 @@ fn parse_step(
     if let Some(analysis) = &step.analysis {
         check_refs(analysis, &format!("{field}.analysis"))?;
         return Ok(Step::Analysis(analysis.clone()));
+    }
+    if let Some(header) = &step.set_header_route {
+        let (name, route) = routing::header_step(header, field, routing)?;
+        return Ok(Step::Route(name, route));
+    }
+    if let Some(mirror) = &step.set_mirror_route {
+        let (name, route) = routing::mirror_step(mirror, field, routing)?;
+        return Ok(Step::Route(name, route));
     }
     let scale = step
         .set_canary_scale
@@ -454,12 +464,16 @@ fn parse_step(
 }
 
 fn check_percent(value: i32, field: &str) -> Result<i32, SpecProblem> {
-    if (0..=100).contains(&value) {
+    check_range(value, 100, field)
+}
+
+fn check_range(value: i32, max: i32, field: &str) -> Result<i32, SpecProblem> {
+    if (0..=max).contains(&value) {
         Ok(value)
     } else {
         Err(SpecProblem::new(
             field,
-            format!("{value} is outside 0..=100"),
+            format!("{value} is outside 0..={max}"),
         ))
     }
 }
@@ -520,10 +534,10 @@ mod tests {
         assert_eq!(
             problem(serde_json::json!({
                 "canaryService": "c", "stableService": "s",
-                "trafficRouting": {"istio": {"virtualService": {"name": "vs"}}},
+                "trafficRouting": {"ambassador": {"mappings": ["m"]}},
                 "steps": [{"setWeight": 120}],
             })),
-            "spec.strategy.canary.trafficRouting.istio: not supported by Conductor"
+            "spec.strategy.canary.trafficRouting.ambassador: not supported by Conductor"
         );
         assert_eq!(
             problem(
@@ -539,11 +553,11 @@ mod tests {
             problem(
                 serde_json::json!({"canaryService": "c", "stableService": "s", "trafficRouting": {}})
             ),
-            "spec.strategy.canary.trafficRouting: set nginx or gatewayAPI, or remove trafficRouting for replica-ratio routing"
+            "spec.strategy.canary.trafficRouting: set a router (nginx, gatewayAPI, istio, smi, alb or plugins.argoproj-labs/gatewayAPI), or remove trafficRouting for replica-ratio routing"
         );
         assert_eq!(
             problem(serde_json::json!({"steps": [{}]})),
-            "spec.strategy.canary.steps[0]: a step sets exactly one of setWeight, pause, analysis or setCanaryScale"
+            "spec.strategy.canary.steps[0]: a step sets exactly one of setWeight, pause, analysis, setCanaryScale, setHeaderRoute or setMirrorRoute"
         );
         assert!(
             Settings::from_spec(

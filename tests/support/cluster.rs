@@ -165,6 +165,7 @@ impl Cluster {
                 duration: LEASE,
                 renew_every: RENEW,
             }),
+            traffic_split_version: Default::default(),
         };
         let client = self.client_as(identity);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

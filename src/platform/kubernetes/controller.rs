@@ -23,6 +23,7 @@ use super::index::OwnedIndex;
 use super::leader::{LeaderElector, LeaseConfig};
 use super::lookups::Lookups;
 use super::metrics::Metrics;
+use super::router_objects::SmiVersion;
 use super::server::{self, Health};
 use super::{KubeError, analysis_controller, rollout_controller};
 use crate::crd::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
@@ -34,6 +35,8 @@ pub struct Options {
     pub metrics_addr: Option<SocketAddr>,
     /// `None` runs without leader election (a single replica).
     pub lease: Option<LeaseConfig>,
+    /// The TrafficSplit version SMI rollouts write.
+    pub traffic_split_version: SmiVersion,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +188,7 @@ async fn run_controllers(
     };
     let rollout_ctx = Arc::new(rollout_controller::RolloutControllerState {
         client: client.clone(),
-        lookups: Lookups::new(client.clone()),
+        lookups: Lookups::new(client.clone(), options.traffic_split_version),
         replica_sets: OwnedIndex::default(),
         analysis_runs: OwnedIndex::default(),
         templates: Templates {

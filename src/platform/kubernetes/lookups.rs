@@ -1,5 +1,6 @@
-//! What a reconcile reads of the objects a Rollout names but does not
-//! own: its Services, its router's HTTPRoute or stable Ingress, the
+//! What a reconcile reads of the objects a Rollout names: its Services,
+//! its routers' objects (HTTPRoutes and GRPCRoutes, Ingresses,
+//! VirtualServices and DestinationRules, the TrafficSplit it owns), the
 //! `workloadRef` Deployment. Each comes from an index a watch keeps, as
 //! owned ReplicaSets do, so a reconcile makes no GET; until an index has
 //! its first list (an HTTPRoute watch on a cluster without Gateway API
@@ -15,11 +16,13 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::watcher;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::Value;
 
-use super::http_route::HttpRoute;
 use super::named_index::{self, NamedIndex};
+use super::router_objects::{DestinationRule, GrpcRoute, HttpRoute, SmiVersion, VirtualService};
 use super::{HASH_LABEL, KubeError, TEMPLATE_REVISION_ANNOTATION, cache};
 use crate::platform::template_hash;
 
@@ -55,6 +58,27 @@ impl From<&Ingress> for IngressView {
         Self {
             annotations: ingress.annotations().clone(),
             spec: ingress.spec.clone(),
+        }
+    }
+}
+
+/// A TrafficSplit as the SMI router reads it: who controls it and its spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitView {
+    /// The uid of its controller (a Rollout, when Conductor made it).
+    pub controller: Option<String>,
+    pub spec: Value,
+}
+
+impl From<&DynamicObject> for SplitView {
+    fn from(split: &DynamicObject) -> Self {
+        Self {
+            controller: split
+                .owner_references()
+                .iter()
+                .find(|o| o.controller == Some(true))
+                .map(|o| o.uid.clone()),
+            spec: split.data.get("spec").cloned().unwrap_or(Value::Null),
         }
     }
 }
@@ -111,6 +135,12 @@ pub struct Lookups {
     services: NamedIndex<ServiceSelector>,
     ingresses: NamedIndex<IngressView>,
     http_routes: NamedIndex<HttpRoute>,
+    grpc_routes: NamedIndex<GrpcRoute>,
+    virtual_services: NamedIndex<VirtualService>,
+    destination_rules: NamedIndex<DestinationRule>,
+    traffic_splits: NamedIndex<SplitView>,
+    /// The TrafficSplit version the controller reads and writes.
+    smi: SmiVersion,
     deployments: NamedIndex<DeploymentView>,
 }
 
@@ -120,19 +150,31 @@ pub type DeploymentChanges =
     std::pin::Pin<Box<dyn Stream<Item = Result<Deployment, watcher::Error>> + Send>>;
 
 impl Lookups {
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Client, smi: SmiVersion) -> Self {
         Self {
             client,
             services: NamedIndex::default(),
             ingresses: NamedIndex::default(),
             http_routes: NamedIndex::default(),
+            grpc_routes: NamedIndex::default(),
+            virtual_services: NamedIndex::default(),
+            destination_rules: NamedIndex::default(),
+            traffic_splits: NamedIndex::default(),
+            smi,
             deployments: NamedIndex::default(),
         }
     }
 
+    /// The TrafficSplit resource at the version the controller writes.
+    pub fn traffic_split_resource(&self) -> ApiResource {
+        self.smi.traffic_splits()
+    }
+
     /// The watches that fill the indexes, in `namespace` or everywhere:
-    /// one future that keeps Services, Ingresses and HTTPRoutes, and the
-    /// stream of Deployment changes (poll it, or that index stays empty).
+    /// one future that keeps Services, Ingresses and the routers' objects,
+    /// and the stream of Deployment changes (poll it, or that index stays
+    /// empty). A router's kind that the cluster does not serve only keeps
+    /// its watch backing off: its lookups read from the API server.
     pub fn watches(
         &self,
         namespace: Option<&str>,
@@ -150,11 +192,32 @@ impl Lookups {
         let routes = drain(named_index::fill(
             scoped::<HttpRoute>(&self.client, namespace),
             self.http_routes.clone(),
-            |r| {
-                let mut route = cache::without_managed_fields(r);
-                route.metadata.annotations = None;
-                route
-            },
+            lean,
+        ));
+        let grpc_routes = drain(named_index::fill(
+            scoped::<GrpcRoute>(&self.client, namespace),
+            self.grpc_routes.clone(),
+            lean,
+        ));
+        let virtual_services = drain(named_index::fill(
+            scoped::<VirtualService>(&self.client, namespace),
+            self.virtual_services.clone(),
+            lean,
+        ));
+        let destination_rules = drain(named_index::fill(
+            scoped::<DestinationRule>(&self.client, namespace),
+            self.destination_rules.clone(),
+            lean,
+        ));
+        let resource = self.traffic_split_resource();
+        let splits: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        };
+        let splits = drain(named_index::fill(
+            splits,
+            self.traffic_splits.clone(),
+            |s| SplitView::from(s),
         ));
         let deployments = named_index::fill(
             scoped::<Deployment>(&self.client, namespace),
@@ -162,10 +225,18 @@ impl Lookups {
             |d| DeploymentView::from(d),
         )
         .boxed();
-        // Boxed: three watchers side by side make a future too large to
+        // Boxed: the watchers side by side make a future too large to
         // move through a worker thread's stack in a debug build.
         let fill = Box::pin(async move {
-            tokio::join!(services, ingresses, routes);
+            tokio::join!(
+                Box::pin(services),
+                Box::pin(ingresses),
+                Box::pin(routes),
+                Box::pin(grpc_routes),
+                Box::pin(virtual_services),
+                Box::pin(destination_rules),
+                Box::pin(splits),
+            );
         });
         (fill, deployments)
     }
@@ -212,14 +283,66 @@ impl Lookups {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Arc<HttpRoute>>, KubeError> {
+        lookup(&self.client, &self.http_routes, namespace, name, |r| {
+            lean(r)
+        })
+        .await
+    }
+
+    pub async fn grpc_route(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<GrpcRoute>>, KubeError> {
+        lookup(&self.client, &self.grpc_routes, namespace, name, |r| {
+            lean(r)
+        })
+        .await
+    }
+
+    pub async fn virtual_service(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<VirtualService>>, KubeError> {
+        lookup(&self.client, &self.virtual_services, namespace, name, |r| {
+            lean(r)
+        })
+        .await
+    }
+
+    pub async fn destination_rule(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<DestinationRule>>, KubeError> {
         lookup(
             &self.client,
-            &self.http_routes,
+            &self.destination_rules,
             namespace,
             name,
-            |r: &HttpRoute| r.clone(),
+            |r| lean(r),
         )
         .await
+    }
+
+    pub async fn traffic_split(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Arc<SplitView>>, KubeError> {
+        if let Some(Some(found)) = self.traffic_splits.get(namespace, name) {
+            return Ok(Some(found));
+        }
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            namespace,
+            &self.traffic_split_resource(),
+        );
+        Ok(api
+            .get_opt(name)
+            .await?
+            .map(|s| Arc::new(SplitView::from(&s))))
     }
 
     pub async fn deployment(
@@ -247,6 +370,15 @@ impl Lookups {
             .and_then(|d| d.spec)
             .map(|s| s.template))
     }
+}
+
+/// A router object as an index keeps it: what a reconcile compares and
+/// writes back, without the managed fields and annotations that are most
+/// of a much-applied object.
+fn lean<K: Resource + Clone>(object: &K) -> K {
+    let mut lean = cache::without_managed_fields(object);
+    lean.meta_mut().annotations = None;
+    lean
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>

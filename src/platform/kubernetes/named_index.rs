@@ -12,7 +12,6 @@ use kube::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
 
-use super::cache;
 use super::index::Synced;
 
 type Key = (String, String);
@@ -121,7 +120,13 @@ pub fn fill<K, V>(
     project: fn(&K) -> V,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
-    K: cache::Cacheable,
+    K: kube::Resource
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
     V: PartialEq + Send + Sync + 'static,
 {
     watcher(api, watcher::Config::default().any_semantic())

@@ -2,16 +2,18 @@
 //! server, one named function each: a reader looking for "who changes
 //! this field, and how?" finds it here and nowhere else.
 //!
-//! Objects Conductor owns (ReplicaSets, canary Ingresses, AnalysisRuns, the
-//! statuses) are server-side applied, one field manager per writer, so
+//! Objects Conductor owns (ReplicaSets, canary Ingresses, TrafficSplits,
+//! AnalysisRuns, the statuses) are server-side applied, one field manager per writer, so
 //! `kubectl get --show-managed-fields` tells who set what and a field a
 //! writer stops sending is released. A writer that sends only part of an
 //! object (a scale, a terminate) has a manager of its own: an apply drops
 //! whatever its manager sent last time and omits now.
 //!
 //! Other people's objects (a Rollout's spec and annotations, Services,
-//! HTTPRoutes, the workloadRef Deployment) get a merge patch of exactly
-//! the fields named, claiming nothing else; pods are only deleted; the
+//! HTTPRoutes and GRPCRoutes, VirtualServices and DestinationRules, ALB
+//! Ingresses, the workloadRef Deployment) get a merge patch of exactly the
+//! fields named, claiming nothing else (a list, read-modify-write, is
+//! patched conditionally on the resourceVersion it was read at); pods are only deleted; the
 //! leader Lease is replaced conditionally, which is what makes it a lock.
 
 use std::collections::BTreeMap;
@@ -21,11 +23,11 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::events::v1::{Event, EventSeries};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 
-use super::http_route::HttpRoute;
+use super::router_objects::{DestinationRule, GrpcRoute, HttpRoute, VirtualService};
 use super::{
     HASH_LABEL, KubeError, LEGACY_REPLICA_SET_REVISION_ANNOTATION, REPLICA_SET_REVISION_ANNOTATION,
     SCALE_DOWN_AT_ANNOTATION, is_conflict, is_not_found, managers,
@@ -170,6 +172,22 @@ pub async fn apply_canary_ingress(
     Ok(true)
 }
 
+/// The TrafficSplit a rollout owns, whole, forced, as the canary Ingress:
+/// `resource` is the version the controller writes.
+pub async fn apply_traffic_split(
+    client: &Client,
+    resource: &ApiResource,
+    namespace: &str,
+    name: &str,
+    split: &Value,
+) -> Result<Wrote, KubeError> {
+    let params = PatchParams::apply(managers::ROUTER).force();
+    Api::<DynamicObject>::namespaced_with(client.clone(), namespace, resource)
+        .patch(name, &params, &Patch::Apply(split))
+        .await?;
+    Ok(true)
+}
+
 /// Creates an AnalysisRun, whole, sent once by `conductor-analysisruns`;
 /// a conflict means a reconcile before this one made it.
 pub async fn create_analysis_run(client: &Client, run: &AnalysisRun) -> Result<Wrote, KubeError> {
@@ -287,31 +305,101 @@ pub async fn pin_service_selector(
     )
 }
 
-/// Sets an HTTPRoute's rules (their backend weights are the traffic split).
-/// A merge patch replaces the list whole, which is what keeps the weights
-/// of one rule consistent; the rules are the ones read at `read`'s
-/// resourceVersion with new weights, so the patch is conditional on it: a
-/// route someone changed since is refused (409) and read again, never
-/// overwritten with the old rules.
+/// A merge patch of `spec` fields of `read`, conditional on the
+/// resourceVersion it was read at. A merge patch replaces a list whole,
+/// which is what keeps the weights of one route consistent; the lists are
+/// the ones read with new weights and routes, so a route someone changed
+/// since is refused (409) and read again, never overwritten with old rules.
+async fn patch_read_lists<K>(
+    client: &Client,
+    read: &K,
+    spec: serde_json::Map<String, Value>,
+) -> Result<Wrote, KubeError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let namespace = read.namespace().unwrap_or_default();
+    let patch = json!({
+        "metadata": { "resourceVersion": read.resource_version() },
+        "spec": spec,
+    });
+    unless_gone(
+        api::<K>(client, &namespace)
+            .patch(
+                &read.name_any(),
+                &PatchParams::apply(managers::ROUTER),
+                &Patch::Merge(&patch),
+            )
+            .await,
+    )
+}
+
+fn spec_of(
+    fields: impl IntoIterator<Item = (&'static str, Value)>,
+) -> serde_json::Map<String, Value> {
+    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// Sets an HTTPRoute's rules: backend weights, header and mirror rules.
 pub async fn set_http_route_rules(
     client: &Client,
     read: &HttpRoute,
     rules: &[Value],
 ) -> Result<Wrote, KubeError> {
-    let namespace = read.namespace().unwrap_or_default();
-    let name = read.name_any();
-    let api = api::<HttpRoute>(client, &namespace);
-    let patch = json!({
-        "metadata": { "resourceVersion": read.resource_version() },
-        "spec": { "rules": rules },
-    });
+    patch_read_lists(client, read, spec_of([("rules", json!(rules))])).await
+}
+
+/// Sets a GRPCRoute's rules, as an HTTPRoute's.
+pub async fn set_grpc_route_rules(
+    client: &Client,
+    read: &GrpcRoute,
+    rules: &[Value],
+) -> Result<Wrote, KubeError> {
+    patch_read_lists(client, read, spec_of([("rules", json!(rules))])).await
+}
+
+/// Sets the route lists of a VirtualService that changed (`http`, `tls`,
+/// `tcp`): destination weights and managed routes.
+pub async fn set_virtual_service_routes(
+    client: &Client,
+    read: &VirtualService,
+    lists: Vec<(&'static str, Value)>,
+) -> Result<Wrote, KubeError> {
+    patch_read_lists(client, read, spec_of(lists)).await
+}
+
+/// Sets a DestinationRule's subsets: the stable and canary subsets' labels
+/// pin the revisions' pod-template hashes.
+pub async fn pin_destination_rule_subsets(
+    client: &Client,
+    read: &DestinationRule,
+    subsets: &[Value],
+) -> Result<Wrote, KubeError> {
+    patch_read_lists(client, read, spec_of([("subsets", json!(subsets))])).await
+}
+
+/// Sets one annotation of an Ingress the AWS Load Balancer Controller
+/// reads (an action's weighted forward config); a merge patch of one key
+/// needs no precondition.
+pub async fn set_ingress_annotation(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+    value: &str,
+) -> Result<Wrote, KubeError> {
+    let patch = json!({ "metadata": { "annotations": { key: value } } });
     unless_gone(
-        api.patch(
-            &name,
-            &PatchParams::apply(managers::ROUTER),
-            &Patch::Merge(&patch),
-        )
-        .await,
+        api::<k8s_openapi::api::networking::v1::Ingress>(client, namespace)
+            .patch(
+                name,
+                &PatchParams::apply(managers::ROUTER),
+                &Patch::Merge(&patch),
+            )
+            .await,
     )
 }
 

@@ -265,7 +265,10 @@ impl LocalPlatform {
         if let Some(scrape) = self.scrape.as_mut() {
             scrape.follow(&stable_addrs, &canary_addrs);
         }
-        let weight = decision.desired.canary_weight;
+        // The proxy splits by percentage, whatever `maxTrafficWeight` is.
+        let total = i64::from(decision.desired.weight_total.max(1));
+        let weight =
+            i32::try_from(i64::from(decision.desired.canary_weight) * 100 / total).unwrap_or(0);
         self.proxy.set_weight(weight);
         let at = self.at();
         let weight_changed = self.weight.replace(weight) != Some(weight);

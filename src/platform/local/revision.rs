@@ -52,6 +52,12 @@ impl LocalRevision {
                 message: problem.to_string(),
             });
         }
+        if let Some(problem) = local_routes(&rollout.spec) {
+            return Err(RevisionError::BadRollout {
+                name: rollout_object.name.clone(),
+                message: problem,
+            });
+        }
         let template = find("AnalysisTemplate").ok_or(RevisionError::NoTemplate)?;
         let template_spec: AnalysisTemplateSpec =
             serde_json::from_value(template.manifest.get("spec").cloned().unwrap_or_default())
@@ -94,6 +100,25 @@ impl LocalRevision {
     }
 }
 
+/// The local proxy splits by weight and nothing else: a header or mirror
+/// route would be dropped without a word, so it stops the release.
+fn local_routes(spec: &RolloutSpec) -> Option<String> {
+    let canary = spec.strategy.canary.as_ref()?;
+    canary.steps.iter().enumerate().find_map(|(i, step)| {
+        let field = if step.set_header_route.is_some() {
+            "setHeaderRoute"
+        } else if step.set_mirror_route.is_some() {
+            "setMirrorRoute"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "spec.strategy.canary.steps[{i}].{field}: the local platform's proxy splits by weight only; \
+             managed routes need a cluster (istio or Gateway API)"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,13 +156,22 @@ mod tests {
         assert_eq!(revision(serde_json::json!({}), web.clone()), Ok(()));
         assert_eq!(
             revision(
-                serde_json::json!({"trafficRouting": {"smi": {}}}),
+                serde_json::json!({"trafficRouting": {"ambassador": {}}}),
                 web.clone()
             ),
             Err(
-                "Rollout web: spec.strategy.canary.trafficRouting.smi: not supported by Conductor"
+                "Rollout web: spec.strategy.canary.trafficRouting.ambassador: not supported by Conductor"
                     .into()
             )
+        );
+        assert_eq!(
+            revision(
+                serde_json::json!({"steps": [{"setHeaderRoute": {"name": "beta"}}]}),
+                web.clone()
+            ),
+            Err("Rollout web: spec.strategy.canary.steps[0].setHeaderRoute: the local platform's proxy \
+                 splits by weight only; managed routes need a cluster (istio or Gateway API)"
+                .into())
         );
         assert_eq!(
             revision(
