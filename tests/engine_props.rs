@@ -1,5 +1,8 @@
 //! Properties of the engine over random specs, step lists, worlds, requests
 //! and time: availability floor, weight ceiling, abort means weight 0,
+//! weights add up to `maxTrafficWeight`, no header or mirror route
+//! survives an abort, a full promotion or completion, nor points at a
+//! canary without available pods,
 //! deciding twice changes nothing, a ReplicaSet is its template's whatever
 //! hash named it, revision numbers only grow and no two ReplicaSets share
 //! one, a Service never selects a hash with no ready pods while some can
@@ -25,9 +28,35 @@ enum Action {
     Outcome(u8),
 }
 
+/// A header or mirror route step, setting or (without `match`) removing it.
+fn route_step(mirror: bool, remove: bool) -> CanaryStep {
+    if mirror {
+        CanaryStep {
+            set_mirror_route: Some(serde_json::from_value(serde_json::json!({
+                "name": "shadow", "percentage": 40,
+                "match": (!remove).then(|| serde_json::json!([{"path": {"prefix": "/api/"}}])),
+            })).unwrap()),
+            ..Default::default()
+        }
+    } else {
+        CanaryStep {
+            set_header_route: Some(serde_json::from_value(serde_json::json!({
+                "name": "beta",
+                "match": (!remove).then(|| serde_json::json!([{"headerName": "x-beta", "headerValue": {"exact": "yes"}}])),
+            })).unwrap()),
+            ..Default::default()
+        }
+    }
+}
+
 fn step_strategy(routed: bool) -> impl Strategy<Value = CanaryStep> {
     prop_oneof![
         (0..=110i32).prop_map(set_weight),
+        (any::<bool>(), any::<bool>()).prop_map(move |(mirror, remove)| if routed {
+            route_step(mirror, remove)
+        } else {
+            pause(None)
+        }),
         proptest::option::of(0..90u32).prop_map(|d| pause(d.map(|s| format!("{s}s")).as_deref())),
         Just(analysis_step("error-rate")),
         (0..3u8, 0..=100i32, 0..6i32).prop_map(move |(kind, w, r)| {
@@ -63,7 +92,7 @@ fn int_or_percent() -> impl Strategy<Value = IntOrString> {
 
 fn spec_strategy() -> impl Strategy<Value = RolloutSpec> {
     (
-        any::<bool>(),
+        0..4u8,
         0..10i32,
         int_or_percent(),
         int_or_percent(),
@@ -71,7 +100,8 @@ fn spec_strategy() -> impl Strategy<Value = RolloutSpec> {
         any::<bool>(),
     )
         .prop_flat_map(
-            |(routed, replicas, surge, unavailable, window, background)| {
+            |(router, replicas, surge, unavailable, window, background)| {
+                let routed = router > 0;
                 proptest::collection::vec(step_strategy(routed), 0..7).prop_map(move |steps| {
                     let len = steps.len() as i32;
                     let mut spec = canary_spec(replicas, steps);
@@ -88,7 +118,7 @@ fn spec_strategy() -> impl Strategy<Value = RolloutSpec> {
                     spec.rollback_window = window.map(|revisions| RollbackWindow { revisions });
                     spec.progress_deadline_seconds = Some(120);
                     spec.progress_deadline_abort = Some(replicas % 2 == 0);
-                    if routed { routed_spec(spec) } else { spec }
+                    if routed { routed_spec(spec, router) } else { spec }
                 })
             },
         )
@@ -126,8 +156,30 @@ fn any_spec() -> impl Strategy<Value = RolloutSpec> {
     prop_oneof![3 => spec_strategy(), 1 => blue_green_strategy()]
 }
 
-fn routed_spec(spec: RolloutSpec) -> RolloutSpec {
-    routed(spec)
+/// Gateway API with weights out of 100 (1) or 1000 (2), or Istio (3);
+/// each with the managed routes the route steps name.
+fn routed_spec(spec: RolloutSpec, router: u8) -> RolloutSpec {
+    let mut spec = routed(spec);
+    let routing = spec
+        .strategy
+        .canary
+        .as_mut()
+        .and_then(|c| c.traffic_routing.as_mut())
+        .unwrap();
+    routing.managed_routes = serde_json::from_value(
+        serde_json::json!([{"name": "shadow"}, {"name": "beta"}]),
+    )
+    .unwrap();
+    match router {
+        2 => routing.max_traffic_weight = Some(1000),
+        3 => {
+            routing.gateway_api = None;
+            routing.istio =
+                Some(serde_json::from_value(serde_json::json!({"virtualService": {"name": "vs"}})).unwrap());
+        }
+        _ => {}
+    }
+    spec
 }
 
 fn action_strategy() -> impl Strategy<Value = Action> {
@@ -265,6 +317,54 @@ fn check_common(
     }
     if status.abort == Some(true) {
         prop_assert_eq!(&decision.desired.canary_hash, &decision.desired.stable_hash);
+    }
+    // (h) the weights add up to the traffic total, in the decision and in
+    // the status.
+    let desired = &decision.desired;
+    let total = spec
+        .strategy
+        .canary
+        .as_ref()
+        .and_then(|c| c.traffic_routing.as_ref())
+        .and_then(|r| r.max_traffic_weight)
+        .unwrap_or(100);
+    prop_assert!(
+        (0..=desired.weight_total).contains(&desired.canary_weight),
+        "canary weight {} of {}",
+        desired.canary_weight,
+        desired.weight_total
+    );
+    if engine::Settings::from_spec(spec, None).is_ok() {
+        prop_assert_eq!(desired.weight_total, total);
+        if let Some(w) = status.canary.as_ref().and_then(|c| c.weights.as_ref()) {
+            prop_assert_eq!(w.canary + w.stable, total, "status weights {:?}", w);
+        }
+    }
+    // (i) no managed route survives an abort, a full promotion or a
+    // completed rollout; (j) none sends to a canary with no available
+    // pods; (k) they are the managed routes listed, once each, in order.
+    let routes = &desired.managed_routes;
+    if status.abort == Some(true)
+        || status.promote_full == Some(true)
+        || status.stable_rs.as_deref() == Some(observed.template_hash.as_str())
+    {
+        prop_assert!(routes.is_empty(), "routes kept: {:?}", routes);
+    }
+    if !routes.is_empty() {
+        let available = observed
+            .replica_set(&observed.template_hash)
+            .map_or(0, |rs| rs.available);
+        prop_assert!(available > 0, "routes to a canary with no pods: {:?}", routes);
+        let order = ["shadow", "beta"];
+        let positions: Vec<usize> = routes
+            .iter()
+            .map(|r| order.iter().position(|n| *n == r.name).unwrap_or(usize::MAX))
+            .collect();
+        prop_assert!(
+            positions.windows(2).all(|p| p[0] < p[1]) && positions.iter().all(|p| *p < order.len()),
+            "routes out of managedRoutes order: {:?}",
+            routes
+        );
     }
     // (d) deciding again on its own status, nothing else changed, changes nothing.
     let mut again_observed = observed.clone();

@@ -887,3 +887,130 @@ fn an_unreadable_progress_time_is_reported_until_the_rollout_moves() {
     world.settle();
     assert_eq!(world.phase(), "Healthy");
 }
+
+/// The managed route names a world's `last` decision keeps, in order.
+fn routes(world: &World) -> Vec<String> {
+    world
+        .last
+        .as_ref()
+        .map(|d| d.desired.managed_routes.iter().map(|r| r.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn header_route(name: &str, header: Option<&str>) -> CanaryStep {
+    CanaryStep {
+        set_header_route: Some(
+            serde_json::from_value(serde_json::json!({
+                "name": name,
+                "match": header.map(|h| serde_json::json!([{"headerName": h, "headerValue": {"exact": "yes"}}])),
+            }))
+            .unwrap(),
+        ),
+        ..Default::default()
+    }
+}
+
+fn with_managed_routes(mut spec: RolloutSpec, names: &[&str]) -> RolloutSpec {
+    let routing = spec
+        .strategy
+        .canary
+        .as_mut()
+        .and_then(|c| c.traffic_routing.as_mut())
+        .unwrap();
+    routing.managed_routes = names
+        .iter()
+        .map(|n| serde_json::from_value(serde_json::json!({ "name": n })).unwrap())
+        .collect();
+    spec
+}
+
+/// Argo Rollouts' header-routing e2e: a route set at its step stays while
+/// the canary runs, a step without `match` removes it, and none survives
+/// an abort or the end of the rollout.
+#[test]
+fn header_routes_are_kept_from_their_step_and_removed_on_abort_and_completion() {
+    let steps = vec![
+        set_weight(20),
+        header_route("beta", Some("x-beta")),
+        header_route("alpha", Some("x-alpha")),
+        pause(None),
+        header_route("beta", None),
+        pause(None),
+    ];
+    let spec = with_managed_routes(routed(canary_spec(4, steps)), &["alpha", "beta"]);
+    let mut world = World::healthy(spec);
+    assert_eq!(routes(&world), Vec::<String>::new());
+    world.update("v2");
+    world.settle();
+    assert_eq!((world.phase(), world.step_index()), ("Paused", 3));
+    // In managedRoutes order, whatever order the steps set them in.
+    assert_eq!(routes(&world), ["alpha", "beta"]);
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!((world.phase(), world.step_index()), ("Paused", 5));
+    assert_eq!(routes(&world), ["alpha"]);
+    world.request(Request::Abort);
+    world.settle();
+    assert_eq!(world.phase(), "Degraded");
+    assert_eq!(routes(&world), Vec::<String>::new());
+    world.request(Request::Retry);
+    world.settle();
+    assert_eq!(routes(&world), ["alpha", "beta"]);
+    world.request(Request::PromoteFull);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
+    assert_eq!(routes(&world), Vec::<String>::new());
+}
+
+/// A header route before any weight has no canary pods to send to: it
+/// waits for them (a setCanaryScale gives them), as Argo Rollouts removes
+/// routes while the canary has none available.
+#[test]
+fn a_header_route_waits_for_canary_pods() {
+    let steps = vec![header_route("beta", Some("x-beta")), pause(None)];
+    let spec = with_managed_routes(routed(canary_spec(4, steps.clone())), &["beta"]);
+    let mut world = World::healthy(spec);
+    world.update("v2");
+    world.settle();
+    assert_eq!((world.step_index(), world.replicas("v2")), (1, 0));
+    assert_eq!(routes(&world), Vec::<String>::new());
+    let mut scaled = vec![canary_scale(SetCanaryScale {
+        replicas: Some(1),
+        ..Default::default()
+    })];
+    scaled.extend(steps);
+    let spec = with_managed_routes(routed(canary_spec(4, scaled)), &["beta"]);
+    let mut world = World::healthy(spec);
+    world.update("v2");
+    world.settle();
+    assert_eq!((world.step_index(), world.replicas("v2")), (2, 1));
+    assert_eq!(routes(&world), ["beta"]);
+}
+
+/// `maxTrafficWeight: 1000`: weights are out of 1000, pods follow the share.
+#[test]
+fn weights_out_of_max_traffic_weight() {
+    let mut spec = routed(canary_spec(10, vec![set_weight(250), pause(None)]));
+    spec.strategy
+        .canary
+        .as_mut()
+        .and_then(|c| c.traffic_routing.as_mut())
+        .unwrap()
+        .max_traffic_weight = Some(1000);
+    let mut world = World::healthy(spec);
+    world.update("v2");
+    world.settle();
+    assert_eq!(world.phase(), "Paused");
+    let decision = world.last.clone().unwrap();
+    assert_eq!(
+        (decision.desired.canary_weight, decision.desired.weight_total),
+        (250, 1000)
+    );
+    assert_eq!(world.replicas("v2"), 3);
+    let status = world.status.canary.as_ref().and_then(|c| c.weights.clone());
+    assert_eq!(status.map(|w| (w.canary, w.stable)), Some((250, 750)));
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
+    assert_eq!(world.last.as_ref().map(|d| d.desired.canary_weight), Some(0));
+}

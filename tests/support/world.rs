@@ -133,10 +133,10 @@ pub fn routed(mut spec: RolloutSpec) -> RolloutSpec {
     if let Some(c) = spec.strategy.canary.as_mut() {
         c.traffic_routing = Some(TrafficRouting {
             gateway_api: Some(GatewayApiTrafficRouting {
-                http_route: "helpdesk".into(),
-                namespace: None,
+                http_route: Some("helpdesk".into()),
+                ..Default::default()
             }),
-            nginx: None,
+            ..Default::default()
         });
     }
     spec
