@@ -32,10 +32,13 @@ enum Action {
 fn route_step(mirror: bool, remove: bool) -> CanaryStep {
     if mirror {
         CanaryStep {
-            set_mirror_route: Some(serde_json::from_value(serde_json::json!({
-                "name": "shadow", "percentage": 40,
-                "match": (!remove).then(|| serde_json::json!([{"path": {"prefix": "/api/"}}])),
-            })).unwrap()),
+            set_mirror_route: Some(
+                serde_json::from_value(serde_json::json!({
+                    "name": "shadow", "percentage": 40,
+                    "match": (!remove).then(|| serde_json::json!([{"path": {"prefix": "/api/"}}])),
+                }))
+                .unwrap(),
+            ),
             ..Default::default()
         }
     } else {
@@ -118,7 +121,11 @@ fn spec_strategy() -> impl Strategy<Value = RolloutSpec> {
                     spec.rollback_window = window.map(|revisions| RollbackWindow { revisions });
                     spec.progress_deadline_seconds = Some(120);
                     spec.progress_deadline_abort = Some(replicas % 2 == 0);
-                    if routed { routed_spec(spec, router) } else { spec }
+                    if routed {
+                        routed_spec(spec, router)
+                    } else {
+                        spec
+                    }
                 })
             },
         )
@@ -166,16 +173,16 @@ fn routed_spec(spec: RolloutSpec, router: u8) -> RolloutSpec {
         .as_mut()
         .and_then(|c| c.traffic_routing.as_mut())
         .unwrap();
-    routing.managed_routes = serde_json::from_value(
-        serde_json::json!([{"name": "shadow"}, {"name": "beta"}]),
-    )
-    .unwrap();
+    routing.managed_routes =
+        serde_json::from_value(serde_json::json!([{"name": "shadow"}, {"name": "beta"}])).unwrap();
     match router {
         2 => routing.max_traffic_weight = Some(1000),
         3 => {
             routing.gateway_api = None;
-            routing.istio =
-                Some(serde_json::from_value(serde_json::json!({"virtualService": {"name": "vs"}})).unwrap());
+            routing.istio = Some(
+                serde_json::from_value(serde_json::json!({"virtualService": {"name": "vs"}}))
+                    .unwrap(),
+            );
         }
         _ => {}
     }
@@ -354,11 +361,20 @@ fn check_common(
         let available = observed
             .replica_set(&observed.template_hash)
             .map_or(0, |rs| rs.available);
-        prop_assert!(available > 0, "routes to a canary with no pods: {:?}", routes);
+        prop_assert!(
+            available > 0,
+            "routes to a canary with no pods: {:?}",
+            routes
+        );
         let order = ["shadow", "beta"];
         let positions: Vec<usize> = routes
             .iter()
-            .map(|r| order.iter().position(|n| *n == r.name).unwrap_or(usize::MAX))
+            .map(|r| {
+                order
+                    .iter()
+                    .position(|n| *n == r.name)
+                    .unwrap_or(usize::MAX)
+            })
             .collect();
         prop_assert!(
             positions.windows(2).all(|p| p[0] < p[1]) && positions.iter().all(|p| *p < order.len()),

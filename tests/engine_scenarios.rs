@@ -893,7 +893,13 @@ fn routes(world: &World) -> Vec<String> {
     world
         .last
         .as_ref()
-        .map(|d| d.desired.managed_routes.iter().map(|r| r.name.clone()).collect())
+        .map(|d| {
+            d.desired
+                .managed_routes
+                .iter()
+                .map(|r| r.name.clone())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -1003,7 +1009,10 @@ fn weights_out_of_max_traffic_weight() {
     assert_eq!(world.phase(), "Paused");
     let decision = world.last.clone().unwrap();
     assert_eq!(
-        (decision.desired.canary_weight, decision.desired.weight_total),
+        (
+            decision.desired.canary_weight,
+            decision.desired.weight_total
+        ),
         (250, 1000)
     );
     assert_eq!(world.replicas("v2"), 3);
@@ -1012,5 +1021,8 @@ fn weights_out_of_max_traffic_weight() {
     world.request(Request::Promote);
     world.settle();
     assert_eq!(world.phase(), "Healthy");
-    assert_eq!(world.last.as_ref().map(|d| d.desired.canary_weight), Some(0));
+    assert_eq!(
+        world.last.as_ref().map(|d| d.desired.canary_weight),
+        Some(0)
+    );
 }

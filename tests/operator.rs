@@ -975,6 +975,23 @@ async fn routers_set_gateway_weights_and_the_nginx_canary_ingress() {
         .await;
     let gateway_available = cluster.fake().is_some();
     if gateway_available {
+        // Gateway API's own CRD, so the route is pruned and checked as on a cluster.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/crds/httproutes.gateway.networking.k8s.io.yaml"
+        );
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        let crd: CustomResourceDefinition =
+            serde_yaml::from_str(&std::fs::read_to_string(path).expect("the CRD fixture"))
+                .expect("a CRD");
+        Api::<CustomResourceDefinition>::all(cluster.client())
+            .patch(
+                "httproutes.gateway.networking.k8s.io",
+                &PatchParams::apply("conductor-tests").force(),
+                &Patch::Apply(&crd),
+            )
+            .await
+            .expect("install the HTTPRoute CRD");
         let route = kube::api::ApiResource::from_gvk_with_plural(
             &kube::api::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"),
             "httproutes",

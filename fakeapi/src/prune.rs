@@ -115,6 +115,13 @@ fn node(value: &mut Value, schema: &Value, root: bool) {
             });
             if let Some(properties) = properties {
                 for (name, field) in map.iter_mut() {
+                    // A schema may declare `metadata: {type: object}` (the
+                    // Gateway API CRDs do): a real server still keeps the
+                    // object's own fields whole, pruning only what it
+                    // declares below them.
+                    if keeps_object_fields && OBJECT_FIELDS.contains(&name.as_str()) {
+                        continue;
+                    }
                     if let Some(schema) = properties.get(name) {
                         node(field, schema, false);
                     }
@@ -136,6 +143,32 @@ fn node(value: &mut Value, schema: &Value, root: bool) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_object_fields_stay_whole_whatever_the_schema_declares_for_them() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "metadata": {"type": "object"},
+                "spec": {"type": "object", "properties": {"rules": {"type": "array"}}}
+            }
+        });
+        let mut object = json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "web", "labels": {"a": "b"}},
+            "spec": {"rules": [], "dropped": 1}
+        });
+        prune(&mut object, &schema);
+        assert_eq!(
+            object,
+            json!({
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                "metadata": {"name": "web", "labels": {"a": "b"}},
+                "spec": {"rules": []}
+            })
+        );
+    }
 
     #[test]
     fn undeclared_fields_go_unless_a_node_preserves_them() {
