@@ -427,14 +427,15 @@ async fn pruning_crds_and_a_forgotten_field_are_caught() {
     }
     let mut forgotten = documents
         .iter()
-        .find(|d| d.file == "rollout-istio-host.yaml")
-        .expect("the Istio document")
+        .find(|d| d.file == "rollout-ambassador.yaml")
+        .expect("the Ambassador document")
         .clone();
     forgotten.unsupported.clear();
     let (_, failures) = check_all(&client, "default", &crds, &[forgotten]).await;
     assert!(
         failures.len() == 1
-            && failures[0].contains("spec.strategy.canary.trafficRouting.istio: not supported"),
+            && failures[0]
+                .contains("spec.strategy.canary.trafficRouting.ambassador: not supported"),
         "{failures:#?}"
     );
 }
