@@ -1423,7 +1423,7 @@ async fn an_invalid_rollout_is_reported_and_others_keep_going() {
 /// An Argo Rollouts manifest applied as written: what Conductor does not
 /// support is kept by the API server and reported by its field path, in
 /// the condition, a Warning Event and `rollout status`, instead of the
-/// rollout running some other way (an Istio canary by replica ratio).
+/// rollout running some other way (an Ambassador canary by replica ratio).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn argo_fields_conductor_does_not_support_are_kept_and_named() {
     let cluster = Cluster::start("unsupported").await;
@@ -1432,7 +1432,7 @@ async fn argo_fields_conductor_does_not_support_are_kept_and_named() {
     services(&cluster, "smoke").await;
     let mut istio = rollout("istio", V1, json!([{ "setWeight": 50 }]));
     istio["spec"]["strategy"]["canary"]["trafficRouting"] =
-        json!({ "istio": { "virtualService": { "name": "istio-vsvc", "routes": ["primary"] } } });
+        json!({ "ambassador": { "mappings": ["istio-mapping"] } });
     cluster.apply_as_written(istio).await;
     cluster
         .apply_as_written(json!({
@@ -1472,7 +1472,7 @@ async fn argo_fields_conductor_does_not_support_are_kept_and_named() {
         message(r).is_some()
     })
     .await;
-    let expected = "spec.strategy.canary.trafficRouting.istio: not supported by Conductor";
+    let expected = "spec.strategy.canary.trafficRouting.ambassador: not supported by Conductor";
     assert_eq!(message(&istio).as_deref(), Some(expected));
     assert_eq!(phase(&istio), "Degraded");
     assert!(
@@ -1504,8 +1504,8 @@ async fn argo_fields_conductor_does_not_support_are_kept_and_named() {
     );
     let stored = routes.get("istio").await.expect("the rollout");
     assert_eq!(
-        stored.data["spec"]["strategy"]["canary"]["trafficRouting"]["istio"]["virtualService"]["name"],
-        "istio-vsvc"
+        stored.data["spec"]["strategy"]["canary"]["trafficRouting"]["ambassador"]["mappings"][0],
+        "istio-mapping"
     );
 
     let smoke = wait_for(&api, "smoke", LIMIT, "reported invalid", |r| {

@@ -1,9 +1,9 @@
 //! Fields a manifest sets that Conductor's types do not read: an Argo
-//! Rollouts feature Conductor does not implement (`trafficRouting.istio`,
+//! Rollouts feature Conductor does not implement (`trafficRouting.ambassador`,
 //! a `job` metric), or a typo. None may be dropped without a word.
 //!
 //! A structural CRD schema lets the API server prune every field it does
-//! not declare, so an Istio canary applied as written would be stored as
+//! not declare, so an Ambassador canary applied as written would be stored as
 //! `trafficRouting: {}` and run as a replica-ratio canary. The published
 //! schemas therefore keep unknown fields under `spec`
 //! ([`keep_unknown_fields`]), and each spec type records, while it is
@@ -27,7 +27,7 @@ use super::problem::SpecProblem;
 pub const NOT_SUPPORTED: &str = "not supported by Conductor";
 
 /// The fields of a spec that its type did not read, as dotted paths from
-/// the object's root (`spec.strategy.canary.trafficRouting.istio`),
+/// the object's root (`spec.strategy.canary.trafficRouting.ambassador`),
 /// sorted. Empty when Conductor read everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Unsupported(Vec<String>);

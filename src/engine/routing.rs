@@ -115,7 +115,7 @@ fn gateway(
     }
 }
 
-fn named<'a>(names: &[(String, &'a str)], field: &str, what: &str) -> Result<(), SpecProblem> {
+fn named(names: &[(String, &str)], field: &str, what: &str) -> Result<(), SpecProblem> {
     if names.is_empty() {
         return Err(problem(field, format!("name {what}")));
     }
@@ -162,7 +162,7 @@ fn check_istio(routing: &TrafficRouting) -> Result<(), SpecProblem> {
         return Ok(());
     };
     let field = format!("{BASE}.istio");
-    if istio.virtual_service.is_some() == !istio.virtual_services.is_empty() {
+    if istio.virtual_service.is_some() != istio.virtual_services.is_empty() {
         return Err(problem(
             field,
             "set virtualService or virtualServices, one of them",

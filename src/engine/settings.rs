@@ -88,7 +88,7 @@ impl Settings {
         known_templates: Option<&[AnalysisTemplateRef]>,
     ) -> Result<Self, SpecProblem> {
         // First: a field Conductor did not read would otherwise make the
-        // rollout quietly different from what was written (an Istio canary
+        // rollout quietly different from what was written (an Ambassador canary
         // run by replica ratio), whatever else is wrong with it.
         if let Some(problem) = spec.unsupported.first() {
             return Err(problem);

@@ -316,14 +316,7 @@ impl Lookups {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Arc<DestinationRule>>, KubeError> {
-        lookup(
-            &self.client,
-            &self.destination_rules,
-            namespace,
-            name,
-            |r| lean(r),
-        )
-        .await
+        lookup(&self.client, &self.destination_rules, namespace, name, lean).await
     }
 
     pub async fn traffic_split(

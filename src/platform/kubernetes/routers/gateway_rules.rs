@@ -406,7 +406,7 @@ mod tests {
             &read,
             &BACKENDS,
             &["shadow"],
-            &[shadow.clone()],
+            std::slice::from_ref(&shadow),
             Flavor::Http,
         )
         .unwrap();
