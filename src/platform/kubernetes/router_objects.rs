@@ -155,3 +155,24 @@ impl SmiVersion {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traffic_split_versions_are_argo_rollouts_and_name_their_resource() {
+        for version in SmiVersion::ALL {
+            assert_eq!(version.as_str().parse::<SmiVersion>().ok(), Some(version));
+        }
+        assert_eq!(SmiVersion::default(), SmiVersion::V1alpha1);
+        assert_eq!(
+            SmiVersion::V1alpha2.traffic_splits().api_version,
+            "split.smi-spec.io/v1alpha2"
+        );
+        assert_eq!(
+            "v1alpha4".parse::<SmiVersion>().map_err(|e| e.to_string()),
+            Err("`v1alpha4` is not a TrafficSplit version Conductor writes (v1alpha1, v1alpha2 or v1alpha3)".into())
+        );
+    }
+}
