@@ -1,6 +1,6 @@
 //! What the platform must make true: ReplicaSets and their replicas,
-//! Services' hashes, traffic weight, analysis runs, the `workloadRef`
-//! Deployment's replicas.
+//! Services' hashes, traffic weight and the header and mirror routes,
+//! analysis runs, the `workloadRef` Deployment's replicas.
 
 use jiff::Timestamp;
 

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   watch Rollouts, owned ReplicaSets and AnalysisRuns (index), and the
-//!   Services, Ingresses, HTTPRoutes, Deployments rollouts name (lookups)
+//!   Services, routers' objects, Deployments rollouts name (lookups)
 //!     └─▶ reconcile: read ─▶ validate + decide (engine) ─▶ apply (writes) ─▶ status + Events
 //!   watch AnalysisRuns
 //!     └─▶ measure what is due (analysis) ─▶ status ─▶ requeue at the next measurement
