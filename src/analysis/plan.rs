@@ -9,8 +9,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::args::{ArgValue, Resolved, substitute};
 use super::condition::Condition;
 use crate::crd::analysis::{
-    AnalysisTemplateSpec, CounterSelector, DatadogAggregator, DatadogApiVersion, HttpHeader,
-    Metric, MetricProvider, NoDataPolicy, WebMethod,
+    AnalysisTemplateSpec, CounterSelector, DatadogAggregator, DatadogApiVersion, DatadogSecretRef,
+    HttpHeader, Metric, MetricProvider, NoDataPolicy, WebMethod,
 };
 use crate::crd::problem::SpecProblem;
 use crate::engine::duration::parse_millis;
@@ -39,6 +39,49 @@ pub struct MetricPlan {
     pub query: Query,
 }
 
+/// Where a metric without `prometheus.address` asks, as Argo Rollouts'
+/// controller does: one Prometheus for the whole cluster, set once.
+const PROMETHEUS_ADDRESS_VARIABLES: [&str; 2] = [
+    "CONDUCTOR_PROMETHEUS_ADDRESS",
+    "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS",
+];
+
+fn default_prometheus_address() -> Option<String> {
+    PROMETHEUS_ADDRESS_VARIABLES
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// Where a Datadog measurement's keys are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DatadogSecret {
+    pub name: String,
+    /// In the AnalysisRun's namespace; else in the controller's.
+    pub namespaced: bool,
+}
+
+impl DatadogSecret {
+    pub fn of(reference: Option<&DatadogSecretRef>) -> Self {
+        Self {
+            name: reference
+                .and_then(|r| r.name.clone())
+                .unwrap_or_else(|| "datadog".into()),
+            namespaced: reference.and_then(|r| r.namespaced).unwrap_or(false),
+        }
+    }
+}
+
+impl std::fmt::Display for DatadogSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let place = if self.namespaced {
+            "the run's namespace"
+        } else {
+            "the controller's namespace"
+        };
+        write!(f, "Secret `{}` in {place}", self.name)
+    }
+}
+
 /// Below `min` requests a measurement is inconclusive; `query` counts them
 /// (podScrape counts with its denominator instead).
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +106,8 @@ pub enum Query {
         window_ms: i64,
         aggregator: DatadogAggregator,
         site: String,
-        secret: String,
+        secret: DatadogSecret,
+        request_timeout_ms: i64,
     },
     Web {
         url: Resolved,
@@ -212,7 +256,8 @@ pub fn plan_metrics(
             })),
         }
     }
-    if spec.metrics.is_empty() {
+    // A template of templates brings its metrics when it is composed.
+    if spec.metrics.is_empty() && spec.templates.is_empty() {
         problems.push(in_template(SpecProblem::new(
             "metrics",
             "list at least one metric",
@@ -413,8 +458,23 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
         None => Ok(DEFAULT_TIMEOUT_MS),
     };
     if let Some(p) = &provider.prometheus {
+        if p.query.trim().is_empty() {
+            return Err(SpecProblem::new("provider.prometheus.query", "required"));
+        }
+        let address = match p.address.trim() {
+            "" => default_prometheus_address().ok_or_else(|| {
+                SpecProblem::new(
+                    "provider.prometheus.address",
+                    format!(
+                        "empty, and neither {} is set",
+                        PROMETHEUS_ADDRESS_VARIABLES.join(" nor ")
+                    ),
+                )
+            })?,
+            _ => p.address.clone(),
+        };
         return Ok(Query::Prometheus {
-            address: sub(&p.address, "provider.prometheus.address")?,
+            address: sub(&address, "provider.prometheus.address")?,
             query: sub(&p.query, "provider.prometheus.query")?,
             timeout_ms: match &p.timeout {
                 Some(IntOrString::Int(seconds)) if *seconds > 0 => i64::from(*seconds) * 1000,
@@ -480,7 +540,11 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
             )?,
             aggregator,
             site: d.site.clone().unwrap_or_else(|| "datadoghq.com".into()),
-            secret: d.secret_ref.clone().unwrap_or_else(|| "datadog".into()),
+            secret: DatadogSecret::of(d.secret_ref.as_ref()),
+            request_timeout_ms: timeout(
+                &d.request_timeout.clone().or(Some("10s".into())),
+                "provider.datadog.requestTimeout",
+            )?,
         });
     }
     if let Some(w) = &provider.web {

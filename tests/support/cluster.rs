@@ -165,6 +165,7 @@ impl Cluster {
                 duration: LEASE,
                 renew_every: RENEW,
             }),
+            home_namespace: self.namespace.clone(),
         };
         let client = self.client_as(identity);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -34,6 +34,9 @@ pub struct Options {
     pub metrics_addr: Option<SocketAddr>,
     /// `None` runs without leader election (a single replica).
     pub lease: Option<LeaseConfig>,
+    /// The namespace the controller runs in (its pod's): where Datadog
+    /// Secrets shared by every team are.
+    pub home_namespace: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +201,7 @@ async fn run_controllers(
     let http = crate::analysis::providers::http_client().map_err(KubeError::Invalid)?;
     let analysis_ctx = Arc::new(analysis_controller::AnalysisControllerState {
         client: client.clone(),
+        home_namespace: options.home_namespace.clone(),
         http,
         events: Events::new(client.clone(), reporter),
         metrics: metrics.clone(),
