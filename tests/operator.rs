@@ -287,6 +287,91 @@ async fn error_rate_template(cluster: &Cluster, url: &str) {
         .await;
 }
 
+/// A `job` metric template whose Job exits with `code`.
+async fn job_template(cluster: &Cluster, name: &str, code: u8) {
+    cluster
+        .apply::<conductor::crd::analysis::AnalysisTemplate>(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": { "name": name },
+            "spec": { "metrics": [{
+                "name": "smoke",
+                "provider": { "job": { "spec": {
+                    "backoffLimit": 0,
+                    "template": {
+                        "metadata": { "annotations": {
+                            // The fake's Job controller ends with this code;
+                            // a real cluster runs the command.
+                            "fakeapi.conductor.dev/exit-code": code.to_string()
+                        } },
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{
+                                "name": "smoke",
+                                "image": "busybox:1.36",
+                                "command": ["sh", "-c", format!("exit {code}")],
+                                "resources": { "requests": { "cpu": 0.01 } }
+                            }]
+                        }
+                    }
+                } } }
+            }] }
+        }))
+        .await;
+}
+
+/// Argo's job provider: a measurement is a Job; it completes, the step
+/// passes; it fails, the rollout aborts with the Job's reason; either way
+/// the Job is gone once read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_metric_passes_when_its_job_completes_and_aborts_when_it_fails() {
+    let cluster = Cluster::start("job-metric").await;
+    let _controller = cluster.controller("replica-a").await;
+    job_template(&cluster, "smoke-pass", 0).await;
+    job_template(&cluster, "smoke-fail", 1).await;
+    services(&cluster, "jobs").await;
+    let steps = |template: &str| json!([{ "setWeight": 50 }, { "analysis": { "templates": [{ "templateName": template }] } }]);
+    cluster
+        .apply::<Rollout>(rollout("jobs", V1, steps("smoke-pass")))
+        .await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "jobs", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    set_image(&cluster, "jobs", V2).await;
+    wait_for(&api, "jobs", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    let runs: Api<AnalysisRun> = cluster.api();
+    let passed = runs.list(&ListParams::default()).await.expect("runs").items;
+    let message = passed
+        .iter()
+        .flat_map(|r| r.status.iter().flat_map(|s| s.metric_results.iter()))
+        .flat_map(|m| m.measurements.iter())
+        .find_map(|m| m.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("completed"), "{message}");
+
+    let mut release = rollout("jobs", V3, steps("smoke-fail"));
+    release["metadata"] = json!({ "name": "jobs" });
+    cluster.apply::<Rollout>(release).await;
+    let aborted = wait_for(&api, "jobs", LIMIT, "aborted", |r| {
+        r.status.as_ref().is_some_and(|s| s.abort == Some(true))
+    })
+    .await;
+    let why = aborted.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(why.contains("BackoffLimitExceeded"), "{why}");
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = cluster.api();
+    let start = tokio::time::Instant::now();
+    loop {
+        let left = jobs.list(&ListParams::default()).await.expect("jobs").items;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "measurement Jobs left behind: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Argo's forms: an AnalysisTemplate made of other templates, named by
 /// the older `analysis.templateName`, in a pod template whose resources
 /// are numbers. The run measures the composed metrics and the release

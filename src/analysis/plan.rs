@@ -10,7 +10,7 @@ use super::args::{ArgValue, Resolved, substitute};
 use super::condition::Condition;
 use crate::crd::analysis::{
     AnalysisTemplateSpec, CounterSelector, DatadogAggregator, DatadogApiVersion, DatadogSecretRef,
-    HttpHeader, Metric, MetricProvider, NoDataPolicy, WebMethod,
+    HttpHeader, JobMetric, Metric, MetricProvider, NoDataPolicy, WebMethod,
 };
 use crate::crd::problem::SpecProblem;
 use crate::engine::duration::parse_millis;
@@ -123,6 +123,8 @@ pub enum Query {
         numerator: CounterSelector,
         denominator: Option<CounterSelector>,
     },
+    /// Runs a Job: 1 when it completes, 0 when it fails.
+    Job(Box<JobMetric>),
 }
 
 impl Query {
@@ -146,6 +148,17 @@ impl Query {
             }
             Query::Web { url, post, .. } => {
                 format!("{} {}", if *post { "POST" } else { "GET" }, url.shown)
+            }
+            Query::Job(job) => {
+                let image = job
+                    .spec
+                    .template
+                    .spec
+                    .as_ref()
+                    .and_then(|p| p.containers.first())
+                    .and_then(|c| c.image.clone())
+                    .unwrap_or_default();
+                format!("job running {image}")
             }
             Query::PodScrape {
                 path,
@@ -358,7 +371,7 @@ fn plan_metric(
         }),
         None => None,
     };
-    let success = compile(&metric.success_condition, "successCondition");
+    let mut success = compile(&metric.success_condition, "successCondition");
     let failure = compile(&metric.failure_condition, "failureCondition");
     let query = match plan_query(&metric.provider, args) {
         Ok(q) => Some(q),
@@ -367,6 +380,10 @@ fn plan_metric(
             None
         }
     };
+    // A Job's verdict is its own: complete passes, failed fails.
+    if matches!(query, Some(Query::Job(_))) && success.is_none() && failure.is_none() {
+        success = Condition::compile("result == 1").ok();
+    }
     let minimum_traffic = match &metric.minimum_traffic {
         Some(guard) => {
             let query = match &guard.query {
@@ -444,11 +461,12 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
         provider.datadog.is_some(),
         provider.web.is_some(),
         provider.pod_scrape.is_some(),
+        provider.job.is_some(),
     ];
     if set.iter().filter(|s| **s).count() != 1 {
         return Err(SpecProblem::new(
             "provider",
-            "set exactly one of prometheus, datadog, web or podScrape",
+            "set exactly one of prometheus, datadog, web, podScrape or job",
         ));
     }
     let sub =
@@ -570,10 +588,19 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
                 .map_or(DEFAULT_TIMEOUT_MS, |s| s.max(1) * 1000),
         });
     }
+    if let Some(job) = &provider.job {
+        if job.spec.template.spec.is_none() {
+            return Err(SpecProblem::new(
+                "provider.job.spec.template.spec",
+                "required: the pod the Job runs",
+            ));
+        }
+        return Ok(Query::Job(Box::new(job.clone())));
+    }
     let Some(s) = &provider.pod_scrape else {
         return Err(SpecProblem::new(
             "provider",
-            "set exactly one of prometheus, datadog, web or podScrape",
+            "set exactly one of prometheus, datadog, web, podScrape or job",
         ));
     };
     for (selector, field) in [

@@ -268,6 +268,40 @@ pub struct MetricProvider {
     pub web: Option<WebMetric>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_scrape: Option<PodScrapeMetric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobMetric>,
+}
+
+/// A measurement that runs a Kubernetes Job: it passes when the Job
+/// completes and fails when the Job fails, as Argo Rollouts' job provider.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobMetric {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<JobMetricMetadata>,
+    #[serde(deserialize_with = "super::quantities::numbers_as_quantities")]
+    #[schemars(schema_with = "job_spec_schema")]
+    pub spec: k8s_openapi::api::batch::v1::JobSpec,
+}
+
+/// Labels and annotations for each measurement's Job.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobMetricMetadata {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A Job's spec is Kubernetes' own type, checked by the API server when
+/// the Job is created; spelled out here it would triple every analysis CRD.
+fn job_spec_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "description": "A batch/v1 JobSpec, as in a Job.",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

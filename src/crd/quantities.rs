@@ -63,6 +63,17 @@ pub fn pod_template<'de, D: Deserializer<'de>>(
         .map_err(serde::de::Error::custom)
 }
 
+/// `deserialize_with` for any type holding pod templates (a JobSpec).
+pub fn numbers_as_quantities<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let mut value = Value::deserialize(deserializer)?;
+    numbers_to_strings(&mut value);
+    serde_json::from_value(value).map_err(serde::de::Error::custom)
+}
+
 /// Rewrites every number in a quantity map under `value` as a string.
 fn numbers_to_strings(value: &mut Value) {
     match value {

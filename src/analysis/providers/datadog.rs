@@ -126,6 +126,7 @@ impl Datadog {
             v1_values(&answer).map_err(fail)?
         };
         Ok(Observation {
+            detail: None,
             value: aggregate(&values, *aggregator),
             traffic: None,
             query: shown,

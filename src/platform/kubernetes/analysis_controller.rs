@@ -13,6 +13,7 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::warn;
 
 use super::events::Events;
+use super::metric_jobs::MetricJobs;
 use super::metrics::Metrics;
 use super::{KubeError, secrets, writes};
 use crate::analysis::args::resolve;
@@ -108,7 +109,9 @@ async fn reconcile_inner(
     if run.spec.terminate == Some(true) {
         state.terminate();
     } else {
-        let providers = Providers::with_client(ctx.http.clone(), fetched.clone(), fetched);
+        let jobs = Arc::new(MetricJobs::new(ctx.client.clone(), run));
+        let providers =
+            Providers::with_client(ctx.http.clone(), fetched.clone(), fetched).with_jobs(jobs);
         state.measure_due(&providers, now).await;
     }
     let next = state.status();

@@ -22,6 +22,7 @@ pub mod http_route;
 pub mod index;
 pub mod leader;
 pub mod lookups;
+pub mod metric_jobs;
 pub mod metrics;
 pub mod named_index;
 pub mod observe;

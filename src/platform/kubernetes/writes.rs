@@ -388,6 +388,35 @@ pub async fn delete_pod(client: &Client, namespace: &str, name: &str) -> Result<
     )
 }
 
+/// A `job` metric's measurement Job, named by the server from its
+/// `generateName`; owned by its AnalysisRun.
+pub async fn create_metric_job(
+    client: &Client,
+    namespace: &str,
+    job: &k8s_openapi::api::batch::v1::Job,
+) -> kube::Result<k8s_openapi::api::batch::v1::Job> {
+    let params = PostParams {
+        field_manager: Some(managers::ANALYSIS.to_owned()),
+        ..PostParams::default()
+    };
+    api::<k8s_openapi::api::batch::v1::Job>(client, namespace)
+        .create(&params, job)
+        .await
+}
+
+/// A measurement Job whose verdict was read, with its pods.
+pub async fn delete_metric_job(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Wrote, KubeError> {
+    unless_gone(
+        api::<k8s_openapi::api::batch::v1::Job>(client, namespace)
+            .delete(name, &DeleteParams::background())
+            .await,
+    )
+}
+
 // Events and the leader Lease.
 
 pub async fn create_event(api: &Api<Event>, event: &Event) -> kube::Result<Event> {
