@@ -129,9 +129,9 @@ fn invalid_rollout_is_rejected_with_each_field_named() {
         "strategy": {"canary": {"steps": [{"analysis": {"args": []}}]}}
     }))
     .unwrap();
-    let problem = conductor::engine::Settings::from_spec(&spec, None)
-        .err()
-        .expect("an analysis naming no template");
+    let Err(problem) = conductor::engine::Settings::from_spec(&spec, None) else {
+        panic!("an analysis naming no template was accepted");
+    };
     assert!(
         problem
             .to_string()
