@@ -19,6 +19,7 @@ pub mod analysis;
 pub mod analyze;
 pub mod cli;
 pub mod config;
+pub mod convert;
 pub mod crd;
 pub mod demo;
 pub mod deploy;

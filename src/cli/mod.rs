@@ -3,6 +3,7 @@
 
 mod analyze;
 mod controller;
+mod convert;
 mod crds;
 mod demo;
 mod deploy;
@@ -67,6 +68,8 @@ pub enum Command {
     },
     /// Print the manifests helm renders for one cluster.
     Render(render::Args),
+    /// Turn Argo Rollouts manifests into Conductor's, naming every field that does not carry over.
+    Convert(convert::Args),
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -91,6 +94,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
         Command::Analyze(args) => analyze::run(args).await,
         Command::Demo(args) => demo::run(repo, args).await,
         Command::Render(args) => render::run(&repo, args).await,
+        Command::Convert(args) => convert::run(args),
         Command::Controller(args) => controller::run(args).await,
         Command::Rollout { namespace, action } => {
             let client = kube_client(None).await?;
