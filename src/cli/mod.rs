@@ -4,6 +4,7 @@
 mod analyze;
 mod controller;
 mod crds;
+mod dashboard;
 mod demo;
 mod deploy;
 mod history;
@@ -67,6 +68,8 @@ pub enum Command {
     },
     /// Print the manifests helm renders for one cluster.
     Render(render::Args),
+    /// Serve a web dashboard: every cluster's version from the ledger, rollouts live, and (with a token file) promote, abort, retry.
+    Dashboard(dashboard::Args),
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -92,6 +95,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
         Command::Demo(args) => demo::run(repo, args).await,
         Command::Render(args) => render::run(&repo, args).await,
         Command::Controller(args) => controller::run(args).await,
+        Command::Dashboard(args) => dashboard::run(&repo, args).await,
         Command::Rollout { namespace, action } => {
             let client = kube_client(None).await?;
             let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_owned());
