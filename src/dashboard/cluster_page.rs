@@ -11,6 +11,7 @@ use super::html::{esc, rollout_href};
 use super::looks;
 use super::page::Page;
 use super::time::{time_tag, time_tag_at};
+use super::who::who;
 use crate::config::Cluster;
 use crate::engine::Outcome;
 use crate::gitops::ledger::short;
@@ -57,13 +58,13 @@ pub fn render(view: &ClusterView, now: Timestamp) -> String {
         Some(record) => {
             let _ = write!(
                 body,
-                r#"<div class="cell state-{}"><p>{}</p><dl><dt>Revision</dt><dd><code title="{}">{}</code></dd><dt>Since</dt><dd>{}</dd><dt>By</dt><dd>{}</dd><dt>Generation</dt><dd>{}</dd><dt>Changes</dt><dd>{}</dd></dl>{}</div>"#,
+                r#"<div class="cell cell-{}"><p>{}</p><dl><dt>Revision</dt><dd><code title="{}">{}</code></dd><dt>Since</dt><dd>{}</dd><dt>By</dt><dd>{}</dd><dt>Generation</dt><dd>{}</dd><dt>Changes</dt><dd>{}</dd></dl>{}</div>"#,
                 look.class,
                 look.badge(),
                 esc(&record.revision),
                 esc(&record.label),
                 time_tag(&record.updated_at, now),
-                esc(&record.by),
+                who(&record.by),
                 record.generation,
                 changes(view, record),
                 record
@@ -162,7 +163,7 @@ fn history(body: &mut String, view: &ClusterView, now: Timestamp) {
                         _ => String::new(),
                     }
                 ),
-                esc(&r.by).to_string(),
+                who(&r.by),
                 esc(r.message.as_deref().unwrap_or("")).to_string(),
             ),
             None => (

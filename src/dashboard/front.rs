@@ -14,6 +14,7 @@ use super::looks;
 use super::overview::{ClusterOverview, EnvironmentOverview, Overview, ServiceOverview};
 use super::page::Page;
 use super::time::time_tag;
+use super::who::who;
 use crate::gitops::ledger::short;
 
 pub fn render(overview: &Overview, now: Timestamp) -> String {
@@ -154,10 +155,10 @@ fn environment_section(
                     ""
                 },
                 time_tag(&intended.updated_at, now),
-                esc(&intended.by)
+                who(&intended.by)
             );
         }
-        None => body.push_str(r#"<p class="meta">Never deployed.</p>"#),
+        None => body.push_str(r#"<p class="meta">No intended revision recorded.</p>"#),
     }
     body.push_str(r#"<ul class="cells">"#);
     for cluster in &environment.clusters {
@@ -176,7 +177,7 @@ fn cell(
     let look = looks::of_ledger(cluster.record.as_ref().map(|r| r.state));
     let _ = write!(
         body,
-        r#"<li class="cell state-{}" id="{}" data-cluster="{}" data-state="{}"><h4><a href="{}">{}</a></h4><p class="where">{} · wave {}</p>{}"#,
+        r#"<li class="cell cell-{}" id="{}" data-cluster="{}" data-state="{}"><h4><a href="{}">{}</a></h4><p class="where">{} · wave {}</p>{}"#,
         look.class,
         esc(&cell_id(&service.name, &environment.name, &cluster.name)),
         esc(&cluster.name),
@@ -198,7 +199,7 @@ fn cell(
             esc(&record.revision),
             esc(&record.label),
             time_tag(&record.updated_at, now),
-            esc(&record.by)
+            who(&record.by)
         );
         match record.previous_revision.as_deref() {
             Some(previous) if previous != record.revision => body.push_str(&changes_link(

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::changes::{Changes, LISTED};
 use super::error::DashboardError;
-use super::overview::{Overview, ServiceOverview};
+use super::overview::{Overview, ServiceOverview, describe_location};
 use crate::config::{self, Service};
 use crate::gitops::HistoryEntry;
 use crate::gitops::location::LedgerLocation;
@@ -34,7 +34,7 @@ impl Ledgers {
             return Ok(store.clone());
         }
         let store = LedgerStore::open(location).map_err(|source| DashboardError::Ledger {
-            location: super::overview::describe_location(location),
+            location: shown(location),
             source,
         })?;
         let store = Arc::new(Mutex::new(store));
@@ -50,12 +50,20 @@ impl Ledgers {
         work: impl FnOnce(&mut LedgerStore) -> Result<T, crate::gitops::GitError> + Send + 'static,
     ) -> Result<T, DashboardError> {
         let location = LedgerLocation::of_service(repo, &service.ledger);
+        self.with_location(location, work).await
+    }
+
+    async fn with_location<T: Send + 'static>(
+        self: &Arc<Self>,
+        location: LedgerLocation,
+        work: impl FnOnce(&mut LedgerStore) -> Result<T, crate::gitops::GitError> + Send + 'static,
+    ) -> Result<T, DashboardError> {
         let ledgers = self.clone();
         tokio::task::spawn_blocking(move || {
             let store = ledgers.store(&location)?;
             let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
             work(&mut store).map_err(|source| DashboardError::Ledger {
-                location: super::overview::describe_location(&location),
+                location: shown(&location),
                 source,
             })
         })
@@ -63,7 +71,8 @@ impl Ledgers {
         .map_err(|e| DashboardError::Task(e.to_string()))?
     }
 
-    /// Every configured service with every environment's records.
+    /// Every configured service with every environment's records: one
+    /// fetch per ledger, however many services keep their records there.
     pub async fn overview(self: &Arc<Self>, repo: &Path) -> Overview {
         let mut overview = Overview::default();
         let names = match config::service_names(repo) {
@@ -73,26 +82,56 @@ impl Ledgers {
                 return overview;
             }
         };
+        let mut services = Vec::new();
         for name in names {
-            let service = match config::load_service(repo, &name) {
-                Ok(service) => service,
-                Err(e) => {
-                    overview.problems.push(e.to_string());
-                    continue;
-                }
-            };
-            let environments: Vec<String> = service.environments.keys().cloned().collect();
-            let service_name = service.name.clone();
-            let snapshots = self
-                .with_store(repo, &service, move |store| {
-                    store.read_environments(&service_name, &environments)
-                })
-                .await
-                .map_err(|e| e.to_string());
+            match config::load_service(repo, &name) {
+                Ok(service) => services.push(service),
+                Err(e) => overview.problems.push(e.to_string()),
+            }
+        }
+        // By ledger, in the order each ledger is first named.
+        let mut ledgers: Vec<(LedgerLocation, Vec<usize>)> = Vec::new();
+        for (index, service) in services.iter().enumerate() {
             let location = LedgerLocation::of_service(repo, &service.ledger);
+            match ledgers.iter_mut().find(|(l, _)| *l == location) {
+                Some((_, members)) => members.push(index),
+                None => ledgers.push((location, vec![index])),
+            }
+        }
+        let mut read: Vec<Option<Result<Vec<Snapshot>, String>>> = vec![None; services.len()];
+        for (location, members) in ledgers {
+            let wanted: Vec<(String, Vec<String>)> = members
+                .iter()
+                .map(|&i| {
+                    let service = &services[i];
+                    (
+                        service.name.clone(),
+                        service.environments.keys().cloned().collect(),
+                    )
+                })
+                .collect();
+            match self
+                .with_location(location, move |store| store.read_services(&wanted))
+                .await
+            {
+                Ok(snapshots) => {
+                    for (&i, snapshots) in members.iter().zip(snapshots) {
+                        read[i] = Some(Ok(snapshots));
+                    }
+                }
+                Err(e) => {
+                    for &i in &members {
+                        read[i] = Some(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+        for (service, snapshots) in services.iter().zip(read) {
+            let location = LedgerLocation::of_service(repo, &service.ledger);
+            let snapshots = snapshots.unwrap_or_else(|| Ok(Vec::new()));
             overview
                 .services
-                .push(ServiceOverview::new(&service, &location, snapshots));
+                .push(ServiceOverview::new(service, shown(&location), snapshots));
         }
         overview
     }
@@ -127,6 +166,16 @@ impl Ledgers {
         })
         .await
     }
+}
+
+/// Where a ledger is, as people read it: a local path without `..` in
+/// it, a URL without credentials.
+pub fn shown(location: &LedgerLocation) -> String {
+    let mut location = location.clone();
+    if let Ok(path) = Path::new(&location.repository).canonicalize() {
+        location.repository = path.display().to_string();
+    }
+    describe_location(&location)
 }
 
 /// The commits between two revisions of `service`'s source repository;

@@ -42,6 +42,7 @@ pub mod style;
 pub mod threshold;
 pub mod time;
 pub mod tokens;
+pub mod who;
 pub mod world;
 
 pub use clusters::ClusterClients;

@@ -43,9 +43,10 @@ pub struct ClusterOverview {
 impl ServiceOverview {
     /// `snapshots` holds one per environment of `service`, in its order
     /// (the config's, by name).
+    /// `ledger` says where the ledger is, for people.
     pub fn new(
         service: &Service,
-        location: &LedgerLocation,
+        ledger: String,
         snapshots: Result<Vec<Snapshot>, String>,
     ) -> Self {
         let (snapshots, error) = match snapshots {
@@ -81,7 +82,7 @@ impl ServiceOverview {
         ServiceOverview {
             name: service.name.clone(),
             compare_url: service.compare_url.clone(),
-            ledger: describe_location(location),
+            ledger,
             head,
             environments,
             error,

@@ -319,9 +319,13 @@ fn events(html: &mut String, world: &RolloutWorld, now: Timestamp) {
             })
             .unwrap_or_default();
         let kind = event.type_.as_deref().unwrap_or("Normal");
+        let repeated = match event.series.as_ref().map(|s| s.count) {
+            Some(count) if count > 1 => format!(" (×{count})"),
+            _ => String::new(),
+        };
         let _ = write!(
             html,
-            r#"<tr class="event-{}"><td data-label="When">{at}</td><td data-label="Type">{}</td><td data-label="Reason">{}</td><td data-label="About">{}</td><td data-label="Message">{}</td></tr>"#,
+            r#"<tr class="event-{}"><td data-label="When">{at}</td><td data-label="Type">{}</td><td data-label="Reason">{}{repeated}</td><td data-label="About">{}</td><td data-label="Message">{}</td></tr>"#,
             esc(&kind.to_ascii_lowercase()),
             esc(kind),
             esc(event.reason.as_deref().unwrap_or("")),

@@ -28,7 +28,6 @@ use super::action::{Action, Notice};
 use super::actions::{perform, render_confirm};
 use super::cluster_page::{self, ClusterView, RolloutLine};
 use super::error::DashboardError;
-use super::overview::describe_location;
 use super::resolve::{self, Target};
 use super::respond::{html, secure};
 use super::rollout_page::{Place, Seen, render_page};
@@ -135,7 +134,7 @@ async fn cluster(
         service: target.service.name.clone(),
         environment: target.environment.clone(),
         compare_url: target.service.compare_url.clone(),
-        ledger: describe_location(&LedgerLocation::of_service(
+        ledger: git_reader::shown(&LedgerLocation::of_service(
             &dashboard.repo,
             &target.service.ledger,
         )),

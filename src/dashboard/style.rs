@@ -25,10 +25,11 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.92em}
 .state-failed,.state-rolledback{color:var(--bad)}.state-interrupted{color:var(--warn)}.state-none{color:var(--muted);font-weight:400}
 .cells{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(15rem,1fr));gap:10px}
 .cell{background:var(--card);border:1px solid var(--line);border-left:6px solid var(--line);border-radius:6px;padding:8px 10px}
-.cell.state-healthy{border-left-color:var(--ok)}
-.cell.state-deploying{border:2px dashed var(--busy);border-left:6px dashed var(--busy)}
-.cell.state-failed,.cell.state-rolledback{border:3px double var(--bad);border-left:8px double var(--bad)}
-.cell.state-interrupted{border:2px dotted var(--warn);border-left:6px dotted var(--warn)}
+.cell-healthy{border-left-color:var(--ok)}
+.cell-deploying{border:2px dashed var(--busy);border-left:6px dashed var(--busy)}
+.cell-paused{border:2px dashed var(--warn);border-left:6px dashed var(--warn)}
+.cell-failed,.cell-rolledback{border:3px double var(--bad);border-left:8px double var(--bad)}
+.cell-interrupted{border:2px dotted var(--warn);border-left:6px dotted var(--warn)}
 .cell h4{margin:0;font-size:1rem}.cell .where{margin:0 0 4px;font-size:.85rem}
 .cell dl,.facts{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0 0}
 dt{color:var(--muted)}dd{margin:0;min-width:0;overflow-wrap:anywhere}
