@@ -214,28 +214,7 @@ async fn scenario(browser: &Client, served: &Served, cluster: &Cluster) {
     assert_eq!(attention, "Needs attention (2)");
     save_screenshot(browser, "dashboard-front.png", true).await;
 
-    // A narrow screen: nothing wider than the window.
-    browser
-        .set_window_size(390, 900)
-        .await
-        .expect("window size");
-    let fits = browser
-        .execute(
-            "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
-            vec![],
-        )
-        .await
-        .expect("measure the page");
-    assert_eq!(
-        fits,
-        json!(true),
-        "the front page scrolls sideways on a phone"
-    );
-    save_screenshot(browser, "dashboard-front-narrow.png", false).await;
-    browser
-        .set_window_size(1280, 1100)
-        .await
-        .expect("window size");
+    fits_a_phone(browser, "dashboard-front-narrow.png").await;
 
     // The rollout page, live: it follows the rollout without a reload.
     browser
@@ -271,10 +250,7 @@ async fn scenario(browser: &Client, served: &Served, cluster: &Cluster) {
         .await
         .expect("window size");
     save_screenshot(browser, "dashboard-rollout.png", true).await;
-    browser
-        .set_window_size(1280, 1100)
-        .await
-        .expect("window size");
+    fits_a_phone(browser, "dashboard-rollout-narrow.png").await;
 
     // Promote with the keyboard alone: Tab to it, Enter, type the token, Enter.
     let mut reached = false;
@@ -337,6 +313,28 @@ async fn scenario(browser: &Client, served: &Served, cluster: &Cluster) {
         step_shown(browser).await == "6"
     })
     .await;
+}
+
+/// On a phone-sized window nothing is wider than the window, so nothing
+/// scrolls sideways; the window is put back to desktop size after.
+async fn fits_a_phone(browser: &Client, screenshot: &str) {
+    browser
+        .set_window_size(390, 900)
+        .await
+        .expect("window size");
+    let fits = browser
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .expect("measure the page");
+    save_screenshot(browser, screenshot, false).await;
+    assert_eq!(fits, json!(true), "the page scrolls sideways on a phone");
+    browser
+        .set_window_size(1280, 1100)
+        .await
+        .expect("window size");
 }
 
 /// The step index the live section shows.

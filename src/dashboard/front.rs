@@ -13,6 +13,7 @@ use super::html::{cluster_href, esc};
 use super::looks;
 use super::overview::{ClusterOverview, EnvironmentOverview, Overview, ServiceOverview};
 use super::page::Page;
+use super::redact::without_credentials;
 use super::time::time_tag;
 use super::who::who;
 use crate::gitops::ledger::short;
@@ -30,7 +31,7 @@ pub fn render(overview: &Overview, now: Timestamp) -> String {
         let _ = write!(
             body,
             r#"<p class="error" role="alert">{}</p>"#,
-            esc(problem)
+            esc(&without_credentials(problem))
         );
     }
     if overview.services.is_empty() && overview.problems.is_empty() {
@@ -121,7 +122,7 @@ fn service_section(body: &mut String, service: &ServiceOverview, now: Timestamp)
         let _ = write!(
             body,
             r#"<p class="error" role="alert">The ledger could not be read: {}</p>"#,
-            esc(error)
+            esc(&without_credentials(error))
         );
     }
     for environment in &service.environments {

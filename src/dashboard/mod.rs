@@ -31,6 +31,7 @@ pub mod live;
 pub mod looks;
 pub mod overview;
 pub mod page;
+pub mod redact;
 pub mod resolve;
 pub mod respond;
 pub mod rollout_page;

@@ -2,6 +2,7 @@
 //! per service, per environment, per cluster, the ledger's record. Pure:
 //! the reading is done by `ledger_reader`.
 
+use super::redact::without_credentials;
 use crate::config::Service;
 use crate::gitops::{ClusterRecord, EnvironmentRecord, LedgerLocation, Snapshot};
 
@@ -97,33 +98,4 @@ pub fn describe_location(location: &LedgerLocation) -> String {
         without_credentials(&location.repository),
         location.branch
     )
-}
-
-fn without_credentials(repository: &str) -> String {
-    let Some((scheme, rest)) = repository.split_once("://") else {
-        return repository.to_owned();
-    };
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..host_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => repository.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_in_a_ledger_url_are_never_shown() {
-        assert_eq!(
-            without_credentials("https://ci:s3cret@git.example.com/acme/ledger.git"),
-            "https://git.example.com/acme/ledger.git"
-        );
-        assert_eq!(
-            without_credentials("git@github.com:acme/ledger.git"),
-            "git@github.com:acme/ledger.git"
-        );
-        assert_eq!(without_credentials("/srv/ledger.git"), "/srv/ledger.git");
-    }
 }

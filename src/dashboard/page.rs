@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::html::esc;
+use super::redact::without_credentials;
 use super::script::LIVE;
 use super::style::CSS;
 
@@ -54,7 +55,7 @@ pub fn error_page(status: u16, message: &str) -> String {
         crumbs: Vec::new(),
         body: format!(
             r#"<h1>Error {status}</h1><p class="error" role="alert">{}</p><p><a href="/">Back to every cluster</a></p>"#,
-            esc(message)
+            esc(&without_credentials(message))
         ),
         live: false,
     }

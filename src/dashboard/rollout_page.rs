@@ -15,6 +15,7 @@ use super::analysis_view;
 use super::html::{cluster_href, esc, rollout_href};
 use super::looks;
 use super::page::Page;
+use super::redact::without_credentials;
 use super::steps::{StepState, canary_steps};
 use super::time::time_tag;
 use super::world::{RolloutWorld, when};
@@ -129,7 +130,7 @@ pub fn render_live(place: &Place, seen: Seen<'_>, now: Timestamp) -> String {
         Seen::Unreadable(error) => {
             return format!(
                 r#"<p class="error" role="alert">Cannot read the rollout: {}</p>"#,
-                esc(&error)
+                esc(&without_credentials(&error))
             );
         }
     };

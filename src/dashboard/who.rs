@@ -25,6 +25,9 @@ mod tests {
         );
         assert_eq!(who("javascript:alert(1)"), "javascript:alert(1)");
         assert_eq!(who("ada@laptop"), "ada@laptop");
-        assert_eq!(who("https://x/\"><b>"), "https://x/&quot;&gt;&lt;b&gt;");
+        assert_eq!(
+            who("https://x/\"><b>"),
+            r#"<a href="https://x/&quot;&gt;&lt;b&gt;" rel="noreferrer">https://x/&quot;&gt;&lt;b&gt;</a>"#
+        );
     }
 }
