@@ -73,6 +73,9 @@ impl Ledgers {
 
     /// Every configured service with every environment's records: one
     /// fetch per ledger, however many services keep their records there.
+    /// A `git fetch` is most of a page's cost: with one per service, the
+    /// bench's front page (4 services, 100 clusters) took 67 ms mean and
+    /// 127 ms p95; with one per ledger, 15 ms and 15 ms.
     pub async fn overview(self: &Arc<Self>, repo: &Path) -> Overview {
         let mut overview = Overview::default();
         let names = match config::service_names(repo) {
