@@ -5,6 +5,7 @@ mod analyze;
 mod controller;
 mod convert;
 mod crds;
+mod dashboard;
 mod demo;
 mod deploy;
 mod history;
@@ -70,6 +71,8 @@ pub enum Command {
     Render(render::Args),
     /// Turn Argo Rollouts manifests into Conductor's, naming every field that does not carry over.
     Convert(convert::Args),
+    /// Serve a web dashboard: every cluster's version from the ledger, rollouts live, and (with a token file) promote, abort, retry.
+    Dashboard(dashboard::Args),
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -96,6 +99,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
         Command::Render(args) => render::run(&repo, args).await,
         Command::Convert(args) => convert::run(args),
         Command::Controller(args) => controller::run(args).await,
+        Command::Dashboard(args) => dashboard::run(&repo, args).await,
         Command::Rollout { namespace, action } => {
             let client = kube_client(None).await?;
             let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_owned());
