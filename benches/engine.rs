@@ -28,6 +28,7 @@ fn spec() -> RolloutSpec {
                     template_name: "error-rate".into(),
                     cluster_scope: None,
                 }],
+                template_name: None,
                 args: vec![],
             }),
             ..Default::default()

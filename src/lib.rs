@@ -12,6 +12,7 @@
 //!                                                                       │ analysis (providers) ─▶ verdicts
 //!   engine::outcome: the one answer to "is it done?" (rollout status, deploy)
 //!   demo: the deploy through three local clusters in two waves, with users and a report
+//!   dashboard: the ledger's matrix and live rollouts in a browser (routes ─▶ gitops + clusters ─▶ pure pages)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -19,7 +20,9 @@ pub mod analysis;
 pub mod analyze;
 pub mod cli;
 pub mod config;
+pub mod convert;
 pub mod crd;
+pub mod dashboard;
 pub mod demo;
 pub mod deploy;
 pub mod diagnostic;

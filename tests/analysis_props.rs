@@ -59,6 +59,7 @@ fn outcome_strategy() -> impl Strategy<Value = Option<Option<f64>>> {
 fn observe(value: &Option<Option<f64>>) -> Result<Observation, evaluate::MeasureError> {
     match value {
         Some(v) => Ok(Observation {
+            detail: None,
             value: v.and_then(MetricValue::scalar),
             traffic: None,
             query: "q".into(),
@@ -192,6 +193,7 @@ fn minimum_traffic_makes_thin_windows_inconclusive() {
     let plan = &plans(vec![m], &[])[0];
     let at: Timestamp = "2026-11-24T10:00:00Z".parse().unwrap();
     let thin = Observation {
+        detail: None,
         value: MetricValue::scalar(0.0),
         traffic: Some(3.0),
         query: "q".into(),

@@ -176,13 +176,7 @@ fn conductor_view(kind: &str, object: &Value) -> Result<(Unsupported, Option<Str
         "AnalysisRun" => {
             let run: AnalysisRun = serde_json::from_value(object.clone()).map_err(decoded)?;
             // As the analysis controller plans a run.
-            let spec = AnalysisTemplateSpec {
-                args: run.spec.args.clone(),
-                metrics: run.spec.metrics.clone(),
-                dry_run: run.spec.dry_run.clone(),
-                measurement_retention: run.spec.measurement_retention.clone(),
-                unsupported: run.spec.unsupported.clone(),
-            };
+            let spec = AnalysisTemplateSpec::of_run(&run.spec);
             let problem = template(&run.metadata.name.unwrap_or_default(), &spec);
             Ok((run.spec.unsupported, problem))
         }

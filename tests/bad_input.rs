@@ -428,3 +428,21 @@ fn a_webhook_url_in_the_config_is_refused_without_repeating_it() {
     );
     assert!(!out.contains("s3cr3t"), "{out}");
 }
+
+#[test]
+fn a_compare_url_without_both_revisions_names_the_field() {
+    let repo = TestRepo::new();
+    repo.write(
+        CONFIG,
+        &SERVICE.replace(
+            "chart: charts/shop\n",
+            "chart: charts/shop\ncompareUrl: https://git.example.com/acme/shop/commit/{to}\n",
+        ),
+    );
+    let out = plan_fails(&repo, &[]);
+    assert_names(
+        &out,
+        "conductor-config/shop.yaml:3: compareUrl:",
+        &["is not an http(s) URL with {from} and {to} in it"],
+    );
+}

@@ -114,6 +114,7 @@ fn spec_strategy() -> impl Strategy<Value = RolloutSpec> {
                     if background {
                         canary.analysis = Some(BackgroundAnalysis {
                             templates: analysis("error-rate").templates,
+                            template_name: None,
                             args: vec![],
                             starting_step: Some(len / 2),
                         });

@@ -438,6 +438,7 @@ fn background_analysis_inconclusive_pauses() {
     );
     spec.strategy.canary.as_mut().unwrap().analysis = Some(BackgroundAnalysis {
         templates: analysis("error-rate").templates,
+        template_name: None,
         args: vec![],
         starting_step: Some(1),
     });

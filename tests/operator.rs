@@ -287,6 +287,155 @@ async fn error_rate_template(cluster: &Cluster, url: &str) {
         .await;
 }
 
+/// A `job` metric template whose Job exits with `code`.
+async fn job_template(cluster: &Cluster, name: &str, code: u8) {
+    cluster
+        .apply::<conductor::crd::analysis::AnalysisTemplate>(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": { "name": name },
+            "spec": { "metrics": [{
+                "name": "smoke",
+                "provider": { "job": { "spec": {
+                    "backoffLimit": 0,
+                    "template": {
+                        "metadata": { "annotations": {
+                            // The fake's Job controller ends with this code;
+                            // a real cluster runs the command.
+                            "fakeapi.conductor.dev/exit-code": code.to_string()
+                        } },
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{
+                                "name": "smoke",
+                                "image": "busybox:1.36",
+                                "command": ["sh", "-c", format!("exit {code}")],
+                                "resources": { "requests": { "cpu": 0.01 } }
+                            }]
+                        }
+                    }
+                } } }
+            }] }
+        }))
+        .await;
+}
+
+/// Argo's job provider: a measurement is a Job; it completes, the step
+/// passes; it fails, the rollout aborts with the Job's reason; either way
+/// the Job is gone once read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_metric_passes_when_its_job_completes_and_aborts_when_it_fails() {
+    let cluster = Cluster::start("job-metric").await;
+    let _controller = cluster.controller("replica-a").await;
+    job_template(&cluster, "smoke-pass", 0).await;
+    job_template(&cluster, "smoke-fail", 1).await;
+    services(&cluster, "jobs").await;
+    let steps = |template: &str| json!([{ "setWeight": 50 }, { "analysis": { "templates": [{ "templateName": template }] } }]);
+    cluster
+        .apply::<Rollout>(rollout("jobs", V1, steps("smoke-pass")))
+        .await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "jobs", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    set_image(&cluster, "jobs", V2).await;
+    wait_for(&api, "jobs", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    let runs: Api<AnalysisRun> = cluster.api();
+    let passed = runs.list(&ListParams::default()).await.expect("runs").items;
+    let message = passed
+        .iter()
+        .flat_map(|r| r.status.iter().flat_map(|s| s.metric_results.iter()))
+        .flat_map(|m| m.measurements.iter())
+        .find_map(|m| m.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("completed"), "{message}");
+
+    let mut release = rollout("jobs", V3, steps("smoke-fail"));
+    release["metadata"] = json!({ "name": "jobs" });
+    cluster.apply::<Rollout>(release).await;
+    let aborted = wait_for(&api, "jobs", LIMIT, "aborted", |r| {
+        r.status.as_ref().is_some_and(|s| s.abort == Some(true))
+    })
+    .await;
+    let why = aborted.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(why.contains("BackoffLimitExceeded"), "{why}");
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = cluster.api();
+    let start = tokio::time::Instant::now();
+    loop {
+        let left = jobs.list(&ListParams::default()).await.expect("jobs").items;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "measurement Jobs left behind: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Argo's forms: an AnalysisTemplate made of other templates, named by
+/// the older `analysis.templateName`, in a pod template whose resources
+/// are numbers. The run measures the composed metrics and the release
+/// goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_of_templates_named_the_older_way_measures_every_metric() {
+    let cluster = Cluster::start("composed").await;
+    let _controller = cluster.controller("replica-a").await;
+    let rate = cluster::shared(0.01);
+    let source = error_rate_source(rate).await;
+    error_rate_template(&cluster, &format!("{}/rate", source.url())).await;
+    cluster
+        .apply::<conductor::crd::analysis::AnalysisTemplate>(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": { "name": "health" },
+            "spec": { "templates": [{ "templateName": "error-rate" }] }
+        }))
+        .await;
+    services(&cluster, "combo").await;
+    let steps = json!([{ "setWeight": 50 }, { "analysis": { "templateName": "health" } }]);
+    let mut object = rollout("combo", V1, steps);
+    object["spec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({ "requests": { "cpu": 0.1, "memory": 67108864 } });
+    cluster.apply::<Rollout>(object).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "combo", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    set_image(&cluster, "combo", V2).await;
+    wait_for(&api, "combo", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    let runs = cluster
+        .api::<AnalysisRun>()
+        .list(&ListParams::default())
+        .await
+        .expect("runs")
+        .items;
+    let run = runs
+        .iter()
+        .find(|r| r.name_any().starts_with("combo"))
+        .unwrap_or_else(|| panic!("no run for combo in {runs:?}"));
+    let metrics: Vec<&str> = run.spec.metrics.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(metrics, ["error-rate"], "the composed template's metrics");
+    assert_eq!(
+        run.status.as_ref().and_then(|s| s.phase),
+        Some(AnalysisPhase::Successful)
+    );
+    // The first revision's template (the image change replaced the
+    // container list) carries the numbers, as quantities.
+    let requests = replica_sets(&cluster, "combo")
+        .await
+        .iter()
+        .filter_map(|rs| rs.spec.as_ref()?.template.as_ref()?.spec.as_ref())
+        .find_map(|pod| pod.containers[0].resources.as_ref()?.requests.clone())
+        .expect("requests on the first revision's pods");
+    // As written, or as a real API server canonicalises a quantity.
+    assert!(
+        ["0.1", "100m"].contains(&requests["cpu"].0.as_str()),
+        "{requests:?}"
+    );
+    assert!(
+        ["67108864", "64Mi"].contains(&requests["memory"].0.as_str()),
+        "{requests:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analysis_passes_a_good_release_and_aborts_a_bad_one() {
     let cluster = Cluster::start("analysis").await;
@@ -1529,6 +1678,85 @@ async fn argo_fields_conductor_does_not_support_are_kept_and_named() {
     assert!(
         run_message.contains("spec.metrics[0].provider.newRelic: not supported by Conductor"),
         "{run_message}"
+    );
+}
+
+/// Argo Rollouts' `secretRef`: a Secret in the run's namespace when
+/// `namespaced`, else in the controller's own namespace, `datadog` unless
+/// named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datadog_keys_come_from_the_secret_argo_names() {
+    use conductor::analysis::plan::DatadogSecret;
+    use conductor::analysis::providers::DatadogKeys;
+    use conductor::crd::analysis::DatadogSecretRef;
+
+    let cluster = Cluster::start("datadog-secrets").await;
+    let home = format!("{}-home", cluster.namespace);
+    if cluster.fake().is_none() {
+        eprintln!("SKIPPED: a second namespace for the controller's home (fake only)");
+        return;
+    }
+    let secret = |namespace: &str, name: &str, key: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": { "name": name, "namespace": namespace },
+            "stringData": { "api-key": format!("{key}-api"), "app-key": format!("{key}-app") }
+        })
+    };
+    let client = cluster.client();
+    for (namespace, body) in [
+        (home.as_str(), secret(&home, "datadog", "shared")),
+        (
+            cluster.namespace.as_str(),
+            secret(&cluster.namespace, "team-keys", "team"),
+        ),
+        (
+            cluster.namespace.as_str(),
+            secret(&cluster.namespace, "datadog", "wrong"),
+        ),
+    ] {
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(client.clone(), namespace);
+        let name = body["metadata"]["name"].as_str().expect("name").to_owned();
+        api.patch(
+            &name,
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .expect("secret");
+    }
+    let metric = |secret_ref: Value| {
+        json!({
+            "name": "errors",
+            "provider": { "datadog": { "query": "sum:errors{*}", "secretRef": secret_ref } }
+        })
+    };
+    let run: AnalysisRun = serde_json::from_value(json!({
+        "apiVersion": "conductor.dev/v1alpha1", "kind": "AnalysisRun",
+        "metadata": { "name": "keys", "namespace": cluster.namespace },
+        "spec": { "metrics": [
+            metric(json!({ "name": "team-keys", "namespaced": true })),
+            metric(json!({}))
+        ] }
+    }))
+    .expect("run");
+    let fetched = conductor::platform::kubernetes::secrets::prefetch(&client, &run, &home)
+        .await
+        .expect("prefetch");
+    let team = DatadogSecret::of(Some(&DatadogSecretRef {
+        name: Some("team-keys".into()),
+        namespaced: Some(true),
+    }));
+    assert_eq!(
+        fetched.keys(&team),
+        Ok(("team-api".to_owned(), "team-app".to_owned()))
+    );
+    let shared = DatadogSecret::of(Some(&DatadogSecretRef::default()));
+    assert_eq!(
+        fetched.keys(&shared),
+        Ok(("shared-api".to_owned(), "shared-app".to_owned())),
+        "not namespaced: the controller's namespace, not the run's"
     );
 }
 

@@ -17,6 +17,9 @@ pub struct Observation {
     pub traffic: Option<f64>,
     /// The query as sent, secrets masked.
     pub query: String,
+    /// What the provider saw besides the value (a Job's name and why it
+    /// failed), kept in the measurement's message.
+    pub detail: Option<String>,
 }
 
 /// A measurement that could not be taken: the query as shown and why.
@@ -112,7 +115,10 @@ pub fn judge(
     };
     measurement.value = observation.value.as_ref().map(ToString::to_string);
     measurement.phase = phase;
-    measurement.message = message;
+    measurement.message = match (observation.detail, message) {
+        (Some(detail), Some(message)) => Some(format!("{detail}: {message}")),
+        (detail, message) => detail.or(message),
+    };
     measurement
 }
 

@@ -8,6 +8,7 @@
 //! Scheduling and evaluation are pure (`evaluate`); providers do the I/O.
 
 pub mod args;
+pub mod compose;
 pub mod condition;
 pub mod evaluate;
 pub mod plan;

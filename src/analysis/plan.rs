@@ -9,8 +9,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::args::{ArgValue, Resolved, substitute};
 use super::condition::Condition;
 use crate::crd::analysis::{
-    AnalysisTemplateSpec, CounterSelector, DatadogAggregator, DatadogApiVersion, HttpHeader,
-    Metric, MetricProvider, NoDataPolicy, WebMethod,
+    AnalysisTemplateSpec, CounterSelector, DatadogAggregator, DatadogApiVersion, DatadogSecretRef,
+    HttpHeader, JobMetric, Metric, MetricProvider, NoDataPolicy, WebMethod,
 };
 use crate::crd::problem::SpecProblem;
 use crate::engine::duration::parse_millis;
@@ -39,6 +39,49 @@ pub struct MetricPlan {
     pub query: Query,
 }
 
+/// Where a metric without `prometheus.address` asks, as Argo Rollouts'
+/// controller does: one Prometheus for the whole cluster, set once.
+const PROMETHEUS_ADDRESS_VARIABLES: [&str; 2] = [
+    "CONDUCTOR_PROMETHEUS_ADDRESS",
+    "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS",
+];
+
+fn default_prometheus_address() -> Option<String> {
+    PROMETHEUS_ADDRESS_VARIABLES
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// Where a Datadog measurement's keys are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DatadogSecret {
+    pub name: String,
+    /// In the AnalysisRun's namespace; else in the controller's.
+    pub namespaced: bool,
+}
+
+impl DatadogSecret {
+    pub fn of(reference: Option<&DatadogSecretRef>) -> Self {
+        Self {
+            name: reference
+                .and_then(|r| r.name.clone())
+                .unwrap_or_else(|| "datadog".into()),
+            namespaced: reference.and_then(|r| r.namespaced).unwrap_or(false),
+        }
+    }
+}
+
+impl std::fmt::Display for DatadogSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let place = if self.namespaced {
+            "the run's namespace"
+        } else {
+            "the controller's namespace"
+        };
+        write!(f, "Secret `{}` in {place}", self.name)
+    }
+}
+
 /// Below `min` requests a measurement is inconclusive; `query` counts them
 /// (podScrape counts with its denominator instead).
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +106,8 @@ pub enum Query {
         window_ms: i64,
         aggregator: DatadogAggregator,
         site: String,
-        secret: String,
+        secret: DatadogSecret,
+        request_timeout_ms: i64,
     },
     Web {
         url: Resolved,
@@ -79,6 +123,8 @@ pub enum Query {
         numerator: CounterSelector,
         denominator: Option<CounterSelector>,
     },
+    /// Runs a Job: 1 when it completes, 0 when it fails.
+    Job(Box<JobMetric>),
 }
 
 impl Query {
@@ -102,6 +148,17 @@ impl Query {
             }
             Query::Web { url, post, .. } => {
                 format!("{} {}", if *post { "POST" } else { "GET" }, url.shown)
+            }
+            Query::Job(job) => {
+                let image = job
+                    .spec
+                    .template
+                    .spec
+                    .as_ref()
+                    .and_then(|p| p.containers.first())
+                    .and_then(|c| c.image.clone())
+                    .unwrap_or_default();
+                format!("job running {image}")
             }
             Query::PodScrape {
                 path,
@@ -212,7 +269,8 @@ pub fn plan_metrics(
             })),
         }
     }
-    if spec.metrics.is_empty() {
+    // A template of templates brings its metrics when it is composed.
+    if spec.metrics.is_empty() && spec.templates.is_empty() {
         problems.push(in_template(SpecProblem::new(
             "metrics",
             "list at least one metric",
@@ -313,7 +371,7 @@ fn plan_metric(
         }),
         None => None,
     };
-    let success = compile(&metric.success_condition, "successCondition");
+    let mut success = compile(&metric.success_condition, "successCondition");
     let failure = compile(&metric.failure_condition, "failureCondition");
     let query = match plan_query(&metric.provider, args) {
         Ok(q) => Some(q),
@@ -322,6 +380,10 @@ fn plan_metric(
             None
         }
     };
+    // A Job's verdict is its own: complete passes, failed fails.
+    if matches!(query, Some(Query::Job(_))) && success.is_none() && failure.is_none() {
+        success = Condition::compile("result == 1").ok();
+    }
     let minimum_traffic = match &metric.minimum_traffic {
         Some(guard) => {
             let query = match &guard.query {
@@ -399,11 +461,12 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
         provider.datadog.is_some(),
         provider.web.is_some(),
         provider.pod_scrape.is_some(),
+        provider.job.is_some(),
     ];
     if set.iter().filter(|s| **s).count() != 1 {
         return Err(SpecProblem::new(
             "provider",
-            "set exactly one of prometheus, datadog, web or podScrape",
+            "set exactly one of prometheus, datadog, web, podScrape or job",
         ));
     }
     let sub =
@@ -413,8 +476,23 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
         None => Ok(DEFAULT_TIMEOUT_MS),
     };
     if let Some(p) = &provider.prometheus {
+        if p.query.trim().is_empty() {
+            return Err(SpecProblem::new("provider.prometheus.query", "required"));
+        }
+        let address = match p.address.trim() {
+            "" => default_prometheus_address().ok_or_else(|| {
+                SpecProblem::new(
+                    "provider.prometheus.address",
+                    format!(
+                        "empty, and neither {} is set",
+                        PROMETHEUS_ADDRESS_VARIABLES.join(" nor ")
+                    ),
+                )
+            })?,
+            _ => p.address.clone(),
+        };
         return Ok(Query::Prometheus {
-            address: sub(&p.address, "provider.prometheus.address")?,
+            address: sub(&address, "provider.prometheus.address")?,
             query: sub(&p.query, "provider.prometheus.query")?,
             timeout_ms: match &p.timeout {
                 Some(IntOrString::Int(seconds)) if *seconds > 0 => i64::from(*seconds) * 1000,
@@ -480,7 +558,11 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
             )?,
             aggregator,
             site: d.site.clone().unwrap_or_else(|| "datadoghq.com".into()),
-            secret: d.secret_ref.clone().unwrap_or_else(|| "datadog".into()),
+            secret: DatadogSecret::of(d.secret_ref.as_ref()),
+            request_timeout_ms: timeout(
+                &d.request_timeout.clone().or(Some("10s".into())),
+                "provider.datadog.requestTimeout",
+            )?,
         });
     }
     if let Some(w) = &provider.web {
@@ -506,10 +588,19 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
                 .map_or(DEFAULT_TIMEOUT_MS, |s| s.max(1) * 1000),
         });
     }
+    if let Some(job) = &provider.job {
+        if job.spec.template.spec.is_none() {
+            return Err(SpecProblem::new(
+                "provider.job.spec.template.spec",
+                "required: the pod the Job runs",
+            ));
+        }
+        return Ok(Query::Job(Box::new(job.clone())));
+    }
     let Some(s) = &provider.pod_scrape else {
         return Err(SpecProblem::new(
             "provider",
-            "set exactly one of prometheus, datadog, web or podScrape",
+            "set exactly one of prometheus, datadog, web, podScrape or job",
         ));
     };
     for (selector, field) in [
@@ -577,14 +668,16 @@ mod tests {
         assert_eq!(
             template_problems(serde_json::json!({"metrics": [{
                 "name": "smoke",
-                "provider": {"job": {"spec": {"template": {}}}},
+                "provider": {"newRelic": {"query": "SELECT apdex(duration) FROM Transaction"}},
             }]})),
-            ["AnalysisTemplate smoke: spec.metrics[0].provider.job: not supported by Conductor"]
+            [
+                "AnalysisTemplate smoke: spec.metrics[0].provider.newRelic: not supported by Conductor"
+            ]
         );
         assert_eq!(
             template_problems(serde_json::json!({"metrics": [{"name": "smoke", "provider": {}}]})),
             [
-                "AnalysisTemplate smoke: metrics[0] (smoke): provider: set exactly one of prometheus, datadog, web or podScrape"
+                "AnalysisTemplate smoke: metrics[0] (smoke): provider: set exactly one of prometheus, datadog, web, podScrape or job"
             ]
         );
     }

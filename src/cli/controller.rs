@@ -32,6 +32,8 @@ pub struct Args {
     no_leader_election: bool,
     #[arg(long, default_value = "conductor-controller")]
     lease_name: String,
+    /// The controller's own namespace: its lease, and the Datadog Secrets
+    /// every team shares, are there.
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     lease_namespace: String,
     /// This replica's name in the lease; the pod name in a cluster.
@@ -49,6 +51,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
     init_logs(args.log_format);
     let client = kube_client(args.context.as_deref()).await?;
     let identity = args.identity.unwrap_or_else(default_identity);
+    let home_namespace = args.lease_namespace.clone();
     let lease = (!args.no_leader_election).then(|| LeaseConfig {
         namespace: args.lease_namespace,
         name: args.lease_name,
@@ -61,6 +64,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         metrics_addr: Some(args.metrics_addr),
         lease,
         traffic_split_version: args.traffic_split_api_version,
+        home_namespace,
     };
     controller::run(client, options, interrupted(), |running| {
         if let Some(addr) = running.metrics_addr {

@@ -3,7 +3,9 @@
 
 mod analyze;
 mod controller;
+mod convert;
 mod crds;
+mod dashboard;
 mod demo;
 mod deploy;
 mod history;
@@ -67,6 +69,10 @@ pub enum Command {
     },
     /// Print the manifests helm renders for one cluster.
     Render(render::Args),
+    /// Turn Argo Rollouts manifests into Conductor's, naming every field that does not carry over.
+    Convert(convert::Args),
+    /// Serve a web dashboard: every cluster's version from the ledger, rollouts live, and (with a token file) promote, abort, retry.
+    Dashboard(dashboard::Args),
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -91,7 +97,9 @@ async fn execute(cli: Cli) -> Result<ExitCode, String> {
         Command::Analyze(args) => analyze::run(args).await,
         Command::Demo(args) => demo::run(repo, args).await,
         Command::Render(args) => render::run(&repo, args).await,
+        Command::Convert(args) => convert::run(args),
         Command::Controller(args) => controller::run(args).await,
+        Command::Dashboard(args) => dashboard::run(&repo, args).await,
         Command::Rollout { namespace, action } => {
             let client = kube_client(None).await?;
             let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_owned());

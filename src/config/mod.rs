@@ -102,6 +102,10 @@ struct ServiceFile {
     revision_value: String,
     #[serde(default)]
     ledger: LedgerConfig,
+    /// The source repository's compare page, `{from}` and `{to}` standing
+    /// for the two commits; the dashboard links a deploy's changes there.
+    #[serde(default)]
+    compare_url: Option<String>,
     environments: BTreeMap<String, EnvironmentFile>,
     /// Where `deploy` says who shipped what, where.
     #[serde(default)]
@@ -183,6 +187,8 @@ pub struct Service {
     pub release_name: String,
     pub revision_value: String,
     pub ledger: LedgerConfig,
+    /// e.g. `https://github.com/acme/helpdesk/compare/{from}...{to}`.
+    pub compare_url: Option<String>,
     pub environments: BTreeMap<String, Environment>,
     /// Webhooks told about deploys; URLs are read at deploy time.
     pub notifications: Vec<Notification>,
@@ -315,6 +321,7 @@ pub fn parse_service(
         chart: repo.join(file.chart),
         revision_value: file.revision_value,
         ledger: file.ledger,
+        compare_url: file.compare_url,
         environments,
         notifications: notifications::validated(file.notifications),
     })
@@ -361,6 +368,18 @@ fn check(
     }
     if let Err(reason) = check_dotted_key(&config.revision_value) {
         problem("revisionValue".into(), reason.to_string());
+    }
+    if let Some(url) = &config.compare_url {
+        let web = url.starts_with("https://") || url.starts_with("http://");
+        if !web || !url.contains("{from}") || !url.contains("{to}") {
+            problem(
+                "compareUrl".into(),
+                format!(
+                    "`{url}` is not an http(s) URL with {{from}} and {{to}} in it, e.g. \
+                     https://github.com/acme/helpdesk/compare/{{from}}...{{to}}"
+                ),
+            );
+        }
     }
     if config.environments.is_empty() {
         problem(

@@ -36,7 +36,13 @@ use super::unsupported::{Unsupported, records_unsupported};
 pub struct AnalysisTemplateSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<AnalysisArg>,
+    /// Empty only when `templates` brings the metrics.
+    #[serde(default)]
     pub metrics: Vec<Metric>,
+    /// Other templates whose metrics and arguments this one includes, as
+    /// Argo Rollouts composes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<AnalysisTemplateRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dry_run: Vec<DryRun>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -48,6 +54,42 @@ pub struct AnalysisTemplateSpec {
 }
 
 records_unsupported!(AnalysisTemplateSpec);
+
+impl AnalysisTemplateSpec {
+    /// What a run measures, as a template to plan: its templates were
+    /// composed when it was made, and the fields it did not read go along
+    /// so planning ends the run as an Error naming them.
+    pub fn of_run(run: &AnalysisRunSpec) -> Self {
+        Self {
+            args: run.args.clone(),
+            metrics: run.metrics.clone(),
+            templates: Vec::new(),
+            dry_run: run.dry_run.clone(),
+            measurement_retention: run.measurement_retention.clone(),
+            unsupported: run.unsupported.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisTemplateRef {
+    pub template_name: String,
+    /// Look the name up among ClusterAnalysisTemplates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_scope: Option<bool>,
+}
+
+impl AnalysisTemplateRef {
+    /// The kind the reference names.
+    pub fn kind(&self) -> &'static str {
+        if self.cluster_scope.unwrap_or(false) {
+            "ClusterAnalysisTemplate"
+        } else {
+            "AnalysisTemplate"
+        }
+    }
+}
 
 /// The same template, usable from every namespace.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -226,12 +268,50 @@ pub struct MetricProvider {
     pub web: Option<WebMetric>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_scrape: Option<PodScrapeMetric>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobMetric>,
+}
+
+/// A measurement that runs a Kubernetes Job: it passes when the Job
+/// completes and fails when the Job fails, as Argo Rollouts' job provider.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobMetric {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<JobMetricMetadata>,
+    #[serde(deserialize_with = "super::quantities::numbers_as_quantities")]
+    #[schemars(schema_with = "job_spec_schema")]
+    pub spec: k8s_openapi::api::batch::v1::JobSpec,
+}
+
+/// Labels and annotations for each measurement's Job.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobMetricMetadata {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// A Job's spec is Kubernetes' own type, checked by the API server when
+/// the Job is created; spelled out here it would triple every analysis CRD.
+fn job_spec_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "description": "A batch/v1 JobSpec, as in a Job.",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusMetric {
+    /// Default: the controller's `CONDUCTOR_PROMETHEUS_ADDRESS` (or Argo
+    /// Rollouts' `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`).
+    #[serde(default)]
     pub address: String,
+    #[serde(default)]
     pub query: String,
     /// Query timeout: whole seconds as Argo Rollouts writes it (`30`), or a
     /// duration (`10s`); default 30s.
@@ -263,9 +343,26 @@ pub struct DatadogMetric {
     /// Datadog site, e.g. `datadoghq.eu`; default `datadoghq.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
-    /// Secret holding `api-key` and `app-key`; default `datadog`.
+    /// The Secret holding `api-key` and `app-key`, as Argo Rollouts
+    /// names it; default `datadog` in the controller's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_ref: Option<String>,
+    pub secret_ref: Option<DatadogSecretRef>,
+    /// How long one request to Datadog may take (`10s`); default 10s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatadogSecretRef {
+    /// Default `datadog`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `true`: the Secret is in the AnalysisRun's namespace; `false`
+    /// (default): in the controller's own namespace, where one Secret
+    /// serves every team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaced: Option<bool>,
 }
 
 closed_set! {

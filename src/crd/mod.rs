@@ -50,6 +50,7 @@ macro_rules! closed_set {
 pub mod analysis;
 pub mod condition;
 pub mod problem;
+pub mod quantities;
 pub mod rollout;
 pub mod schema;
 pub mod time;
@@ -109,6 +110,7 @@ pub fn declared() -> Vec<CustomResourceDefinition> {
         {
             strip_descriptions(template);
             template.description = Some("Pod template, as in a Deployment.".to_owned());
+            quantities::accept_numbers(template);
         }
     }
     vec![

@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::analysis::AnalysisArg;
+pub use super::analysis::AnalysisTemplateRef;
 use super::condition::Condition;
 use super::problem::SpecProblem;
 pub use super::traffic::{
@@ -91,7 +92,11 @@ pub struct RolloutSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     /// The pod template. Either this or `workloadRef` is required.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::quantities::pod_template"
+    )]
     pub template: Option<PodTemplateSpec>,
     /// Take the pod template from an existing Deployment instead of `template`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,9 +126,48 @@ pub struct RolloutSpec {
     pub unsupported: Unsupported,
 }
 
-records_unsupported!(RolloutSpec);
+records_unsupported!(RolloutSpec, RolloutSpec::read_template_names);
+
+/// `templateName: x` as `templates: [{templateName: x}]`, in front.
+fn fold_template_name(name: &mut Option<String>, templates: &mut Vec<AnalysisTemplateRef>) {
+    if let Some(template_name) = name.take() {
+        templates.insert(
+            0,
+            AnalysisTemplateRef {
+                template_name,
+                cluster_scope: None,
+            },
+        );
+    }
+}
 
 impl RolloutSpec {
+    /// Argo's older `analysis.templateName`, wherever an analysis is named,
+    /// read as the first entry of `templates`.
+    fn read_template_names(&mut self) {
+        if let Some(canary) = &mut self.strategy.canary {
+            for step in &mut canary.steps {
+                if let Some(analysis) = &mut step.analysis {
+                    fold_template_name(&mut analysis.template_name, &mut analysis.templates);
+                }
+            }
+            if let Some(background) = &mut canary.analysis {
+                fold_template_name(&mut background.template_name, &mut background.templates);
+            }
+        }
+        if let Some(blue_green) = &mut self.strategy.blue_green {
+            for analysis in [
+                &mut blue_green.pre_promotion_analysis,
+                &mut blue_green.post_promotion_analysis,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                fold_template_name(&mut analysis.template_name, &mut analysis.templates);
+            }
+        }
+    }
+
     /// Every list of analysis templates the spec names, with its field
     /// (`spec.strategy.canary.steps[1].analysis`), in spec order.
     pub fn analysis_templates(&self) -> Vec<(String, &[AnalysisTemplateRef])> {
@@ -294,7 +338,12 @@ pub struct SetCanaryScale {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutAnalysis {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<AnalysisTemplateRef>,
+    /// Argo Rollouts' older single-template form; read as the first of
+    /// `templates`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<AnalysisArg>,
 }
@@ -302,32 +351,17 @@ pub struct RolloutAnalysis {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackgroundAnalysis {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub templates: Vec<AnalysisTemplateRef>,
+    /// Argo Rollouts' older single-template form; read as the first of
+    /// `templates`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<AnalysisArg>,
     /// Step index at which background analysis starts; 0 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starting_step: Option<i32>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AnalysisTemplateRef {
-    pub template_name: String,
-    /// Look the name up among ClusterAnalysisTemplates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster_scope: Option<bool>,
-}
-
-impl AnalysisTemplateRef {
-    /// The kind the reference names.
-    pub fn kind(&self) -> &'static str {
-        if self.cluster_scope.unwrap_or(false) {
-            "ClusterAnalysisTemplate"
-        } else {
-            "AnalysisTemplate"
-        }
-    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -509,7 +543,7 @@ mod tests {
         );
         let job: Unsupported =
             serde_json::from_value::<crate::crd::analysis::AnalysisTemplateSpec>(
-                serde_json::json!({"metrics": [{"name": "m", "provider": {"job": {}}}]}),
+                serde_json::json!({"metrics": [{"name": "m", "provider": {"newRelic": {"query": "q"}}}]}),
             )
             .unwrap()
             .unsupported;
@@ -519,7 +553,7 @@ mod tests {
         assert_eq!(
             problem.to_string(),
             "spec.strategy.canary.steps[1].analysis.templates[1].templateName: \
-             ClusterAnalysisTemplate `smoke`: spec.metrics[0].provider.job: not supported by Conductor"
+             ClusterAnalysisTemplate `smoke`: spec.metrics[0].provider.newRelic: not supported by Conductor"
         );
         assert_eq!(
             spec.template_problem(|_| Some(Unsupported::default())),

@@ -80,6 +80,11 @@ impl Unsupported {
 /// `#[serde(remote = "Self")]`.
 macro_rules! records_unsupported {
     ($spec:ident) => {
+        $crate::crd::unsupported::records_unsupported!($spec, |_spec: &mut $spec| {});
+    };
+    // `then` runs on the decoded spec: an older spelling Argo still
+    // accepts becomes the current one, once, for every reader.
+    ($spec:ident, $then:expr) => {
         impl<'de> serde::Deserialize<'de> for $spec {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let mut unsupported = $crate::crd::unsupported::Unsupported::default();
@@ -88,6 +93,8 @@ macro_rules! records_unsupported {
                     $spec::deserialize(serde_ignored::Deserializer::new(deserializer, &mut note));
                 let mut spec = decoded?;
                 spec.unsupported = unsupported;
+                let then: fn(&mut $spec) = $then;
+                then(&mut spec);
                 Ok(spec)
             }
         }

@@ -182,6 +182,7 @@ impl Settings {
                     Some(bg) => {
                         let analysis = RolloutAnalysis {
                             templates: bg.templates.clone(),
+                            template_name: None,
                             args: bg.args.clone(),
                         };
                         check_refs(&analysis, "spec.strategy.canary.analysis")?;

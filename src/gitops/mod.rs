@@ -15,7 +15,8 @@
 //! - [`source`]: the service's source repository: revisions and ancestry.
 //! - [`location`]: where the ledger lives (repository and branch).
 //! - [`store`]: the ledger branch, read and written with compare-and-swap;
-//!   `transact` is the loop above, `history` the branch's story.
+//!   `transact` is the loop above, `history` the branch's story, `overview`
+//!   many environments at one commit.
 
 pub mod error;
 mod git_cli;
@@ -23,6 +24,7 @@ pub mod history;
 pub mod ledger;
 pub mod location;
 pub mod ordering;
+pub mod overview;
 mod push;
 mod random;
 pub mod source;

@@ -166,6 +166,7 @@ impl Cluster {
                 renew_every: RENEW,
             }),
             traffic_split_version: Default::default(),
+            home_namespace: self.namespace.clone(),
         };
         let client = self.client_as(identity);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -111,6 +111,7 @@ pub fn analysis(template: &str) -> RolloutAnalysis {
             template_name: template.into(),
             cluster_scope: None,
         }],
+        template_name: None,
         args: vec![],
     }
 }

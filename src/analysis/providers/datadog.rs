@@ -10,18 +10,18 @@ use serde_json::{Value, json};
 use super::http::{body, describe, excerpt};
 use super::provider::{Measured, Provider};
 use crate::analysis::evaluate::{MeasureError, Observation};
+use crate::analysis::plan::DatadogSecret;
 use crate::analysis::plan::{MetricPlan, Query};
 use crate::analysis::value::MetricValue;
 use crate::crd::analysis::DatadogAggregator;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
 /// 429 answers are retried after the advertised reset, this often at most.
 const RATE_LIMIT_RETRIES: usize = 3;
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
-/// Datadog API and application keys by Secret name.
+/// Datadog API and application keys by the Secret a metric names.
 pub trait DatadogKeys: Send + Sync {
-    fn keys(&self, secret: &str) -> Result<(String, String), String>;
+    fn keys(&self, secret: &DatadogSecret) -> Result<(String, String), String>;
 }
 
 /// Keys known up front, for the local platform and tests.
@@ -31,7 +31,7 @@ pub struct StaticKeys {
 }
 
 impl DatadogKeys for StaticKeys {
-    fn keys(&self, _secret: &str) -> Result<(String, String), String> {
+    fn keys(&self, _secret: &DatadogSecret) -> Result<(String, String), String> {
         Ok((self.api_key.clone(), self.app_key.clone()))
     }
 }
@@ -56,6 +56,7 @@ impl Datadog {
             aggregator,
             site,
             secret,
+            request_timeout_ms,
         } = &plan.query
         else {
             return Err(MeasureError::new("", "not a Datadog query"));
@@ -65,7 +66,8 @@ impl Datadog {
         let (api_key, app_key) = self
             .keys
             .keys(secret)
-            .map_err(|e| fail(format!("Datadog keys from Secret `{secret}`: {e}")))?;
+            .map_err(|e| fail(format!("Datadog keys from {secret}: {e}")))?;
+        let timeout = Duration::from_millis(request_timeout_ms.unsigned_abs());
         let base = if site.starts_with("http://") || site.starts_with("https://") {
             site.trim_end_matches('/').to_owned()
         } else {
@@ -99,6 +101,7 @@ impl Datadog {
                     },
                     &api_key,
                     &app_key,
+                    timeout,
                 )
                 .await
                 .map_err(fail)?;
@@ -116,12 +119,14 @@ impl Datadog {
                     },
                     &api_key,
                     &app_key,
+                    timeout,
                 )
                 .await
                 .map_err(fail)?;
             v1_values(&answer).map_err(fail)?
         };
         Ok(Observation {
+            detail: None,
             value: aggregate(&values, *aggregator),
             traffic: None,
             query: shown,
@@ -134,12 +139,13 @@ impl Datadog {
         build: impl Fn() -> reqwest::RequestBuilder,
         api_key: &str,
         app_key: &str,
+        timeout: Duration,
     ) -> Result<Value, String> {
         for attempt in 0..=RATE_LIMIT_RETRIES {
             let response = build()
                 .header("DD-API-KEY", api_key)
                 .header("DD-APPLICATION-KEY", app_key)
-                .timeout(TIMEOUT)
+                .timeout(timeout)
                 .send()
                 .await
                 .map_err(describe)?;

@@ -3,6 +3,7 @@
 
 mod datadog;
 pub(crate) mod http;
+mod job;
 mod jsonpath;
 mod pod_scrape;
 mod prom_text;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 pub use datadog::{DatadogKeys, StaticKeys};
 pub use http::client as http_client;
+pub use job::{JobEnd, JobRunner};
 pub use pod_scrape::{EndpointSource, StaticEndpoints};
 pub use provider::{Measured, Provider};
 
@@ -26,6 +28,7 @@ pub struct Providers {
     datadog: Arc<datadog::Datadog>,
     web: Arc<web::Web>,
     pod_scrape: Arc<pod_scrape::PodScrape>,
+    jobs: Arc<job::Jobs>,
 }
 
 impl Providers {
@@ -49,7 +52,14 @@ impl Providers {
             datadog: Arc::new(datadog::Datadog::new(client.clone(), keys)),
             web: Arc::new(web::Web::new(client.clone())),
             pod_scrape: Arc::new(pod_scrape::PodScrape::new(client, endpoints)),
+            jobs: Arc::new(job::Jobs::new(None)),
         }
+    }
+
+    /// The same, running `job` metrics through `runner`.
+    pub fn with_jobs(mut self, runner: Arc<dyn JobRunner>) -> Self {
+        self.jobs = Arc::new(job::Jobs::new(Some(runner)));
+        self
     }
 }
 
@@ -60,6 +70,7 @@ impl Provider for Providers {
             Query::Datadog { .. } => self.datadog.measure(plan),
             Query::Web { .. } => self.web.measure(plan),
             Query::PodScrape { .. } => self.pod_scrape.measure(plan),
+            Query::Job(_) => self.jobs.measure(plan),
         }
     }
 }

@@ -62,6 +62,7 @@ impl PodScrape {
         let endpoints = self.endpoints.endpoints(port).map_err(fail)?;
         if endpoints.is_empty() {
             return Ok(Observation {
+                detail: None,
                 value: None,
                 traffic: Some(0.0),
                 query: shown,
@@ -87,6 +88,7 @@ impl PodScrape {
             ),
         };
         Ok(Observation {
+            detail: None,
             value,
             traffic,
             query: shown,

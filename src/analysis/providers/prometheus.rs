@@ -51,6 +51,7 @@ impl Prometheus {
             None => None,
         };
         Ok(Observation {
+            detail: None,
             value,
             traffic,
             query: shown,

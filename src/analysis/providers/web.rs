@@ -64,6 +64,7 @@ impl Web {
             None => &json,
         };
         Ok(Observation {
+            detail: None,
             value: to_value(node).map_err(fail)?,
             traffic: None,
             query: shown,

@@ -13,6 +13,7 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::warn;
 
 use super::events::Events;
+use super::metric_jobs::MetricJobs;
 use super::metrics::Metrics;
 use super::{KubeError, secrets, writes};
 use crate::analysis::args::resolve;
@@ -28,6 +29,8 @@ const NAME: &str = "analysisrun";
 /// reconcile measures and writes through.
 pub struct AnalysisControllerState {
     pub client: kube::Client,
+    /// The controller's own namespace (see [`super::controller::Options`]).
+    pub home_namespace: String,
     pub http: reqwest::Client,
     pub events: Events,
     pub metrics: Arc<Metrics>,
@@ -81,15 +84,8 @@ async fn reconcile_inner(
         return Ok(Action::await_change());
     }
     let now = Timestamp::now();
-    let fetched = Arc::new(secrets::prefetch(&ctx.client, run).await?);
-    let template = AnalysisTemplateSpec {
-        args: run.spec.args.clone(),
-        metrics: run.spec.metrics.clone(),
-        dry_run: run.spec.dry_run.clone(),
-        measurement_retention: run.spec.measurement_retention.clone(),
-        // Planning reports them: the run ends as an Error naming the field.
-        unsupported: run.spec.unsupported.clone(),
-    };
+    let fetched = Arc::new(secrets::prefetch(&ctx.client, run, &ctx.home_namespace).await?);
+    let template = AnalysisTemplateSpec::of_run(&run.spec);
     let resumed = resolve(&run.spec.args, fetched.as_ref())
         .map_err(|problems| joined(&problems, "; "))
         .and_then(|args| {
@@ -113,7 +109,9 @@ async fn reconcile_inner(
     if run.spec.terminate == Some(true) {
         state.terminate();
     } else {
-        let providers = Providers::with_client(ctx.http.clone(), fetched.clone(), fetched);
+        let jobs = Arc::new(MetricJobs::new(ctx.client.clone(), run));
+        let providers =
+            Providers::with_client(ctx.http.clone(), fetched.clone(), fetched).with_jobs(jobs);
         state.measure_due(&providers, now).await;
     }
     let next = state.status();

@@ -8,6 +8,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 
 use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, writes};
+use crate::analysis::compose::compose;
 use crate::crd::analysis::{
     AnalysisArg, AnalysisRun, AnalysisRunSpec, AnalysisTemplate, AnalysisTemplateSpec,
     ClusterAnalysisTemplate,
@@ -99,12 +100,20 @@ fn run_spec(
 ) -> Result<AnalysisRunSpec, SpecProblem> {
     let mut spec = AnalysisRunSpec::default();
     for (i, reference) in run.templates.iter().enumerate() {
+        let field = format!("{}.templates[{i}].templateName", run_field(run.kind));
         let template = templates.get(namespace, reference).ok_or_else(|| {
             SpecProblem::new(
-                format!("{}.templates[{i}].templateName", run_field(run.kind)),
+                field.clone(),
                 format!("analysis template {} not found", reference.template_name),
             )
         })?;
+        let name = format!("{} {}", reference.kind(), reference.template_name);
+        let lookup = |nested: &AnalysisTemplateRef| templates.get(namespace, nested);
+        let template = compose(&name, template, &lookup)
+            .map_err(|error| SpecProblem::new(field.clone(), error.to_string()))?;
+        if template.metrics.is_empty() {
+            return Err(SpecProblem::new(field, format!("{name} has no metrics")));
+        }
         // The rollout is checked for this before runs are made; the
         // template may have changed since.
         if let Some(problem) = template.unsupported.in_template(

@@ -37,6 +37,9 @@ pub struct Options {
     pub lease: Option<LeaseConfig>,
     /// The TrafficSplit version SMI rollouts write.
     pub traffic_split_version: SmiVersion,
+    /// The namespace the controller runs in (its pod's): where Datadog
+    /// Secrets shared by every team are.
+    pub home_namespace: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +204,7 @@ async fn run_controllers(
     let http = crate::analysis::providers::http_client().map_err(KubeError::Invalid)?;
     let analysis_ctx = Arc::new(analysis_controller::AnalysisControllerState {
         client: client.clone(),
+        home_namespace: options.home_namespace.clone(),
         http,
         events: Events::new(client.clone(), reporter),
         metrics: metrics.clone(),

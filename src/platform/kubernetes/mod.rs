@@ -21,6 +21,7 @@ pub mod events;
 pub mod index;
 pub mod leader;
 pub mod lookups;
+pub mod metric_jobs;
 pub mod metrics;
 pub mod named_index;
 pub mod observe;

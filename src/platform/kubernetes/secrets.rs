@@ -13,22 +13,39 @@ use serde_json::Value;
 
 use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL};
 use crate::analysis::args::ArgSource;
+use crate::analysis::plan::DatadogSecret;
 use crate::analysis::providers::{DatadogKeys, EndpointSource};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::rollout::Rollout;
 
-const DEFAULT_DATADOG_SECRET: &str = "datadog";
+type SecretValues = HashMap<String, String>;
 
 #[derive(Default)]
 pub struct Prefetched {
-    /// Secret name → key → value; a missing Secret is absent.
-    secrets: HashMap<String, HashMap<String, String>>,
+    /// Secrets of the run's namespace: name → key → value; a missing
+    /// Secret is absent.
+    secrets: HashMap<String, SecretValues>,
+    /// Datadog Secrets of the controller's own namespace.
+    home_secrets: HashMap<String, SecretValues>,
     rollout: Option<Value>,
     pods: Vec<Pod>,
 }
 
-pub async fn prefetch(client: &Client, run: &AnalysisRun) -> Result<Prefetched, KubeError> {
+/// `home` is the controller's own namespace, where Datadog Secrets not
+/// marked `namespaced` are.
+pub async fn prefetch(
+    client: &Client,
+    run: &AnalysisRun,
+    home: &str,
+) -> Result<Prefetched, KubeError> {
     let namespace = run.namespace().unwrap_or_default();
+    let datadog: Vec<DatadogSecret> = run
+        .spec
+        .metrics
+        .iter()
+        .filter_map(|m| m.provider.datadog.as_ref())
+        .map(|d| DatadogSecret::of(d.secret_ref.as_ref()))
+        .collect();
     let mut names: Vec<String> = run
         .spec
         .args
@@ -36,31 +53,21 @@ pub async fn prefetch(client: &Client, run: &AnalysisRun) -> Result<Prefetched, 
         .filter_map(|a| a.value_from.as_ref()?.secret_key_ref.as_ref())
         .map(|s| s.name.clone())
         .collect();
-    names.extend(run.spec.metrics.iter().filter_map(|m| {
-        let datadog = m.provider.datadog.as_ref()?;
-        Some(
-            datadog
-                .secret_ref
-                .clone()
-                .unwrap_or_else(|| DEFAULT_DATADOG_SECRET.to_owned()),
-        )
-    }));
-    names.sort();
-    names.dedup();
-    let mut fetched = Prefetched::default();
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    for name in names {
-        if let Some(secret) = secrets.get_opt(&name).await? {
-            let values = secret
-                .data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-                .chain(secret.string_data.unwrap_or_default())
-                .collect();
-            fetched.secrets.insert(name, values);
-        }
-    }
+    let in_run = datadog
+        .iter()
+        .filter(|s| s.namespaced)
+        .map(|s| s.name.clone());
+    names.extend(in_run);
+    let mut home_names: Vec<String> = datadog
+        .iter()
+        .filter(|s| !s.namespaced)
+        .map(|s| s.name.clone())
+        .collect();
+    let mut fetched = Prefetched {
+        secrets: read_secrets(client, &namespace, &mut names).await?,
+        home_secrets: read_secrets(client, home, &mut home_names).await?,
+        ..Prefetched::default()
+    };
     let rollout_name = run.labels().get(ROLLOUT_LABEL).cloned();
     let wants_fields = run
         .spec
@@ -89,16 +96,48 @@ pub async fn prefetch(client: &Client, run: &AnalysisRun) -> Result<Prefetched, 
     Ok(fetched)
 }
 
+/// The Secrets `names` of `namespace` that exist, by name.
+async fn read_secrets(
+    client: &Client,
+    namespace: &str,
+    names: &mut Vec<String>,
+) -> Result<HashMap<String, SecretValues>, KubeError> {
+    names.sort();
+    names.dedup();
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut found = HashMap::new();
+    for name in names.iter() {
+        if let Some(secret) = api.get_opt(name).await? {
+            let values = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                .chain(secret.string_data.unwrap_or_default())
+                .collect();
+            found.insert(name.clone(), values);
+        }
+    }
+    Ok(found)
+}
+
+fn value_of(
+    secrets: &HashMap<String, SecretValues>,
+    name: &str,
+    key: &str,
+) -> Result<String, String> {
+    let secret = secrets
+        .get(name)
+        .ok_or_else(|| format!("Secret {name} not found"))?;
+    secret
+        .get(key)
+        .cloned()
+        .ok_or_else(|| format!("Secret {name} has no key {key}"))
+}
+
 impl Prefetched {
     fn secret_value(&self, name: &str, key: &str) -> Result<String, String> {
-        let secret = self
-            .secrets
-            .get(name)
-            .ok_or_else(|| format!("Secret {name} not found"))?;
-        secret
-            .get(key)
-            .cloned()
-            .ok_or_else(|| format!("Secret {name} has no key {key}"))
+        value_of(&self.secrets, name, key)
     }
 }
 
@@ -147,10 +186,15 @@ fn field_path(path: &str) -> Vec<String> {
 }
 
 impl DatadogKeys for Prefetched {
-    fn keys(&self, secret: &str) -> Result<(String, String), String> {
+    fn keys(&self, secret: &DatadogSecret) -> Result<(String, String), String> {
+        let secrets = if secret.namespaced {
+            &self.secrets
+        } else {
+            &self.home_secrets
+        };
         Ok((
-            self.secret_value(secret, "api-key")?,
-            self.secret_value(secret, "app-key")?,
+            value_of(secrets, &secret.name, "api-key")?,
+            value_of(secrets, &secret.name, "app-key")?,
         ))
     }
 }

@@ -231,21 +231,37 @@ pub async fn terminate_analysis_run(
     }
 }
 
-/// A status body for the status subresource. The resourceVersion makes the
-/// apply conditional: a status decided on a stale view of the object is
-/// refused (409) and decided again on the fresh one.
-fn status_body(
-    kind: &str,
-    name: &str,
-    resource_version: Option<String>,
+/// The whole status of `object` on its status subresource, by `manager`.
+/// The resourceVersion makes the apply conditional: a status decided on a
+/// stale view of the object is refused (409) and decided again on the
+/// fresh one.
+async fn apply_status<K>(
+    client: &Client,
+    object: &K,
+    manager: &str,
     status: &impl serde::Serialize,
-) -> Value {
-    json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": kind,
-        "metadata": { "name": name, "resourceVersion": resource_version },
+) -> Result<(), KubeError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let name = object.name_any();
+    let body = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "metadata": { "name": name, "resourceVersion": object.resource_version() },
         "status": status,
-    })
+    });
+    api::<K>(client, &object.namespace().unwrap_or_default())
+        .patch_status(
+            &name,
+            &PatchParams::apply(manager).force(),
+            &Patch::Apply(&body),
+        )
+        .await?;
+    Ok(())
 }
 
 /// The whole Rollout status, by `conductor-status`.
@@ -254,16 +270,7 @@ pub async fn apply_rollout_status(
     rollout: &Rollout,
     status: &RolloutStatus,
 ) -> Result<(), KubeError> {
-    let name = rollout.name_any();
-    let body = status_body("Rollout", &name, rollout.resource_version(), status);
-    api::<Rollout>(client, &rollout.namespace().unwrap_or_default())
-        .patch_status(
-            &name,
-            &PatchParams::apply(managers::STATUS).force(),
-            &Patch::Apply(&body),
-        )
-        .await?;
-    Ok(())
+    apply_status(client, rollout, managers::STATUS, status).await
 }
 
 /// The whole AnalysisRun status, by `conductor-analysis`.
@@ -272,16 +279,7 @@ pub async fn apply_analysis_run_status(
     run: &AnalysisRun,
     status: &AnalysisRunStatus,
 ) -> Result<(), KubeError> {
-    let name = run.name_any();
-    let body = status_body("AnalysisRun", &name, run.resource_version(), status);
-    api::<AnalysisRun>(client, &run.namespace().unwrap_or_default())
-        .patch_status(
-            &name,
-            &PatchParams::apply(managers::ANALYSIS).force(),
-            &Patch::Apply(&body),
-        )
-        .await?;
-    Ok(())
+    apply_status(client, run, managers::ANALYSIS, status).await
 }
 
 // Other people's objects: merge patches of the named fields.
@@ -472,6 +470,35 @@ pub async fn delete_pod(client: &Client, namespace: &str, name: &str) -> Result<
     unless_gone(
         api::<Pod>(client, namespace)
             .delete(name, &DeleteParams::default())
+            .await,
+    )
+}
+
+/// A `job` metric's measurement Job, named by the server from its
+/// `generateName`; owned by its AnalysisRun.
+pub async fn create_metric_job(
+    client: &Client,
+    namespace: &str,
+    job: &k8s_openapi::api::batch::v1::Job,
+) -> kube::Result<k8s_openapi::api::batch::v1::Job> {
+    let params = PostParams {
+        field_manager: Some(managers::ANALYSIS.to_owned()),
+        ..PostParams::default()
+    };
+    api::<k8s_openapi::api::batch::v1::Job>(client, namespace)
+        .create(&params, job)
+        .await
+}
+
+/// A measurement Job whose verdict was read, with its pods.
+pub async fn delete_metric_job(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Wrote, KubeError> {
+    unless_gone(
+        api::<k8s_openapi::api::batch::v1::Job>(client, namespace)
+            .delete(name, &DeleteParams::background())
             .await,
     )
 }
