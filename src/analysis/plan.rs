@@ -668,14 +668,16 @@ mod tests {
         assert_eq!(
             template_problems(serde_json::json!({"metrics": [{
                 "name": "smoke",
-                "provider": {"job": {"spec": {"template": {}}}},
+                "provider": {"newRelic": {"query": "SELECT 1"}},
             }]})),
-            ["AnalysisTemplate smoke: spec.metrics[0].provider.job: not supported by Conductor"]
+            [
+                "AnalysisTemplate smoke: spec.metrics[0].provider.newRelic: not supported by Conductor"
+            ]
         );
         assert_eq!(
             template_problems(serde_json::json!({"metrics": [{"name": "smoke", "provider": {}}]})),
             [
-                "AnalysisTemplate smoke: metrics[0] (smoke): provider: set exactly one of prometheus, datadog, web or podScrape"
+                "AnalysisTemplate smoke: metrics[0] (smoke): provider: set exactly one of prometheus, datadog, web, podScrape or job"
             ]
         );
     }

@@ -565,7 +565,7 @@ mod tests {
         );
         let job: Unsupported =
             serde_json::from_value::<crate::crd::analysis::AnalysisTemplateSpec>(
-                serde_json::json!({"metrics": [{"name": "m", "provider": {"job": {}}}]}),
+                serde_json::json!({"metrics": [{"name": "m", "provider": {"newRelic": {}}}]}),
             )
             .unwrap()
             .unsupported;
@@ -575,7 +575,7 @@ mod tests {
         assert_eq!(
             problem.to_string(),
             "spec.strategy.canary.steps[1].analysis.templates[1].templateName: \
-             ClusterAnalysisTemplate `smoke`: spec.metrics[0].provider.job: not supported by Conductor"
+             ClusterAnalysisTemplate `smoke`: spec.metrics[0].provider.newRelic: not supported by Conductor"
         );
         assert_eq!(
             spec.template_problem(|_| Some(Unsupported::default())),
