@@ -1588,9 +1588,8 @@ async fn argo_fields_conductor_does_not_support_are_kept_and_named() {
             "apiVersion": "conductor.dev/v1alpha1",
             "kind": "AnalysisTemplate",
             "metadata": { "name": "smoke" },
-            "spec": { "metrics": [{ "name": "smoke", "provider": { "job": { "spec": {
-                "template": { "spec": { "restartPolicy": "Never",
-                    "containers": [{ "name": "smoke", "image": V1 }] } } } } } }] }
+            "spec": { "metrics": [{ "name": "smoke", "provider": { "wavefront": {
+                "address": "example.wavefront.com", "query": "ts(errors)" } } }] }
         }))
         .await;
     cluster
@@ -1665,7 +1664,7 @@ async fn argo_fields_conductor_does_not_support_are_kept_and_named() {
         message(&smoke).as_deref(),
         Some(
             "spec.strategy.canary.steps[0].analysis.templates[0].templateName: \
-             AnalysisTemplate `smoke`: spec.metrics[0].provider.job: not supported by Conductor"
+             AnalysisTemplate `smoke`: spec.metrics[0].provider.wavefront: not supported by Conductor"
         )
     );
 

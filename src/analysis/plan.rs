@@ -668,7 +668,7 @@ mod tests {
         assert_eq!(
             template_problems(serde_json::json!({"metrics": [{
                 "name": "smoke",
-                "provider": {"newRelic": {"query": "SELECT apdex(duration) FROM Transaction"}},
+                "provider": {"newRelic": {"query": "SELECT 1"}},
             }]})),
             [
                 "AnalysisTemplate smoke: spec.metrics[0].provider.newRelic: not supported by Conductor"

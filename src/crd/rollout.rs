@@ -543,7 +543,7 @@ mod tests {
         );
         let job: Unsupported =
             serde_json::from_value::<crate::crd::analysis::AnalysisTemplateSpec>(
-                serde_json::json!({"metrics": [{"name": "m", "provider": {"newRelic": {"query": "q"}}}]}),
+                serde_json::json!({"metrics": [{"name": "m", "provider": {"newRelic": {}}}]}),
             )
             .unwrap()
             .unsupported;

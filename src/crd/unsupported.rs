@@ -56,7 +56,7 @@ impl Unsupported {
 
     /// A problem for a rollout field that names an analysis template with
     /// unsupported fields: `<field>: AnalysisTemplate `success-rate`:
-    /// spec.metrics[0].provider.job: not supported by Conductor`. `None`
+    /// spec.metrics[0].provider.wavefront: not supported by Conductor`. `None`
     /// when the template has none.
     pub fn in_template(&self, field: String, kind: &str, name: &str) -> Option<SpecProblem> {
         self.first()
@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_template_problem_names_the_rollout_field_the_template_and_its_field() {
-        let unsupported = Unsupported(vec!["spec.metrics[0].provider.job".into()]);
+        let unsupported = Unsupported(vec!["spec.metrics[0].provider.wavefront".into()]);
         let problem = unsupported
             .in_template(
                 "spec.strategy.canary.steps[1].analysis.templates[0].templateName".into(),
@@ -256,7 +256,7 @@ mod tests {
         assert_eq!(
             problem.to_string(),
             "spec.strategy.canary.steps[1].analysis.templates[0].templateName: \
-             AnalysisTemplate `smoke`: spec.metrics[0].provider.job: not supported by Conductor"
+             AnalysisTemplate `smoke`: spec.metrics[0].provider.wavefront: not supported by Conductor"
         );
     }
 
