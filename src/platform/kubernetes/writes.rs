@@ -46,13 +46,23 @@ where
 /// object was gone (its watch event brings the next reconcile).
 pub type Wrote = bool;
 
-/// Ok(false) for a 404: the object went away between the cache and the write.
-fn unless_gone<T>(result: kube::Result<T>) -> Result<Wrote, KubeError> {
+/// Ok(false) when `not_written` says the API server's refusal means there
+/// was nothing to write (the object is there already, or gone); any other
+/// error is the caller's.
+fn wrote_unless<T>(
+    result: kube::Result<T>,
+    not_written: fn(&kube::Error) -> bool,
+) -> Result<Wrote, KubeError> {
     match result {
         Ok(_) => Ok(true),
-        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) if not_written(&e) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Ok(false) for a 404: the object went away between the cache and the write.
+fn unless_gone<T>(result: kube::Result<T>) -> Result<Wrote, KubeError> {
+    wrote_unless(result, is_not_found)
 }
 
 /// True for the 422 a partial apply to a deleted ReplicaSet gets: applied
@@ -72,14 +82,12 @@ fn is_invalid(error: &kube::Error) -> bool {
 pub async fn create_replica_set(client: &Client, rs: &ReplicaSet) -> Result<Wrote, KubeError> {
     let namespace = rs.namespace().unwrap_or_default();
     let params = PatchParams::apply(managers::REPLICA_SETS);
-    match api::<ReplicaSet>(client, &namespace)
-        .patch(&rs.name_any(), &params, &Patch::Apply(rs))
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if is_conflict(&e) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    wrote_unless(
+        api::<ReplicaSet>(client, &namespace)
+            .patch(&rs.name_any(), &params, &Patch::Apply(rs))
+            .await,
+        is_conflict,
+    )
 }
 
 /// What `conductor-scale` keeps on a ReplicaSet: the replicas the engine
@@ -112,14 +120,12 @@ pub async fn scale_replica_set(
         "spec": { "replicas": scale.replicas },
     });
     let params = PatchParams::apply(managers::SCALE).force();
-    match api::<ReplicaSet>(client, namespace)
-        .patch(name, &params, &Patch::Apply(&body))
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if is_invalid(&e) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    wrote_unless(
+        api::<ReplicaSet>(client, namespace)
+            .patch(name, &params, &Patch::Apply(&body))
+            .await,
+        is_invalid,
+    )
 }
 
 /// Removes the annotations an older controller merge-patched onto a
@@ -196,14 +202,12 @@ pub async fn create_analysis_run(client: &Client, run: &AnalysisRun) -> Result<W
     body["apiVersion"] = json!("conductor.dev/v1alpha1");
     body["kind"] = json!("AnalysisRun");
     let params = PatchParams::apply(managers::ANALYSIS_RUNS);
-    match api::<AnalysisRun>(client, &namespace)
-        .patch(&run.name_any(), &params, &Patch::Apply(&body))
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if is_conflict(&e) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    wrote_unless(
+        api::<AnalysisRun>(client, &namespace)
+            .patch(&run.name_any(), &params, &Patch::Apply(&body))
+            .await,
+        is_conflict,
+    )
 }
 
 /// Asks the analysis controller to stop a run the rollout no longer needs:
@@ -221,14 +225,12 @@ pub async fn terminate_analysis_run(
         "spec": { "terminate": true },
     });
     let params = PatchParams::apply(managers::TERMINATE).force();
-    match api::<AnalysisRun>(client, namespace)
-        .patch(name, &params, &Patch::Apply(&body))
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if is_invalid(&e) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    wrote_unless(
+        api::<AnalysisRun>(client, namespace)
+            .patch(name, &params, &Patch::Apply(&body))
+            .await,
+        is_invalid,
+    )
 }
 
 /// The whole status of `object` on its status subresource, by `manager`.
@@ -530,19 +532,11 @@ fn lease_params() -> PostParams {
 
 /// Ok(false) when another candidate created it first.
 pub async fn create_lease(api: &Api<Lease>, lease: &Lease) -> Result<bool, KubeError> {
-    match api.create(&lease_params(), lease).await {
-        Ok(_) => Ok(true),
-        Err(e) if is_conflict(&e) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    wrote_unless(api.create(&lease_params(), lease).await, is_conflict)
 }
 
 /// A replace conditional on the resourceVersion `lease` was read at:
 /// Ok(false) when someone changed it since.
 pub async fn replace_lease(api: &Api<Lease>, name: &str, lease: &Lease) -> Result<bool, KubeError> {
-    match api.replace(name, &lease_params(), lease).await {
-        Ok(_) => Ok(true),
-        Err(e) if is_conflict(&e) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    wrote_unless(api.replace(name, &lease_params(), lease).await, is_conflict)
 }
