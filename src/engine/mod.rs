@@ -28,6 +28,7 @@ mod canary;
 mod decision;
 mod desired;
 pub mod duration;
+mod experiment_check;
 mod experiment_step;
 mod identity;
 mod lifecycle;

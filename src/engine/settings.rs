@@ -428,7 +428,7 @@ fn parse_step(
         return Ok(Step::Analysis(analysis.clone()));
     }
     if let Some(experiment) = &step.experiment {
-        super::experiment_step::check(experiment, &format!("{field}.experiment"), check_refs)?;
+        super::experiment_check::check(experiment, &format!("{field}.experiment"), check_refs)?;
         return Ok(Step::Experiment(experiment.clone()));
     }
     if let Some(header) = &step.set_header_route {
