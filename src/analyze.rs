@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use crate::analysis::args::ArgValue;
 use crate::analysis::plan::plan_metrics;
-use crate::analysis::providers::{Providers, StaticEndpoints, StaticKeys};
+use crate::analysis::providers::{Providers, StaticEndpoints, StaticKeys, Trust};
 use crate::analysis::run::Run;
 use crate::crd::analysis::AnalysisTemplateSpec;
 use crate::crd::problem::joined;
@@ -102,6 +102,7 @@ pub async fn analyze(
     name: &str,
     spec: &AnalysisTemplateSpec,
     args: &[ArgValue],
+    trust: &Trust,
     endpoints: Vec<String>,
     progress: impl FnMut(&Run),
 ) -> Result<Run, AnalyzeError> {
@@ -111,7 +112,7 @@ pub async fn analyze(
         api_key: std::env::var("DD_API_KEY").unwrap_or_default(),
         app_key: std::env::var("DD_APP_KEY").unwrap_or_default(),
     };
-    let providers = Providers::new(Arc::new(keys), Arc::new(StaticEndpoints(endpoints)))
+    let providers = Providers::new(trust, Arc::new(keys), Arc::new(StaticEndpoints(endpoints)))
         .map_err(AnalyzeError::Providers)?;
     let mut run = Run::new(plans, Timestamp::now());
     run.run_to_end(&providers, progress).await;

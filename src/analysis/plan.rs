@@ -97,6 +97,8 @@ pub enum Query {
         query: Resolved,
         timeout_ms: i64,
         headers: Vec<(String, Resolved)>,
+        /// Certificates not verified (`insecure: true`).
+        insecure: bool,
     },
     Datadog {
         v2: bool,
@@ -116,6 +118,8 @@ pub enum Query {
         body: Option<Resolved>,
         json_path: Option<String>,
         timeout_ms: i64,
+        /// Certificates not verified (`insecure: true`).
+        insecure: bool,
     },
     PodScrape {
         port: IntOrString,
@@ -508,6 +512,7 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
                 None => DEFAULT_TIMEOUT_MS,
             },
             headers: headers(&p.headers, args, "provider.prometheus.headers")?,
+            insecure: p.insecure.unwrap_or(false),
         });
     }
     if let Some(d) = &provider.datadog {
@@ -586,6 +591,7 @@ fn plan_query(provider: &MetricProvider, args: &[ArgValue]) -> Result<Query, Spe
             timeout_ms: w
                 .timeout_seconds
                 .map_or(DEFAULT_TIMEOUT_MS, |s| s.max(1) * 1000),
+            insecure: w.insecure.unwrap_or(false),
         });
     }
     if let Some(job) = &provider.job {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::output::{Output, serialize};
+use super::runtime::TlsArgs;
 use crate::analyze;
 use crate::crd::analysis::AnalysisPhase;
 
@@ -22,6 +23,8 @@ pub struct Args {
     endpoints: Vec<String>,
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode, String> {
@@ -33,9 +36,10 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         .map(|a| analyze::parse_arg(a))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("--arg {e}"))?;
+    let trust = args.tls.trust()?;
     let live = args.output == Output::Text;
     let mut printed: Vec<i32> = Vec::new();
-    let run = analyze::analyze(&name, &spec, &arguments, args.endpoints, |run| {
+    let run = analyze::analyze(&name, &spec, &arguments, &trust, args.endpoints, |run| {
         if !live {
             return;
         }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
-use super::runtime::{interrupted, kube_client};
+use super::runtime::{TlsArgs, interrupted, kube_client};
 use crate::platform::kubernetes::controller;
 use crate::platform::kubernetes::leader::LeaseConfig;
 use crate::platform::kubernetes::router_objects::SmiVersion;
@@ -45,6 +45,8 @@ pub struct Args {
     /// v1alpha3), as Argo Rollouts' flag of the same name.
     #[arg(long, default_value = "v1alpha1")]
     traffic_split_api_version: SmiVersion,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode, String> {
@@ -65,6 +67,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         lease,
         traffic_split_version: args.traffic_split_api_version,
         home_namespace,
+        ca_bundle: args.tls.ca_bundle,
     };
     controller::run(client, options, interrupted(), |running| {
         if let Some(addr) = running.metrics_addr {

@@ -9,7 +9,7 @@ use clap::{ArgGroup, ValueEnum};
 use kube::config::Kubeconfig;
 
 use super::output::{Output, serialize};
-use super::runtime::interrupted;
+use super::runtime::{TlsArgs, interrupted};
 use crate::config;
 use crate::deploy::kubernetes::KubeCluster;
 use crate::deploy::notify::{self, FLUSH_BOUND, INTERRUPTED_FLUSH_BOUND};
@@ -69,6 +69,8 @@ pub struct Args {
     /// How often each cluster's rollout is looked at.
     #[arg(long, default_value = "1s", hide = true)]
     poll: String,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 impl Args {
@@ -128,6 +130,10 @@ pub async fn run(repo: &Path, args: Args) -> Result<ExitCode, String> {
         by: args.by.clone().unwrap_or_else(who),
         poll,
     };
+    let trust = match args.tls.trust() {
+        Ok(trust) => trust,
+        Err(e) => return bad_input(e),
+    };
     let location = LedgerLocation::of_service(repo, &service.ledger);
     let store = match tokio::task::spawn_blocking(move || LedgerStore::open(&location)).await {
         Ok(Ok(store)) => store,
@@ -155,7 +161,7 @@ pub async fn run(repo: &Path, args: Args) -> Result<ExitCode, String> {
     };
     // Notifications go out while the deploy works; a target that cannot
     // be used is a warning, never a reason to stop.
-    let (outbox, notifier) = notify::start(&service.notifications, &environment.name);
+    let (outbox, notifier) = notify::start(&service.notifications, &environment.name, &trust);
     for skipped in notifier.skipped() {
         say(&format!(
             "warning: notification target {} skipped: {}",

@@ -1,5 +1,26 @@
 //! What commands take from the process they run in: a cluster from its
-//! environment, and the signals that end a run.
+//! environment, the CAs HTTPS servers may be signed by, and the signals
+//! that end a run.
+
+use std::path::PathBuf;
+
+use crate::analysis::providers::Trust;
+
+/// The flag of every command that makes HTTPS requests (metric providers,
+/// webhooks).
+#[derive(Debug, clap::Args)]
+pub struct TlsArgs {
+    /// A PEM file of CA certificates HTTPS servers (metric providers,
+    /// webhooks) may be signed by, besides the system's roots.
+    #[arg(long, env = "CONDUCTOR_CA_BUNDLE", value_name = "PEM")]
+    pub ca_bundle: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    pub fn trust(&self) -> Result<Trust, String> {
+        Trust::load(self.ca_bundle.as_deref()).map_err(|e| format!("--ca-bundle: {e}"))
+    }
+}
 
 /// The cluster from KUBECONFIG (or ~/.kube/config) or the pod's service
 /// account; `context` picks a kubeconfig context other than the current one.

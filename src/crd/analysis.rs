@@ -319,6 +319,11 @@ pub struct PrometheusMetric {
     pub timeout: Option<IntOrString>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<HttpHeader>,
+    /// Skip TLS certificate verification, as Argo Rollouts' field of the
+    /// same name; each measurement says it did. Prefer trusting the
+    /// server's CA with the controller's CA bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<bool>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -401,6 +406,11 @@ pub struct WebMetric {
     pub json_path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<i64>,
+    /// Skip TLS certificate verification, as Argo Rollouts' field of the
+    /// same name; each measurement says it did. Prefer trusting the
+    /// server's CA with the controller's CA bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<bool>,
 }
 
 /// Reads the Prometheus text format from the canary pods twice, one interval

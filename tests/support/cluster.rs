@@ -167,6 +167,7 @@ impl Cluster {
             }),
             traffic_split_version: Default::default(),
             home_namespace: self.namespace.clone(),
+            ca_bundle: None,
         };
         let client = self.client_as(identity);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

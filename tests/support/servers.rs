@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -117,19 +117,37 @@ pub type Handler =
 /// An HTTP/1.1 server on a free loopback port, stopped when dropped.
 pub struct Stub {
     pub addr: SocketAddr,
+    scheme: &'static str,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Stub {
     pub async fn start(handler: Handler) -> Self {
+        Self::start_over("http", handler, |socket| async move { Some(socket) }).await
+    }
+
+    /// The same over the connection `wrap` makes of each accepted socket
+    /// (a TLS session; see `support/tls.rs`), spoken as `scheme`; a socket
+    /// it cannot wrap is dropped.
+    pub async fn start_over<S, F, Fut>(scheme: &'static str, handler: Handler, wrap: F) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<S>> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local address");
+        let wrap = Arc::new(wrap);
         let task = tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
+            while let Ok((socket, _)) = listener.accept().await {
                 let handler = handler.clone();
+                let wrap = wrap.clone();
                 tokio::spawn(async move {
+                    let Some(mut socket) = wrap(socket).await else {
+                        return;
+                    };
                     let Some(request) = read_request(&mut socket).await else {
                         return;
                     };
@@ -149,11 +167,11 @@ impl Stub {
                 });
             }
         });
-        Self { addr, task }
+        Self { addr, scheme, task }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Stops answering: later connections are refused.
@@ -168,7 +186,7 @@ impl Drop for Stub {
     }
 }
 
-async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<Request> {
+async fn read_request<S: AsyncRead + Unpin>(socket: &mut S) -> Option<Request> {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {

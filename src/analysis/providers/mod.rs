@@ -14,7 +14,7 @@ mod web;
 use std::sync::Arc;
 
 pub use datadog::{DatadogKeys, StaticKeys};
-pub use http::client as http_client;
+pub use http::{Clients, Trust, TrustError, client as http_client};
 pub use job::{JobEnd, JobRunner};
 pub use pod_scrape::{EndpointSource, StaticEndpoints};
 pub use provider::{Measured, Provider};
@@ -32,26 +32,31 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// `keys` gives Datadog's API and application keys by Secret name;
-    /// `endpoints` gives the canary pods' base URLs for pod scraping.
+    /// `trust` says which CAs HTTPS servers may be signed by; `keys` gives
+    /// Datadog's API and application keys by Secret name; `endpoints` gives
+    /// the canary pods' base URLs for pod scraping.
     pub fn new(
+        trust: &Trust,
         keys: Arc<dyn DatadogKeys>,
         endpoints: Arc<dyn EndpointSource>,
     ) -> Result<Self, String> {
-        Ok(Self::with_client(http::client()?, keys, endpoints))
+        Ok(Self::with_clients(Clients::new(trust)?, keys, endpoints))
     }
 
-    /// The same, sharing one HTTP client (and its connection pool).
-    pub fn with_client(
-        client: reqwest::Client,
+    /// The same, sharing HTTP clients (and their connection pools). Only
+    /// the metrics that may say `insecure: true` (prometheus, web) get the
+    /// client that does not verify certificates.
+    pub fn with_clients(
+        clients: Clients,
         keys: Arc<dyn DatadogKeys>,
         endpoints: Arc<dyn EndpointSource>,
     ) -> Self {
+        let verified = clients.verified.clone();
         Self {
-            prometheus: Arc::new(prometheus::Prometheus::new(client.clone())),
-            datadog: Arc::new(datadog::Datadog::new(client.clone(), keys)),
-            web: Arc::new(web::Web::new(client.clone())),
-            pod_scrape: Arc::new(pod_scrape::PodScrape::new(client, endpoints)),
+            prometheus: Arc::new(prometheus::Prometheus::new(clients.clone())),
+            datadog: Arc::new(datadog::Datadog::new(verified.clone(), keys)),
+            web: Arc::new(web::Web::new(clients)),
+            pod_scrape: Arc::new(pod_scrape::PodScrape::new(verified, endpoints)),
             jobs: Arc::new(job::Jobs::new(None)),
         }
     }

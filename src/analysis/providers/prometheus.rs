@@ -5,19 +5,19 @@ use std::time::Duration;
 use reqwest::Client;
 use serde_json::Value;
 
-use super::http::{body, describe, excerpt};
+use super::http::{Clients, UNVERIFIED, body, describe, excerpt};
 use super::provider::{Measured, Provider};
 use crate::analysis::evaluate::{MeasureError, Observation};
 use crate::analysis::plan::{MetricPlan, Query};
 use crate::analysis::value::MetricValue;
 
 pub struct Prometheus {
-    client: Client,
+    clients: Clients,
 }
 
 impl Prometheus {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(clients: Clients) -> Self {
+        Self { clients }
     }
 
     async fn observe(&self, plan: &MetricPlan) -> Result<Observation, MeasureError> {
@@ -26,20 +26,22 @@ impl Prometheus {
             query,
             timeout_ms,
             headers,
+            insecure,
         } = &plan.query
         else {
             return Err(MeasureError::new("", "not a Prometheus query"));
         };
         let shown = plan.query.shown();
         let fail = |reason: String| MeasureError::new(shown.clone(), reason);
+        let client = self.clients.pick(*insecure);
         let value = self
-            .instant(&address.sent, &query.sent, *timeout_ms, headers)
+            .instant(client, &address.sent, &query.sent, *timeout_ms, headers)
             .await
             .map_err(fail)?;
         let traffic = match plan.minimum_traffic.as_ref().and_then(|g| g.query.as_ref()) {
             Some(count) => {
                 let counted = self
-                    .instant(&address.sent, &count.sent, *timeout_ms, headers)
+                    .instant(client, &address.sent, &count.sent, *timeout_ms, headers)
                     .await
                     .map_err(|e| fail(format!("minimumTraffic query: {e}")))?;
                 Some(match counted {
@@ -51,7 +53,7 @@ impl Prometheus {
             None => None,
         };
         Ok(Observation {
-            detail: None,
+            detail: insecure.then(|| UNVERIFIED.to_owned()),
             value,
             traffic,
             query: shown,
@@ -60,6 +62,7 @@ impl Prometheus {
 
     async fn instant(
         &self,
+        client: &Client,
         address: &str,
         query: &str,
         timeout_ms: i64,
@@ -67,7 +70,7 @@ impl Prometheus {
     ) -> Result<Option<MetricValue>, String> {
         let url = format!("{}/api/v1/query", address.trim_end_matches('/'));
         let mut request =
-            self.client
+            client
                 .get(url)
                 .query(&[("query", query)])
                 .timeout(Duration::from_millis(

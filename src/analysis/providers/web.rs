@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use reqwest::Client;
 use serde_json::Value;
 
-use super::http::{body, describe, excerpt};
+use super::http::{Clients, UNVERIFIED, body, describe, excerpt};
 use super::jsonpath;
 use super::provider::{Measured, Provider};
 use crate::analysis::evaluate::{MeasureError, Observation};
@@ -13,12 +12,12 @@ use crate::analysis::plan::{MetricPlan, Query};
 use crate::analysis::value::MetricValue;
 
 pub struct Web {
-    client: Client,
+    clients: Clients,
 }
 
 impl Web {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(clients: Clients) -> Self {
+        Self { clients }
     }
 
     async fn observe(&self, plan: &MetricPlan) -> Result<Observation, MeasureError> {
@@ -29,16 +28,18 @@ impl Web {
             body: request_body,
             json_path,
             timeout_ms,
+            insecure,
         } = &plan.query
         else {
             return Err(MeasureError::new("", "not a web query"));
         };
         let shown = plan.query.shown();
         let fail = |reason: String| MeasureError::new(shown.clone(), reason);
+        let client = self.clients.pick(*insecure);
         let mut request = if *post {
-            self.client.post(&url.sent)
+            client.post(&url.sent)
         } else {
-            self.client.get(&url.sent)
+            client.get(&url.sent)
         }
         .timeout(Duration::from_millis(
             u64::try_from(*timeout_ms).unwrap_or(30_000),
@@ -64,7 +65,7 @@ impl Web {
             None => &json,
         };
         Ok(Observation {
-            detail: None,
+            detail: insecure.then(|| UNVERIFIED.to_owned()),
             value: to_value(node).map_err(fail)?,
             traffic: None,
             query: shown,

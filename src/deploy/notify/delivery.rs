@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::error::NotifyError;
 use super::targets::WebhookUrl;
-use crate::analysis::providers::http::describe;
+use crate::analysis::providers::http::{describe, is_untrusted};
 
 /// Attempts per message, the first included.
 pub const ATTEMPTS: u32 = 4;
@@ -35,6 +35,9 @@ pub enum Answer {
     /// No answer: the connection failed or timed out (described without
     /// the URL).
     Transport(String),
+    /// The target's TLS certificate is not trusted: asking again cannot
+    /// change that.
+    Untrusted(String),
 }
 
 /// What to do after an attempt.
@@ -79,6 +82,7 @@ pub fn after(attempt: u32, answer: &Answer) -> Step {
                 attempts: attempt,
             },
         ),
+        Answer::Untrusted(message) => (false, NotifyError::Untrusted(message.clone())),
     };
     if retryable && attempt < ATTEMPTS {
         Step::Retry(backoff(attempt))
@@ -139,6 +143,7 @@ pub async fn post(
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_retry_after),
             },
+            Err(e) if is_untrusted(&e) => Answer::Untrusted(describe(e)),
             Err(e) => Answer::Transport(describe(e)),
         };
         match after(attempt, &answer) {
@@ -205,6 +210,15 @@ mod tests {
         );
         // The last attempt gives up whatever it is told.
         assert!(matches!(after(ATTEMPTS, &asked(1)), Step::GiveUp(_)));
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_not_retried() {
+        let why = "TLS certificate verification failed for hooks.example.com: expired";
+        let Step::GiveUp(error) = after(1, &Answer::Untrusted(why.into())) else {
+            panic!("an untrusted certificate retried");
+        };
+        assert_eq!(error.to_string(), format!("not sent: {why}"));
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub enum NotifyError {
     RetryAfterTooLong { status: String, seconds: u64 },
     #[error("no answer: {message} ({})", attempts_text(*.attempts))]
     Transport { message: String, attempts: u32 },
+    /// The target's certificate is not trusted (not retried).
+    #[error("not sent: {0}")]
+    Untrusted(String),
     #[error(
         "not delivered within the {} the deploy waits for notifications at exit",
         seconds(*.0)

@@ -34,6 +34,7 @@ pub use self::message::{Changes, DeployContext, Event, Notice, Outcome, Revision
 use self::targets::WebhookUrl;
 use super::request::Request;
 use super::waves;
+use crate::analysis::providers::Trust;
 use crate::config::Environment;
 use crate::config::notifications::{EventKind, Notification};
 use crate::gitops::ordering::Relation;
@@ -200,9 +201,15 @@ pub struct Notifier {
 
 /// Reads the URL of each target `notifications` has for `environment` and
 /// starts its worker; a target whose URL cannot be read is skipped (see
-/// [`Notifier::skipped`]). Needs a tokio runtime.
-pub fn start(notifications: &[Notification], environment: &str) -> (Outbox, Notifier) {
-    let client = crate::analysis::providers::http::client();
+/// [`Notifier::skipped`]). HTTPS targets' certificates are verified
+/// against the system's roots and `trust`'s CA bundle. Needs a tokio
+/// runtime.
+pub fn start(
+    notifications: &[Notification],
+    environment: &str,
+    trust: &Trust,
+) -> (Outbox, Notifier) {
+    let client = crate::analysis::providers::http::client_trusting(trust);
     let mut routes = Vec::new();
     let mut skipped = Vec::new();
     let mut workers = JoinSet::new();
@@ -420,7 +427,7 @@ mod tests {
             elsewhere,
             unset,
         ];
-        let (outbox, notifier) = start(&targets, "production");
+        let (outbox, notifier) = start(&targets, "production", &Trust::system());
         outbox.send(started()); // before the context: nobody is told
         outbox.begin(context());
         outbox.send(started());
@@ -483,7 +490,7 @@ mod tests {
             target(&dir, "slow", &format!("{base}/slow/slow")),
             target(&dir, "chat", &format!("{base}/ok/chat")),
         ];
-        let (outbox, notifier) = start(&targets, "production");
+        let (outbox, notifier) = start(&targets, "production", &Trust::system());
         outbox.begin(context());
         outbox.send(started());
         outbox.send(finished());

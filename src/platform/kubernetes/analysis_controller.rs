@@ -18,7 +18,7 @@ use super::metrics::Metrics;
 use super::{KubeError, secrets, writes};
 use crate::analysis::args::resolve;
 use crate::analysis::plan::plan_metrics;
-use crate::analysis::providers::Providers;
+use crate::analysis::providers::{Clients, Providers};
 use crate::analysis::run::Run;
 use crate::crd::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplateSpec};
 use crate::crd::problem::joined;
@@ -31,7 +31,8 @@ pub struct AnalysisControllerState {
     pub client: kube::Client,
     /// The controller's own namespace (see [`super::controller::Options`]).
     pub home_namespace: String,
-    pub http: reqwest::Client,
+    /// Trusting the controller's CA bundle (see [`super::controller::Options`]).
+    pub http: Clients,
     pub events: Events,
     pub metrics: Arc<Metrics>,
 }
@@ -111,7 +112,7 @@ async fn reconcile_inner(
     } else {
         let jobs = Arc::new(MetricJobs::new(ctx.client.clone(), run));
         let providers =
-            Providers::with_client(ctx.http.clone(), fetched.clone(), fetched).with_jobs(jobs);
+            Providers::with_clients(ctx.http.clone(), fetched.clone(), fetched).with_jobs(jobs);
         state.measure_due(&providers, now).await;
     }
     let next = state.status();

@@ -3,6 +3,7 @@
 //! AnalysisRun controllers until shutdown or until leadership is lost.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -26,6 +27,7 @@ use super::metrics::Metrics;
 use super::router_objects::SmiVersion;
 use super::server::{self, Health};
 use super::{KubeError, analysis_controller, experiment_controller, rollout_controller};
+use crate::analysis::providers::{Clients, Trust, TrustError};
 use crate::crd::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
 use crate::crd::experiment::Experiment;
 
@@ -41,6 +43,9 @@ pub struct Options {
     /// The namespace the controller runs in (its pod's): where Datadog
     /// Secrets shared by every team are.
     pub home_namespace: String,
+    /// A PEM file of CAs metric providers' HTTPS servers may be signed by,
+    /// besides the system's roots.
+    pub ca_bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +57,8 @@ pub enum ControllerError {
     },
     #[error("lost the leader lease {0}; exiting so a fresh replica can take over")]
     LostLease(String),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     #[error(transparent)]
     Kube(#[from] KubeError),
 }
@@ -89,6 +96,9 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_start: impl FnOnce(&Running),
 ) -> Result<(), ControllerError> {
+    // Before anything starts: a bundle that cannot be read would
+    // otherwise show up only as failed measurements.
+    let trust = Trust::load(options.ca_bundle.as_deref())?;
     let metrics = Arc::new(Metrics::default());
     let health = Health::new(metrics.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -140,6 +150,7 @@ pub async fn run(
     let result = run_controllers(
         &client,
         &options,
+        &trust,
         &health,
         &metrics,
         elector.as_ref(),
@@ -162,6 +173,7 @@ pub async fn run(
 async fn run_controllers(
     client: &Client,
     options: &Options,
+    trust: &Trust,
     health: &Health,
     metrics: &Arc<Metrics>,
     elector: Option<&LeaderElector>,
@@ -204,7 +216,7 @@ async fn run_controllers(
         events: Events::new(client.clone(), reporter.clone()),
         metrics: metrics.clone(),
     });
-    let http = crate::analysis::providers::http_client().map_err(KubeError::Invalid)?;
+    let http = Clients::new(trust).map_err(KubeError::Invalid)?;
     let analysis_ctx = Arc::new(analysis_controller::AnalysisControllerState {
         client: client.clone(),
         home_namespace: options.home_namespace.clone(),

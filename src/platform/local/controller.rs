@@ -23,7 +23,7 @@ use super::proxy::Proxy;
 use super::replicas::{ReplicaError, ReplicaSets, RevisionSettings};
 use super::revision::LocalRevision;
 use crate::analysis::plan::plan_metrics;
-use crate::analysis::providers::{Providers, StaticEndpoints, StaticKeys};
+use crate::analysis::providers::{Providers, StaticEndpoints, StaticKeys, Trust};
 use crate::analysis::run::Run;
 use crate::crd::analysis::Measurement;
 use crate::crd::problem::joined;
@@ -374,7 +374,10 @@ impl LocalPlatform {
                 .iter()
                 .map(|a| format!("http://{a}"))
                 .collect();
+            // Local clusters (the demo) measure this machine's processes:
+            // the system's roots are enough.
             let providers = Providers::new(
+                &Trust::system(),
                 Arc::new(StaticKeys {
                     api_key: String::new(),
                     app_key: String::new(),

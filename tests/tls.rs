@@ -1,0 +1,296 @@
+//! Certificates are verified by default, for metric providers (through
+//! `conductor analyze`, as the controller measures) and for a deploy's
+//! webhooks (through `conductor deploy`): HTTPS servers on loopback whose
+//! certificate a CA minted for the test signed, as a company's private CA
+//! would. Untrusted, the measurement is an Error naming the server and the
+//! cure; the CA bundle (`--ca-bundle`, `CONDUCTOR_CA_BUNDLE`) makes it
+//! pass; `insecure: true` passes too, and the measurement says it was not
+//! verified.
+
+#[path = "support/common.rs"]
+mod common;
+#[path = "support/fleet.rs"]
+mod fleet;
+#[path = "support/recorder.rs"]
+mod recorder;
+#[path = "support/servers.rs"]
+mod servers;
+#[path = "support/tls.rs"]
+mod tls;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+use servers::{Request, Response, conductor_analyze, handler};
+use tls::TestCa;
+
+const UNVERIFIED: &str = "TLS certificate not verified (insecure: true)";
+
+/// Answers a web metric at `/rate` and Prometheus' instant queries, and
+/// counts what it was asked: a server nobody trusts is never asked.
+async fn metrics_server(ca: &TestCa, asked: Arc<AtomicUsize>) -> servers::Stub {
+    ca.stub(handler(move |r: Request| {
+        asked.fetch_add(1, Ordering::SeqCst);
+        async move {
+            match r.path.as_str() {
+                "/rate" => Response::new(200, r#"{"errorRate": 0.01}"#),
+                "/api/v1/query" if r.header("Authorization") == Some("Bearer s3cr3t") => {
+                    Response::new(
+                        200,
+                        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"0.02"]}]}}"#,
+                    )
+                }
+                _ => Response::new(404, "{}"),
+            }
+        }
+    }))
+    .await
+}
+
+/// A web and a Prometheus metric on `base`, each deciding on its first
+/// error; `extra` is added to both providers (`insecure: true`).
+fn template(name: &str, base: &str, extra: &str) -> String {
+    format!(
+        "\
+apiVersion: conductor.dev/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: {name}
+spec:
+  metrics:
+    - name: web
+      consecutiveErrorLimit: 0
+      successCondition: result < 0.05
+      provider:
+        web:
+          url: {base}/rate?token=s3cr3t
+          jsonPath: \"{{$.errorRate}}\"
+{extra}    - name: prometheus
+      consecutiveErrorLimit: 0
+      successCondition: result[0] < 0.05
+      provider:
+        prometheus:
+          address: {base}
+          query: sum(rate(errors[1m]))
+          headers:
+            - key: Authorization
+              value: Bearer s3cr3t
+{extra}"
+    )
+}
+
+/// The one measurement of each metric, web first.
+fn measurements(status: &Value) -> Vec<&Value> {
+    status["metricResults"]
+        .as_array()
+        .expect("metric results")
+        .iter()
+        .map(|m| &m["measurements"][0])
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metric_providers_verify_certificates_unless_the_ca_is_given_or_insecure_is_set() {
+    let ca = TestCa::new("metrics");
+    let other = TestCa::new("other");
+    let asked = Arc::new(AtomicUsize::new(0));
+    let server = metrics_server(&ca, asked.clone()).await;
+    let base = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = ca.bundle(dir.path(), "metrics-ca.pem");
+    let other_bundle = other.bundle(dir.path(), "other-ca.pem");
+    let flag = |path: &std::path::Path| vec!["--ca-bundle".to_owned(), path.display().to_string()];
+
+    // Nothing trusts the CA: both measurements are Errors naming the
+    // server, why, and the cure, and nothing of the URL's path and query
+    // (where tokens live) nor of the headers. A bundle of another CA
+    // changes nothing.
+    for (name, extra) in [("untrusted", vec![]), ("other-ca", flag(&other_bundle))] {
+        let (code, status, printed) =
+            conductor_analyze(dir.path(), name, &template(name, &base, ""), &extra, &[]).await;
+        assert_eq!(
+            (code, status["phase"].as_str()),
+            (1, Some("Error")),
+            "{name}: {printed}"
+        );
+        for measurement in measurements(&status) {
+            assert_eq!(measurement["phase"], "Error", "{name}: {measurement:#}");
+            let message = measurement["message"].as_str().unwrap_or_default();
+            assert!(
+                message.starts_with(&format!(
+                    "TLS certificate verification failed for {}: its certificate is not signed by a trusted CA",
+                    server.addr
+                )) && message.ends_with("trust its CA with --ca-bundle (CONDUCTOR_CA_BUNDLE)"),
+                "{name}: {message}"
+            );
+            assert!(
+                !message.contains("s3cr3t") && !message.contains("/rate"),
+                "{name}: {message}"
+            );
+        }
+    }
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        0,
+        "an untrusted server was sent a request"
+    );
+
+    // The CA bundle, from the environment as the chart sets it: both pass,
+    // verified.
+    let (code, status, printed) = conductor_analyze(
+        dir.path(),
+        "trusted",
+        &template("trusted", &base, ""),
+        &[],
+        &[("CONDUCTOR_CA_BUNDLE", &bundle.display().to_string())],
+    )
+    .await;
+    assert_eq!(
+        (code, status["phase"].as_str()),
+        (0, Some("Successful")),
+        "{printed}"
+    );
+    for measurement in measurements(&status) {
+        assert_eq!(measurement["phase"], "Successful", "{measurement:#}");
+        assert_eq!(measurement["message"], Value::Null, "{measurement:#}");
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+
+    // `insecure: true`, as Argo writes it, and no bundle: both pass, and
+    // each measurement records that the certificate was not verified.
+    let (code, status, printed) = conductor_analyze(
+        dir.path(),
+        "insecure",
+        &template("insecure", &base, "          insecure: true\n"),
+        &[],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (code, status["phase"].as_str()),
+        (0, Some("Successful")),
+        "{printed}"
+    );
+    let values: Vec<(&Value, &Value)> = measurements(&status)
+        .iter()
+        .map(|m| (&m["value"], &m["message"]))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (&Value::from("0.01"), &Value::from(UNVERIFIED)),
+            (&Value::from("[0.02]"), &Value::from(UNVERIFIED)),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ca_bundle_that_cannot_be_used_stops_the_command_before_it_measures() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.yaml");
+    std::fs::write(&file, template("t", "https://127.0.0.1:9", "")).unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    for (bundle, expected) in [
+        (
+            dir.path().join("missing.pem"),
+            format!(
+                "--ca-bundle: cannot read the CA bundle {}",
+                dir.path().join("missing.pem").display()
+            ),
+        ),
+        (
+            empty.clone(),
+            format!(
+                "--ca-bundle: the CA bundle {} holds no PEM certificate",
+                empty.display()
+            ),
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_conductor"))
+            .args(["analyze", "--output", "json", "--ca-bundle"])
+            .arg(&bundle)
+            .arg(&file)
+            .output()
+            .expect("run conductor");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&expected), "{stderr}");
+        assert!(output.stdout.is_empty(), "measured anyway");
+    }
+}
+
+/// A webhook target answering 200, counting what it got.
+async fn receiver(ca: &TestCa, count: Arc<AtomicUsize>) -> servers::Stub {
+    ca.stub(handler(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+        async { Response::new(200, "ok") }
+    }))
+    .await
+}
+
+/// A deploy's webhooks verify certificates too: with the bundle of one CA,
+/// the target it signed gets every message and the target another CA
+/// signed gets none, the report saying why, at once (no retries), without
+/// the URL.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_verify_certificates_and_trust_the_ca_bundle() {
+    let trusted_ca = TestCa::new("hooks");
+    let untrusted_ca = TestCa::new("stranger");
+    let received = Arc::new(AtomicUsize::new(0));
+    let trusted = receiver(&trusted_ca, received.clone()).await;
+    let strangers = Arc::new(AtomicUsize::new(0));
+    let untrusted = receiver(&untrusted_ca, strangers.clone()).await;
+
+    let mut fleet = fleet::Fleet::start().await;
+    let bundle = trusted_ca.bundle(fleet.dir(), "hooks-ca.pem");
+    fleet.set_env("CONDUCTOR_CA_BUNDLE", &bundle.display().to_string());
+    fleet.set_env("TRUSTED_HOOK", &format!("{}/hook/s3cr3t", trusted.url()));
+    fleet.set_env(
+        "UNTRUSTED_HOOK",
+        &format!("{}/hook/s3cr3t", untrusted.url()),
+    );
+    fleet.notify(
+        "\
+- name: trusted
+  type: webhook
+  urlFrom: {env: TRUSTED_HOOK}
+- name: untrusted
+  type: webhook
+  urlFrom: {env: UNTRUSTED_HOOK}
+  events: [finished]
+",
+    );
+    let release = fleet.commit("first release");
+    let run = fleet.deploy(&release, &["--output", "json"]).expect(0);
+    let report: Value = serde_json::from_str(&run.stdout()).expect("one JSON document");
+    let deliveries = report["notifications"].as_array().expect("deliveries");
+    let of = |target: &str| -> Vec<&Value> {
+        deliveries
+            .iter()
+            .filter(|d| d["target"] == target)
+            .collect()
+    };
+    let trusted_outcomes: Vec<&Value> = of("trusted").iter().map(|d| &d["outcome"]).collect();
+    assert_eq!(
+        trusted_outcomes, ["delivered"; 4],
+        "started, two waves, finished: {report:#}"
+    );
+    assert_eq!(received.load(Ordering::SeqCst), 4);
+    let refused = of("untrusted");
+    assert_eq!(refused.len(), 1, "{report:#}");
+    assert_eq!(refused[0]["outcome"], "failed", "{report:#}");
+    assert_eq!(refused[0]["attempts"], 1, "not retried: {report:#}");
+    assert_eq!(
+        refused[0]["detail"].as_str().unwrap_or_default(),
+        format!(
+            "not sent: TLS certificate verification failed for {}: its certificate is not \
+             signed by a trusted CA (self-signed, or a private CA); trust its CA with \
+             --ca-bundle (CONDUCTOR_CA_BUNDLE)",
+            untrusted.addr
+        )
+    );
+    assert_eq!(strangers.load(Ordering::SeqCst), 0);
+    assert!(!run.all().contains("s3cr3t"), "{}", run.all());
+}
