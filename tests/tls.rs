@@ -1,5 +1,5 @@
 //! Certificates are verified by default, for metric providers (through
-//! `conductor analyze`, as the controller measures) and for a deploy's
+//! `conductor analyze` and through the operator) and for a deploy's
 //! webhooks (through `conductor deploy`): HTTPS servers on loopback whose
 //! certificate a CA minted for the test signed, as a company's private CA
 //! would. Untrusted, the measurement is an Error naming the server and the
@@ -7,6 +7,8 @@
 //! pass; `insecure: true` passes too, and the measurement says it was not
 //! verified.
 
+#[path = "support/cluster.rs"]
+mod cluster;
 #[path = "support/common.rs"]
 mod common;
 #[path = "support/fleet.rs"]
@@ -21,7 +23,11 @@ mod tls;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde_json::Value;
+use cluster::{Cluster, phase, wait_for};
+use conductor::crd::analysis::AnalysisTemplate;
+use conductor::crd::rollout::Rollout;
+use k8s_openapi::api::core::v1::Service;
+use serde_json::{Value, json};
 use servers::{Request, Response, conductor_analyze, handler};
 use tls::TestCa;
 
@@ -293,4 +299,116 @@ async fn webhooks_verify_certificates_and_trust_the_ca_bundle() {
     );
     assert_eq!(strangers.load(Ordering::SeqCst), 0);
     assert!(!run.all().contains("s3cr3t"), "{}", run.all());
+}
+
+/// A rollout `name` on `image` whose one step after 50% is an analysis
+/// of `template`.
+fn rollout(name: &str, image: &str, template: &str) -> Value {
+    json!({
+        "apiVersion": "conductor.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": { "name": name },
+        "spec": {
+            "replicas": 2,
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{ "name": "app", "image": image }] }
+            },
+            "strategy": { "canary": {
+                "stableService": format!("{name}-stable"),
+                "canaryService": format!("{name}-canary"),
+                "steps": [
+                    { "setWeight": 50 },
+                    { "analysis": { "templates": [{ "templateName": template }] } }
+                ]
+            } }
+        }
+    })
+}
+
+/// The controller, given the bundle of one CA, measures a server that CA
+/// signed and promotes; a server another CA signed is an Error naming
+/// it, and the release aborts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_trusts_its_ca_bundle_and_aborts_on_a_certificate_it_does_not() {
+    let ca = TestCa::new("metrics");
+    let stranger = TestCa::new("stranger");
+    let asked = Arc::new(AtomicUsize::new(0));
+    let trusted = metrics_server(&ca, asked.clone()).await;
+    let untrusted = metrics_server(&stranger, asked.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start("tls").await;
+    let _controller = cluster
+        .controller_trusting("replica-a", Some(ca.bundle(dir.path(), "ca.pem")))
+        .await;
+    for (name, server) in [("trusted", &trusted), ("untrusted", &untrusted)] {
+        cluster
+            .apply::<AnalysisTemplate>(json!({
+                "apiVersion": "conductor.dev/v1alpha1",
+                "kind": "AnalysisTemplate",
+                "metadata": { "name": name },
+                "spec": { "metrics": [{
+                    "name": "error-rate",
+                    "consecutiveErrorLimit": 0,
+                    "successCondition": "result < 0.05",
+                    "provider": { "web": {
+                        "url": format!("{}/rate", server.url()),
+                        "jsonPath": "{$.errorRate}"
+                    } }
+                }] }
+            }))
+            .await;
+    }
+    for role in ["stable", "canary"] {
+        cluster
+            .apply::<Service>(json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": { "name": format!("shop-{role}") },
+                "spec": { "selector": { "app": "shop" }, "ports": [{ "port": 80 }] }
+            }))
+            .await;
+    }
+    let api = cluster.api::<Rollout>();
+    let stable_at = |revision: &'static str| {
+        move |r: &Rollout| {
+            phase(r) == "Healthy"
+                && r.status.as_ref().and_then(|s| s.stable_revision.as_deref()) == Some(revision)
+        }
+    };
+    let limit = std::time::Duration::from_secs(30);
+    let image = |tag: &str| format!("registry.k8s.io/pause:{tag}");
+    cluster
+        .apply::<Rollout>(rollout("shop", &image("3.9"), "trusted"))
+        .await;
+    wait_for(&api, "shop", limit, "healthy on 3.9", stable_at("3.9")).await;
+    cluster
+        .apply::<Rollout>(rollout("shop", &image("3.10"), "trusted"))
+        .await;
+    wait_for(&api, "shop", limit, "promoted to 3.10", stable_at("3.10")).await;
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "one verified measurement");
+
+    cluster
+        .apply::<Rollout>(rollout("shop", &image("3.8"), "untrusted"))
+        .await;
+    let aborted = wait_for(&api, "shop", limit, "aborted", |r| {
+        r.status.as_ref().and_then(|s| s.abort) == Some(true)
+    })
+    .await;
+    let status = aborted.status.unwrap_or_default();
+    let why = status.message.unwrap_or_default();
+    assert!(
+        why.contains(&format!(
+            "TLS certificate verification failed for {}",
+            untrusted.addr
+        )),
+        "{why}"
+    );
+    assert_eq!(status.stable_revision.as_deref(), Some("3.10"));
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "the stranger was never asked"
+    );
 }

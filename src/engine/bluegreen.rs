@@ -278,7 +278,8 @@ fn run(
         phase => {
             keep_run(ctx, &name, kind, hash, analysis);
             if phase == Some(AnalysisPhase::Inconclusive) {
-                hold_inconclusive(ctx, &format!("analysis run {name}"));
+                let why = observed.as_ref().and_then(|r| r.message.as_deref());
+                hold_inconclusive(ctx, &format!("analysis run {name}"), why);
             } else {
                 ctx.waiting = Some(format!("waiting for {what} analysis run {name}"));
             }

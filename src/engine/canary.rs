@@ -404,7 +404,8 @@ fn step_analysis(
         phase => {
             keep_run(ctx, &name, RunKind::Step(index), hash, analysis);
             if phase == Some(AnalysisPhase::Inconclusive) {
-                hold_inconclusive(ctx, &format!("analysis run {name}"));
+                let why = run.as_ref().and_then(|r| r.message.as_deref());
+                hold_inconclusive(ctx, &format!("analysis run {name}"), why);
             } else {
                 ctx.waiting = Some(format!(
                     "step {}/{steps}: waiting for analysis run {name}",
@@ -449,7 +450,8 @@ fn background_analysis(ctx: &mut DecisionState, canary: &Canary, hash: &str) -> 
         }
         Some(AnalysisPhase::Inconclusive) => {
             keep_run(ctx, &name, RunKind::Background, hash, analysis);
-            hold_inconclusive(ctx, &format!("analysis run {name}"));
+            let why = run.as_ref().and_then(|r| r.message.as_deref());
+            hold_inconclusive(ctx, &format!("analysis run {name}"), why);
             true
         }
         Some(AnalysisPhase::Successful) => true,

@@ -42,7 +42,8 @@ pub fn walk(
         phase => {
             keep(ctx, &name, index, experiment, (canary_hash, stable_hash));
             if phase == Some(AnalysisPhase::Inconclusive) {
-                hold_inconclusive(ctx, &format!("experiment {name}"));
+                let why = found.as_ref().and_then(|e| e.message.as_deref());
+                hold_inconclusive(ctx, &format!("experiment {name}"), why);
             } else {
                 ctx.waiting = Some(format!(
                     "step {}/{steps}: waiting for experiment {name}",

@@ -239,8 +239,14 @@ pub fn pause_started(
 }
 
 /// An inconclusive run pauses the rollout until a person promotes or aborts.
-/// `what` names the run: `analysis run web-1a2b-0-step2`, `experiment ...`.
-pub fn hold_inconclusive(ctx: &mut DecisionState, what: &str) {
+/// `what` names the run: `analysis run web-1a2b-0-step2`, `experiment ...`;
+/// `why` is the run's own message (which metric, what it measured), shown
+/// in the rollout's status and Event so nobody has to dig for it.
+pub fn hold_inconclusive(ctx: &mut DecisionState, what: &str, why: Option<&str>) {
+    let why = why
+        .filter(|w| !w.trim().is_empty())
+        .map(|w| format!(": {w};"))
+        .unwrap_or_else(|| ":".to_owned());
     let paused = ctx
         .status
         .pause_conditions
@@ -254,10 +260,12 @@ pub fn hold_inconclusive(ctx: &mut DecisionState, what: &str) {
         ctx.event(
             EventType::Warning,
             "AnalysisRunInconclusive",
-            format!("{what} is inconclusive: paused until promoted or aborted"),
+            format!("{what} is inconclusive{why} paused until promoted or aborted"),
         );
     }
-    ctx.waiting = Some(format!("{what} inconclusive: promote to continue or abort"));
+    ctx.waiting = Some(format!(
+        "{what} inconclusive{why} promote to continue or abort"
+    ));
 }
 
 /// The Progressing condition's `lastUpdateTime`: when the rollout last moved.

@@ -155,6 +155,16 @@ impl Cluster {
 
     /// Starts `conductor controller` for this namespace as `identity`.
     pub async fn controller(&self, identity: &str) -> ControllerProcess {
+        self.controller_trusting(identity, None).await
+    }
+
+    /// The same, its metric providers also trusting the CAs of the PEM
+    /// file `ca_bundle` (`--ca-bundle`).
+    pub async fn controller_trusting(
+        &self,
+        identity: &str,
+        ca_bundle: Option<std::path::PathBuf>,
+    ) -> ControllerProcess {
         let options = Options {
             namespace: Some(self.namespace.clone()),
             metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -167,7 +177,7 @@ impl Cluster {
             }),
             traffic_split_version: Default::default(),
             home_namespace: self.namespace.clone(),
-            ca_bundle: None,
+            ca_bundle,
         };
         let client = self.client_as(identity);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
