@@ -2,9 +2,10 @@
 //! connections trust, and reading answers safely.
 //!
 //! Certificates are always verified, against the system's roots (rustls'
-//! platform verifier: on Linux the system store, `SSL_CERT_FILE` and
-//! `SSL_CERT_DIR` as OpenSSL reads them) plus the CAs of the bundle named by
-//! `--ca-bundle` / `CONDUCTOR_CA_BUNDLE`. Only a metric that says
+//! platform verifier: on Linux the system store, or `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` instead when set) plus the CAs of the bundle named by
+//! `--ca-bundle` / `CONDUCTOR_CA_BUNDLE`, which add to them rather than
+//! replace them. Only a metric that says
 //! `insecure: true`, as in Argo Rollouts, skips verification, and its
 //! measurement says so.
 
