@@ -44,6 +44,13 @@ async fn kubectl_conductor_drives_a_controller_process() {
         panic!("kubectl missing: run `bash scripts/install-tools.sh` first");
     };
     let fake = FakeApi::new();
+    for crd in conductor::crd::all() {
+        fake.insert(
+            ("apiextensions.k8s.io/v1", "customresourcedefinitions"),
+            serde_json::to_value(crd).expect("a CRD"),
+        )
+        .expect("install the CRDs");
+    }
     let _simulator = Simulator::start(&fake);
     let server = fakeapi::serve(fake.clone(), "127.0.0.1:0".parse().expect("addr"))
         .await

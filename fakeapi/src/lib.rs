@@ -9,7 +9,7 @@
 //!                                                   Simulator ◀──┘ (RS/Deployment status, Pods)
 //! ```
 //!
-//! [`FakeApi`] serves any resource path with real REST semantics (create,
+//! [`FakeApi`] serves every resource it knows with real REST semantics (create,
 //! get, list, watch, replace, merge/JSON/apply patch, status and scale
 //! subresources, delete with finalizers and owner cascade) without knowing
 //! the types in advance. Like a real server it also:
@@ -20,7 +20,11 @@
 //!   that would undo another manager's field answer 409 with one
 //!   `FieldManagerConflict` cause per field unless forced;
 //! - answers discovery (`/version`, `/api`, `/apis`, ...) from a table of
-//!   built-in types plus the CustomResourceDefinitions stored at the time;
+//!   built-in types plus the CustomResourceDefinitions stored at the time,
+//!   and serves only those: any other resource path gets the plain-text
+//!   `404 page not found` (no `Status`) of a cluster without the CRD;
+//! - refuses what a real server cannot decode into its types before
+//!   validating: an unparseable resource quantity is a 400 BadRequest;
 //! - authorizes requests: [`FakeApi::deny`] takes access away as a missing
 //!   RBAC grant would (403 Forbidden), and `SelfSubjectAccessReview`s are
 //!   answered by the same rules;
@@ -37,6 +41,7 @@ mod access;
 mod apply;
 mod builtin;
 mod catalog;
+mod decode;
 mod defaults;
 mod discovery;
 mod error;

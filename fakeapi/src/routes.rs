@@ -20,7 +20,7 @@ use crate::shared::{Shared, lock};
 use crate::store::WatchStart;
 use crate::watch::{self, WatchScope};
 use crate::writes::{ApplyRequest, DeleteOptions, UpdateOptions, WritePart};
-use crate::{discovery, patch, review, scale};
+use crate::{catalog, discovery, patch, review, scale};
 
 /// A response carrying a written object.
 pub(crate) fn written(code: u16, object: Arc<Value>) -> Served {
@@ -35,6 +35,9 @@ fn route(shared: &Shared, req: &Incoming<'_>) -> Result<Served, ApiError> {
     let Some(path) = RequestPath::parse(req.path) else {
         return Ok((discovery::handle(shared, req.method, req.path)?, None));
     };
+    if !catalog::serves(&shared.lock(), &path.key) {
+        return Ok((response::page_not_found(), None));
+    }
     if path.key == review_key() && path.name.is_none() && *req.method == Method::POST {
         let rules = lock(&shared.denied);
         let answer = review::review(&rules, req.identity, parse_json(&req.body)?)?;

@@ -280,7 +280,10 @@ fn run(
             if phase == Some(AnalysisPhase::Inconclusive) {
                 hold_inconclusive(ctx, &name);
             } else {
-                ctx.waiting = Some(format!("waiting for {what} analysis run {name}"));
+                ctx.waiting = Some(format!(
+                    "waiting for {what} analysis run {name}{}",
+                    lifecycle::run_waits_for(observed.as_ref())
+                ));
             }
             Some(false)
         }

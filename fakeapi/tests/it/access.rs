@@ -36,7 +36,7 @@ async fn may(client: Client, verb: &str, group: &str, resource: &str, ns: &str) 
 
 #[tokio::test]
 async fn denied_requests_are_forbidden_like_rbac() {
-    let fake = fakeapi::FakeApi::new();
+    let fake = crate::common::fake_with_rollouts();
     let ci = fake.client_as("ci");
     let shop =
         || kube::Api::namespaced_with(ci.clone(), "shop", &crate::common::rollout_resource());

@@ -9,11 +9,13 @@ use kube::{Api, Client, ResourceExt};
 
 use super::lookups::{Lookups, revision_label};
 use super::owned_replica_set::OwnedReplicaSet;
-use super::{HASH_LABEL, KubeError};
+use super::{HASH_LABEL, KubeError, Target};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
-use crate::engine::{AnalysisRunState, Observed, PodState, ReplicaSetState, Request};
+use crate::engine::{
+    AnalysisRunState, MissingReference, Observed, PodState, ReplicaSetState, Request,
+};
 
 /// The workload template the rollout asks for now (from `spec.template` or
 /// the `workloadRef` Deployment), and its identity.
@@ -38,7 +40,8 @@ pub struct Workload {
 }
 
 /// Resolves the template from `spec.template` or the `workloadRef`
-/// Deployment. `KubeError::Spec` is a problem with the spec, for the user.
+/// Deployment. `KubeError::Spec` is a problem with the spec, for the user;
+/// `KubeError::Missing` a Deployment to wait for.
 pub async fn workload_template(
     lookups: &Lookups,
     rollout: &Rollout,
@@ -72,11 +75,12 @@ pub async fn workload_template(
     }
     let namespace = rollout.namespace().unwrap_or_default();
     let Some(deployment) = lookups.deployment(&namespace, &reference.name).await? else {
-        return Err(SpecProblem::new(
-            "spec.workloadRef",
-            format!("Deployment {} not found in {namespace}", reference.name),
-        )
-        .into());
+        return Err(KubeError::Missing(MissingReference {
+            field: "spec.workloadRef.name".into(),
+            kind: "Deployment".into(),
+            namespace: Some(namespace),
+            name: reference.name.clone(),
+        }));
     };
     if !deployment.has_spec {
         return Err(SpecProblem::new(
@@ -128,9 +132,13 @@ pub async fn pods(
     if rollout.spec.restart_at.is_none() || hashes.is_empty() {
         return Ok(Vec::new());
     }
-    let api: Api<Pod> = Api::namespaced(client.clone(), &rollout.namespace().unwrap_or_default());
+    let namespace = rollout.namespace().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let selector = format!("{HASH_LABEL} in ({})", hashes.join(","));
-    let list = api.list(&ListParams::default().labels(&selector)).await?;
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| KubeError::from_request(e, Target::new("list", "Pod", &namespace, "")))?;
     Ok(list
         .items
         .iter()
@@ -193,5 +201,6 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
             .template
             .and_then(|t| t.workload.as_ref())
             .map(|w| w.replicas),
+        blocker: None,
     }
 }

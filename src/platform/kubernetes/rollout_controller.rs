@@ -24,11 +24,12 @@ use super::lookups::Lookups;
 use super::metrics::Metrics;
 use super::observe::{self, Inputs, WorkloadTemplate};
 use super::owned_replica_set::OwnedReplicaSet;
+use super::waiters::{Awaited, Waiters};
 use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, replica_sets, requests, routers, writes};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{Rollout, RolloutStatus};
-use crate::engine::{self, Decision, EventType, Observed};
+use crate::engine::{self, Blocker, Decision, EventType, Observed, Refusal, RefusalReason};
 
 const NAME: &str = "rollout";
 /// Re-decide this often even when nothing changes: clocks (pauses,
@@ -46,6 +47,8 @@ pub struct RolloutControllerState {
     pub templates: Templates,
     pub events: Events,
     pub metrics: Arc<Metrics>,
+    /// The rollouts waiting for an object, reconciled when it comes.
+    pub waiters: Waiters,
 }
 
 /// Watches owned objects (only those carrying our label) into an index
@@ -98,7 +101,7 @@ pub fn controller(
     impl std::future::Future<Output = ()>,
 ) {
     let (store, rollouts) = cache::reflect(rollouts);
-    let (named, deployments) = ctx.lookups.watches(namespace);
+    let (named, deployments) = ctx.lookups.watches(namespace, &ctx.waiters);
     let naming = store.clone();
     // A Rollout reconciled before its ReplicaSets and AnalysisRuns are
     // listed could only fail (NotSynced) and retry: at 10,000 Rollouts
@@ -126,6 +129,8 @@ pub fn controller(
         .watches_stream(deployments, move |deployment| {
             rollouts_naming(&naming, &deployment)
         })
+        // A rollout waiting for an object goes again when it comes.
+        .reconcile_on(ctx.waiters.due())
         .graceful_shutdown_on(shutdown);
     let stream = controller
         .run(reconcile, error_policy, ctx)
@@ -205,12 +210,16 @@ async fn reconcile_inner(
     let uid = rollout.uid().unwrap_or_default();
     let namespace = rollout.namespace().unwrap_or_default();
     let status = rollout.status.clone().unwrap_or_default();
+    let mut blocker = None;
 
     // Read.
     let (template, mut problem) = match observe::workload_template(&ctx.lookups, rollout).await {
         Ok(template) => (Some(template), None),
         Err(KubeError::Spec(problem)) => (None, Some(problem)),
-        Err(error) => return Err(error),
+        Err(error) => {
+            blocker = Some(blocked_by(error)?);
+            (None, None)
+        }
     };
     let (request, request_value) = match requests::pending(rollout) {
         Ok(Some((request, value))) => (Some(request), Some(value)),
@@ -222,7 +231,13 @@ async fn reconcile_inner(
     };
     let owned_sets = ctx.replica_sets.owned_by(&uid);
     let owned_runs = ctx.analysis_runs.owned_by(&uid);
-    let pods = observe::pods(&ctx.client, rollout, &owned_sets).await?;
+    let pods = match observe::pods(&ctx.client, rollout, &owned_sets).await {
+        Ok(pods) => pods,
+        Err(error) => {
+            blocker.get_or_insert(blocked_by(error)?);
+            Vec::new()
+        }
+    };
     let mut observed = observe::observed(Inputs {
         rollout,
         template: template.as_ref(),
@@ -233,6 +248,17 @@ async fn reconcile_inner(
         request,
     });
     observed.problem = problem.or_else(|| ctx.templates.unsupported(&namespace, &rollout.spec));
+    // Dereference: what the traffic goes through must be there before
+    // anything is decided, or the rollout waits for it.
+    if blocker.is_none() && observed.problem.is_none() {
+        blocker = match routers::first_missing(&ctx.lookups, rollout).await {
+            Ok(missing) => missing.map(|m| (Blocker::Missing(m), None)),
+            Err(error) => Some(blocked_by(error)?),
+        };
+    }
+    let (blocker, awaited) = blocker.unzip();
+    let mut awaited = awaited.flatten();
+    observed.blocker = blocker;
     let mut spec = rollout.spec.clone();
     if let Some(template) = &template
         && spec.workload_ref.is_some()
@@ -246,47 +272,47 @@ async fn reconcile_inner(
 
     // Apply.
     let mut writes = 0;
-    if let (Some(template), None) = (&template, &observed.problem) {
-        writes += replica_sets::apply(
-            &ctx.lookups,
-            &ctx.client,
+    if let (Some(template), None, None) = (&template, &observed.problem, &decision.blocker) {
+        match apply(
+            ctx,
             rollout,
             template,
             &observed,
-            &decision.desired,
+            &decision,
             &owned_sets,
-        )
-        .await?;
-        // A spec problem from the router still lets the analysis runs be
-        // made; any other failure stops here and is retried.
-        let routed =
-            match routers::apply(&ctx.lookups, &ctx.client, rollout, &decision.desired).await {
-                Err(KubeError::Spec(problem)) => Err(problem),
-                other => Ok(other?),
-            };
-        let analysed = match analysis_runs::apply(
-            &ctx.client,
-            &ctx.templates,
-            rollout,
-            &observed,
-            &decision.desired,
             &owned_runs,
         )
         .await
         {
-            Err(KubeError::Spec(problem)) => Err(problem),
-            other => Ok(other?),
-        };
-        match routed.and_then(|r| analysed.map(|a| r + a)) {
             Ok(n) => writes += n,
-            Err(problem) => decision = invalid(&spec, &status, observed.clone(), problem, now),
+            Err(KubeError::Spec(problem)) => {
+                decision = invalid(&spec, &status, observed.clone(), problem, now);
+            }
+            Err(error) => {
+                let (blocker, object) = blocked_by(error)?;
+                awaited = object;
+                observed.blocker = Some(blocker);
+                decision = engine::decide(&spec, &status, &observed, now);
+            }
         }
-        writes += side_effects(ctx, rollout, template, &decision).await?;
     }
+    let waiting_for = match &decision.blocker {
+        Some(Blocker::Missing(missing)) => Some((
+            missing.kind.clone(),
+            missing.namespace.clone().unwrap_or_default(),
+            missing.name.clone(),
+        )),
+        Some(Blocker::Refused(_)) => awaited,
+        None => None,
+    };
+    let reference = ObjectRef::<CachedRollout>::new(&rollout.name_any()).within(&namespace);
+    ctx.waiters.wait(&reference, waiting_for);
 
     // Status.
     let mut next = decision.status.clone();
-    if request_value.is_some() {
+    // A request is acknowledged once acted on: a blocked rollout acts on
+    // none, and keeps it for when it can.
+    if request_value.is_some() && decision.blocker.is_none() {
         next.last_request = request_value;
     }
     if rollout.status.as_ref() != Some(&next) {
@@ -304,6 +330,85 @@ async fn reconcile_inner(
         Duration::from_millis(ms.unsigned_abs()).min(RESYNC)
     });
     Ok(Action::requeue(requeue))
+}
+
+/// What holds a rollout when `error` is a missing object or a refused
+/// request, with the object to watch for, if any; any other error is
+/// passed on, to retry.
+fn blocked_by(error: KubeError) -> Result<(Blocker, Option<Awaited>), KubeError> {
+    match error {
+        KubeError::Missing(missing) => Ok((Blocker::Missing(missing), None)),
+        KubeError::Refused(refused) => {
+            let reason = if refused.not_served() {
+                RefusalReason::ApiNotServed
+            } else if refused.verb == "create" && refused.kind == "ReplicaSet" {
+                RefusalReason::ReplicaSetCreateError
+            } else {
+                RefusalReason::ApiRefused
+            };
+            // An object of an API not served yet is watched for: its
+            // watch lists it once the API is installed.
+            let awaited = (refused.not_served() && refused.verb == "get").then(|| {
+                (
+                    refused.kind.clone(),
+                    refused.namespace.clone(),
+                    refused.name.clone(),
+                )
+            });
+            warn!(%refused, "request refused");
+            let refusal = Refusal {
+                reason,
+                message: refused.to_string(),
+            };
+            Ok((Blocker::Refused(refusal), awaited))
+        }
+        other => Err(other),
+    }
+}
+
+/// Makes the decision real: ReplicaSets, then traffic, then analysis
+/// runs, then pod restarts and the `workloadRef` Deployment. A spec
+/// problem from the router still lets the analysis runs be made.
+async fn apply(
+    ctx: &RolloutControllerState,
+    rollout: &Rollout,
+    template: &WorkloadTemplate,
+    observed: &Observed,
+    decision: &Decision,
+    owned_sets: &[Arc<OwnedReplicaSet>],
+    owned_runs: &[Arc<AnalysisRun>],
+) -> Result<usize, KubeError> {
+    let desired = &decision.desired;
+    let mut writes = replica_sets::apply(
+        &ctx.lookups,
+        &ctx.client,
+        rollout,
+        template,
+        observed,
+        desired,
+        owned_sets,
+    )
+    .await?;
+    let routed = match routers::apply(&ctx.lookups, &ctx.client, rollout, desired).await {
+        Err(KubeError::Spec(problem)) => Err(problem),
+        other => Ok(other?),
+    };
+    let analysed = match analysis_runs::apply(
+        &ctx.client,
+        &ctx.templates,
+        rollout,
+        observed,
+        desired,
+        owned_runs,
+    )
+    .await
+    {
+        Err(KubeError::Spec(problem)) => Err(problem),
+        other => Ok(other?),
+    };
+    writes += routed.and_then(|r| analysed.map(|a| r + a))?;
+    writes += side_effects(ctx, rollout, template, decision).await?;
+    Ok(writes)
 }
 
 fn invalid(

@@ -214,6 +214,7 @@ impl LocalPlatform {
             requests: Vec::new(),
             problem: None,
             workload_replicas: None,
+            blocker: None,
         }
     }
 
