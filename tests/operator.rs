@@ -11,9 +11,7 @@ mod servers;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use clap::Parser;
 use cluster::{Cluster, ControllerProcess, phase, wait_for};
-use conductor::cli::rollout as rollout_cli;
 use conductor::crd::analysis::{AnalysisPhase, AnalysisRun};
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::{
@@ -114,18 +112,9 @@ async fn selector_hash(cluster: &Cluster, service: &str) -> Option<String> {
 /// (if any) is among them (or the limit passed): the controller publishes Events
 /// just after the status write a test waits for.
 async fn event_reasons(cluster: &Cluster, name: &str, awaited: Option<&str>) -> Vec<String> {
-    let events: Api<Event> = cluster.api();
     let start = tokio::time::Instant::now();
     loop {
-        let mut list: Vec<Event> = events
-            .list(&ListParams::default())
-            .await
-            .expect("list events")
-            .items
-            .into_iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-            .collect();
-        list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+        let list = cluster.events_about(name).await;
         let reasons: Vec<String> = list.into_iter().filter_map(|e| e.reason).collect();
         if awaited.is_none_or(|a| reasons.iter().any(|r| r == a)) || start.elapsed() > LIMIT {
             return reasons;
@@ -150,16 +139,7 @@ async fn events_settled(cluster: &Cluster, name: &str) {
 
 /// Runs `conductor rollout <args>` as typed, parsed by the real CLI.
 async fn cli(cluster: &Cluster, args: &[&str]) -> (u8, String) {
-    let line = ["conductor", "rollout"].iter().chain(args);
-    let parsed = conductor::cli::Cli::try_parse_from(line).expect("the command parses");
-    let conductor::cli::Command::Rollout { action, .. } = parsed.command else {
-        unreachable!("`conductor rollout` parses as the rollout command");
-    };
-    let mut out = Vec::new();
-    let code = rollout_cli::execute(cluster.client(), &cluster.namespace, action, &mut out)
-        .await
-        .expect("the command runs");
-    (code, String::from_utf8_lossy(&out).into_owned())
+    cluster.cli(args).await
 }
 
 fn current_step(r: &Rollout) -> Option<i32> {

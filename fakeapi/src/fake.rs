@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::path::ResourceKey;
 use crate::selector::Filter;
 use crate::service::FakeService;
-use crate::shared::{AuditEntry, Fault, Shared, lock};
+use crate::shared::{AuditEntry, Fault, RequestCounter, Shared, lock};
 use crate::store::DEFAULT_HISTORY;
 
 /// An in-process Kubernetes API server. Clones share the same state.
@@ -90,6 +90,18 @@ impl FakeApi {
     /// Every HTTP request received so far, reads and watches included.
     pub fn request_count(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Counts from now on every request (reads and watches too) whose path
+    /// and query contain `path_contains`: how often a client asks for one
+    /// object, say, without keeping every request.
+    pub fn count_requests(&self, path_contains: &str) -> RequestCounter {
+        let counter = RequestCounter {
+            path_contains: path_contains.into(),
+            count: Arc::default(),
+        };
+        lock(&self.shared.counters).push(counter.clone());
+        counter
     }
 
     /// Creates an object without HTTP, keeping any `.status` it carries. The

@@ -75,4 +75,4 @@ pub use path::ResourceKey;
 pub use response::ResponseBody;
 pub use serve::{Server, serve, write_kubeconfig};
 pub use service::FakeService;
-pub use shared::{AuditEntry, Fault};
+pub use shared::{AuditEntry, Fault, RequestCounter};

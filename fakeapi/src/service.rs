@@ -62,6 +62,11 @@ async fn serve(
         .uri
         .path_and_query()
         .map_or_else(|| path.clone(), |pq| pq.as_str().to_string());
+    for counter in lock(&shared.counters).iter() {
+        if path_and_query.contains(&*counter.path_contains) {
+            counter.count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     let query = Query::parse(parts.uri.query());
     let field_manager = query.get("fieldManager").map(str::to_string);
     let (res, object) = match body.collect().await {

@@ -52,6 +52,21 @@ pub struct AuditEntry {
     pub object: Option<Arc<Value>>,
 }
 
+/// Counts the requests whose path and query contain a string, from when
+/// it was made: see [`crate::FakeApi::count_requests`].
+#[derive(Debug, Clone)]
+pub struct RequestCounter {
+    pub(crate) path_contains: Arc<str>,
+    pub(crate) count: Arc<AtomicU64>,
+}
+
+impl RequestCounter {
+    /// Requests counted so far.
+    pub fn get(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Shared {
     store: Mutex<Store>,
@@ -59,6 +74,7 @@ pub(crate) struct Shared {
     pub audit: Mutex<Vec<AuditEntry>>,
     pub denied: Mutex<Vec<AccessRule>>,
     pub requests: AtomicU64,
+    pub counters: Mutex<Vec<RequestCounter>>,
     pub drop_watches: watch::Sender<u64>,
     pub snapshots: Mutex<Snapshots>,
 }
@@ -72,6 +88,7 @@ impl Shared {
             audit: Mutex::new(Vec::new()),
             denied: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
+            counters: Mutex::new(Vec::new()),
             drop_watches: watch::channel(0).0,
             snapshots: Mutex::new(Snapshots::default()),
         }

@@ -14,8 +14,11 @@ use conductor::platform::kubernetes::leader::LeaseConfig;
 use fakeapi::FakeApi;
 use fakeapi::simulator::Simulator;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -151,6 +154,37 @@ impl Cluster {
         )
         .await
         .expect("apply");
+    }
+
+    /// Runs `conductor rollout <args>` as typed, parsed by the real CLI.
+    pub async fn cli(&self, args: &[&str]) -> (u8, String) {
+        use clap::Parser;
+        let line = ["conductor", "rollout"].iter().chain(args);
+        let parsed = conductor::cli::Cli::try_parse_from(line).expect("the command parses");
+        let conductor::cli::Command::Rollout { action, .. } = parsed.command else {
+            unreachable!("`conductor rollout` parses as the rollout command");
+        };
+        let mut out = Vec::new();
+        let code =
+            conductor::cli::rollout::execute(self.client(), &self.namespace, action, &mut out)
+                .await
+                .expect("the command runs");
+        (code, String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// The Events about the object `name`, oldest first.
+    pub async fn events_about(&self, name: &str) -> Vec<Event> {
+        let mut events: Vec<Event> = self
+            .api::<Event>()
+            .list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect();
+        events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+        events
     }
 
     /// Starts `conductor controller` for this namespace as `identity`.

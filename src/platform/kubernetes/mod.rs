@@ -172,10 +172,15 @@ impl Refused {
         };
         let what = format!("{} {}{place}", self.kind, self.name);
         if self.not_served() {
+            let answer = if self.message.is_empty() {
+                self.code.to_string()
+            } else {
+                self.message.clone()
+            };
             format!(
-                "cannot {} {what}: the API server does not serve {} objects \
-                 ({} {}); is their CRD installed?",
-                self.verb, self.kind, self.code, self.message
+                "cannot {} {what}: the API server does not serve {} objects ({answer}); \
+                 is their CRD installed?",
+                self.verb, self.kind
             )
         } else {
             format!(

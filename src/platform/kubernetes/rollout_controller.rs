@@ -297,9 +297,15 @@ async fn reconcile_inner(
         }
     }
     let waiting_for = match &decision.blocker {
+        // The engine names an AnalysisTemplate without a namespace: it is
+        // the rollout's (a ClusterAnalysisTemplate has none).
         Some(Blocker::Missing(missing)) => Some((
             missing.kind.clone(),
-            missing.namespace.clone().unwrap_or_default(),
+            match (&missing.namespace, missing.kind.as_str()) {
+                (Some(namespace), _) => namespace.clone(),
+                (None, "ClusterAnalysisTemplate") => String::new(),
+                (None, _) => namespace.clone(),
+            },
             missing.name.clone(),
         )),
         Some(Blocker::Refused(_)) => awaited,
