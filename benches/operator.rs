@@ -197,7 +197,7 @@ fn replica_set(owner: &Value, tag: &str, revision: u64, replicas: i32) -> Result
 /// A fake API server serving Conductor's kinds, as a cluster with its
 /// CRDs installed (a resource without one is `404 page not found`).
 fn fake_with_crds() -> Result<FakeApi, BoxError> {
-    let fake = fake_with_crds()?;
+    let fake = FakeApi::new();
     for crd in conductor::crd::all() {
         fake.insert(
             ("apiextensions.k8s.io/v1", "customresourcedefinitions"),

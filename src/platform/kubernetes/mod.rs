@@ -111,11 +111,11 @@ pub enum KubeError {
     /// The spec names an object that is not there (yet): the rollout
     /// waits for it.
     #[error("{0}")]
-    Missing(crate::engine::MissingReference),
+    Missing(Box<crate::engine::MissingReference>),
     /// The API server refused a request: the rollout says so and retries
     /// with backoff.
     #[error(transparent)]
-    Refused(#[from] Refused),
+    Refused(Box<Refused>),
 }
 
 /// What a request was for, to name it if the API server refuses it.
@@ -208,7 +208,7 @@ impl KubeError {
     /// the API server refused it, else as it is.
     pub fn from_request(error: kube::Error, target: Target<'_>) -> Self {
         match &error {
-            kube::Error::Api(status) if is_refusal(&error) => Self::Refused(Refused {
+            kube::Error::Api(status) if is_refusal(&error) => Self::Refused(Box::new(Refused {
                 verb: target.verb,
                 kind: target.kind.to_owned(),
                 namespace: target.namespace.to_owned(),
@@ -216,7 +216,7 @@ impl KubeError {
                 code: status.code,
                 reason: status.reason.clone(),
                 message: status.message.clone(),
-            }),
+            })),
             _ => Self::Api(error),
         }
     }

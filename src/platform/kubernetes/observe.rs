@@ -75,12 +75,12 @@ pub async fn workload_template(
     }
     let namespace = rollout.namespace().unwrap_or_default();
     let Some(deployment) = lookups.deployment(&namespace, &reference.name).await? else {
-        return Err(KubeError::Missing(MissingReference {
+        return Err(KubeError::Missing(Box::new(MissingReference {
             field: "spec.workloadRef.name".into(),
             kind: "Deployment".into(),
             namespace: Some(namespace),
             name: reference.name.clone(),
-        }));
+        })));
     };
     if !deployment.has_spec {
         return Err(SpecProblem::new(

@@ -343,7 +343,7 @@ async fn reconcile_inner(
 /// passed on, to retry.
 fn blocked_by(error: KubeError) -> Result<(Blocker, Option<Awaited>), KubeError> {
     match error {
-        KubeError::Missing(missing) => Ok((Blocker::Missing(missing), None)),
+        KubeError::Missing(missing) => Ok((Blocker::Missing(*missing), None)),
         KubeError::Refused(refused) => {
             let reason = if refused.not_served() {
                 RefusalReason::ApiNotServed

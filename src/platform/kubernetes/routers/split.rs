@@ -77,10 +77,10 @@ impl<'a> Split<'a> {
 
 /// The spec names an object that is not there (yet): a wait.
 pub fn missing(field: impl Into<String>, kind: &str, name: &str, namespace: &str) -> KubeError {
-    KubeError::Missing(MissingReference {
+    KubeError::Missing(Box::new(MissingReference {
         field: field.into(),
         kind: kind.to_owned(),
         namespace: Some(namespace.to_owned()),
         name: name.to_owned(),
-    })
+    }))
 }
