@@ -4,7 +4,11 @@
 //! ```text
 //!   watch Rollouts, owned ReplicaSets and AnalysisRuns (index), and the
 //!   Services, routers' objects, Deployments rollouts name (lookups)
-//!     └─▶ reconcile: read ─▶ validate + decide (engine) ─▶ apply (writes) ─▶ status + Events
+//!     └─▶ reconcile: read ─▶ dereference (routers::first_missing)
+//!           ─▶ validate + decide (engine) ─▶ apply (writes) ─▶ status + Events
+//!   an object a waiting rollout names appears (waiters) ─▶ reconcile it
+//!   a request refused, an object missing ─▶ the engine holds the rollout,
+//!     visibly, and retries with backoff until the progress deadline
 //!   watch AnalysisRuns
 //!     └─▶ measure what is due (analysis) ─▶ status ─▶ requeue at the next measurement
 //! ```

@@ -4,6 +4,9 @@
 //! by weight and keep its header and mirror routes. Without a router the
 //! split is the replica ratio the ReplicaSets already give.
 //!
+//! Before the decision, `references` looks up every object they will
+//! need, so a missing one is waited for instead of half-applied.
+//!
 //! ```text
 //!   Desired ──▶ services (selectors)
 //!          └──▶ Split (split.rs: the contract) ──▶ nginx     canary Ingresses
