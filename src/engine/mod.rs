@@ -32,6 +32,8 @@ mod canary;
 mod decision;
 mod desired;
 pub mod duration;
+mod experiment_check;
+mod experiment_step;
 mod identity;
 mod lifecycle;
 mod managed_routes;
@@ -55,10 +57,13 @@ pub use blocker::{Blocker, MissingReference, Refusal, RefusalReason};
 use decision::DecisionState;
 pub use decision::{Decision, Event, EventType};
 pub use desired::{
-    Desired, DesiredAnalysisRun, DesiredReplicaSet, DesiredRoute, RouteKind, RunKind,
+    Desired, DesiredAnalysisRun, DesiredExperiment, DesiredReplicaSet, DesiredRoute, RouteKind,
+    RunKind,
 };
 pub use identity::template_replica_set;
-pub use observed::{AnalysisRunState, Observed, PodState, ReplicaSetState, Request};
+pub use observed::{
+    AnalysisRunState, ExperimentState, Observed, PodState, ReplicaSetState, Request,
+};
 pub use outcome::{Outcome, outcome};
 pub use settings::Settings;
 
@@ -113,6 +118,7 @@ pub fn decide(
     ctx.desired
         .analysis_runs
         .sort_by(|a, b| a.name.cmp(&b.name));
+    ctx.desired.experiments.sort_by(|a, b| a.name.cmp(&b.name));
     Decision {
         status: ctx.status,
         desired: ctx.desired,

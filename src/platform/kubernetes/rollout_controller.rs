@@ -25,8 +25,11 @@ use super::metrics::Metrics;
 use super::observe::{self, Inputs, WorkloadTemplate};
 use super::owned_replica_set::OwnedReplicaSet;
 use super::waiters::{Awaited, Waiters};
-use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, replica_sets, requests, routers, writes};
+use super::{
+    HASH_LABEL, KubeError, ROLLOUT_LABEL, experiments, replica_sets, requests, routers, writes,
+};
 use crate::crd::analysis::AnalysisRun;
+use crate::crd::experiment::Experiment;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{Rollout, RolloutStatus};
 use crate::engine::{self, Blocker, Decision, EventType, Observed, Refusal, RefusalReason};
@@ -44,6 +47,7 @@ pub struct RolloutControllerState {
     pub lookups: Lookups,
     pub replica_sets: OwnedIndex<OwnedReplicaSet>,
     pub analysis_runs: OwnedIndex<AnalysisRun>,
+    pub experiments: OwnedIndex<Experiment>,
     pub templates: Templates,
     pub events: Events,
     pub metrics: Arc<Metrics>,
@@ -80,10 +84,12 @@ impl RolloutControllerState {
     /// "none".
     pub fn owned_objects_listed(&self) -> impl Future<Output = ()> + Send + 'static {
         let (replica_sets, runs) = (self.replica_sets.clone(), self.analysis_runs.clone());
+        let experiments = self.experiments.clone();
         let named = self.lookups.listed();
         async move {
             replica_sets.wait_synced().await;
             runs.wait_synced().await;
+            experiments.wait_synced().await;
             named.await;
         }
     }
@@ -93,6 +99,7 @@ pub fn controller(
     rollouts: Api<CachedRollout>,
     owned_replica_sets: Api<ReplicaSet>,
     owned_runs: Api<AnalysisRun>,
+    owned_experiments: Api<Experiment>,
     namespace: Option<&str>,
     ctx: Arc<RolloutControllerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -122,6 +129,11 @@ pub fn controller(
         .owns_stream(owned_stream(
             owned_runs,
             ctx.analysis_runs.clone(),
+            cache::without_managed_fields,
+        ))
+        .owns_stream(owned_stream(
+            owned_experiments,
+            ctx.experiments.clone(),
             cache::without_managed_fields,
         ))
         // A new template in a workloadRef Deployment is a new revision of
@@ -207,6 +219,9 @@ async fn reconcile_inner(
     if !ctx.analysis_runs.synced() {
         return Err(KubeError::NotSynced("AnalysisRun"));
     }
+    if !ctx.experiments.synced() {
+        return Err(KubeError::NotSynced("Experiment"));
+    }
     let uid = rollout.uid().unwrap_or_default();
     let namespace = rollout.namespace().unwrap_or_default();
     let status = rollout.status.clone().unwrap_or_default();
@@ -231,6 +246,7 @@ async fn reconcile_inner(
     };
     let owned_sets = ctx.replica_sets.owned_by(&uid);
     let owned_runs = ctx.analysis_runs.owned_by(&uid);
+    let owned_experiments = ctx.experiments.owned_by(&uid);
     let pods = match observe::pods(&ctx.client, rollout, &owned_sets).await {
         Ok(pods) => pods,
         Err(error) => {
@@ -244,6 +260,7 @@ async fn reconcile_inner(
         replica_sets: &owned_sets,
         pods,
         analysis_runs: &owned_runs,
+        experiments: &owned_experiments,
         known_templates: Some(ctx.templates.known(&namespace)),
         request,
     });
@@ -273,17 +290,12 @@ async fn reconcile_inner(
     // Apply.
     let mut writes = 0;
     if let (Some(template), None, None) = (&template, &observed.problem, &decision.blocker) {
-        match apply(
-            ctx,
-            rollout,
-            template,
-            &observed,
-            &decision,
-            &owned_sets,
-            &owned_runs,
-        )
-        .await
-        {
+        let owned = Owned {
+            sets: &owned_sets,
+            runs: &owned_runs,
+            experiments: &owned_experiments,
+        };
+        match apply(ctx, rollout, template, &observed, &decision, owned).await {
             Ok(n) => writes += n,
             Err(KubeError::Spec(problem)) => {
                 decision = invalid(&spec, &status, observed.clone(), problem, now);
@@ -372,17 +384,24 @@ fn blocked_by(error: KubeError) -> Result<(Blocker, Option<Awaited>), KubeError>
     }
 }
 
+/// What a rollout owns, as the indexes hold it.
+struct Owned<'a> {
+    sets: &'a [Arc<OwnedReplicaSet>],
+    runs: &'a [Arc<AnalysisRun>],
+    experiments: &'a [Arc<Experiment>],
+}
+
 /// Makes the decision real: ReplicaSets, then traffic, then analysis
-/// runs, then pod restarts and the `workloadRef` Deployment. A spec
-/// problem from the router still lets the analysis runs be made.
+/// runs and experiments, then pod restarts and the `workloadRef`
+/// Deployment. A spec problem from the router still lets the analysis
+/// runs and experiments be made.
 async fn apply(
     ctx: &RolloutControllerState,
     rollout: &Rollout,
     template: &WorkloadTemplate,
     observed: &Observed,
     decision: &Decision,
-    owned_sets: &[Arc<OwnedReplicaSet>],
-    owned_runs: &[Arc<AnalysisRun>],
+    owned: Owned<'_>,
 ) -> Result<usize, KubeError> {
     let desired = &decision.desired;
     let mut writes = replica_sets::apply(
@@ -392,7 +411,7 @@ async fn apply(
         template,
         observed,
         desired,
-        owned_sets,
+        owned.sets,
     )
     .await?;
     let routed = match routers::apply(&ctx.lookups, &ctx.client, rollout, desired).await {
@@ -405,13 +424,22 @@ async fn apply(
         rollout,
         observed,
         desired,
-        owned_runs,
+        owned.runs,
     )
     .await
     {
         Err(KubeError::Spec(problem)) => Err(problem),
         other => Ok(other?),
     };
+    writes += experiments::apply(
+        &ctx.client,
+        rollout,
+        template,
+        observed,
+        desired,
+        (owned.sets, owned.experiments),
+    )
+    .await?;
     writes += routed.and_then(|r| analysed.map(|a| r + a))?;
     writes += side_effects(ctx, rollout, template, decision).await?;
     Ok(writes)
