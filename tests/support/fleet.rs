@@ -533,7 +533,7 @@ impl Fleet {
                 );
             }
         }
-        let mut kinds = vec![
+        let kinds = vec![
             ROLLOUTS,
             ANALYSIS_TEMPLATES,
             SERVICES,
@@ -541,10 +541,13 @@ impl Fleet {
             DEPLOYMENTS,
             JOBS,
         ];
-        if routes {
-            kinds.push(ROUTES);
-        }
         for cluster in &mut clusters {
+            // A cluster that does not serve HTTPRoutes answers their watch
+            // `404 page not found`: there is nothing to record.
+            let mut kinds = kinds.clone();
+            if routes && !options.without_routes.contains(&cluster.name.as_str()) {
+                kinds.push(ROUTES);
+            }
             cluster.recorder =
                 Some(Recorder::start(&cluster.client, &cluster.namespace, &kinds).await);
             if !options.without_controller.contains(&cluster.name.as_str()) {

@@ -211,6 +211,7 @@ async fn reconcile_inner(
 ) -> Result<Action, KubeError> {
     if rollout.meta().deletion_timestamp.is_some() {
         // Owner references let the garbage collector remove what it owns.
+        ctx.waiters.wait(&waiter(rollout), None);
         return Ok(Action::await_change());
     }
     if !ctx.replica_sets.synced() {
@@ -308,23 +309,10 @@ async fn reconcile_inner(
             }
         }
     }
-    let waiting_for = match &decision.blocker {
-        // The engine names an AnalysisTemplate without a namespace: it is
-        // the rollout's (a ClusterAnalysisTemplate has none).
-        Some(Blocker::Missing(missing)) => Some((
-            missing.kind.clone(),
-            match (&missing.namespace, missing.kind.as_str()) {
-                (Some(namespace), _) => namespace.clone(),
-                (None, "ClusterAnalysisTemplate") => String::new(),
-                (None, _) => namespace.clone(),
-            },
-            missing.name.clone(),
-        )),
-        Some(Blocker::Refused(_)) => awaited,
-        None => None,
-    };
-    let reference = ObjectRef::<CachedRollout>::new(&rollout.name_any()).within(&namespace);
-    ctx.waiters.wait(&reference, waiting_for);
+    ctx.waiters.wait(
+        &waiter(rollout),
+        awaited_object(&decision, awaited, &namespace),
+    );
 
     // Status.
     let mut next = decision.status.clone();
@@ -348,6 +336,33 @@ async fn reconcile_inner(
         Duration::from_millis(ms.unsigned_abs()).min(RESYNC)
     });
     Ok(Action::requeue(requeue))
+}
+
+fn waiter(rollout: &Rollout) -> ObjectRef<CachedRollout> {
+    ObjectRef::new(&rollout.name_any()).within(&rollout.namespace().unwrap_or_default())
+}
+
+/// The object whose arrival would let the decision's blocked rollout go
+/// on: a missing one, or one of an API not served yet (`refused_read`).
+fn awaited_object(
+    decision: &Decision,
+    refused_read: Option<Awaited>,
+    namespace: &str,
+) -> Option<Awaited> {
+    match decision.blocker.as_ref()? {
+        // The engine names an AnalysisTemplate without a namespace: it is
+        // the rollout's (a ClusterAnalysisTemplate has none).
+        Blocker::Missing(missing) => Some((
+            missing.kind.clone(),
+            match (&missing.namespace, missing.kind.as_str()) {
+                (Some(namespace), _) => namespace.clone(),
+                (None, "ClusterAnalysisTemplate") => String::new(),
+                (None, _) => namespace.to_owned(),
+            },
+            missing.name.clone(),
+        )),
+        Blocker::Refused(_) => refused_read,
+    }
 }
 
 /// What holds a rollout when `error` is a missing object or a refused
