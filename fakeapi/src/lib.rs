@@ -21,9 +21,14 @@
 //!   `FieldManagerConflict` cause per field unless forced;
 //! - answers discovery (`/version`, `/api`, `/apis`, ...) from a table of
 //!   built-in types plus the CustomResourceDefinitions stored at the time;
-//! - authorizes requests: [`FakeApi::deny`] takes access away as a missing
-//!   RBAC grant would (403 Forbidden), and `SelfSubjectAccessReview`s are
-//!   answered by the same rules;
+//! - authorizes requests: once [`FakeApi::enforce_rbac`] is called, by the
+//!   Roles, ClusterRoles and their bindings stored, as the real RBAC
+//!   authorizer does, recording which rule allowed what
+//!   ([`FakeApi::grants`]) and every 403 ([`FakeApi::denials`]);
+//!   [`FakeApi::deny`] takes access away whether RBAC is enforced or not;
+//!   `SelfSubjectAccessReview`s are answered by the same rules. Clients
+//!   authenticate as a [`User`] (in process) or with a bearer token (over
+//!   HTTP);
 //! - fills in the defaults a real server gives workloads' pod templates
 //!   (`restartPolicy`, `dnsPolicy`, `imagePullPolicy`, ...), so what is
 //!   read back differs from what was sent as it does on a cluster;
@@ -35,6 +40,8 @@
 
 mod access;
 mod apply;
+mod authz;
+mod bootstrap;
 mod builtin;
 mod catalog;
 mod defaults;
@@ -48,6 +55,8 @@ mod patch;
 mod path;
 mod prune;
 mod query;
+mod rbac;
+mod record;
 mod request;
 mod response;
 mod review;
@@ -59,6 +68,7 @@ mod service;
 mod shared;
 pub mod simulator;
 mod store;
+mod user;
 mod validation;
 mod watch;
 mod writes;
@@ -67,7 +77,10 @@ pub use access::AccessRule;
 pub use error::{ApiError, StatusCause, StatusDetails};
 pub use fake::FakeApi;
 pub use path::ResourceKey;
+pub use rbac::{RoleId, RoleKind};
+pub use record::{Denial, Grant};
 pub use response::ResponseBody;
 pub use serve::{Server, serve, write_kubeconfig};
 pub use service::FakeService;
 pub use shared::{AuditEntry, Fault};
+pub use user::User;

@@ -1,0 +1,148 @@
+//! Authorizing a request: the [`crate::AccessRule`]s first (they take
+//! access away whatever RBAC says), then, once
+//! [`crate::FakeApi::enforce_rbac`] was called, RBAC over the roles and
+//! bindings stored. Every RBAC decision is recorded: what each user was
+//! allowed and by which rule, and every 403.
+
+use crate::access::{self, Attributes};
+use crate::error::ApiError;
+use crate::rbac::{self, Decision, RoleId, Target};
+use crate::record::{Denial, Grant};
+use crate::shared::{Shared, lock};
+use crate::store::Store;
+use crate::user::User;
+
+fn deny(shared: &Shared, user: &User, err: ApiError) -> ApiError {
+    lock(&shared.authz.denials).push(Denial {
+        user: user.name.clone(),
+        pod: user.pod.clone(),
+        message: err.message.clone(),
+    });
+    err
+}
+
+fn grant(shared: &Shared, user: &User, target: Target<'_>, allowed: rbac::Allowed, review: bool) {
+    let (verb, group, resource, namespace) = match target {
+        Target::Resource(a) => (
+            a.verb.clone(),
+            a.group.clone(),
+            a.resource_path(),
+            a.namespace.clone(),
+        ),
+        Target::NonResource { verb, path } => {
+            (verb.to_string(), String::new(), path.to_string(), None)
+        }
+    };
+    lock(&shared.authz.grants).insert(Grant {
+        user: user.name.clone(),
+        verb,
+        group,
+        resource,
+        namespace,
+        role: allowed.role,
+        rule: allowed.rule,
+        by_review: review,
+    });
+}
+
+/// RBAC's decision over `store`, recorded as a grant when it allows;
+/// always allowed while RBAC is not enforced.
+fn decide(shared: &Shared, store: &Store, user: &User, target: Target<'_>) -> Decision {
+    if !shared.authz.enforced() {
+        return Ok(unenforced());
+    }
+    let decision = rbac::authorize(store, user, target);
+    if let Ok(allowed) = &decision {
+        grant(shared, user, target, allowed.clone(), false);
+    }
+    decision
+}
+
+/// What an unenforced fake allows by: no rule at all.
+fn unenforced() -> rbac::Allowed {
+    rbac::Allowed {
+        role: RoleId {
+            kind: rbac::RoleKind::ClusterRole,
+            namespace: None,
+            name: String::new(),
+        },
+        rule: 0,
+        reason: "allowed by the fake API server".to_string(),
+    }
+}
+
+/// Authorizes a resource request before it is served.
+pub(crate) fn authorize(shared: &Shared, user: &User, attrs: &Attributes) -> Result<(), ApiError> {
+    if access::denied(&lock(&shared.denied), &user.name, attrs) {
+        return Err(deny(shared, user, access::forbidden(&user.name, attrs, "")));
+    }
+    let decision = decide(shared, &shared.lock(), user, Target::Resource(attrs));
+    decision
+        .map(drop)
+        .map_err(|reason| deny(shared, user, access::forbidden(&user.name, attrs, &reason)))
+}
+
+/// Authorizes the `create` a server-side apply does when it finds nothing
+/// to patch, with the store already locked for the write.
+pub(crate) fn authorize_create(
+    shared: &Shared,
+    store: &Store,
+    user: &User,
+    attrs: &Attributes,
+) -> Result<(), ApiError> {
+    let create = attrs.with_verb("create");
+    if access::denied(&lock(&shared.denied), &user.name, &create) {
+        return Err(deny(shared, user, access::forbidden_create(&create, "")));
+    }
+    decide(shared, store, user, Target::Resource(&create))
+        .map(drop)
+        .map_err(|reason| deny(shared, user, access::forbidden_create(&create, &reason)))
+}
+
+/// Authorizes a request for a plain URL (discovery, `/version`).
+pub(crate) fn authorize_path(
+    shared: &Shared,
+    user: &User,
+    verb: &str,
+    path: &str,
+) -> Result<(), ApiError> {
+    let target = Target::NonResource { verb, path };
+    decide(shared, &shared.lock(), user, target)
+        .map(drop)
+        .map_err(|reason| {
+            deny(
+                shared,
+                user,
+                access::forbidden_path(&user.name, verb, path, &reason),
+            )
+        })
+}
+
+/// A SelfSubjectAccessReview's answer: whether `attrs` would be allowed,
+/// and the authorizer's reason.
+pub(crate) fn review(shared: &Shared, user: &User, attrs: &Attributes) -> (bool, String) {
+    if access::denied(&lock(&shared.denied), &user.name, attrs) {
+        return (false, "denied by a FakeApi access rule".to_string());
+    }
+    reviewed(shared, user, Target::Resource(attrs))
+}
+
+/// The same for a plain URL.
+pub(crate) fn review_path(shared: &Shared, user: &User, verb: &str, path: &str) -> (bool, String) {
+    reviewed(shared, user, Target::NonResource { verb, path })
+}
+
+fn reviewed(shared: &Shared, user: &User, target: Target<'_>) -> (bool, String) {
+    if !shared.authz.enforced() {
+        return (true, unenforced().reason);
+    }
+    let decision = rbac::authorize(&shared.lock(), user, target);
+    match decision {
+        Ok(allowed) => {
+            let reason = allowed.reason.clone();
+            grant(shared, user, target, allowed, true);
+            (true, reason)
+        }
+        Err(reason) => (false, reason),
+    }
+}
