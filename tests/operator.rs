@@ -1063,7 +1063,7 @@ async fn two_controllers_with_a_lease_never_both_write() {
     let writes = |who: &str| -> Vec<jiff::Timestamp> {
         fake.audit()
             .iter()
-            .filter(|e| e.identity == who && !e.path.contains("/leases"))
+            .filter(|e| e.pod.as_deref() == Some(who) && !e.path.contains("/leases"))
             .map(|e| e.time)
             .collect()
     };
