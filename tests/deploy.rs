@@ -317,10 +317,11 @@ async fn preflight_reports_every_problem_at_once_and_applies_nothing() {
         unserved_kind_in: vec!["us"],
     })
     .await;
-    let denied = match fleet.cluster("ap").fake() {
+    let ap = fleet.cluster("ap");
+    let denied = match ap.fake() {
         Some(fake) => {
             fake.deny(fakeapi::AccessRule {
-                identity: None,
+                identity: Some(ap.deployer_user()),
                 verbs: vec!["patch".into()],
                 group: "conductor.dev".into(),
                 resource: Some("rollouts".into()),

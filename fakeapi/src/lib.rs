@@ -80,7 +80,7 @@ pub use path::ResourceKey;
 pub use rbac::{RoleId, RoleKind};
 pub use record::{Denial, Grant};
 pub use response::ResponseBody;
-pub use serve::{Server, serve, write_kubeconfig};
+pub use serve::{Server, serve, write_kubeconfig, write_kubeconfig_with_token};
 pub use service::FakeService;
 pub use shared::{AuditEntry, Fault};
 pub use user::User;

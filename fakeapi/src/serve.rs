@@ -146,11 +146,25 @@ async fn handle(
 /// with namespace `default` and no credentials. JSON is valid YAML, so
 /// kubectl and `kube::Config` both read it.
 pub fn write_kubeconfig(path: impl AsRef<Path>, addr: SocketAddr) -> std::io::Result<()> {
+    write_kubeconfig_with_token(path, addr, None)
+}
+
+/// The same, authenticating with a bearer token given to
+/// [`FakeApi::add_token`].
+pub fn write_kubeconfig_with_token(
+    path: impl AsRef<Path>,
+    addr: SocketAddr,
+    token: Option<&str>,
+) -> std::io::Result<()> {
+    let user = match token {
+        Some(token) => json!({"token": token}),
+        None => json!({}),
+    };
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "fakeapi", "cluster": {"server": format!("http://{addr}")}}],
-        "users": [{"name": "fakeapi", "user": {}}],
+        "users": [{"name": "fakeapi", "user": user}],
         "contexts": [{
             "name": "fakeapi",
             "context": {"cluster": "fakeapi", "user": "fakeapi", "namespace": "default"},

@@ -42,7 +42,7 @@ pub struct Cluster {
 /// process.
 fn chart() -> &'static [Value] {
     static CHART: OnceLock<Vec<Value>> = OnceLock::new();
-    CHART.get_or_init(|| rbac::render("charts/conductor", "default", &[]))
+    CHART.get_or_init(|| rbac::render("charts/conductor", rbac::RELEASE, "default", &[]))
 }
 
 /// Lease timings short enough for a test to see a takeover.

@@ -21,8 +21,10 @@ use fakeapi::{FakeApi, Grant, RoleKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The release name the scenarios install the charts under.
+/// The release name the scenarios install the operator's chart under.
 pub const RELEASE: &str = "conductor";
+/// The release name of the deployer's chart (`charts/conductor-deployer`).
+pub const DEPLOYER_RELEASE: &str = "conductor-deployer";
 /// The usage directory's subject for the operator's ServiceAccount.
 pub const OPERATOR: &str = "operator";
 /// The usage directory's subject for the CI deployer.
@@ -46,11 +48,11 @@ fn helm() -> PathBuf {
 
 /// `helm template <release> <chart> --namespace <ns> [--set k=v]...`, as
 /// parsed documents.
-pub fn render(chart: &str, namespace: &str, sets: &[&str]) -> Vec<Value> {
+pub fn render(chart: &str, release: &str, namespace: &str, sets: &[&str]) -> Vec<Value> {
     let mut command = Command::new(helm());
     command
         .arg("template")
-        .arg(RELEASE)
+        .arg(release)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(chart))
         .args(["--namespace", namespace]);
     for set in sets {
