@@ -16,11 +16,12 @@ pub const ARGO_API_VERSION: &str = "argoproj.io/v1alpha1";
 pub const CONDUCTOR_API_VERSION: &str = "conductor.dev/v1alpha1";
 
 /// The Argo Rollouts kinds Conductor serves under its own group.
-const SHARED_KINDS: [&str; 4] = [
+const SHARED_KINDS: [&str; 5] = [
     "Rollout",
     "AnalysisTemplate",
     "ClusterAnalysisTemplate",
     "AnalysisRun",
+    "Experiment",
 ];
 
 /// One input document, converted, and what did not carry over.
@@ -163,9 +164,9 @@ mod tests {
         let converted = convert(service.clone(), &SchemaSet::new());
         assert_eq!((converted.document, converted.problems), (service, vec![]));
 
-        let experiment = json!({"apiVersion": ARGO_API_VERSION, "kind": "Experiment", "metadata": {"name": "e"}});
-        let converted = convert(experiment.clone(), &SchemaSet::new());
-        assert_eq!(converted.document, experiment);
+        let notification = json!({"apiVersion": ARGO_API_VERSION, "kind": "RolloutNotification", "metadata": {"name": "e"}});
+        let converted = convert(notification.clone(), &SchemaSet::new());
+        assert_eq!(converted.document, notification);
         assert_eq!(converted.problems[0].field, "kind");
     }
 }

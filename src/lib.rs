@@ -10,6 +10,7 @@
 //!                                 or     deploy::local      ─▶ platform::local (processes, demo)
 //!   crd (Rollout, AnalysisTemplate, AnalysisRun) ─▶ crds/*.yaml         │ watch ─▶ engine::decide ─▶ apply
 //!                                                                       │ analysis (providers) ─▶ verdicts
+//!   experiment: an Experiment's ReplicaSets and analyses, decided as the engine decides a rollout
 //!   engine::outcome: the one answer to "is it done?" (rollout status, deploy)
 //!   demo: the deploy through three local clusters in two waves, with users and a report
 //!   dashboard: the ledger's matrix and live rollouts in a browser (routes ─▶ gitops + clusters ─▶ pure pages)
@@ -27,6 +28,7 @@ pub mod demo;
 pub mod deploy;
 pub mod diagnostic;
 pub mod engine;
+pub mod experiment;
 pub mod gitops;
 pub mod plan;
 pub mod platform;

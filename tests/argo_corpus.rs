@@ -20,6 +20,7 @@ use conductor::analysis::plan::check_template;
 use conductor::crd::analysis::{
     AnalysisRun, AnalysisTemplate, AnalysisTemplateSpec, ClusterAnalysisTemplate,
 };
+use conductor::crd::experiment::Experiment;
 use conductor::crd::rollout::Rollout;
 use conductor::crd::schema::SchemaSet;
 use conductor::crd::unsupported::{NOT_SUPPORTED, Unsupported};
@@ -179,6 +180,11 @@ fn conductor_view(kind: &str, object: &Value) -> Result<(Unsupported, Option<Str
             let spec = AnalysisTemplateSpec::of_run(&run.spec);
             let problem = template(&run.metadata.name.unwrap_or_default(), &spec);
             Ok((run.spec.unsupported, problem))
+        }
+        "Experiment" => {
+            let e: Experiment = serde_json::from_value(object.clone()).map_err(decoded)?;
+            let problem = conductor::experiment::check(&e.spec).err();
+            Ok((e.spec.unsupported, problem))
         }
         other => Err(format!("{other} is not a kind this corpus covers")),
     }

@@ -1027,3 +1027,142 @@ fn weights_out_of_max_traffic_weight() {
         Some(0)
     );
 }
+
+fn experiment_step() -> CanaryStep {
+    use conductor::crd::experiment::{
+        ExperimentAnalysis, RolloutExperiment, RolloutExperimentTemplate, SpecRef,
+    };
+    CanaryStep {
+        experiment: Some(RolloutExperiment {
+            duration: Some("10m".into()),
+            templates: vec![
+                RolloutExperimentTemplate {
+                    name: "baseline".into(),
+                    spec_ref: SpecRef::Stable,
+                    replicas: None,
+                },
+                RolloutExperimentTemplate {
+                    name: "canary".into(),
+                    spec_ref: SpecRef::Canary,
+                    replicas: None,
+                },
+            ],
+            analyses: vec![ExperimentAnalysis {
+                name: "compare".into(),
+                template_name: "mann-whitney".into(),
+                ..Default::default()
+            }],
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn an_experiment_step_runs_baseline_and_canary_then_goes_on() {
+    let mut world = World::healthy(canary_spec(
+        4,
+        vec![set_weight(25), experiment_step(), set_weight(100)],
+    ));
+    world.update("v2");
+    let first = world.step();
+    assert!(first.desired.experiments.is_empty(), "setWeight first");
+    world.settle();
+    assert_eq!(world.phase(), "Healthy", "{:?}", world.status.message);
+    let asked: Vec<_> = world
+        .last
+        .iter()
+        .flat_map(|d| d.desired.experiments.iter())
+        .collect();
+    assert!(asked.is_empty(), "a stable rollout runs no experiment");
+    assert_eq!(world.experiments.len(), 1);
+    assert_eq!(world.experiments[0].name, "helpdesk-h-v2-1-1");
+    assert!(world.has_event("ExperimentStarted"));
+    assert!(world.has_event("ExperimentSuccessful"));
+    assert_eq!(world.status.stable_revision.as_deref(), Some("v2"));
+}
+
+#[test]
+fn the_experiment_copies_the_stable_and_canary_revisions_while_the_step_waits() {
+    let mut world = World::healthy(canary_spec(
+        4,
+        vec![set_weight(25), experiment_step(), set_weight(100)],
+    ));
+    // The experiment stays Running: no outcome is reached while it is wanted.
+    world.outcomes.insert("experiment", AnalysisPhase::Running);
+    world.update("v2");
+    world.settle();
+    let decision = world.last.clone().unwrap();
+    let experiment = &decision.desired.experiments[0];
+    assert_eq!(
+        (
+            experiment.step,
+            experiment.canary_hash.as_str(),
+            experiment.stable_hash.as_str()
+        ),
+        (1, "h-v2", "h-v1")
+    );
+    assert_eq!(world.step_index(), 1);
+    assert_eq!(world.weight, 25, "the step keeps the weight before it");
+    assert_eq!(
+        world.status.message.as_deref(),
+        Some("step 2/3: waiting for experiment helpdesk-h-v2-1-1")
+    );
+    assert_eq!(
+        world
+            .status
+            .canary
+            .as_ref()
+            .and_then(|c| c.current_experiment.as_deref()),
+        Some("helpdesk-h-v2-1-1")
+    );
+    // Aborting ends the experiment: it is no longer asked for.
+    world.request(Request::Abort);
+    world.settle();
+    assert!(world.last.as_ref().unwrap().desired.experiments.is_empty());
+    assert_eq!(world.experiments[0].message.as_deref(), Some("terminated"));
+}
+
+#[test]
+fn a_failed_experiment_aborts_the_rollout_naming_it() {
+    let mut world = World::healthy(canary_spec(
+        4,
+        vec![set_weight(25), experiment_step(), set_weight(100)],
+    ));
+    world.outcomes.insert("experiment", AnalysisPhase::Failed);
+    world.update("v2");
+    world.settle();
+    assert_eq!(world.phase(), "Degraded");
+    assert_eq!(
+        (world.weight, world.replicas("v2"), world.replicas("v1")),
+        (0, 0, 4)
+    );
+    let event = world
+        .events
+        .iter()
+        .find(|e| e.reason == "RolloutAborted")
+        .unwrap();
+    assert!(
+        event
+            .message
+            .contains("experiment helpdesk-h-v2-1-1 failed: analysis compare Failed"),
+        "{event:?}"
+    );
+}
+
+#[test]
+fn an_inconclusive_experiment_pauses_until_promoted() {
+    let mut world = World::healthy(canary_spec(
+        4,
+        vec![set_weight(25), experiment_step(), set_weight(100)],
+    ));
+    world
+        .outcomes
+        .insert("experiment", AnalysisPhase::Inconclusive);
+    world.update("v2");
+    world.settle();
+    assert_eq!(world.phase(), "Paused");
+    assert!(world.has_event("AnalysisRunInconclusive"));
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy");
+}

@@ -49,6 +49,7 @@ macro_rules! closed_set {
 
 pub mod analysis;
 pub mod condition;
+pub mod experiment;
 pub mod problem;
 pub mod quantities;
 pub mod rollout;
@@ -63,6 +64,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 use kube::CustomResourceExt;
 
 pub use analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
+pub use experiment::Experiment;
 pub use rollout::Rollout;
 
 /// Every CRD Conductor serves, in a stable order, as published: the API
@@ -72,10 +74,10 @@ pub fn all() -> Vec<CustomResourceDefinition> {
     let mut crds = declared();
     for crd in &mut crds {
         // The pod template is Kubernetes' own type: pruned as in a Deployment.
-        let skip: &[&str] = if crd.spec.names.kind == "Rollout" {
-            &["template"]
-        } else {
-            &[]
+        let skip: &[&str] = match crd.spec.names.kind.as_str() {
+            "Rollout" => &["template"],
+            "Experiment" => &["templates.template"],
+            _ => &[],
         };
         for version in &mut crd.spec.versions {
             if let Some(spec) = version
@@ -96,29 +98,49 @@ pub fn all() -> Vec<CustomResourceDefinition> {
 /// strict checking (`conductor validate`) holds manifests to.
 pub fn declared() -> Vec<CustomResourceDefinition> {
     let mut rollout = Rollout::crd();
-    // The upstream pod template documentation would push the Rollout CRD past
-    // the 256 KiB annotation limit of client-side `kubectl apply`.
-    for version in &mut rollout.spec.versions {
-        if let Some(template) = version
-            .schema
-            .as_mut()
-            .and_then(|s| s.open_api_v3_schema.as_mut())
-            .and_then(|s| s.properties.as_mut())
-            .and_then(|p| p.get_mut("spec"))
-            .and_then(|s| s.properties.as_mut())
-            .and_then(|p| p.get_mut("template"))
-        {
-            strip_descriptions(template);
-            template.description = Some("Pod template, as in a Deployment.".to_owned());
-            quantities::accept_numbers(template);
-        }
-    }
+    pod_templates(&mut rollout, &["template"]);
+    let mut experiment = Experiment::crd();
+    pod_templates(&mut experiment, &["templates", "template"]);
     vec![
         rollout,
         AnalysisTemplate::crd(),
         ClusterAnalysisTemplate::crd(),
         AnalysisRun::crd(),
+        experiment,
     ]
+}
+
+/// The pod template at `path` under `spec` (through array items), as
+/// published: the upstream documentation would push the CRD past the
+/// 256 KiB annotation limit of client-side `kubectl apply`, and resource
+/// quantities may be written as numbers.
+fn pod_templates(crd: &mut CustomResourceDefinition, path: &[&str]) {
+    for version in &mut crd.spec.versions {
+        let mut node = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("spec"));
+        for field in path {
+            node = node.and_then(|n| {
+                let n = if matches!(n.items, Some(JSONSchemaPropsOrArray::Schema(_))) {
+                    match n.items.as_mut() {
+                        Some(JSONSchemaPropsOrArray::Schema(item)) => item.as_mut(),
+                        _ => return None,
+                    }
+                } else {
+                    n
+                };
+                n.properties.as_mut().and_then(|p| p.get_mut(*field))
+            });
+        }
+        if let Some(template) = node {
+            strip_descriptions(template);
+            template.description = Some("Pod template, as in a Deployment.".to_owned());
+            quantities::accept_numbers(template);
+        }
+    }
 }
 
 fn strip_descriptions(schema: &mut JSONSchemaProps) {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::analysis::AnalysisArg;
 pub use super::analysis::AnalysisTemplateRef;
 use super::condition::Condition;
+pub use super::experiment::RolloutExperiment;
 use super::problem::SpecProblem;
 pub use super::traffic::{
     GatewayApiTrafficRouting, NginxTrafficRouting, SetHeaderRoute, SetMirrorRoute, TrafficRouting,
@@ -313,6 +314,10 @@ pub struct CanaryStep {
     /// Mirrors a share of the matching requests to the canary (a managed route).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_mirror_route: Option<SetMirrorRoute>,
+    /// Runs an Experiment (e.g. the stable and canary templates side by
+    /// side, with analyses) and goes on once it succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<RolloutExperiment>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -470,6 +475,9 @@ pub struct CanaryStatus {
     pub current_step_analysis_run: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_background_analysis_run: Option<String>,
+    /// The Experiment the current step runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_experiment: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

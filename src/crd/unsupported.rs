@@ -140,10 +140,11 @@ fn dotted(root: &str, path: &serde_ignored::Path<'_>) -> String {
 /// `x-kubernetes-preserve-unknown-fields`, so the API server stores fields
 /// the schema does not declare for the controller to reject by name,
 /// instead of pruning them. The flag is per node, not inherited, hence the
-/// walk. `skip` names direct children of `spec` left as declared: the pod
-/// template is Kubernetes' own type, pruned as a Deployment's is, and
-/// flagging its hundreds of nodes would push the CRD past the size
-/// `kubectl apply` can annotate.
+/// walk. `skip` names fields under `spec` left as declared, as dotted paths
+/// through arrays (`templates.template` is the `template` of every item of
+/// `templates`): a pod template is Kubernetes' own type, pruned as a
+/// Deployment's is, and flagging its hundreds of nodes would push the CRD
+/// past the size `kubectl apply` can annotate.
 pub fn keep_unknown_fields(spec: &mut JSONSchemaProps, skip: &[&str]) {
     preserve(spec, skip);
 }
@@ -154,15 +155,21 @@ fn preserve(schema: &mut JSONSchemaProps, skip: &[&str]) {
     if let Some(properties) = schema.properties.as_mut() {
         schema.x_kubernetes_preserve_unknown_fields = Some(true);
         for (name, child) in properties.iter_mut() {
-            if !skip.contains(&name.as_str()) {
-                preserve(child, &[]);
+            if skip.contains(&name.as_str()) {
+                continue;
             }
+            let below: Vec<&str> = skip
+                .iter()
+                .filter_map(|path| path.strip_prefix(name.as_str())?.strip_prefix('.'))
+                .collect();
+            preserve(child, &below);
         }
     }
+    // An array's items stand where the array does.
     match schema.items.as_mut() {
-        Some(JSONSchemaPropsOrArray::Schema(item)) => preserve(item, &[]),
+        Some(JSONSchemaPropsOrArray::Schema(item)) => preserve(item, skip),
         Some(JSONSchemaPropsOrArray::Schemas(items)) => {
-            items.iter_mut().for_each(|item| preserve(item, &[]))
+            items.iter_mut().for_each(|item| preserve(item, skip))
         }
         None => {}
     }

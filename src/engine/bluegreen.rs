@@ -278,7 +278,7 @@ fn run(
         phase => {
             keep_run(ctx, &name, kind, hash, analysis);
             if phase == Some(AnalysisPhase::Inconclusive) {
-                hold_inconclusive(ctx, &name);
+                hold_inconclusive(ctx, &format!("analysis run {name}"));
             } else {
                 ctx.waiting = Some(format!("waiting for {what} analysis run {name}"));
             }

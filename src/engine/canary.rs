@@ -3,6 +3,7 @@
 
 use super::decision::{DecisionState, EventType};
 use super::desired::RunKind;
+use super::experiment_step;
 use super::lifecycle::{self, abort_for_run, hold_inconclusive, is_aborted, keep_run};
 use super::managed_routes;
 use super::scale::{self, ReplicaTarget};
@@ -42,6 +43,7 @@ fn walk_strategy(ctx: &mut DecisionState, settings: &Settings, canary: &Canary) 
         // Whatever advancing asked for or waited on no longer applies.
         ctx.desired.replica_sets.clear();
         ctx.desired.analysis_runs.clear();
+        ctx.desired.experiments.clear();
         ctx.desired.requeue_after_ms = None;
         ctx.waiting = None;
     }
@@ -180,6 +182,12 @@ fn walk(ctx: &mut DecisionState, settings: &Settings, canary: &Canary, hash: &st
                 Some(done) => done,
                 None => return, // aborted
             },
+            Step::Experiment(experiment) => {
+                match experiment_step::walk(ctx, experiment, index, steps, (hash, stable)) {
+                    Some(done) => done,
+                    None => return, // aborted
+                }
+            }
         };
         // The step's own analysis may have just turned inconclusive.
         if !step_done || held(ctx) {
@@ -213,6 +221,7 @@ fn walk(ctx: &mut DecisionState, settings: &Settings, canary: &Canary, hash: &st
                     format!("step {}/{steps}: analysis run {name} passed", index + 1),
                 );
             }
+            Step::Experiment(_) => experiment_step::passed(ctx, index, steps),
             _ => {}
         }
     }
@@ -252,9 +261,11 @@ fn complete(ctx: &mut DecisionState, old_stable: &str) {
     if let Some(canary) = ctx.status.canary.as_mut() {
         canary.current_step_analysis_run = None;
         canary.current_background_analysis_run = None;
+        canary.current_experiment = None;
     }
     // A stable revision needs no analysis.
     ctx.desired.analysis_runs.clear();
+    ctx.desired.experiments.clear();
     let label = ctx.status.stable_revision.clone().unwrap_or_default();
     let old = ctx
         .observed
@@ -393,7 +404,7 @@ fn step_analysis(
         phase => {
             keep_run(ctx, &name, RunKind::Step(index), hash, analysis);
             if phase == Some(AnalysisPhase::Inconclusive) {
-                hold_inconclusive(ctx, &name);
+                hold_inconclusive(ctx, &format!("analysis run {name}"));
             } else {
                 ctx.waiting = Some(format!(
                     "step {}/{steps}: waiting for analysis run {name}",
@@ -438,7 +449,7 @@ fn background_analysis(ctx: &mut DecisionState, canary: &Canary, hash: &str) -> 
         }
         Some(AnalysisPhase::Inconclusive) => {
             keep_run(ctx, &name, RunKind::Background, hash, analysis);
-            hold_inconclusive(ctx, &name);
+            hold_inconclusive(ctx, &format!("analysis run {name}"));
             true
         }
         Some(AnalysisPhase::Successful) => true,
@@ -464,5 +475,11 @@ fn hold_analysis_runs(ctx: &mut DecisionState, canary: &Canary) {
         (status.current_background_analysis_run, &canary.background)
     {
         keep_run(ctx, &name, RunKind::Background, &hash, analysis);
+    }
+    if let (Some(name), Some(Step::Experiment(experiment))) =
+        (status.current_experiment, canary.steps.get(index))
+    {
+        let stable = ctx.status.stable_rs.clone().unwrap_or_else(|| hash.clone());
+        experiment_step::keep(ctx, &name, index, experiment, (&hash, &stable));
     }
 }

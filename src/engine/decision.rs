@@ -72,6 +72,17 @@ impl DecisionState<'_> {
     /// `<rollout>-<hash>-<attempt>-<kind>`: unique per attempt, so a run
     /// left over from an earlier try at the same revision is never mistaken
     /// for this one's.
+    /// `<rollout>-<hash>-<attempt>-<step>`, unique per attempt as analysis
+    /// run names are.
+    pub(super) fn experiment_name(&self, step: usize) -> String {
+        format!(
+            "{}-{}-{}-{step}",
+            self.observed.name,
+            self.observed.template_hash,
+            self.status.attempt.unwrap_or(0)
+        )
+    }
+
     pub(super) fn analysis_run_name(&self, kind: RunKind) -> String {
         let suffix = match kind {
             RunKind::Step(i) => format!("step{i}"),

@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 
 use crate::crd::analysis::AnalysisArg;
+use crate::crd::experiment::RolloutExperiment;
 use crate::crd::rollout::AnalysisTemplateRef;
 use crate::crd::traffic::{HeaderRoutingMatch, RouteMatch};
 
@@ -35,6 +36,20 @@ pub struct DesiredAnalysisRun {
     pub hash: String,
     pub templates: Vec<AnalysisTemplateRef>,
     pub args: Vec<AnalysisArg>,
+}
+
+/// An Experiment a canary step runs, which must exist and keep running;
+/// experiments of the rollout not listed are to be terminated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredExperiment {
+    pub name: String,
+    /// The index of the step that runs it.
+    pub step: usize,
+    /// The ReplicaSets whose templates `specRef: canary` and `specRef:
+    /// stable` copy.
+    pub canary_hash: String,
+    pub stable_hash: String,
+    pub experiment: RolloutExperiment,
 }
 
 /// A route a `setHeaderRoute` or `setMirrorRoute` step set up, which the
@@ -80,6 +95,7 @@ pub struct Desired {
     /// the stable one's once the rollout is aborted.
     pub canary_hash: Option<String>,
     pub analysis_runs: Vec<DesiredAnalysisRun>,
+    pub experiments: Vec<DesiredExperiment>,
     /// Undo: replace the spec's template with this ReplicaSet's.
     pub rollback_to: Option<String>,
     /// `spec.restartAt` once it has come: pods created before it are to
@@ -104,6 +120,7 @@ impl Default for Desired {
             stable_hash: None,
             canary_hash: None,
             analysis_runs: Vec::new(),
+            experiments: Vec::new(),
             rollback_to: None,
             restart_pods_before: None,
             restart_pods: Vec::new(),

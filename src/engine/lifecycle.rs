@@ -185,6 +185,7 @@ fn fresh_attempt(ctx: &mut DecisionState) {
     if let Some(canary) = ctx.status.canary.as_mut() {
         canary.current_step_analysis_run = None;
         canary.current_background_analysis_run = None;
+        canary.current_experiment = None;
     }
     if let Some(blue_green) = ctx.status.blue_green.as_mut() {
         blue_green.scale_up_preview_check_point = None;
@@ -238,7 +239,8 @@ pub fn pause_started(
 }
 
 /// An inconclusive run pauses the rollout until a person promotes or aborts.
-pub fn hold_inconclusive(ctx: &mut DecisionState, name: &str) {
+/// `what` names the run: `analysis run web-1a2b-0-step2`, `experiment ...`.
+pub fn hold_inconclusive(ctx: &mut DecisionState, what: &str) {
     let paused = ctx
         .status
         .pause_conditions
@@ -252,12 +254,10 @@ pub fn hold_inconclusive(ctx: &mut DecisionState, name: &str) {
         ctx.event(
             EventType::Warning,
             "AnalysisRunInconclusive",
-            format!("analysis run {name} is inconclusive: paused until promoted or aborted"),
+            format!("{what} is inconclusive: paused until promoted or aborted"),
         );
     }
-    ctx.waiting = Some(format!(
-        "analysis run {name} inconclusive: promote to continue or abort"
-    ));
+    ctx.waiting = Some(format!("{what} inconclusive: promote to continue or abort"));
 }
 
 /// The Progressing condition's `lastUpdateTime`: when the rollout last moved.

@@ -28,6 +28,8 @@ mod canary;
 mod decision;
 mod desired;
 pub mod duration;
+mod experiment_check;
+mod experiment_step;
 mod identity;
 mod lifecycle;
 mod managed_routes;
@@ -50,10 +52,13 @@ pub use crate::crd::time::UnreadableTime;
 use decision::DecisionState;
 pub use decision::{Decision, Event, EventType};
 pub use desired::{
-    Desired, DesiredAnalysisRun, DesiredReplicaSet, DesiredRoute, RouteKind, RunKind,
+    Desired, DesiredAnalysisRun, DesiredExperiment, DesiredReplicaSet, DesiredRoute, RouteKind,
+    RunKind,
 };
 pub use identity::template_replica_set;
-pub use observed::{AnalysisRunState, Observed, PodState, ReplicaSetState, Request};
+pub use observed::{
+    AnalysisRunState, ExperimentState, Observed, PodState, ReplicaSetState, Request,
+};
 pub use outcome::{Outcome, outcome};
 pub use settings::Settings;
 
@@ -99,6 +104,7 @@ pub fn decide(
     ctx.desired
         .analysis_runs
         .sort_by(|a, b| a.name.cmp(&b.name));
+    ctx.desired.experiments.sort_by(|a, b| a.name.cmp(&b.name));
     Decision {
         status: ctx.status,
         desired: ctx.desired,

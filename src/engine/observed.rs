@@ -50,6 +50,14 @@ pub struct AnalysisRunState {
     pub message: Option<String>,
 }
 
+/// An Experiment of the rollout, as the platform sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExperimentState {
+    pub name: String,
+    pub phase: AnalysisPhase,
+    pub message: Option<String>,
+}
+
 /// Something a person or CI asked for; each is acted on once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
@@ -80,6 +88,7 @@ pub struct Observed {
     /// `spec.restartAt` is set, which is what the engine reads them for.
     pub pods: Vec<PodState>,
     pub analysis_runs: Vec<AnalysisRunState>,
+    pub experiments: Vec<ExperimentState>,
     /// The canary weight the traffic router reports; `None` when the
     /// platform routes by replica ratio or applies weights synchronously.
     pub traffic_weight: Option<i32>,
@@ -107,5 +116,9 @@ impl Observed {
 
     pub(super) fn analysis_run(&self, name: &str) -> Option<&AnalysisRunState> {
         self.analysis_runs.iter().find(|r| r.name == name)
+    }
+
+    pub(super) fn experiment(&self, name: &str) -> Option<&ExperimentState> {
+        self.experiments.iter().find(|e| e.name == name)
     }
 }

@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::desired::RouteKind;
 use super::duration::{int_or_string_millis, scaled_value};
 use super::routing::{self, Routing};
+use crate::crd::experiment::RolloutExperiment;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, RolloutAnalysis, RolloutSpec, ScaleDown};
 
@@ -62,6 +63,7 @@ pub enum Step {
     /// `setHeaderRoute` or `setMirrorRoute`: sets the named managed route,
     /// or removes it (`None`).
     Route(String, Option<RouteKind>),
+    Experiment(RolloutExperiment),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -400,11 +402,12 @@ fn parse_step(
         step.set_canary_scale.is_some(),
         step.set_header_route.is_some(),
         step.set_mirror_route.is_some(),
+        step.experiment.is_some(),
     ];
     if set.iter().filter(|s| **s).count() != 1 {
         return Err(SpecProblem::new(
             field,
-            "a step sets exactly one of setWeight, pause, analysis, setCanaryScale, setHeaderRoute or setMirrorRoute",
+            "a step sets exactly one of setWeight, pause, analysis, setCanaryScale, setHeaderRoute, setMirrorRoute or experiment",
         ));
     }
     let traffic_routed = routing.is_some();
@@ -423,6 +426,10 @@ fn parse_step(
     if let Some(analysis) = &step.analysis {
         check_refs(analysis, &format!("{field}.analysis"))?;
         return Ok(Step::Analysis(analysis.clone()));
+    }
+    if let Some(experiment) = &step.experiment {
+        super::experiment_check::check(experiment, &format!("{field}.experiment"), check_refs)?;
+        return Ok(Step::Experiment(experiment.clone()));
     }
     if let Some(header) = &step.set_header_route {
         let (name, route) = routing::header_step(header, field, routing)?;
@@ -541,10 +548,11 @@ mod tests {
             "spec.strategy.canary.trafficRouting.ambassador: not supported by Conductor"
         );
         assert_eq!(
-            problem(
-                serde_json::json!({"steps": [{"setWeight": 20}, {"experiment": {"duration": "1h"}}]})
-            ),
-            "spec.strategy.canary.steps[1].experiment: not supported by Conductor"
+            problem(serde_json::json!({"steps": [
+                {"setWeight": 20},
+                {"experiment": {"templates": [{"name": "a", "specRef": "canary", "weight": 5}]}},
+            ]})),
+            "spec.strategy.canary.steps[1].experiment.templates[0].weight: not supported by Conductor"
         );
     }
 
@@ -558,7 +566,7 @@ mod tests {
         );
         assert_eq!(
             problem(serde_json::json!({"steps": [{}]})),
-            "spec.strategy.canary.steps[0]: a step sets exactly one of setWeight, pause, analysis, setCanaryScale, setHeaderRoute or setMirrorRoute"
+            "spec.strategy.canary.steps[0]: a step sets exactly one of setWeight, pause, analysis, setCanaryScale, setHeaderRoute, setMirrorRoute or experiment"
         );
         assert!(
             Settings::from_spec(

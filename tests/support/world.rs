@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use conductor::crd::rollout::*;
 use conductor::engine::{
-    self, AnalysisPhase, AnalysisRunState, Decision, Event, Observed, PodState, ReplicaSetState,
-    Request, RunKind,
+    self, AnalysisPhase, AnalysisRunState, Decision, Event, ExperimentState, Observed, PodState,
+    ReplicaSetState, Request, RunKind,
 };
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
@@ -26,7 +26,9 @@ pub struct World {
     /// Pods created so far, to name and order them.
     pods_created: u64,
     pub runs: Vec<AnalysisRunState>,
-    /// Outcome analysis runs reach on the decision after they start.
+    pub experiments: Vec<ExperimentState>,
+    /// Outcome analysis runs (and, under `experiment`, experiments) reach
+    /// on the decision after they start.
     pub outcomes: HashMap<&'static str, AnalysisPhase>,
     /// Pods per hash that never become available.
     pub unready: HashMap<String, i32>,
@@ -183,6 +185,7 @@ impl World {
             pods: Vec::new(),
             pods_created: 0,
             runs: Vec::new(),
+            experiments: Vec::new(),
             outcomes: HashMap::new(),
             unready: HashMap::new(),
             requests: Vec::new(),
@@ -202,6 +205,7 @@ impl World {
             replica_sets: self.replica_sets.clone(),
             pods: self.pods.clone(),
             analysis_runs: self.runs.clone(),
+            experiments: self.experiments.clone(),
             traffic_weight: None,
             known_templates: None,
             requests: self.requests.clone(),
@@ -253,6 +257,31 @@ impl World {
                     .get(key)
                     .copied()
                     .unwrap_or(AnalysisPhase::Successful);
+            }
+        }
+        for experiment in &mut self.experiments {
+            let wanted = decision
+                .desired
+                .experiments
+                .iter()
+                .any(|e| e.name == experiment.name);
+            if experiment.phase == AnalysisPhase::Running {
+                (experiment.phase, experiment.message) = if wanted {
+                    let outcome = self.outcomes.get("experiment").copied();
+                    let phase = outcome.unwrap_or(AnalysisPhase::Successful);
+                    (phase, Some(format!("analysis compare {phase}")))
+                } else {
+                    (AnalysisPhase::Successful, Some("terminated".into()))
+                };
+            }
+        }
+        for experiment in &decision.desired.experiments {
+            if !self.experiments.iter().any(|e| e.name == experiment.name) {
+                self.experiments.push(ExperimentState {
+                    name: experiment.name.clone(),
+                    phase: AnalysisPhase::Running,
+                    message: None,
+                });
             }
         }
         for run in &decision.desired.analysis_runs {
@@ -348,6 +377,7 @@ impl World {
                 self.status.clone(),
                 self.replica_sets.clone(),
                 self.runs.clone(),
+                self.experiments.clone(),
             );
             self.step();
             if before
@@ -355,6 +385,7 @@ impl World {
                     self.status.clone(),
                     self.replica_sets.clone(),
                     self.runs.clone(),
+                    self.experiments.clone(),
                 )
             {
                 return;

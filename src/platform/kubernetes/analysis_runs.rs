@@ -98,46 +98,67 @@ fn run_spec(
     namespace: &str,
     run: &DesiredAnalysisRun,
 ) -> Result<AnalysisRunSpec, SpecProblem> {
-    let mut spec = AnalysisRunSpec::default();
-    for (i, reference) in run.templates.iter().enumerate() {
-        let field = format!("{}.templates[{i}].templateName", run_field(run.kind));
-        let template = templates.get(namespace, reference).ok_or_else(|| {
-            SpecProblem::new(
-                field.clone(),
-                format!("analysis template {} not found", reference.template_name),
-            )
-        })?;
-        let name = format!("{} {}", reference.kind(), reference.template_name);
-        let lookup = |nested: &AnalysisTemplateRef| templates.get(namespace, nested);
-        let template = compose(&name, template, &lookup)
-            .map_err(|error| SpecProblem::new(field.clone(), error.to_string()))?;
-        if template.metrics.is_empty() {
-            return Err(SpecProblem::new(field, format!("{name} has no metrics")));
-        }
-        // The rollout is checked for this before runs are made; the
-        // template may have changed since.
-        if let Some(problem) = template.unsupported.in_template(
-            format!("{}.templates[{i}].templateName", run_field(run.kind)),
-            reference.kind(),
-            &reference.template_name,
-        ) {
-            return Err(problem);
-        }
-        for arg in template.args {
-            if !spec.args.iter().any(|a: &AnalysisArg| a.name == arg.name) {
-                spec.args.push(arg);
+    let field = run_field(run.kind);
+    let fields: Vec<String> = (0..run.templates.len())
+        .map(|i| format!("{field}.templates[{i}].templateName"))
+        .collect();
+    templates.run_spec(namespace, &run.templates, &fields, &run.args)
+}
+
+impl Templates {
+    /// A run's spec from `references` (each named in problems by the
+    /// field at the same index of `fields`) and `args`, which override the
+    /// templates' defaults.
+    pub fn run_spec(
+        &self,
+        namespace: &str,
+        references: &[AnalysisTemplateRef],
+        fields: &[String],
+        args: &[AnalysisArg],
+    ) -> Result<AnalysisRunSpec, SpecProblem> {
+        let mut spec = AnalysisRunSpec::default();
+        for (reference, field) in references.iter().zip(fields) {
+            let template = self.get(namespace, reference).ok_or_else(|| {
+                SpecProblem::new(
+                    field.clone(),
+                    format!("analysis template {} not found", reference.template_name),
+                )
+            })?;
+            let name = format!("{} {}", reference.kind(), reference.template_name);
+            let lookup = |nested: &AnalysisTemplateRef| self.get(namespace, nested);
+            let template = compose(&name, template, &lookup)
+                .map_err(|error| SpecProblem::new(field.clone(), error.to_string()))?;
+            if template.metrics.is_empty() {
+                return Err(SpecProblem::new(
+                    field.clone(),
+                    format!("{name} has no metrics"),
+                ));
             }
+            // The rollout is checked for this before runs are made; the
+            // template may have changed since.
+            if let Some(problem) = template.unsupported.in_template(
+                field.clone(),
+                reference.kind(),
+                &reference.template_name,
+            ) {
+                return Err(problem);
+            }
+            for arg in template.args {
+                if !spec.args.iter().any(|a: &AnalysisArg| a.name == arg.name) {
+                    spec.args.push(arg);
+                }
+            }
+            spec.metrics.extend(template.metrics);
+            spec.dry_run.extend(template.dry_run);
+            spec.measurement_retention
+                .extend(template.measurement_retention);
         }
-        spec.metrics.extend(template.metrics);
-        spec.dry_run.extend(template.dry_run);
-        spec.measurement_retention
-            .extend(template.measurement_retention);
+        for arg in args {
+            spec.args.retain(|a| a.name != arg.name);
+            spec.args.push(arg.clone());
+        }
+        Ok(spec)
     }
-    for arg in &run.args {
-        spec.args.retain(|a| a.name != arg.name);
-        spec.args.push(arg.clone());
-    }
-    Ok(spec)
 }
 
 /// Creates missing runs and terminates unneeded ones; returns the number

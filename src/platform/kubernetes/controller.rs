@@ -25,8 +25,9 @@ use super::lookups::Lookups;
 use super::metrics::Metrics;
 use super::router_objects::SmiVersion;
 use super::server::{self, Health};
-use super::{KubeError, analysis_controller, rollout_controller};
+use super::{KubeError, analysis_controller, experiment_controller, rollout_controller};
 use crate::crd::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
+use crate::crd::experiment::Experiment;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -185,6 +186,10 @@ async fn run_controllers(
         cached(api::<AnalysisTemplate>(client, namespace));
     let (cluster_templates, cluster_task) =
         cached(Api::<ClusterAnalysisTemplate>::all(client.clone()));
+    let templates = Templates {
+        namespaced: namespaced_templates,
+        cluster: cluster_templates,
+    };
     let reporter = Reporter {
         controller: "conductor".into(),
         instance: options.lease.as_ref().map(|l| l.identity.clone()),
@@ -194,10 +199,8 @@ async fn run_controllers(
         lookups: Lookups::new(client.clone(), options.traffic_split_version),
         replica_sets: OwnedIndex::default(),
         analysis_runs: OwnedIndex::default(),
-        templates: Templates {
-            namespaced: namespaced_templates,
-            cluster: cluster_templates,
-        },
+        experiments: OwnedIndex::default(),
+        templates: templates.clone(),
         events: Events::new(client.clone(), reporter.clone()),
         metrics: metrics.clone(),
     });
@@ -206,6 +209,12 @@ async fn run_controllers(
         client: client.clone(),
         home_namespace: options.home_namespace.clone(),
         http,
+        events: Events::new(client.clone(), reporter.clone()),
+        metrics: metrics.clone(),
+    });
+    let experiment_ctx = Arc::new(experiment_controller::ExperimentControllerState {
+        client: client.clone(),
+        templates,
         events: Events::new(client.clone(), reporter),
         metrics: metrics.clone(),
     });
@@ -213,6 +222,7 @@ async fn run_controllers(
         api::<CachedRollout>(client, namespace),
         api::<ReplicaSet>(client, namespace),
         api::<AnalysisRun>(client, namespace),
+        api::<Experiment>(client, namespace),
         namespace,
         rollout_ctx.clone(),
         stop(),
@@ -221,6 +231,14 @@ async fn run_controllers(
     let analysis_loop = analysis_controller::controller(
         api::<AnalysisRun>(client, namespace),
         analysis_ctx,
+        stop(),
+    );
+
+    let experiment_loop = experiment_controller::controller(
+        api::<Experiment>(client, namespace),
+        api::<ReplicaSet>(client, namespace),
+        api::<AnalysisRun>(client, namespace),
+        experiment_ctx,
         stop(),
     );
 
@@ -247,7 +265,7 @@ async fn run_controllers(
         }
     };
     let controllers = async {
-        tokio::join!(rollout_loop, analysis_loop);
+        tokio::join!(rollout_loop, analysis_loop, experiment_loop);
     };
     tokio::pin!(controllers);
     let lost = tokio::select! {

@@ -18,6 +18,8 @@ pub mod cache;
 pub mod cached_rollout;
 pub mod controller;
 pub mod events;
+pub mod experiment_controller;
+pub mod experiments;
 pub mod index;
 pub mod leader;
 pub mod lookups;
@@ -39,6 +41,8 @@ pub mod writes;
 pub const HASH_LABEL: &str = "conductor.dev/pod-template-hash";
 /// Marks what a rollout owns, so watches can skip everything else.
 pub const ROLLOUT_LABEL: &str = "conductor.dev/rollout";
+/// Marks what an Experiment owns (its ReplicaSets and analysis runs).
+pub const EXPERIMENT_LABEL: &str = "conductor.dev/experiment";
 /// A ReplicaSet's revision number within its Rollout (1, 2, 3, ... as
 /// `deployment.kubernetes.io/revision` numbers a Deployment's); higher is
 /// newer.
@@ -73,6 +77,10 @@ pub mod managers {
     pub const TERMINATE: &str = "conductor-terminate";
     /// An AnalysisRun's status.
     pub const ANALYSIS: &str = "conductor-analysis";
+    /// An Experiment a canary step runs, whole, once.
+    pub const EXPERIMENTS: &str = "conductor-experiments";
+    /// An Experiment's status.
+    pub const EXPERIMENT: &str = "conductor-experiment";
     /// The `workloadRef` Deployment's replicas.
     pub const WORKLOAD: &str = "conductor-workload";
     /// Undo's write of an older template into the Rollout.

@@ -11,9 +11,12 @@ use super::lookups::{Lookups, revision_label};
 use super::owned_replica_set::OwnedReplicaSet;
 use super::{HASH_LABEL, KubeError};
 use crate::crd::analysis::AnalysisRun;
+use crate::crd::experiment::Experiment;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
-use crate::engine::{AnalysisRunState, Observed, PodState, ReplicaSetState, Request};
+use crate::engine::{
+    AnalysisRunState, ExperimentState, Observed, PodState, ReplicaSetState, Request,
+};
 
 /// The workload template the rollout asks for now (from `spec.template` or
 /// the `workloadRef` Deployment), and its identity.
@@ -158,6 +161,7 @@ pub struct Inputs<'a> {
     pub replica_sets: &'a [Arc<OwnedReplicaSet>],
     pub pods: Vec<PodState>,
     pub analysis_runs: &'a [Arc<AnalysisRun>],
+    pub experiments: &'a [Arc<Experiment>],
     pub known_templates: Option<Vec<AnalysisTemplateRef>>,
     pub request: Option<Request>,
 }
@@ -184,6 +188,15 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
             .analysis_runs
             .iter()
             .map(|r| analysis_run_state(r))
+            .collect(),
+        experiments: inputs
+            .experiments
+            .iter()
+            .map(|e| ExperimentState {
+                name: e.name_any(),
+                phase: e.status.as_ref().and_then(|s| s.phase).unwrap_or_default(),
+                message: e.status.as_ref().and_then(|s| s.message.clone()),
+            })
             .collect(),
         traffic_weight: None,
         known_templates: inputs.known_templates,

@@ -24,8 +24,11 @@ use super::lookups::Lookups;
 use super::metrics::Metrics;
 use super::observe::{self, Inputs, WorkloadTemplate};
 use super::owned_replica_set::OwnedReplicaSet;
-use super::{HASH_LABEL, KubeError, ROLLOUT_LABEL, replica_sets, requests, routers, writes};
+use super::{
+    HASH_LABEL, KubeError, ROLLOUT_LABEL, experiments, replica_sets, requests, routers, writes,
+};
 use crate::crd::analysis::AnalysisRun;
+use crate::crd::experiment::Experiment;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{Rollout, RolloutStatus};
 use crate::engine::{self, Decision, EventType, Observed};
@@ -43,6 +46,7 @@ pub struct RolloutControllerState {
     pub lookups: Lookups,
     pub replica_sets: OwnedIndex<OwnedReplicaSet>,
     pub analysis_runs: OwnedIndex<AnalysisRun>,
+    pub experiments: OwnedIndex<Experiment>,
     pub templates: Templates,
     pub events: Events,
     pub metrics: Arc<Metrics>,
@@ -77,10 +81,12 @@ impl RolloutControllerState {
     /// "none".
     pub fn owned_objects_listed(&self) -> impl Future<Output = ()> + Send + 'static {
         let (replica_sets, runs) = (self.replica_sets.clone(), self.analysis_runs.clone());
+        let experiments = self.experiments.clone();
         let named = self.lookups.listed();
         async move {
             replica_sets.wait_synced().await;
             runs.wait_synced().await;
+            experiments.wait_synced().await;
             named.await;
         }
     }
@@ -90,6 +96,7 @@ pub fn controller(
     rollouts: Api<CachedRollout>,
     owned_replica_sets: Api<ReplicaSet>,
     owned_runs: Api<AnalysisRun>,
+    owned_experiments: Api<Experiment>,
     namespace: Option<&str>,
     ctx: Arc<RolloutControllerState>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -119,6 +126,11 @@ pub fn controller(
         .owns_stream(owned_stream(
             owned_runs,
             ctx.analysis_runs.clone(),
+            cache::without_managed_fields,
+        ))
+        .owns_stream(owned_stream(
+            owned_experiments,
+            ctx.experiments.clone(),
             cache::without_managed_fields,
         ))
         // A new template in a workloadRef Deployment is a new revision of
@@ -202,6 +214,9 @@ async fn reconcile_inner(
     if !ctx.analysis_runs.synced() {
         return Err(KubeError::NotSynced("AnalysisRun"));
     }
+    if !ctx.experiments.synced() {
+        return Err(KubeError::NotSynced("Experiment"));
+    }
     let uid = rollout.uid().unwrap_or_default();
     let namespace = rollout.namespace().unwrap_or_default();
     let status = rollout.status.clone().unwrap_or_default();
@@ -222,6 +237,7 @@ async fn reconcile_inner(
     };
     let owned_sets = ctx.replica_sets.owned_by(&uid);
     let owned_runs = ctx.analysis_runs.owned_by(&uid);
+    let owned_experiments = ctx.experiments.owned_by(&uid);
     let pods = observe::pods(&ctx.client, rollout, &owned_sets).await?;
     let mut observed = observe::observed(Inputs {
         rollout,
@@ -229,6 +245,7 @@ async fn reconcile_inner(
         replica_sets: &owned_sets,
         pods,
         analysis_runs: &owned_runs,
+        experiments: &owned_experiments,
         known_templates: Some(ctx.templates.known(&namespace)),
         request,
     });
@@ -277,6 +294,15 @@ async fn reconcile_inner(
             Err(KubeError::Spec(problem)) => Err(problem),
             other => Ok(other?),
         };
+        writes += experiments::apply(
+            &ctx.client,
+            rollout,
+            template,
+            &observed,
+            &decision.desired,
+            (&owned_sets, &owned_experiments),
+        )
+        .await?;
         match routed.and_then(|r| analysed.map(|a| r + a)) {
             Ok(n) => writes += n,
             Err(problem) => decision = invalid(&spec, &status, observed.clone(), problem, now),

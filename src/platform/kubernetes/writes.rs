@@ -33,6 +33,7 @@ use super::{
     SCALE_DOWN_AT_ANNOTATION, is_conflict, is_not_found, managers,
 };
 use crate::crd::analysis::{AnalysisRun, AnalysisRunStatus};
+use crate::crd::experiment::{Experiment, ExperimentStatus};
 use crate::crd::rollout::{Rollout, RolloutStatus};
 
 fn api<K>(client: &Client, namespace: &str) -> Api<K>
@@ -233,6 +234,49 @@ pub async fn terminate_analysis_run(
     )
 }
 
+/// Creates an Experiment a canary step runs, whole, sent once by
+/// `conductor-experiments`; a conflict means a reconcile before this one
+/// made it.
+pub async fn create_experiment(
+    client: &Client,
+    experiment: &Experiment,
+) -> Result<Wrote, KubeError> {
+    let namespace = experiment.namespace().unwrap_or_default();
+    let mut body =
+        serde_json::to_value(experiment).map_err(|e| KubeError::Invalid(e.to_string()))?;
+    body["apiVersion"] = json!("conductor.dev/v1alpha1");
+    body["kind"] = json!("Experiment");
+    let params = PatchParams::apply(managers::EXPERIMENTS);
+    wrote_unless(
+        api::<Experiment>(client, &namespace)
+            .patch(&experiment.name_any(), &params, &Patch::Apply(&body))
+            .await,
+        is_conflict,
+    )
+}
+
+/// Ends an Experiment the rollout no longer needs: `spec.terminate`, owned
+/// by `conductor-terminate` as a run's is.
+pub async fn terminate_experiment(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Wrote, KubeError> {
+    let body = json!({
+        "apiVersion": "conductor.dev/v1alpha1",
+        "kind": "Experiment",
+        "metadata": { "name": name },
+        "spec": { "terminate": true },
+    });
+    let params = PatchParams::apply(managers::TERMINATE).force();
+    wrote_unless(
+        api::<Experiment>(client, namespace)
+            .patch(name, &params, &Patch::Apply(&body))
+            .await,
+        is_invalid,
+    )
+}
+
 /// The whole status of `object` on its status subresource, by `manager`.
 /// The resourceVersion makes the apply conditional: a status decided on a
 /// stale view of the object is refused (409) and decided again on the
@@ -282,6 +326,15 @@ pub async fn apply_analysis_run_status(
     status: &AnalysisRunStatus,
 ) -> Result<(), KubeError> {
     apply_status(client, run, managers::ANALYSIS, status).await
+}
+
+/// The whole Experiment status, by `conductor-experiment`.
+pub async fn apply_experiment_status(
+    client: &Client,
+    experiment: &Experiment,
+    status: &ExperimentStatus,
+) -> Result<(), KubeError> {
+    apply_status(client, experiment, managers::EXPERIMENT, status).await
 }
 
 // Other people's objects: merge patches of the named fields.

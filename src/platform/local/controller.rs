@@ -212,8 +212,9 @@ impl LocalPlatform {
                 cluster_scope: None,
             }]),
             requests: Vec::new(),
-            problem: None,
+            problem: experiment_step(&revision.spec),
             workload_replicas: None,
+            experiments: Vec::new(),
         }
     }
 
@@ -458,4 +459,17 @@ fn measurement_line(at: f64, run: &str, metric: &str, m: &Measurement) -> Measur
         query: m.query.clone(),
         finished: m.finished_at.as_deref().and_then(|t| t.parse().ok()),
     }
+}
+
+/// Experiments run ReplicaSets beside the rollout's own, which only the
+/// operator makes: here such a step is a problem, not a step that never ends.
+fn experiment_step(
+    spec: &crate::crd::rollout::RolloutSpec,
+) -> Option<crate::crd::problem::SpecProblem> {
+    let steps = &spec.strategy.canary.as_ref()?.steps;
+    let index = steps.iter().position(|s| s.experiment.is_some())?;
+    Some(crate::crd::problem::SpecProblem::new(
+        format!("spec.strategy.canary.steps[{index}].experiment"),
+        "experiments run under the Kubernetes operator, not in local clusters",
+    ))
 }

@@ -1,0 +1,357 @@
+//! Experiments through the operator: a canary step runs the stable and
+//! canary templates side by side with an analysis comparing them, goes on
+//! when it passes and aborts the rollout when it fails; a standalone
+//! Experiment runs for its duration and scales down. Against the
+//! in-process fake API server by default; against a real cluster when
+//! KUBECONFIG is set.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+#[path = "support/servers.rs"]
+mod servers;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cluster::{Cluster, phase, wait_for};
+use conductor::crd::analysis::{AnalysisPhase, AnalysisRun, AnalysisTemplate};
+use conductor::crd::experiment::Experiment;
+use conductor::crd::rollout::Rollout;
+use conductor::platform::kubernetes::HASH_LABEL;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+const LIMIT: Duration = Duration::from_secs(40);
+const V1: &str = "registry.k8s.io/pause:3.9";
+const V2: &str = "registry.k8s.io/pause:3.10";
+const V3: &str = "registry.k8s.io/pause:3.8";
+
+/// A web metric source answering the error rate the test sets, and
+/// remembering the query each measurement asked with.
+struct Source {
+    stub: servers::Stub,
+    rate: Arc<Mutex<f64>>,
+    queries: Arc<Mutex<Vec<String>>>,
+}
+
+async fn source() -> Source {
+    let rate = Arc::new(Mutex::new(0.01));
+    let queries = Arc::new(Mutex::new(Vec::new()));
+    let (answer, seen) = (rate.clone(), queries.clone());
+    let stub = servers::Stub::start(servers::handler(move |request| {
+        let rate = *answer.lock().unwrap_or_else(|e| e.into_inner());
+        seen.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(request.query);
+        async move { servers::Response::new(200, json!({ "errorRate": rate }).to_string()) }
+    }))
+    .await;
+    Source {
+        stub,
+        rate,
+        queries,
+    }
+}
+
+/// Compares the canary's pods (by their pod-template hash, which the
+/// experiment passes in) against a threshold.
+async fn compare_template(cluster: &Cluster, url: &str) {
+    cluster
+        .apply::<AnalysisTemplate>(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": { "name": "compare" },
+            "spec": {
+                "args": [{ "name": "canary-hash" }],
+                "metrics": [{
+                    "name": "error-rate",
+                    "interval": "1s",
+                    "count": 2,
+                    "successCondition": "result < 0.05",
+                    "failureLimit": 0,
+                    "provider": { "web": {
+                        "url": format!("{url}/rate?pods={{{{args.canary-hash}}}}"),
+                        "jsonPath": "{$.errorRate}"
+                    } }
+                }]
+            }
+        }))
+        .await;
+}
+
+fn rollout(name: &str, image: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "conductor.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": { "name": name },
+        "spec": {
+            "replicas": 2,
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{ "name": "app", "image": image }] }
+            },
+            "strategy": { "canary": {
+                "stableService": format!("{name}-stable"),
+                "canaryService": format!("{name}-canary"),
+                "steps": [
+                    { "setWeight": 50 },
+                    { "experiment": {
+                        "duration": "3s",
+                        "templates": [
+                            { "name": "baseline", "specRef": "stable" },
+                            { "name": "canary", "specRef": "canary" }
+                        ],
+                        "analyses": [{
+                            "name": "compare",
+                            "templateName": "compare",
+                            "args": [{
+                                "name": "canary-hash",
+                                "value": "{{templates.canary.podTemplateHash}}"
+                            }]
+                        }]
+                    } },
+                    { "setWeight": 100 }
+                ]
+            } }
+        }
+    })
+}
+
+async fn services(cluster: &Cluster, name: &str) {
+    for role in ["stable", "canary"] {
+        cluster
+            .apply::<Service>(json!({
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": { "name": format!("{name}-{role}") },
+                "spec": { "selector": { "app": name }, "ports": [{ "port": 80 }] }
+            }))
+            .await;
+    }
+}
+
+async fn set_image(cluster: &Cluster, name: &str, image: &str) {
+    let patch = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": image }] } } } });
+    cluster
+        .api::<Rollout>()
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch the image");
+}
+
+fn healthy_at(revision: &'static str) -> impl Fn(&Rollout) -> bool {
+    move |r: &Rollout| {
+        conductor::engine::outcome(r.metadata.generation, &r.spec, r.status.as_ref())
+            .is_healthy_at(revision)
+    }
+}
+
+fn image(rs: &ReplicaSet) -> Option<String> {
+    rs.spec
+        .as_ref()?
+        .template
+        .as_ref()?
+        .spec
+        .as_ref()?
+        .containers
+        .first()?
+        .image
+        .clone()
+}
+
+fn replicas(rs: &ReplicaSet) -> i32 {
+    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_experiment_step_compares_baseline_and_canary_then_promotes_or_aborts() {
+    let cluster = Cluster::start("experiment-step").await;
+    let _controller = cluster.controller("replica-a").await;
+    let source = source().await;
+    compare_template(&cluster, &source.stub.url()).await;
+    services(&cluster, "shop").await;
+    cluster.apply::<Rollout>(rollout("shop", V1)).await;
+    let rollouts = cluster.api::<Rollout>();
+    wait_for(
+        &rollouts,
+        "shop",
+        LIMIT,
+        "healthy on 3.9",
+        healthy_at("3.9"),
+    )
+    .await;
+
+    set_image(&cluster, "shop", V2).await;
+    let experiments: Api<Experiment> = cluster.api();
+    let running = wait_for(&rollouts, "shop", LIMIT, "at the experiment step", |r| {
+        r.status
+            .as_ref()
+            .and_then(|s| s.canary.as_ref())
+            .and_then(|c| c.current_experiment.clone())
+            .is_some()
+    })
+    .await;
+    let name = running
+        .status
+        .and_then(|s| s.canary)
+        .and_then(|c| c.current_experiment)
+        .expect("the experiment's name");
+    // Its ReplicaSets run the stable and the canary templates, under
+    // pod-template hashes of their own.
+    let sets = cluster.api::<ReplicaSet>();
+    let baseline = wait_for(
+        &sets,
+        &format!("{name}-baseline"),
+        LIMIT,
+        "baseline",
+        |rs| replicas(rs) == 1,
+    )
+    .await;
+    let canary = wait_for(&sets, &format!("{name}-canary"), LIMIT, "canary", |rs| {
+        replicas(rs) == 1
+    })
+    .await;
+    assert_eq!(image(&baseline).as_deref(), Some(V1));
+    assert_eq!(image(&canary).as_deref(), Some(V2));
+    let canary_hash = canary.labels()[HASH_LABEL].clone();
+    let rollout_hash = running_hash(&rollouts).await;
+    assert_ne!(
+        canary_hash, rollout_hash,
+        "the experiment's pods are its own"
+    );
+
+    wait_for(
+        &rollouts,
+        "shop",
+        LIMIT,
+        "promoted to 3.10",
+        healthy_at("3.10"),
+    )
+    .await;
+    let passed = experiments.get(&name).await.expect("the experiment");
+    let status = passed.status.expect("its status");
+    assert_eq!(status.phase, Some(AnalysisPhase::Successful), "{status:?}");
+    assert_eq!(
+        status.analysis_runs[0].analysis_run,
+        format!("{name}-compare")
+    );
+    let run: Api<AnalysisRun> = cluster.api();
+    let run = run.get(&format!("{name}-compare")).await.expect("the run");
+    assert_eq!(
+        run.status.and_then(|s| s.phase),
+        Some(AnalysisPhase::Successful)
+    );
+    assert!(
+        source
+            .queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|q| *q == format!("pods={canary_hash}")),
+        "the analysis measured the experiment's canary pods"
+    );
+    for template in ["baseline", "canary"] {
+        wait_for(
+            &sets,
+            &format!("{name}-{template}"),
+            LIMIT,
+            "scaled down",
+            |rs| replicas(rs) == 0,
+        )
+        .await;
+    }
+
+    // A bad release: the experiment's analysis fails, the rollout aborts.
+    *source.rate.lock().unwrap_or_else(|e| e.into_inner()) = 0.4;
+    set_image(&cluster, "shop", V3).await;
+    let aborted = wait_for(&rollouts, "shop", LIMIT, "aborted", |r| {
+        phase(r) == "Degraded" && r.status.as_ref().and_then(|s| s.abort) == Some(true)
+    })
+    .await;
+    let message = aborted.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(
+        message.contains("experiment shop-") && message.contains("failed: analysis compare failed"),
+        "{message}"
+    );
+}
+
+/// The hash the rollout's own canary pods run under.
+async fn running_hash(rollouts: &Api<Rollout>) -> String {
+    rollouts
+        .get("shop")
+        .await
+        .expect("the rollout")
+        .status
+        .and_then(|s| s.current_pod_hash)
+        .expect("a current pod hash")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standalone_experiment_runs_for_its_duration_and_scales_down() {
+    let cluster = Cluster::start("experiment").await;
+    let _controller = cluster.controller("replica-a").await;
+    cluster
+        .apply_as_written(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "Experiment",
+            "metadata": { "name": "side-by-side" },
+            "spec": {
+                "duration": "2s",
+                "templates": [
+                    {
+                        "name": "purple",
+                        "replicas": 2,
+                        "selector": { "matchLabels": { "app": "demo", "color": "purple" } },
+                        "template": {
+                            "metadata": { "labels": { "app": "demo", "color": "purple" } },
+                            "spec": { "containers": [{ "name": "app", "image": V1 }] }
+                        }
+                    },
+                    {
+                        "name": "orange",
+                        "selector": { "matchLabels": { "app": "demo", "color": "orange" } },
+                        "template": {
+                            "metadata": { "labels": { "app": "demo", "color": "orange" } },
+                            "spec": { "containers": [{ "name": "app", "image": V2 }] }
+                        }
+                    }
+                ]
+            }
+        }))
+        .await;
+    let experiments: Api<Experiment> = cluster.api();
+    let running = wait_for(&experiments, "side-by-side", LIMIT, "running", |e| {
+        e.status.as_ref().and_then(|s| s.phase) == Some(AnalysisPhase::Running)
+    })
+    .await;
+    let status = running.status.expect("status");
+    assert!(status.available_at.is_some());
+    let available: Vec<(String, i32)> = status
+        .template_statuses
+        .iter()
+        .map(|t| (t.name.clone(), t.available_replicas))
+        .collect();
+    assert_eq!(
+        available,
+        [("purple".to_owned(), 2), ("orange".to_owned(), 1)]
+    );
+    wait_for(&experiments, "side-by-side", LIMIT, "successful", |e| {
+        e.status.as_ref().and_then(|s| s.phase) == Some(AnalysisPhase::Successful)
+    })
+    .await;
+    let sets = cluster.api::<ReplicaSet>();
+    for template in ["purple", "orange"] {
+        wait_for(
+            &sets,
+            &format!("side-by-side-{template}"),
+            LIMIT,
+            "scaled down",
+            |rs| replicas(rs) == 0,
+        )
+        .await;
+    }
+}
