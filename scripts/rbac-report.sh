@@ -10,7 +10,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage="$PWD/target/rbac-usage"
 rm -rf "$usage"
-CONDUCTOR_RBAC_USAGE="$usage" cargo test \
-  --test operator --test routers --test dashboard --test argo_corpus --test kubectl_plugin \
-  --test deploy
+# Every scenario file on a cluster of the tests' support (the controller or
+# a deploy runs there).
+tests=()
+for file in $(grep -l -e 'support/cluster.rs' -e 'support/fleet.rs' tests/*.rs); do
+  tests+=(--test "$(basename "$file" .rs)")
+done
+CONDUCTOR_RBAC_USAGE="$usage" cargo test "${tests[@]}"
 CONDUCTOR_RBAC_REPORT="$usage" cargo test --test rbac -- --nocapture --test-threads 1

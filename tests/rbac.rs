@@ -2,8 +2,8 @@
 //! every permission they grant was needed by a scenario or is listed here
 //! with the reason it stays.
 //!
-//! The scenarios (`tests/operator.rs`, `routers.rs`, `dashboard.rs`,
-//! `argo_corpus.rs`, `deploy.rs`) run on fake API servers that enforce the
+//! The scenarios (every test on `support/cluster.rs` or `support/fleet.rs`,
+//! and `kubectl_plugin.rs`) run on fake API servers that enforce the
 //! charts' own rules; a call the rules do not allow fails them. With
 //! `CONDUCTOR_RBAC_USAGE=<dir>` set they also write what each rule allowed.
 //! The report here reads that directory when `CONDUCTOR_RBAC_REPORT=<dir>`
