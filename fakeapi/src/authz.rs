@@ -6,7 +6,7 @@
 
 use crate::access::{self, Attributes};
 use crate::error::ApiError;
-use crate::rbac::{self, Decision, RoleId, Target};
+use crate::rbac::{self, Target};
 use crate::record::{Denial, Grant};
 use crate::shared::{Shared, lock};
 use crate::store::Store;
@@ -45,30 +45,27 @@ fn grant(shared: &Shared, user: &User, target: Target<'_>, allowed: rbac::Allowe
     });
 }
 
-/// RBAC's decision over `store`, recorded as a grant when it allows;
-/// always allowed while RBAC is not enforced.
-fn decide(shared: &Shared, store: &Store, user: &User, target: Target<'_>) -> Decision {
+/// Whether RBAC allows `target`, with the authorizer's reason either way;
+/// always allowed while RBAC is not enforced. An allowed request is
+/// recorded as a grant. `store` is the store when the caller holds its
+/// lock already; it is taken only when RBAC is enforced otherwise.
+fn decide(
+    shared: &Shared,
+    store: Option<&Store>,
+    user: &User,
+    target: Target<'_>,
+    by_review: bool,
+) -> Result<String, String> {
     if !shared.authz.enforced() {
-        return Ok(unenforced());
+        return Ok("allowed by the fake API server".to_string());
     }
-    let decision = rbac::authorize(store, user, target);
-    if let Ok(allowed) = &decision {
-        grant(shared, user, target, allowed.clone(), false);
-    }
-    decision
-}
-
-/// What an unenforced fake allows by: no rule at all.
-fn unenforced() -> rbac::Allowed {
-    rbac::Allowed {
-        role: RoleId {
-            kind: rbac::RoleKind::ClusterRole,
-            namespace: None,
-            name: String::new(),
-        },
-        rule: 0,
-        reason: "allowed by the fake API server".to_string(),
-    }
+    let decision = match store {
+        Some(store) => rbac::authorize(store, user, target),
+        None => rbac::authorize(&shared.lock(), user, target),
+    }?;
+    let reason = decision.reason.clone();
+    grant(shared, user, target, decision, by_review);
+    Ok(reason)
 }
 
 /// Authorizes a resource request before it is served.
@@ -76,8 +73,7 @@ pub(crate) fn authorize(shared: &Shared, user: &User, attrs: &Attributes) -> Res
     if access::denied(&lock(&shared.denied), &user.name, attrs) {
         return Err(deny(shared, user, access::forbidden(&user.name, attrs, "")));
     }
-    let decision = decide(shared, &shared.lock(), user, Target::Resource(attrs));
-    decision
+    decide(shared, None, user, Target::Resource(attrs), false)
         .map(drop)
         .map_err(|reason| deny(shared, user, access::forbidden(&user.name, attrs, &reason)))
 }
@@ -94,7 +90,7 @@ pub(crate) fn authorize_create(
     if access::denied(&lock(&shared.denied), &user.name, &create) {
         return Err(deny(shared, user, access::forbidden_create(&create, "")));
     }
-    decide(shared, store, user, Target::Resource(&create))
+    decide(shared, Some(store), user, Target::Resource(&create), false)
         .map(drop)
         .map_err(|reason| deny(shared, user, access::forbidden_create(&create, &reason)))
 }
@@ -107,7 +103,7 @@ pub(crate) fn authorize_path(
     path: &str,
 ) -> Result<(), ApiError> {
     let target = Target::NonResource { verb, path };
-    decide(shared, &shared.lock(), user, target)
+    decide(shared, None, user, target, false)
         .map(drop)
         .map_err(|reason| {
             deny(
@@ -133,16 +129,8 @@ pub(crate) fn review_path(shared: &Shared, user: &User, verb: &str, path: &str) 
 }
 
 fn reviewed(shared: &Shared, user: &User, target: Target<'_>) -> (bool, String) {
-    if !shared.authz.enforced() {
-        return (true, unenforced().reason);
-    }
-    let decision = rbac::authorize(&shared.lock(), user, target);
-    match decision {
-        Ok(allowed) => {
-            let reason = allowed.reason.clone();
-            grant(shared, user, target, allowed, true);
-            (true, reason)
-        }
+    match decide(shared, None, user, target, true) {
+        Ok(reason) => (true, reason),
         Err(reason) => (false, reason),
     }
 }
