@@ -6,7 +6,9 @@
 //! that matches allows the request. Nothing denies: a request no rule
 //! allows is forbidden, with the roles that could not be found as reason.
 //! Roles and bindings are ordinary objects of the store, read at request
-//! time, so a test changes access by applying them.
+//! time, so a test changes access by applying them. Not modelled: ClusterRole
+//! aggregation (`aggregationRule`), the escalation check on writing roles
+//! and bindings, and impersonation.
 
 use serde_json::Value;
 
