@@ -62,9 +62,9 @@ struct FakeParts {
     controller_kubeconfig: PathBuf,
 }
 
-/// Bearer tokens of the fakes' two users.
-const DEPLOYER_TOKEN: &str = "deployer-token";
-const CONTROLLER_TOKEN: &str = "controller-token";
+/// Bearer tokens of the fakes' two users: secrets no output may show.
+pub const DEPLOYER_TOKEN: &str = "deployer-token-5c1f0e8a93d2";
+pub const CONTROLLER_TOKEN: &str = "controller-token-b7e4a1c60f59";
 
 /// How the cluster's controller process reaches it.
 enum Reach {
