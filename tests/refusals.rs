@@ -637,8 +637,9 @@ async fn forbidden_writes_are_reported_until_they_are_allowed() {
         }))
         .await;
     services(&cluster, "locked").await;
+    let operator = cluster.operator_user();
     let deny = |group: &str, resource: &str| fakeapi::AccessRule {
-        identity: Some("replica-a".into()),
+        identity: Some(operator.clone()),
         verbs: vec!["patch".into()],
         group: group.into(),
         resource: Some(resource.into()),

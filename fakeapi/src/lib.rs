@@ -25,9 +25,14 @@
 //!   `404 page not found` (no `Status`) of a cluster without the CRD;
 //! - refuses what a real server cannot decode into its types before
 //!   validating: an unparseable resource quantity is a 400 BadRequest;
-//! - authorizes requests: [`FakeApi::deny`] takes access away as a missing
-//!   RBAC grant would (403 Forbidden), and `SelfSubjectAccessReview`s are
-//!   answered by the same rules;
+//! - authorizes requests: once [`FakeApi::enforce_rbac`] is called, by the
+//!   Roles, ClusterRoles and their bindings stored, as the real RBAC
+//!   authorizer does, recording which rule allowed what
+//!   ([`FakeApi::grants`]) and every 403 ([`FakeApi::denials`]);
+//!   [`FakeApi::deny`] takes access away whether RBAC is enforced or not;
+//!   `SelfSubjectAccessReview`s are answered by the same rules. Clients
+//!   authenticate as a [`User`] (in process) or with a bearer token (over
+//!   HTTP);
 //! - fills in the defaults a real server gives workloads' pod templates
 //!   (`restartPolicy`, `dnsPolicy`, `imagePullPolicy`, ...), so what is
 //!   read back differs from what was sent as it does on a cluster;
@@ -39,6 +44,8 @@
 
 mod access;
 mod apply;
+mod authz;
+mod bootstrap;
 mod builtin;
 mod catalog;
 mod decode;
@@ -53,6 +60,8 @@ mod patch;
 mod path;
 mod prune;
 mod query;
+mod rbac;
+mod record;
 mod request;
 mod response;
 mod review;
@@ -64,6 +73,7 @@ mod service;
 mod shared;
 pub mod simulator;
 mod store;
+mod user;
 mod validation;
 mod watch;
 mod writes;
@@ -72,7 +82,10 @@ pub use access::AccessRule;
 pub use error::{ApiError, StatusCause, StatusDetails};
 pub use fake::FakeApi;
 pub use path::ResourceKey;
+pub use rbac::{RoleId, RoleKind};
+pub use record::{Denial, Grant};
 pub use response::ResponseBody;
-pub use serve::{Server, serve, write_kubeconfig};
+pub use serve::{Server, serve, write_kubeconfig, write_kubeconfig_with_token};
 pub use service::FakeService;
 pub use shared::{AuditEntry, Fault, RequestCounter};
+pub use user::User;

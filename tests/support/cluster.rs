@@ -1,18 +1,29 @@
 //! A cluster for operator scenarios: the in-process fake API server with
 //! its workload simulator, or, when `KUBECONFIG` is set, the real cluster
 //! it names (a fresh namespace per test, deleted at the end).
+//!
+//! On the fake, RBAC is enforced with the chart's own rules
+//! (`charts/conductor`, rendered by helm) and the controller runs as the
+//! chart's ServiceAccount: a call those rules do not allow fails the
+//! scenario when the cluster is dropped, and what they allowed is written
+//! down for `tests/rbac.rs` (see `support/rbac.rs`). Against a real
+//! cluster the controller runs as the kubeconfig's user: its RBAC is the
+//! cluster's business.
 
 #![allow(dead_code)]
 
+#[path = "rbac.rs"]
+pub mod rbac;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::controller::{self, Options};
 use conductor::platform::kubernetes::leader::LeaseConfig;
-use fakeapi::FakeApi;
 use fakeapi::simulator::Simulator;
+use fakeapi::{FakeApi, User};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -27,6 +38,14 @@ pub struct Cluster {
     pub namespace: String,
     client: Client,
     fake: Option<(FakeApi, Simulator)>,
+    test: String,
+}
+
+/// The chart's documents for the fake's namespace, rendered once per test
+/// process.
+fn chart() -> &'static [Value] {
+    static CHART: OnceLock<Vec<Value>> = OnceLock::new();
+    CHART.get_or_init(|| rbac::render("charts/conductor", rbac::RELEASE, "default", &[]))
 }
 
 /// Lease timings short enough for a test to see a takeover.
@@ -57,12 +76,15 @@ impl Cluster {
                 namespace,
                 client,
                 fake: None,
+                test: test.to_owned(),
             };
         }
         eprintln!(
             "{test}: KUBECONFIG is not set; running against the in-process fake API server (set KUBECONFIG to run against a real cluster)"
         );
         let fake = FakeApi::new();
+        fake.enforce_rbac().expect("enforce RBAC");
+        rbac::install(&fake, chart());
         let simulator = Simulator::with_pods(&fake);
         let client = fake.client();
         // As on a cluster: the schemas prune and validate what is written.
@@ -71,17 +93,25 @@ impl Cluster {
             namespace: "default".into(),
             client,
             fake: Some((fake, simulator)),
+            test: test.to_owned(),
         }
+    }
+
+    /// The user the controller runs as on the fake: the chart's
+    /// ServiceAccount.
+    pub fn operator_user(&self) -> String {
+        User::service_account(&self.namespace, rbac::RELEASE).name
     }
 
     pub fn client(&self) -> Client {
         self.client.clone()
     }
 
-    /// A client whose writes the fake records under `identity`.
+    /// A client whose writes the fake records under `identity`, allowed
+    /// everything (in `system:masters`) like the tests' own client.
     pub fn client_as(&self, identity: &str) -> Client {
         match &self.fake {
-            Some((fake, _)) => fake.client_as(identity),
+            Some((fake, _)) => fake.client_as(User::new(identity).in_group("system:masters")),
             None => self.client.clone(),
         }
     }
@@ -187,7 +217,8 @@ impl Cluster {
         events
     }
 
-    /// Starts `conductor controller` for this namespace as `identity`.
+    /// Starts `conductor controller` for this namespace as the pod
+    /// `identity` (its lease holder name) of the chart's ServiceAccount.
     pub async fn controller(&self, identity: &str) -> ControllerProcess {
         let options = Options {
             namespace: Some(self.namespace.clone()),
@@ -202,7 +233,11 @@ impl Cluster {
             traffic_split_version: Default::default(),
             home_namespace: self.namespace.clone(),
         };
-        let client = self.client_as(identity);
+        let client = match &self.fake {
+            Some((fake, _)) => fake
+                .client_as(User::service_account(&self.namespace, rbac::RELEASE).on_pod(identity)),
+            None => self.client.clone(),
+        };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
@@ -233,7 +268,17 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if self.fake.is_some() {
+        if let Some((fake, _)) = &self.fake {
+            let user = self.operator_user();
+            rbac::write_usage(rbac::OPERATOR, &self.test, &rbac::used_by(fake, &user));
+            let forbidden = rbac::forbidden_to(fake, &user);
+            if !forbidden.is_empty() && !std::thread::panicking() {
+                panic!(
+                    "{}: the controller was forbidden what charts/conductor's RBAC does not grant:\n{}",
+                    self.test,
+                    forbidden.join("\n")
+                );
+            }
             return;
         }
         let client = self.client.clone();

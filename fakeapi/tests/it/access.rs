@@ -133,7 +133,7 @@ async fn rules_for_everyone_cover_lists_and_watches() {
     assert_eq!(status.code, 403);
     assert_eq!(
         status.message,
-        "configmaps is forbidden: User \"anonymous\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""
+        "configmaps is forbidden: User \"kubernetes-admin\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""
     );
     cms.get("a").await.unwrap();
 }
