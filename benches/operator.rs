@@ -194,6 +194,19 @@ fn replica_set(owner: &Value, tag: &str, revision: u64, replicas: i32) -> Result
     }))
 }
 
+/// A fake API server serving Conductor's kinds, as a cluster with its
+/// CRDs installed (a resource without one is `404 page not found`).
+fn fake_with_crds() -> Result<FakeApi, BoxError> {
+    let fake = FakeApi::new();
+    for crd in conductor::crd::all() {
+        fake.insert(
+            ("apiextensions.k8s.io/v1", "customresourcedefinitions"),
+            serde_json::to_value(crd)?,
+        )?;
+    }
+    Ok(fake)
+}
+
 /// `count` rollouts at `v2`, each with its `v2` ReplicaSet ready and a
 /// scaled-down `v1` one, as a cluster that has been running a while.
 fn fill(fake: &FakeApi, count: usize) -> Result<(), BoxError> {
@@ -495,7 +508,7 @@ fn print_log(log: &Path) {
 
 async fn large(binary: &Path, scratch: &Path) -> Result<(), BoxError> {
     println!("\n== {LARGE} rollouts, {} ReplicaSets ==", 2 * LARGE);
-    let fake = FakeApi::new();
+    let fake = fake_with_crds()?;
     let filled = Instant::now();
     fill(&fake, LARGE)?;
     println!(
@@ -618,7 +631,7 @@ async fn convergence(binary: &Path, scratch: &Path) -> Result<(), BoxError> {
     println!(
         "\n== convergence after restart: {CONVERGE} rollouts change image while the controller is down =="
     );
-    let fake = FakeApi::new();
+    let fake = fake_with_crds()?;
     for i in 0..CONVERGE {
         fake.insert(
             ("conductor.dev/v1alpha1", "rollouts"),

@@ -317,10 +317,11 @@ async fn preflight_reports_every_problem_at_once_and_applies_nothing() {
         unserved_kind_in: vec!["us"],
     })
     .await;
-    let denied = match fleet.cluster("ap").fake() {
+    let ap = fleet.cluster("ap");
+    let denied = match ap.fake() {
         Some(fake) => {
             fake.deny(fakeapi::AccessRule {
-                identity: None,
+                identity: Some(ap.deployer_user()),
                 verbs: vec!["patch".into()],
                 group: "conductor.dev".into(),
                 resource: Some("rollouts".into()),
@@ -861,12 +862,18 @@ fn delivery<'a>(report: &'a Value, target: &str, event: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {target} {event} in {report:#}"))
 }
 
-/// No webhook URL (nor any part of one) in what a deploy printed or in
-/// the ledger: they are secrets.
+/// No webhook URL (nor any part of one) and no kubeconfig token in what
+/// a deploy printed, in the ledger or in a notification: they are secrets.
 fn assert_no_secret(fleet: &Fleet, hooks: &Receiver, printed: &str) {
+    let bodies: Vec<String> = hooks
+        .requests()
+        .iter()
+        .map(|r| r.body.to_string())
+        .collect();
     for (what, text) in [
         ("the output", printed),
         ("the ledger", &fleet.ledger_patches()),
+        ("the notifications", &bodies.join("\n")),
     ] {
         assert!(!text.is_empty(), "{what} is empty");
         assert!(
@@ -877,6 +884,12 @@ fn assert_no_secret(fleet: &Fleet, hooks: &Receiver, printed: &str) {
             !text.contains("s3cr3t"),
             "a webhook URL's path in {what}:\n{text}"
         );
+        for token in [crate::fleet::DEPLOYER_TOKEN, crate::fleet::CONTROLLER_TOKEN] {
+            assert!(
+                !text.contains(token),
+                "a kubeconfig token in {what}:\n{text}"
+            );
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! weights add up to `maxTrafficWeight`, no header or mirror route
 //! survives an abort, a full promotion or completion, nor points at a
 //! canary without available pods,
-//! deciding twice changes nothing, a ReplicaSet is its template's whatever
+//! deciding twice changes nothing (blocked or not), a ReplicaSet is its template's whatever
 //! hash named it, revision numbers only grow and no two ReplicaSets share
 //! one, a Service never selects a hash with no ready pods while some can
 //! serve, a `workloadRef` Deployment gives up only pods the rollout
@@ -26,6 +26,9 @@ enum Action {
     Ask(u8),
     Unready(u8, i32),
     Outcome(u8),
+    /// The platform finds nothing in the way (0), an object missing (1),
+    /// a request refused (2).
+    Block(u8),
 }
 
 /// A header or mirror route step, setting or (without `match`) removing it.
@@ -190,6 +193,22 @@ fn routed_spec(spec: RolloutSpec, router: u8) -> RolloutSpec {
     spec
 }
 
+fn blocker(kind: u8) -> Option<engine::Blocker> {
+    match kind {
+        1 => Some(engine::Blocker::Missing(engine::MissingReference {
+            field: "spec.strategy.canary.canaryService".into(),
+            kind: "Service".into(),
+            namespace: Some("default".into()),
+            name: "helpdesk-canary".into(),
+        })),
+        2 => Some(engine::Blocker::Refused(engine::Refusal {
+            reason: engine::RefusalReason::ApiRefused,
+            message: "the API server refused to update Service helpdesk-canary".into(),
+        })),
+        _ => None,
+    }
+}
+
 fn action_strategy() -> impl Strategy<Value = Action> {
     prop_oneof![
         6 => Just(Action::Decide),
@@ -198,6 +217,7 @@ fn action_strategy() -> impl Strategy<Value = Action> {
         1 => (0..5u8).prop_map(Action::Ask),
         1 => (0..4u8, 0..4i32).prop_map(|(h, n)| Action::Unready(h, n)),
         1 => (0..4u8).prop_map(Action::Outcome),
+        1 => (0..3u8).prop_map(Action::Block),
     ]
 }
 
@@ -576,7 +596,10 @@ proptest! {
                     let (observed, now) = (world.observed(), world.now);
                     let decision = world.step();
                     check(&world.spec, &observed, now, &decision)?;
-                    check_revisions(&observed.replica_sets, &world, &observed.template_hash)?;
+                    // A blocked decision is not made real: nothing is renumbered.
+                    if decision.blocker.is_none() {
+                        check_revisions(&observed.replica_sets, &world, &observed.template_hash)?;
+                    }
                 }
                 Action::Advance(s) => world.advance(s),
                 Action::Update(i) => world.update(labels[i as usize]),
@@ -587,6 +610,7 @@ proptest! {
                         world.outcomes.insert(key, phases[i as usize]);
                     }
                 }
+                Action::Block(i) => world.blocker = blocker(i),
             }
         }
     }
@@ -622,6 +646,7 @@ proptest! {
                         world.outcomes.insert(key, phases[i as usize]);
                     }
                 }
+                Action::Block(i) => world.blocker = blocker(i),
             }
         }
     }
@@ -658,6 +683,7 @@ proptest! {
                         world.outcomes.insert(key, phases[i as usize]);
                     }
                 }
+                Action::Block(i) => world.blocker = blocker(i),
             }
         }
     }

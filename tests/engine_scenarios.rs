@@ -5,7 +5,9 @@
 mod world;
 
 use conductor::crd::rollout::*;
-use conductor::engine::{AnalysisPhase, Request, RunKind};
+use conductor::engine::{
+    AnalysisPhase, Blocker, EventType, Refusal, RefusalReason, Request, RunKind, decide,
+};
 use world::*;
 
 fn weights(world: &World) -> i32 {
@@ -634,24 +636,164 @@ fn invalid_specs_are_reported_not_panicked_on() {
     }
 }
 
+fn at(seconds: i64) -> jiff::Timestamp {
+    "2026-11-24T10:00:00Z"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .checked_add(jiff::SignedDuration::from_secs(seconds))
+        .unwrap()
+}
+
+fn progressing(status: &RolloutStatus) -> conductor::crd::condition::Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .cloned()
+        .expect("a Progressing condition")
+}
+
+fn reasons(decision: &conductor::engine::Decision) -> Vec<(&'static str, EventType)> {
+    decision
+        .events
+        .iter()
+        .map(|e| (e.reason, e.type_))
+        .collect()
+}
+
+/// A template not there yet is waited for, not an invalid spec: nothing
+/// is applied, the wait says what it waits for, it is looked at again
+/// after 5 s, 5 s, 10 s..., and it fails only at the progress deadline;
+/// once the template comes, the rollout goes on.
 #[test]
-fn unknown_template_is_invalid_when_templates_are_known() {
-    let spec = canary_spec(2, vec![analysis_step("error-rat")]);
+fn a_missing_template_is_waited_for_until_the_progress_deadline() {
+    let mut spec = canary_spec(2, vec![analysis_step("error-rat")]);
+    spec.progress_deadline_seconds = Some(60);
     let mut observed = World::new(spec.clone()).observed();
-    observed.known_templates = Some(vec![AnalysisTemplateRef {
-        template_name: "error-rate".into(),
-        cluster_scope: None,
-    }]);
-    let decision = conductor::engine::decide(
-        &spec,
-        &RolloutStatus::default(),
-        &observed,
-        "2026-11-24T10:00:00Z".parse().unwrap(),
+    let known = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| AnalysisTemplateRef {
+                template_name: (*n).into(),
+                cluster_scope: None,
+            })
+            .collect::<Vec<_>>()
+    };
+    observed.known_templates = Some(known(&["error-rate"]));
+    let first = decide(&spec, &RolloutStatus::default(), &observed, at(0));
+    let message = first.status.message.clone().unwrap();
+    assert_eq!(
+        message,
+        "waiting for AnalysisTemplate error-rat (named by \
+         spec.strategy.canary.steps[0].analysis.templates[0].templateName): not found"
     );
-    let message = decision.status.message.unwrap();
-    assert!(
-        message.contains("AnalysisTemplate `error-rat` not found"),
-        "{message}"
+    assert_eq!(first.status.phase, Some(RolloutPhase::Progressing));
+    let condition = progressing(&first.status);
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_deref()),
+        ("True", Some("WaitingForReference"))
+    );
+    assert_eq!(
+        reasons(&first),
+        [("WaitingForReference", EventType::Normal)]
+    );
+    assert!(first.desired.replica_sets.is_empty(), "nothing is applied");
+    assert!(matches!(first.blocker, Some(Blocker::Missing(_))));
+    assert_eq!(first.desired.requeue_after_ms, Some(5_000));
+
+    let again = decide(&spec, &first.status, &observed, at(0));
+    assert_eq!(again.status, first.status);
+    assert!(again.events.is_empty(), "{:?}", again.events);
+    let later = decide(&spec, &first.status, &observed, at(20));
+    assert_eq!(later.status, first.status, "a wait is not progress");
+    assert_eq!(later.desired.requeue_after_ms, Some(20_000));
+    // The retry never overshoots the deadline.
+    assert_eq!(
+        decide(&spec, &first.status, &observed, at(45))
+            .desired
+            .requeue_after_ms,
+        Some(15_001)
+    );
+
+    let failed = decide(&spec, &later.status, &observed, at(61));
+    assert_eq!(failed.status.phase, Some(RolloutPhase::Degraded));
+    assert_eq!(
+        failed.status.message.as_deref(),
+        Some(format!("progress deadline exceeded: no progress for 60s; {message}").as_str())
+    );
+    let condition = progressing(&failed.status);
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_deref()),
+        ("False", Some("ProgressDeadlineExceeded"))
+    );
+    assert_eq!(
+        reasons(&failed),
+        [("ProgressDeadlineExceeded", EventType::Warning)]
+    );
+    let still = decide(&spec, &failed.status, &observed, at(90));
+    assert_eq!(still.status, failed.status);
+    assert!(still.events.is_empty());
+
+    observed.known_templates = Some(known(&["error-rate", "error-rat"]));
+    let resumed = decide(&spec, &still.status, &observed, at(95));
+    assert_eq!(resumed.blocker, None);
+    assert!(!resumed.desired.replica_sets.is_empty(), "{resumed:?}");
+    assert_ne!(resumed.status.phase, Some(RolloutPhase::Degraded));
+}
+
+/// A request the API server refuses holds the rollout with Argo's
+/// `ReplicaSetCreateError` (Progressing False), one Warning, retries that
+/// double, and goes on once the request goes through.
+#[test]
+fn a_refused_request_holds_the_rollout_and_retries_less_and_less_often() {
+    let world = World::healthy(canary_spec(2, vec![set_weight(50), pause(None)]));
+    let healthy = world.status.clone();
+    let mut observed = world.observed();
+    observed.template_hash = "h-v2".into();
+    observed.template_label = "v2".into();
+    let refusal = Refusal {
+        reason: RefusalReason::ReplicaSetCreateError,
+        message: "the API server refused to create ReplicaSet helpdesk-h-v2: 400 BadRequest: \
+                  quantities must match the regular expression"
+            .into(),
+    };
+    observed.blocker = Some(Blocker::Refused(refusal.clone()));
+    let mut status = healthy.clone();
+    let mut requeues = Vec::new();
+    let mut events = Vec::new();
+    let mut now = 0;
+    for _ in 0..6 {
+        let decision = decide(&world.spec, &status, &observed, at(now));
+        events.extend(reasons(&decision));
+        let wait = decision.desired.requeue_after_ms.unwrap();
+        requeues.push(wait / 1000);
+        now += wait / 1000;
+        status = decision.status;
+    }
+    assert_eq!(requeues, [5, 5, 10, 20, 40, 80]);
+    assert_eq!(events, [("ReplicaSetCreateError", EventType::Warning)]);
+    assert_eq!(status.phase, Some(RolloutPhase::Progressing));
+    assert_eq!(
+        status.message.as_deref(),
+        Some(format!("ReplicaSetCreateError: {}", refusal.message).as_str())
+    );
+    let condition = progressing(&status);
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_deref()),
+        ("False", Some("ReplicaSetCreateError"))
+    );
+    assert_eq!(
+        status.current_pod_hash, healthy.current_pod_hash,
+        "the new revision is not taken while blocked"
+    );
+
+    observed.blocker = None;
+    let unblocked = decide(&world.spec, &status, &observed, at(now));
+    assert_eq!(unblocked.blocker, None);
+    assert_eq!(unblocked.status.current_pod_hash.as_deref(), Some("h-v2"));
+    assert_ne!(
+        progressing(&unblocked.status).reason.as_deref(),
+        Some("ReplicaSetCreateError")
     );
 }
 

@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use cluster::rbac;
 use conductor::crd::rollout::{Rollout, RolloutPhase};
-use fakeapi::FakeApi;
 use fakeapi::simulator::Simulator;
+use fakeapi::{FakeApi, User};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -43,14 +44,35 @@ async fn kubectl_conductor_drives_a_controller_process() {
     let Some(kubectl) = kubectl() else {
         panic!("kubectl missing: run `bash scripts/install-tools.sh` first");
     };
+    // RBAC enforced: the controller runs as the chart's ServiceAccount with
+    // the chart's rules, the person at kubectl as an admin.
     let fake = FakeApi::new();
+    for crd in conductor::crd::all() {
+        fake.insert(
+            ("apiextensions.k8s.io/v1", "customresourcedefinitions"),
+            serde_json::to_value(crd).expect("a CRD"),
+        )
+        .expect("install the CRDs");
+    }
+    fake.enforce_rbac().expect("enforce RBAC");
+    rbac::install(
+        &fake,
+        &rbac::render("charts/conductor", rbac::RELEASE, "default", &[]),
+    );
+    let operator = User::service_account("default", rbac::RELEASE);
+    fake.add_token("controller", operator.clone());
+    fake.add_token("admin", User::admin());
     let _simulator = Simulator::start(&fake);
     let server = fakeapi::serve(fake.clone(), "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("serve the fake");
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
-    fakeapi::write_kubeconfig(&kubeconfig, server.addr()).expect("kubeconfig");
+    fakeapi::write_kubeconfig_with_token(&kubeconfig, server.addr(), Some("admin"))
+        .expect("kubeconfig");
+    let controller_kubeconfig = dir.path().join("controller-kubeconfig");
+    fakeapi::write_kubeconfig_with_token(&controller_kubeconfig, server.addr(), Some("controller"))
+        .expect("kubeconfig");
 
     let port = servers::free_port();
     let log_path = dir.path().join("controller.log");
@@ -65,7 +87,7 @@ async fn kubectl_conductor_drives_a_controller_process() {
                 "default",
             ])
             .arg(format!("--metrics-addr=127.0.0.1:{port}"))
-            .env("KUBECONFIG", &kubeconfig)
+            .env("KUBECONFIG", &controller_kubeconfig)
             .env("RUST_LOG", "info"),
         Stdio::from(log),
     );
@@ -167,5 +189,15 @@ async fn kubectl_conductor_drives_a_controller_process() {
     assert!(
         logs.contains("RolloutCompleted"),
         "decisions are logged: {logs}"
+    );
+    rbac::write_usage(
+        rbac::OPERATOR,
+        "kubectl-plugin",
+        &rbac::used_by(&fake, &operator.name),
+    );
+    let forbidden = rbac::forbidden_to(&fake, &operator.name);
+    assert!(
+        forbidden.is_empty(),
+        "the controller was forbidden what charts/conductor's RBAC does not grant: {forbidden:#?}"
     );
 }

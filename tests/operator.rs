@@ -11,9 +11,7 @@ mod servers;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use clap::Parser;
 use cluster::{Cluster, ControllerProcess, phase, wait_for};
-use conductor::cli::rollout as rollout_cli;
 use conductor::crd::analysis::{AnalysisPhase, AnalysisRun};
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::{
@@ -114,18 +112,9 @@ async fn selector_hash(cluster: &Cluster, service: &str) -> Option<String> {
 /// (if any) is among them (or the limit passed): the controller publishes Events
 /// just after the status write a test waits for.
 async fn event_reasons(cluster: &Cluster, name: &str, awaited: Option<&str>) -> Vec<String> {
-    let events: Api<Event> = cluster.api();
     let start = tokio::time::Instant::now();
     loop {
-        let mut list: Vec<Event> = events
-            .list(&ListParams::default())
-            .await
-            .expect("list events")
-            .items
-            .into_iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-            .collect();
-        list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+        let list = cluster.events_about(name).await;
         let reasons: Vec<String> = list.into_iter().filter_map(|e| e.reason).collect();
         if awaited.is_none_or(|a| reasons.iter().any(|r| r == a)) || start.elapsed() > LIMIT {
             return reasons;
@@ -150,16 +139,7 @@ async fn events_settled(cluster: &Cluster, name: &str) {
 
 /// Runs `conductor rollout <args>` as typed, parsed by the real CLI.
 async fn cli(cluster: &Cluster, args: &[&str]) -> (u8, String) {
-    let line = ["conductor", "rollout"].iter().chain(args);
-    let parsed = conductor::cli::Cli::try_parse_from(line).expect("the command parses");
-    let conductor::cli::Command::Rollout { action, .. } = parsed.command else {
-        unreachable!("`conductor rollout` parses as the rollout command");
-    };
-    let mut out = Vec::new();
-    let code = rollout_cli::execute(cluster.client(), &cluster.namespace, action, &mut out)
-        .await
-        .expect("the command runs");
-    (code, String::from_utf8_lossy(&out).into_owned())
+    cluster.cli(args).await
 }
 
 fn current_step(r: &Rollout) -> Option<i32> {
@@ -1063,7 +1043,7 @@ async fn two_controllers_with_a_lease_never_both_write() {
     let writes = |who: &str| -> Vec<jiff::Timestamp> {
         fake.audit()
             .iter()
-            .filter(|e| e.identity == who && !e.path.contains("/leases"))
+            .filter(|e| e.pod.as_deref() == Some(who) && !e.path.contains("/leases"))
             .map(|e| e.time)
             .collect()
     };
@@ -1891,4 +1871,49 @@ async fn a_run_the_rollout_no_longer_needs_is_terminated() {
     .await;
     let message = run.status.and_then(|s| s.message).unwrap_or_default();
     assert!(message.starts_with("terminated"), "{message}");
+}
+
+/// `revisionHistoryLimit`: idle ReplicaSets (at zero, neither the
+/// template's nor selected by a Service) beyond it are deleted, oldest
+/// first; those within it stay for `undo`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_replica_sets_beyond_the_revision_history_limit_are_deleted_oldest_first() {
+    let cluster = Cluster::start("history-limit").await;
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "cart").await;
+    let mut cart = rollout("cart", V1, json!([{ "setWeight": 50 }]));
+    cart["spec"]["revisionHistoryLimit"] = json!(1);
+    cluster.apply::<Rollout>(cart).await;
+    let api = cluster.api::<Rollout>();
+    let hashes = || async {
+        replica_sets(&cluster, "cart")
+            .await
+            .iter()
+            .map(|rs| rs.labels()[HASH_LABEL].clone())
+            .collect::<BTreeSet<String>>()
+    };
+    wait_for(&api, "cart", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    let v1 = hashes().await;
+    set_image(&cluster, "cart", V2).await;
+    wait_for(&api, "cart", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    let v1_v2 = hashes().await;
+    set_image(&cluster, "cart", V3).await;
+    wait_for(&api, "cart", LIMIT, "healthy on 3.8", healthy_at("3.8")).await;
+    // Scaled to zero, the first ReplicaSet was idle and within the limit.
+    assert_eq!(v1_v2.len(), 2, "{v1_v2:?}");
+    let v2: BTreeSet<String> = v1_v2.difference(&v1).cloned().collect();
+    let start = tokio::time::Instant::now();
+    loop {
+        let now = hashes().await;
+        if now.is_disjoint(&v1) {
+            assert_eq!(now.len(), 2, "only the oldest went: {now:?}");
+            assert!(now.is_superset(&v2), "the newest idle one stays: {now:?}");
+            break;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "the oldest of two idle ReplicaSets is still there with revisionHistoryLimit 1: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

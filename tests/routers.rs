@@ -15,7 +15,6 @@ mod cluster;
 
 use std::time::Duration;
 
-use clap::Parser;
 use cluster::{Cluster, phase, wait_for};
 use conductor::crd::rollout::Rollout;
 use k8s_openapi::api::core::v1::Service;
@@ -209,17 +208,8 @@ fn aborted(r: &Rollout) -> bool {
 }
 
 async fn cli(cluster: &Cluster, args: &[&str]) {
-    let line = ["conductor", "rollout"].iter().chain(args);
-    let parsed = conductor::cli::Cli::try_parse_from(line).expect("the command parses");
-    let conductor::cli::Command::Rollout { action, .. } = parsed.command else {
-        unreachable!("`conductor rollout` parses as the rollout command");
-    };
-    let mut out = Vec::new();
-    let code =
-        conductor::cli::rollout::execute(cluster.client(), &cluster.namespace, action, &mut out)
-            .await
-            .expect("the command runs");
-    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&out));
+    let (code, out) = cluster.cli(args).await;
+    assert_eq!(code, 0, "{out}");
 }
 
 /// Brings `name` to a canary at `weight`, having been healthy on V1.

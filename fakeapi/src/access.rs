@@ -1,7 +1,6 @@
-//! Authorization: everything is allowed unless an [`AccessRule`] given to
-//! [`crate::FakeApi::deny`] matches the request's attributes, which are
-//! derived as the real server's RBAC sees them. Denials answer the real
-//! server's Forbidden Status.
+//! Request attributes as the real server's authorizers see them, the
+//! [`AccessRule`]s [`crate::FakeApi::deny`] takes access away with, and the
+//! Forbidden Status a denial answers.
 
 use http::Method;
 
@@ -78,14 +77,37 @@ impl Attributes {
             .split_once('/')
             .map(|(g, _)| g.to_string())
             .unwrap_or_default();
+        let mut name = path.name.clone();
+        // The real server authorizes a list or watch of one object, by a
+        // `metadata.name` field selector, with that name.
+        if name.is_none() && matches!(verb, "list" | "watch") {
+            name = query.get("fieldSelector").and_then(selected_name);
+        }
+        // `/api/v1/namespaces/{name}` is in the namespace it names, so a
+        // RoleBinding there may grant reading it.
+        let namespace = match (&path.namespace, &name) {
+            (None, Some(n)) if group.is_empty() && path.key.plural == "namespaces" => {
+                Some(n.clone())
+            }
+            (ns, _) => ns.clone(),
+        };
         Some(Self {
             verb: verb.to_string(),
             group,
             resource: path.key.plural.clone(),
             subresource: path.subresource.clone(),
-            namespace: path.namespace.clone(),
-            name: path.name.clone(),
+            namespace,
+            name,
         })
+    }
+
+    /// The same request as another verb: a server-side apply that creates
+    /// is authorized as `create` too.
+    pub fn with_verb(&self, verb: &str) -> Self {
+        Self {
+            verb: verb.to_string(),
+            ..self.clone()
+        }
     }
 
     /// `plural` or `plural/subresource`, as RBAC rules name it.
@@ -97,18 +119,27 @@ impl Attributes {
     }
 }
 
+/// The name an exact `metadata.name=` (or `==`) term of a field selector asks for.
+fn selected_name(selector: &str) -> Option<String> {
+    selector.split(',').find_map(|term| {
+        let value = term.trim().strip_prefix("metadata.name")?.trim_start();
+        let value = value
+            .strip_prefix("==")
+            .or_else(|| value.strip_prefix('='))?;
+        let value = value.trim();
+        (!value.is_empty()).then(|| value.to_string())
+    })
+}
+
 /// Whether any of `rules` denies `attrs` to `identity`.
 pub(crate) fn denied(rules: &[AccessRule], identity: &str, attrs: &Attributes) -> bool {
     rules.iter().any(|r| r.denies(identity, attrs))
 }
 
-/// The 403 a real server answers.
-pub(crate) fn forbidden(identity: &str, attrs: &Attributes) -> ApiError {
-    let qualified = if attrs.group.is_empty() {
-        attrs.resource.clone()
-    } else {
-        format!("{}.{}", attrs.resource, attrs.group)
-    };
+/// The 403 a real server answers; `reason` is what its authorizer said
+/// (RBAC: the roles it could not find), appended when there is one.
+pub(crate) fn forbidden(identity: &str, attrs: &Attributes, reason: &str) -> ApiError {
+    let qualified = qualified(attrs);
     let subject = match &attrs.name {
         Some(name) => format!("{qualified} \"{name}\""),
         None => qualified,
@@ -117,12 +148,48 @@ pub(crate) fn forbidden(identity: &str, attrs: &Attributes) -> ApiError {
         Some(ns) => format!("in the namespace \"{ns}\""),
         None => "at the cluster scope".to_string(),
     };
-    let message = format!(
+    let mut message = format!(
         "{subject} is forbidden: User \"{identity}\" cannot {} resource \"{}\" in API group \"{}\" {scope}",
         attrs.verb,
         attrs.resource_path(),
         attrs.group,
     );
+    if !reason.is_empty() {
+        message = format!("{message}: {reason}");
+    }
+    forbidden_status(attrs, message)
+}
+
+/// The 403 of a server-side apply that would create an object its sender
+/// may patch but not create: the real server checks `create` only once it
+/// finds nothing to patch, and words it with the authorizer's reason alone.
+pub(crate) fn forbidden_create(attrs: &Attributes, reason: &str) -> ApiError {
+    let qualified = qualified(attrs);
+    let message = match &attrs.name {
+        Some(name) => format!("{qualified} \"{name}\" is forbidden: {reason}"),
+        None => format!("{qualified} is forbidden: {reason}"),
+    };
+    forbidden_status(attrs, message)
+}
+
+/// The 403 for a plain URL (discovery, `/version`).
+pub(crate) fn forbidden_path(identity: &str, verb: &str, path: &str, reason: &str) -> ApiError {
+    let mut message = format!("forbidden: User \"{identity}\" cannot {verb} path \"{path}\"");
+    if !reason.is_empty() {
+        message = format!("{message}: {reason}");
+    }
+    ApiError::new(403, "Forbidden", message)
+}
+
+fn qualified(attrs: &Attributes) -> String {
+    if attrs.group.is_empty() {
+        attrs.resource.clone()
+    } else {
+        format!("{}.{}", attrs.resource, attrs.group)
+    }
+}
+
+fn forbidden_status(attrs: &Attributes, message: String) -> ApiError {
     ApiError::new(403, "Forbidden", message).with_details(StatusDetails {
         name: attrs.name.clone(),
         group: Some(attrs.group.clone()),
@@ -152,15 +219,50 @@ mod tests {
         assert_eq!(attrs(Method::PATCH, obj, None).verb, "patch");
         assert_eq!(attrs(Method::DELETE, obj, None).verb, "delete");
         assert_eq!(attrs(Method::DELETE, coll, None).verb, "deletecollection");
-        let err = forbidden("ci", &attrs(Method::PATCH, obj, None));
+        let err = forbidden("ci", &attrs(Method::PATCH, obj, None), "");
         assert_eq!(
             err.message,
             "rollouts.conductor.dev \"x\" is forbidden: User \"ci\" cannot patch resource \"rollouts\" in API group \"conductor.dev\" in the namespace \"shop\""
         );
-        let err = forbidden("ci", &attrs(Method::GET, "/api/v1/namespaces", None));
+        let err = forbidden("ci", &attrs(Method::GET, "/api/v1/namespaces", None), "");
         assert_eq!(
             err.message,
             "namespaces is forbidden: User \"ci\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
+        );
+    }
+
+    #[test]
+    fn a_namespace_is_in_itself_and_a_named_list_names_its_object() {
+        let ns = attrs(Method::GET, "/api/v1/namespaces/shop", None);
+        assert_eq!(ns.namespace.as_deref(), Some("shop"));
+        assert_eq!(ns.name.as_deref(), Some("shop"));
+        let coll = "/api/v1/namespaces/shop/configmaps";
+        let one = attrs(
+            Method::GET,
+            coll,
+            Some("watch=1&fieldSelector=metadata.name%3Dweb"),
+        );
+        assert_eq!(
+            (one.verb.as_str(), one.name.as_deref()),
+            ("watch", Some("web"))
+        );
+        let other = attrs(
+            Method::GET,
+            coll,
+            Some("fieldSelector=metadata.name!%3Dweb"),
+        );
+        assert_eq!(other.name, None);
+        let err = forbidden(
+            "ci",
+            &one,
+            "RBAC: role.rbac.authorization.k8s.io \"x\" not found",
+        );
+        assert!(
+            err.message.ends_with(
+                "in the namespace \"shop\": RBAC: role.rbac.authorization.k8s.io \"x\" not found"
+            ),
+            "{}",
+            err.message
         );
     }
 }

@@ -1,6 +1,5 @@
 //! The built-in resource types a real API server serves, as discovery
-//! lists them. The fake stores any type; this table only decides what
-//! discovery reports.
+//! lists them; with the stored CRDs, what the fake serves at all.
 
 /// Every verb a read-write resource has.
 pub(crate) const ALL: &[&str] = &[

@@ -77,6 +77,31 @@ pub(crate) fn groups(store: &Store) -> Vec<Group> {
     groups
 }
 
+/// Whether a request for `key` reaches a resource at all: a built-in one,
+/// or one a stored CRD serves. What nothing serves gets the API server's
+/// plain-text `404 page not found` (no `Status`), as on a cluster
+/// without the CRD installed.
+pub(crate) fn serves(store: &Store, key: &ResourceKey) -> bool {
+    let (group, version) = key
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", key.api_version.as_str()));
+    let builtin = BUILTINS
+        .iter()
+        .any(|b| b.group == group && b.version == version && b.plural == key.plural);
+    if builtin {
+        return true;
+    }
+    let name = format!("{}.{group}", key.plural);
+    store.entry(&crd_key(), "", &name).is_some_and(|crd| {
+        crd.object["spec"]["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| v["name"] == version && v["served"].as_bool().unwrap_or(true))
+    })
+}
+
 fn add(groups: &mut Vec<Group>, group: String, version: String, resource: Resource) {
     let index = match groups.iter().position(|g| g.name == group) {
         Some(i) => i,

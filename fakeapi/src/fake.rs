@@ -9,10 +9,12 @@ use serde_json::Value;
 use crate::access::AccessRule;
 use crate::error::ApiError;
 use crate::path::ResourceKey;
+use crate::record::{Denial, Grant};
 use crate::selector::Filter;
 use crate::service::FakeService;
-use crate::shared::{AuditEntry, Fault, Shared, lock};
+use crate::shared::{AuditEntry, Fault, RequestCounter, Shared, lock};
 use crate::store::DEFAULT_HISTORY;
+use crate::user::User;
 
 /// An in-process Kubernetes API server. Clones share the same state.
 #[derive(Debug, Clone)]
@@ -40,20 +42,79 @@ impl FakeApi {
         }
     }
 
-    /// A client with default namespace `default`, audited as `anonymous`.
-    /// Must be called inside a Tokio runtime (kube spawns a buffer task).
+    /// A client with default namespace `default`, as [`User::admin`]
+    /// (`kubernetes-admin`, in `system:masters`): allowed everything, with
+    /// RBAC enforced or not. Must be called inside a Tokio runtime (kube
+    /// spawns a buffer task).
     pub fn client(&self) -> kube::Client {
-        self.client_as("anonymous")
+        self.client_as(User::admin())
     }
 
-    /// A client whose mutating requests are audited under `identity`.
-    pub fn client_as(&self, identity: &str) -> kube::Client {
-        kube::Client::new(self.service(identity), "default")
+    /// A client authenticated as `user` (a name: the groups a real
+    /// authenticator gives it, see [`User::new`]); its requests are audited
+    /// under the user's name.
+    pub fn client_as(&self, user: impl Into<User>) -> kube::Client {
+        kube::Client::new(self.service(user), "default")
     }
 
     /// The raw `tower::Service`, for callers building their own client stack.
-    pub fn service(&self, identity: &str) -> FakeService {
-        FakeService::new(self.shared.clone(), identity)
+    pub fn service(&self, user: impl Into<User>) -> FakeService {
+        let user = user.into();
+        let agent = user.name.clone();
+        FakeService::new(self.shared.clone(), user, &agent)
+    }
+
+    /// The same, for a client that names itself `agent` in its User-Agent.
+    pub(crate) fn service_for(&self, user: User, agent: &str) -> FakeService {
+        FakeService::new(self.shared.clone(), user, agent)
+    }
+
+    /// From now on requests are authorized by RBAC, over the Roles,
+    /// ClusterRoles, RoleBindings and ClusterRoleBindings stored, as a real
+    /// server does; the bootstrap policy a real cluster starts with is
+    /// stored first (`cluster-admin` for `system:masters`, discovery and
+    /// access reviews for every authenticated user). Requests no rule
+    /// allows answer 403 Forbidden; [`FakeApi::grants`] and
+    /// [`FakeApi::denials`] tell what RBAC decided.
+    pub fn enforce_rbac(&self) -> Result<(), ApiError> {
+        for (plural, object) in crate::bootstrap::policy() {
+            let key = ResourceKey::new("rbac.authorization.k8s.io/v1", plural);
+            let name = crate::meta::meta_str(&object, "name").unwrap_or_default();
+            let mut store = self.shared.lock();
+            if store.entry(&key, "", name).is_none() {
+                store.create(&key, "", object.clone(), false)?;
+            }
+        }
+        self.shared.authz.enforced.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Every distinct request RBAC allowed so far, with the rule that
+    /// allowed it (nothing while RBAC is not enforced).
+    pub fn grants(&self) -> Vec<Grant> {
+        lock(&self.shared.authz.grants).iter().cloned().collect()
+    }
+
+    /// Every request answered 403 Forbidden so far, oldest first: by RBAC
+    /// or by a [`FakeApi::deny`] rule.
+    pub fn denials(&self) -> Vec<Denial> {
+        lock(&self.shared.authz.denials).clone()
+    }
+
+    /// Requests over HTTP ([`crate::serve`]) with `Authorization: Bearer
+    /// <token>` are `user`'s, like a real server's static token file.
+    pub fn add_token(&self, token: &str, user: impl Into<User>) {
+        lock(&self.shared.authz.tokens).insert(token.to_string(), user.into());
+    }
+
+    /// The user a bearer token stands for.
+    pub(crate) fn token_user(&self, token: &str) -> Option<User> {
+        lock(&self.shared.authz.tokens).get(token).cloned()
+    }
+
+    /// Whether RBAC is enforced.
+    pub(crate) fn rbac_enforced(&self) -> bool {
+        self.shared.authz.enforced()
     }
 
     /// Queues a fault; faults are checked in the order they were added.
@@ -90,6 +151,18 @@ impl FakeApi {
     /// Every HTTP request received so far, reads and watches included.
     pub fn request_count(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Counts from now on every request (reads and watches too) whose path
+    /// and query contain `path_contains`: how often a client asks for one
+    /// object, say, without keeping every request.
+    pub fn count_requests(&self, path_contains: &str) -> RequestCounter {
+        let counter = RequestCounter {
+            path_contains: path_contains.into(),
+            count: Arc::default(),
+        };
+        lock(&self.shared.counters).push(counter.clone());
+        counter
     }
 
     /// Creates an object without HTTP, keeping any `.status` it carries. The

@@ -9,7 +9,7 @@
 //!                                                   Simulator ◀──┘ (RS/Deployment status, Pods)
 //! ```
 //!
-//! [`FakeApi`] serves any resource path with real REST semantics (create,
+//! [`FakeApi`] serves every resource it knows with real REST semantics (create,
 //! get, list, watch, replace, merge/JSON/apply patch, status and scale
 //! subresources, delete with finalizers and owner cascade) without knowing
 //! the types in advance. Like a real server it also:
@@ -20,10 +20,19 @@
 //!   that would undo another manager's field answer 409 with one
 //!   `FieldManagerConflict` cause per field unless forced;
 //! - answers discovery (`/version`, `/api`, `/apis`, ...) from a table of
-//!   built-in types plus the CustomResourceDefinitions stored at the time;
-//! - authorizes requests: [`FakeApi::deny`] takes access away as a missing
-//!   RBAC grant would (403 Forbidden), and `SelfSubjectAccessReview`s are
-//!   answered by the same rules;
+//!   built-in types plus the CustomResourceDefinitions stored at the time,
+//!   and serves only those: any other resource path gets the plain-text
+//!   `404 page not found` (no `Status`) of a cluster without the CRD;
+//! - refuses what a real server cannot decode into its types before
+//!   validating: an unparseable resource quantity is a 400 BadRequest;
+//! - authorizes requests: once [`FakeApi::enforce_rbac`] is called, by the
+//!   Roles, ClusterRoles and their bindings stored, as the real RBAC
+//!   authorizer does, recording which rule allowed what
+//!   ([`FakeApi::grants`]) and every 403 ([`FakeApi::denials`]);
+//!   [`FakeApi::deny`] takes access away whether RBAC is enforced or not;
+//!   `SelfSubjectAccessReview`s are answered by the same rules. Clients
+//!   authenticate as a [`User`] (in process) or with a bearer token (over
+//!   HTTP);
 //! - fills in the defaults a real server gives workloads' pod templates
 //!   (`restartPolicy`, `dnsPolicy`, `imagePullPolicy`, ...), so what is
 //!   read back differs from what was sent as it does on a cluster;
@@ -35,8 +44,11 @@
 
 mod access;
 mod apply;
+mod authz;
+mod bootstrap;
 mod builtin;
 mod catalog;
+mod decode;
 mod defaults;
 mod discovery;
 mod error;
@@ -48,6 +60,8 @@ mod patch;
 mod path;
 mod prune;
 mod query;
+mod rbac;
+mod record;
 mod request;
 mod response;
 mod review;
@@ -59,6 +73,7 @@ mod service;
 mod shared;
 pub mod simulator;
 mod store;
+mod user;
 mod validation;
 mod watch;
 mod writes;
@@ -67,7 +82,10 @@ pub use access::AccessRule;
 pub use error::{ApiError, StatusCause, StatusDetails};
 pub use fake::FakeApi;
 pub use path::ResourceKey;
+pub use rbac::{RoleId, RoleKind};
+pub use record::{Denial, Grant};
 pub use response::ResponseBody;
-pub use serve::{Server, serve, write_kubeconfig};
+pub use serve::{Server, serve, write_kubeconfig, write_kubeconfig_with_token};
 pub use service::FakeService;
-pub use shared::{AuditEntry, Fault};
+pub use shared::{AuditEntry, Fault, RequestCounter};
+pub use user::User;

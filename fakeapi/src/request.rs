@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::ownership::{ManagerKey, Operation};
 use crate::query::Query;
 use crate::response::ResponseBody;
+use crate::user::User;
 use crate::writes::Managed;
 
 /// A request as the router and the handlers read it.
@@ -19,8 +20,11 @@ pub(crate) struct Incoming<'a> {
     pub query: Query,
     pub content_type: &'a str,
     pub body: Bytes,
-    /// Who sent the request (client identity or User-Agent).
-    pub identity: &'a str,
+    /// Who sent the request.
+    pub user: &'a User,
+    /// The client's name as its User-Agent gives it (in process: the
+    /// user's name).
+    pub agent: &'a str,
 }
 
 impl Incoming<'_> {
@@ -30,7 +34,7 @@ impl Incoming<'_> {
     pub fn updater(&self, subresource: &str) -> Managed {
         let manager = match self.query.get("fieldManager").filter(|m| !m.is_empty()) {
             Some(m) => m,
-            None => self.identity.split('/').next().unwrap_or_default(),
+            None => self.agent.split('/').next().unwrap_or_default(),
         };
         Managed::Update(ManagerKey::new(manager, Operation::Update, subresource))
     }

@@ -3,33 +3,38 @@
 
 use serde_json::{Value, json};
 
-use crate::access::{AccessRule, Attributes, denied};
+use crate::access::Attributes;
+use crate::authz;
 use crate::error::ApiError;
+use crate::shared::Shared;
+use crate::user::User;
 
 /// The review sent, with its `status` filled in.
-pub(crate) fn review(
-    rules: &[AccessRule],
-    identity: &str,
-    mut body: Value,
-) -> Result<Value, ApiError> {
+pub(crate) fn review(shared: &Shared, user: &User, mut body: Value) -> Result<Value, ApiError> {
     if !body.is_object() {
         return Err(ApiError::bad_request("review body must be a JSON object"));
     }
-    let allowed = match body.pointer("/spec/resourceAttributes") {
-        Some(attrs) => !denied(rules, identity, &attributes(attrs)),
-        // Non-resource URLs (`/healthz`, discovery) are open to everyone.
-        None => true,
+    let (allowed, reason) = match body.pointer("/spec/resourceAttributes") {
+        Some(attrs) => authz::review(shared, user, &attributes(attrs)),
+        None => {
+            let field = |name: &str| {
+                body.pointer(&format!("/spec/nonResourceAttributes/{name}"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            authz::review_path(shared, user, &field("verb"), &field("path"))
+        }
     };
     body["apiVersion"] = Value::from("authorization.k8s.io/v1");
     body["kind"] = Value::from("SelfSubjectAccessReview");
     if body.get("metadata").is_none_or(|m| !m.is_object()) {
         body["metadata"] = json!({"creationTimestamp": null});
     }
-    body["status"] = if allowed {
-        json!({"allowed": true, "reason": "allowed by the fake API server"})
-    } else {
-        json!({"allowed": false, "reason": "denied by a FakeApi access rule"})
-    };
+    body["status"] = json!({"allowed": allowed});
+    if !reason.is_empty() {
+        body["status"]["reason"] = Value::from(reason);
+    }
     Ok(body)
 }
 

@@ -8,7 +8,7 @@ use http::{Method, Response};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
-use crate::access::{self, Attributes};
+use crate::access::Attributes;
 use crate::error::ApiError;
 use crate::meta::meta_str;
 use crate::paging::{Page, Snapshot};
@@ -20,7 +20,7 @@ use crate::shared::{Shared, lock};
 use crate::store::WatchStart;
 use crate::watch::{self, WatchScope};
 use crate::writes::{ApplyRequest, DeleteOptions, UpdateOptions, WritePart};
-use crate::{discovery, patch, review, scale};
+use crate::{authz, catalog, discovery, patch, review, scale};
 
 /// A response carrying a written object.
 pub(crate) fn written(code: u16, object: Arc<Value>) -> Served {
@@ -33,17 +33,20 @@ pub(crate) fn handle(shared: &Shared, req: &Incoming<'_>) -> Served {
 
 fn route(shared: &Shared, req: &Incoming<'_>) -> Result<Served, ApiError> {
     let Some(path) = RequestPath::parse(req.path) else {
+        let verb = req.method.as_str().to_ascii_lowercase();
+        authz::authorize_path(shared, req.user, &verb, req.path)?;
         return Ok((discovery::handle(shared, req.method, req.path)?, None));
     };
-    if path.key == review_key() && path.name.is_none() && *req.method == Method::POST {
-        let rules = lock(&shared.denied);
-        let answer = review::review(&rules, req.identity, parse_json(&req.body)?)?;
-        return Ok((response::json(201, &answer), None));
+    // As on a cluster: authorized by what the path names, served or not.
+    if let Some(attrs) = Attributes::of(req.method, &path, &req.query) {
+        authz::authorize(shared, req.user, &attrs)?;
     }
-    if let Some(attrs) = Attributes::of(req.method, &path, &req.query)
-        && access::denied(&lock(&shared.denied), req.identity, &attrs)
-    {
-        return Err(access::forbidden(req.identity, &attrs));
+    if !catalog::serves(&shared.lock(), &path.key) {
+        return Ok((response::page_not_found(), None));
+    }
+    if path.key == review_key() && path.name.is_none() && *req.method == Method::POST {
+        let answer = review::review(shared, req.user, parse_json(&req.body)?)?;
+        return Ok((response::json(201, &answer), None));
     }
     match (path.name.as_deref(), path.subresource.as_deref()) {
         (None, _) => collection(shared, &path, req),
@@ -148,7 +151,14 @@ fn object(
                 force: req.query.flag("force"),
                 part,
             };
-            let (object, created) = shared.lock().apply(key, ns, name, body, &apply)?;
+            let mut store = shared.lock();
+            if part == WritePart::Main
+                && store.entry(key, ns, name).is_none()
+                && let Some(attrs) = Attributes::of(req.method, path, &req.query)
+            {
+                authz::authorize_create(shared, &store, req.user, &attrs)?;
+            }
+            let (object, created) = store.apply(key, ns, name, body, &apply)?;
             Ok(written(if created { 201 } else { 200 }, object))
         }
         Method::PATCH => {

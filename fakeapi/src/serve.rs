@@ -2,7 +2,7 @@
 //! operator binary, kubectl) can use it through a kubeconfig.
 //!
 //! ```text
-//!   TCP ──hyper http1──▶ collect body ──▶ FakeService (identity = User-Agent)
+//!   TCP ──hyper http1──▶ collect body ──▶ FakeService (user = bearer token's, or User-Agent)
 //!                                              │
 //!   chunked response ◀──── ResponseBody ◀──────┘ (watches stream until they end)
 //! ```
@@ -24,9 +24,30 @@ use tower::Service;
 use crate::error::ApiError;
 use crate::fake::FakeApi;
 use crate::response::{self, ResponseBody};
+use crate::user::User;
 
 /// Identity in the audit log for requests that carry no `User-Agent`.
 const DEFAULT_IDENTITY: &str = "http";
+
+/// Who sent a request: the user of its bearer token ([`FakeApi::add_token`]);
+/// without one, `system:anonymous` once RBAC is enforced, else a user named
+/// after the User-Agent (so an unauthenticated fake's audit log still tells
+/// clients apart). An unknown token is a 401, as on a real server.
+fn authenticate(fake: &FakeApi, req: &Request<Incoming>, agent: &str) -> Result<User, ApiError> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match bearer {
+        Some(token) => fake
+            .token_user(token)
+            .ok_or_else(|| ApiError::new(401, "Unauthorized", "Unauthorized".to_string())),
+        None if fake.rbac_enforced() => Ok(User::anonymous()),
+        None => Ok(User::new(agent)),
+    }
+}
 
 /// A running HTTP server; dropping it closes the listener and every open
 /// connection, watches included.
@@ -97,13 +118,17 @@ async fn handle(
     fake: FakeApi,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-    let identity = req
+    let agent = req
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
         .unwrap_or(DEFAULT_IDENTITY)
         .to_owned();
+    let user = match authenticate(&fake, &req, &agent) {
+        Ok(user) => user,
+        Err(e) => return Ok(response::error(&e)),
+    };
     let (parts, body) = req.into_parts();
     let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -114,18 +139,32 @@ async fn handle(
         }
     };
     let req = Request::from_parts(parts, kube::client::Body::from(bytes));
-    fake.service(&identity).call(req).await
+    fake.service_for(user, &agent).call(req).await
 }
 
 /// Writes a kubeconfig whose current context points at `http://ADDR`
 /// with namespace `default` and no credentials. JSON is valid YAML, so
 /// kubectl and `kube::Config` both read it.
 pub fn write_kubeconfig(path: impl AsRef<Path>, addr: SocketAddr) -> std::io::Result<()> {
+    write_kubeconfig_with_token(path, addr, None)
+}
+
+/// The same, authenticating with a bearer token given to
+/// [`FakeApi::add_token`].
+pub fn write_kubeconfig_with_token(
+    path: impl AsRef<Path>,
+    addr: SocketAddr,
+    token: Option<&str>,
+) -> std::io::Result<()> {
+    let user = match token {
+        Some(token) => json!({"token": token}),
+        None => json!({}),
+    };
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "fakeapi", "cluster": {"server": format!("http://{addr}")}}],
-        "users": [{"name": "fakeapi", "user": {}}],
+        "users": [{"name": "fakeapi", "user": user}],
         "contexts": [{
             "name": "fakeapi",
             "context": {"cluster": "fakeapi", "user": "fakeapi", "namespace": "default"},

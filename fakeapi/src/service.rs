@@ -17,19 +17,24 @@ use crate::request::Incoming;
 use crate::response::{self, ResponseBody};
 use crate::routes;
 use crate::shared::{AuditEntry, Shared, lock};
+use crate::user::User;
 
-/// Serves requests against a [`crate::FakeApi`]'s state under one identity.
+/// Serves requests against a [`crate::FakeApi`]'s state as one user.
 #[derive(Debug, Clone)]
 pub struct FakeService {
     shared: Arc<Shared>,
-    identity: Arc<str>,
+    user: Arc<User>,
+    agent: Arc<str>,
 }
 
 impl FakeService {
-    pub(crate) fn new(shared: Arc<Shared>, identity: &str) -> Self {
+    /// `agent` names the client as a User-Agent would (the field manager
+    /// of writes that give none).
+    pub(crate) fn new(shared: Arc<Shared>, user: User, agent: &str) -> Self {
         Self {
             shared,
-            identity: identity.into(),
+            user: Arc::new(user),
+            agent: agent.into(),
         }
     }
 }
@@ -45,14 +50,16 @@ impl tower::Service<Request<kube::client::Body>> for FakeService {
 
     fn call(&mut self, req: Request<kube::client::Body>) -> Self::Future {
         let shared = self.shared.clone();
-        let identity = self.identity.clone();
-        Box::pin(async move { Ok(serve(&shared, &identity, req).await) })
+        let user = self.user.clone();
+        let agent = self.agent.clone();
+        Box::pin(async move { Ok(serve(&shared, &user, &agent, req).await) })
     }
 }
 
 async fn serve(
     shared: &Shared,
-    identity: &str,
+    user: &User,
+    agent: &str,
     req: Request<kube::client::Body>,
 ) -> Response<ResponseBody> {
     shared.requests.fetch_add(1, Ordering::Relaxed);
@@ -62,6 +69,11 @@ async fn serve(
         .uri
         .path_and_query()
         .map_or_else(|| path.clone(), |pq| pq.as_str().to_string());
+    for counter in lock(&shared.counters).iter() {
+        if path_and_query.contains(&*counter.path_contains) {
+            counter.count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     let query = Query::parse(parts.uri.query());
     let field_manager = query.get("fieldManager").map(str::to_string);
     let (res, object) = match body.collect().await {
@@ -81,7 +93,8 @@ async fn serve(
                     query,
                     content_type,
                     body: collected.to_bytes(),
-                    identity,
+                    user,
+                    agent,
                 };
                 routes::handle(shared, &incoming)
             }
@@ -98,7 +111,8 @@ async fn serve(
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     ) {
         lock(&shared.audit).push(AuditEntry {
-            identity: identity.to_string(),
+            identity: user.name.clone(),
+            pod: user.pod.clone(),
             method: parts.method.clone(),
             path,
             status: res.status().as_u16(),

@@ -1,5 +1,5 @@
 //! The state a [`crate::FakeApi`] and every request it serves share: the
-//! store, queued faults, the audit log and access denials.
+//! store, queued faults, the audit log, access denials and RBAC's record.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::access::AccessRule;
 use crate::paging::Snapshots;
+use crate::record::Authz;
 use crate::store::Store;
 
 /// Makes the next matching requests fail instead of being served.
@@ -36,9 +37,11 @@ impl Fault {
 /// One mutating request (POST, PUT, PATCH, DELETE) as the fake saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
-    /// The name given to [`crate::FakeApi::client_as`]; `anonymous` for
-    /// [`crate::FakeApi::client`].
+    /// The user's name: the one given to [`crate::FakeApi::client_as`],
+    /// `kubernetes-admin` for [`crate::FakeApi::client`].
     pub identity: String,
+    /// The pod the user's token is bound to ([`crate::User::on_pod`]).
+    pub pod: Option<String>,
     pub method: Method,
     /// Path without the query string.
     pub path: String,
@@ -52,13 +55,30 @@ pub struct AuditEntry {
     pub object: Option<Arc<Value>>,
 }
 
+/// Counts the requests whose path and query contain a string, from when
+/// it was made: see [`crate::FakeApi::count_requests`].
+#[derive(Debug, Clone)]
+pub struct RequestCounter {
+    pub(crate) path_contains: Arc<str>,
+    pub(crate) count: Arc<AtomicU64>,
+}
+
+impl RequestCounter {
+    /// Requests counted so far.
+    pub fn get(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Shared {
     store: Mutex<Store>,
     pub faults: Mutex<Vec<Fault>>,
     pub audit: Mutex<Vec<AuditEntry>>,
     pub denied: Mutex<Vec<AccessRule>>,
+    pub authz: Authz,
     pub requests: AtomicU64,
+    pub counters: Mutex<Vec<RequestCounter>>,
     pub drop_watches: watch::Sender<u64>,
     pub snapshots: Mutex<Snapshots>,
 }
@@ -71,7 +91,9 @@ impl Shared {
             faults: Mutex::new(Vec::new()),
             audit: Mutex::new(Vec::new()),
             denied: Mutex::new(Vec::new()),
+            authz: Authz::default(),
             requests: AtomicU64::new(0),
+            counters: Mutex::new(Vec::new()),
             drop_watches: watch::channel(0).0,
             snapshots: Mutex::new(Snapshots::default()),
         }

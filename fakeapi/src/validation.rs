@@ -22,6 +22,9 @@ pub(crate) fn check(
     object: &Value,
     only: Option<&str>,
 ) -> Result<(), ApiError> {
+    if only.is_none() {
+        crate::decode::check(key, object)?;
+    }
     let causes = match (key.api_version.as_str(), key.plural.as_str(), schema) {
         (_, _, Some(schema)) => {
             let mut causes = Vec::new();

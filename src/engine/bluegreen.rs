@@ -281,7 +281,10 @@ fn run(
                 let why = observed.as_ref().and_then(|r| r.message.as_deref());
                 hold_inconclusive(ctx, &format!("analysis run {name}"), why);
             } else {
-                ctx.waiting = Some(format!("waiting for {what} analysis run {name}"));
+                ctx.waiting = Some(format!(
+                    "waiting for {what} analysis run {name}{}",
+                    lifecycle::run_waits_for(observed.as_ref())
+                ));
             }
             Some(false)
         }

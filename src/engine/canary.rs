@@ -408,8 +408,9 @@ fn step_analysis(
                 hold_inconclusive(ctx, &format!("analysis run {name}"), why);
             } else {
                 ctx.waiting = Some(format!(
-                    "step {}/{steps}: waiting for analysis run {name}",
-                    index + 1
+                    "step {}/{steps}: waiting for analysis run {name}{}",
+                    index + 1,
+                    lifecycle::run_waits_for(run.as_ref())
                 ));
             }
             Some(false)

@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 
+use super::blocker::Blocker;
 use super::desired::{Desired, RunKind};
 use super::observed::Observed;
 use crate::crd::rollout::RolloutStatus;
@@ -26,6 +27,9 @@ pub struct Decision {
     pub status: RolloutStatus,
     pub desired: Desired,
     pub events: Vec<Event>,
+    /// What held the rollout, if anything: a platform watches for the
+    /// missing object to come.
+    pub blocker: Option<Blocker>,
 }
 
 /// The engine's decision state: threaded through the rules of one

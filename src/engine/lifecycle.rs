@@ -6,7 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::decision::{DecisionState, EventType};
 use super::desired::{DesiredAnalysisRun, DesiredReplicaSet, RunKind};
-use super::observed::Request;
+use super::observed::{AnalysisRunState, Request};
 use super::scale::ReplicaTarget;
 use super::settings::Settings;
 use crate::crd::analysis::AnalysisPhase;
@@ -266,6 +266,19 @@ pub fn hold_inconclusive(ctx: &mut DecisionState, what: &str, why: Option<&str>)
     ctx.waiting = Some(format!(
         "{what} inconclusive{why} promote to continue or abort"
     ));
+}
+
+/// What a run not started yet waits for (a Secret it names), as `: ...`
+/// to follow its name in the rollout's message; empty otherwise.
+pub fn run_waits_for(run: Option<&AnalysisRunState>) -> String {
+    match run {
+        Some(AnalysisRunState {
+            phase: AnalysisPhase::Pending,
+            message: Some(message),
+            ..
+        }) if !message.is_empty() => format!(": {message}"),
+        _ => String::new(),
+    }
 }
 
 /// The Progressing condition's `lastUpdateTime`: when the rollout last moved.

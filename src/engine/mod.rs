@@ -20,9 +20,13 @@
 //! hashes the Services select; `routing` checks the traffic routers and
 //! `managed_routes` keeps the header and mirror routes the steps set up;
 //! `workload` scales a `workloadRef` Deployment down as the status
-//! allows; `desired` and `decision` are what comes out. [`outcome`] reads a
+//! allows; `desired` and `decision` are what comes out. A `blocker` (an
+//! object the spec names is missing, the platform's API refused a
+//! request) holds the rollout where it is until it clears or the progress
+//! deadline passes. [`outcome`] reads a
 //! status back as "is it done?".
 
+pub mod blocker;
 mod bluegreen;
 mod canary;
 mod decision;
@@ -49,6 +53,7 @@ pub use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{RolloutSpec, RolloutStatus};
 pub use crate::crd::time::UnreadableTime;
 
+pub use blocker::{Blocker, MissingReference, Refusal, RefusalReason};
 use decision::DecisionState;
 pub use decision::{Decision, Event, EventType};
 pub use desired::{
@@ -85,8 +90,18 @@ pub fn decide(
         Some(problem) => Err(problem.clone()),
         None => Settings::from_spec(spec, observed.known_templates.as_deref()),
     };
-    match settings {
-        Ok(settings) => {
+    let blocker = settings.as_ref().ok().and_then(|settings| {
+        observed
+            .blocker
+            .clone()
+            .or_else(|| settings.missing_template.clone().map(Blocker::Missing))
+    });
+    match (settings, &blocker) {
+        (Err(problem), _) => status::invalid(&mut ctx, spec, &problem.to_string()),
+        (Ok(settings), Some(blocker)) => {
+            status::blocked(&mut ctx, &settings, spec, blocker, status)
+        }
+        (Ok(settings), None) => {
             match &settings.strategy {
                 settings::Strategy::Canary(canary) => canary::decide(&mut ctx, &settings, canary),
                 settings::Strategy::BlueGreen(blue_green) => {
@@ -98,7 +113,6 @@ pub fn decide(
             status::finish(&mut ctx, &settings, spec, status);
             workload::scale_down(&mut ctx, &settings);
         }
-        Err(problem) => status::invalid(&mut ctx, spec, &problem.to_string()),
     }
     // Runs in a stable order, whatever order the strategy found them in.
     ctx.desired
@@ -109,5 +123,6 @@ pub fn decide(
         status: ctx.status,
         desired: ctx.desired,
         events: ctx.events,
+        blocker,
     }
 }

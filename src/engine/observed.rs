@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 
+use super::blocker::Blocker;
 use crate::crd::analysis::AnalysisPhase;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::AnalysisTemplateRef;
@@ -97,12 +98,16 @@ pub struct Observed {
     pub known_templates: Option<Vec<AnalysisTemplateRef>>,
     pub requests: Vec<Request>,
     /// A problem the platform found with the spec that the engine cannot
-    /// see (a missing workloadRef Deployment or Service); the rollout is
-    /// invalid until it is fixed.
+    /// see (a `workloadRef` of a kind it cannot run, a TrafficSplit it does
+    /// not own); the rollout is invalid until it is fixed.
     pub problem: Option<SpecProblem>,
     /// The `spec.replicas` of the Deployment a `workloadRef` names, when
     /// the rollout has one and the platform read it.
     pub workload_replicas: Option<i32>,
+    /// What keeps the platform from acting for now (an object the spec
+    /// names is missing, the API server refused a request): the rollout
+    /// holds and waits, failing only at its progress deadline.
+    pub blocker: Option<Blocker>,
 }
 
 impl Observed {

@@ -1,8 +1,10 @@
 //! A rollout spec checked and resolved into the numbers the state machine
-//! works with. Every problem becomes an `InvalidSpec` message naming the field.
+//! works with. Every problem becomes an `InvalidSpec` message naming the
+//! field; an analysis template not there yet is waited for instead.
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::blocker::MissingReference;
 use super::desired::RouteKind;
 use super::duration::{int_or_string_millis, scaled_value};
 use super::routing::{self, Routing};
@@ -30,6 +32,9 @@ pub struct Settings {
     /// without a `workloadRef`.
     pub workload_scale_down: Option<ScaleDown>,
     pub strategy: Strategy,
+    /// The first analysis template the spec names that the platform said
+    /// does not exist: the rollout waits for it.
+    pub missing_template: Option<MissingReference>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,8 +127,16 @@ impl Settings {
             Some(w) => usize::try_from(w.revisions).unwrap_or(0),
             None => 0,
         };
+        // A template not there (yet) is not a fault of the spec: it is
+        // waited for, so it is noted and the checks go on.
+        let missing_template = std::cell::RefCell::new(None);
         let check_refs = |analysis: &RolloutAnalysis, field: &str| {
-            check_analysis(analysis, field, known_templates)
+            let missing = check_analysis(analysis, field, known_templates)?;
+            let mut first = missing_template.borrow_mut();
+            if first.is_none() {
+                *first = missing;
+            }
+            Ok(())
         };
         let (strategy, max_surge, max_unavailable) = match (
             &spec.strategy.canary,
@@ -313,6 +326,7 @@ impl Settings {
                 .as_ref()
                 .map(|w| w.scale_down.unwrap_or(ScaleDown::OnSuccess)),
             strategy,
+            missing_template: missing_template.into_inner(),
         })
     }
 }
@@ -349,11 +363,12 @@ fn check_workload(spec: &RolloutSpec) -> Result<(), SpecProblem> {
     Ok(())
 }
 
+/// Checks `analysis`; the first template it names that `known` lacks.
 fn check_analysis(
     analysis: &RolloutAnalysis,
     field: &str,
     known: Option<&[AnalysisTemplateRef]>,
-) -> Result<(), SpecProblem> {
+) -> Result<Option<MissingReference>, SpecProblem> {
     if analysis.templates.is_empty() {
         return Err(SpecProblem::new(
             format!("{field}.templates"),
@@ -379,14 +394,16 @@ fn check_analysis(
                 } else {
                     "AnalysisTemplate"
                 };
-                return Err(SpecProblem::new(
-                    format!("{field}.templates[{i}].templateName"),
-                    format!("{kind} `{}` not found", template.template_name),
-                ));
+                return Ok(Some(MissingReference {
+                    field: format!("{field}.templates[{i}].templateName"),
+                    kind: kind.to_owned(),
+                    namespace: None,
+                    name: template.template_name.clone(),
+                }));
             }
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 fn parse_step(

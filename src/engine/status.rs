@@ -1,5 +1,6 @@
 //! The status a person reads: counts, phase, message and conditions.
 
+use super::blocker::{self, Blocker};
 use super::decision::{DecisionState, EventType};
 use super::lifecycle;
 use super::settings::{Settings, Strategy};
@@ -181,6 +182,90 @@ pub fn invalid(ctx: &mut DecisionState, spec: &RolloutSpec, message: &str) {
         false,
     );
     set_condition(ctx, "Healthy", false, "Degraded", None, false);
+}
+
+/// A rollout held by a blocker changes nothing in the world and says
+/// why. Its wait runs from when it began (the Progressing condition's
+/// `lastUpdateTime`, touched then) toward the progress deadline, where it
+/// fails; until then it is looked at again after as long as it has waited
+/// (5 s, 5 s, 10 s, 20 s... 5 min), and at the deadline.
+pub fn blocked(
+    ctx: &mut DecisionState,
+    settings: &Settings,
+    spec: &RolloutSpec,
+    blocker: &Blocker,
+    previous: &RolloutStatus,
+) {
+    counts(ctx, spec);
+    if let Strategy::Canary(canary) = &settings.strategy {
+        ctx.desired.weight_total = canary.max_weight;
+    }
+    lifecycle::freeze(ctx);
+    ctx.status
+        .conditions
+        .retain(|c| c.type_ != "InvalidSpec" && c.type_ != "InvalidStatus");
+    let reason = blocker.reason();
+    let message = blocker.to_string();
+    let before = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing");
+    let before_reason = before.and_then(|c| c.reason.as_deref());
+    // Blocked since an earlier decision (or failed already): the clock
+    // runs on; otherwise the wait starts now.
+    let waiting_since = before_reason
+        .filter(|r| Blocker::is_reason(r) || *r == "ProgressDeadlineExceeded")
+        .and_then(|_| lifecycle::last_progress(ctx))
+        .and_then(|since| ctx.millis_since(&since));
+    let waited = waiting_since.unwrap_or(0);
+    let touched = waiting_since.is_none();
+    let deadline = settings.progress_deadline_ms;
+    if waited > deadline {
+        let seconds = deadline / 1000;
+        let message = format!("progress deadline exceeded: no progress for {seconds}s; {message}");
+        ctx.status.phase = Some(RolloutPhase::Degraded);
+        ctx.status.message = Some(message.clone());
+        set_condition(
+            ctx,
+            "Progressing",
+            false,
+            "ProgressDeadlineExceeded",
+            Some(&message),
+            false,
+        );
+        if before_reason != Some("ProgressDeadlineExceeded") {
+            ctx.event(EventType::Warning, "ProgressDeadlineExceeded", message);
+        }
+        ctx.desired.requeue_in(blocker::retry_after(waited));
+    } else {
+        ctx.status.phase = Some(RolloutPhase::Progressing);
+        ctx.status.message = Some(message.clone());
+        // A wait for an object is still progress in the making; a refusal
+        // is not, as a Deployment's ReplicaSetCreateError is not.
+        let progressing = matches!(blocker, Blocker::Missing(_));
+        set_condition(
+            ctx,
+            "Progressing",
+            progressing,
+            reason,
+            Some(&message),
+            touched,
+        );
+        let repeated = before_reason == Some(reason)
+            && before.and_then(|c| c.message.as_deref()) == Some(message.as_str());
+        if !repeated {
+            let type_ = if progressing {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            };
+            ctx.event(type_, reason, message);
+        }
+        ctx.desired
+            .requeue_in(blocker::retry_after(waited).min(deadline - waited + 1));
+    }
+    let phase = ctx.status.phase.map_or("", RolloutPhase::as_str);
+    set_condition(ctx, "Healthy", false, phase, None, false);
 }
 
 fn counts(ctx: &mut DecisionState, spec: &RolloutSpec) {

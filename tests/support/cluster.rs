@@ -1,21 +1,35 @@
 //! A cluster for operator scenarios: the in-process fake API server with
 //! its workload simulator, or, when `KUBECONFIG` is set, the real cluster
 //! it names (a fresh namespace per test, deleted at the end).
+//!
+//! On the fake, RBAC is enforced with the chart's own rules
+//! (`charts/conductor`, rendered by helm) and the controller runs as the
+//! chart's ServiceAccount: a call those rules do not allow fails the
+//! scenario when the cluster is dropped, and what they allowed is written
+//! down for `tests/rbac.rs` (see `support/rbac.rs`). Against a real
+//! cluster the controller runs as the kubeconfig's user: its RBAC is the
+//! cluster's business.
 
 #![allow(dead_code)]
 
+#[path = "rbac.rs"]
+pub mod rbac;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::controller::{self, Options};
 use conductor::platform::kubernetes::leader::LeaseConfig;
-use fakeapi::FakeApi;
 use fakeapi::simulator::Simulator;
+use fakeapi::{FakeApi, User};
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -24,6 +38,14 @@ pub struct Cluster {
     pub namespace: String,
     client: Client,
     fake: Option<(FakeApi, Simulator)>,
+    test: String,
+}
+
+/// The chart's documents for the fake's namespace, rendered once per test
+/// process.
+fn chart() -> &'static [Value] {
+    static CHART: OnceLock<Vec<Value>> = OnceLock::new();
+    CHART.get_or_init(|| rbac::render("charts/conductor", rbac::RELEASE, "default", &[]))
 }
 
 /// Lease timings short enough for a test to see a takeover.
@@ -54,12 +76,15 @@ impl Cluster {
                 namespace,
                 client,
                 fake: None,
+                test: test.to_owned(),
             };
         }
         eprintln!(
             "{test}: KUBECONFIG is not set; running against the in-process fake API server (set KUBECONFIG to run against a real cluster)"
         );
         let fake = FakeApi::new();
+        fake.enforce_rbac().expect("enforce RBAC");
+        rbac::install(&fake, chart());
         let simulator = Simulator::with_pods(&fake);
         let client = fake.client();
         // As on a cluster: the schemas prune and validate what is written.
@@ -68,17 +93,25 @@ impl Cluster {
             namespace: "default".into(),
             client,
             fake: Some((fake, simulator)),
+            test: test.to_owned(),
         }
+    }
+
+    /// The user the controller runs as on the fake: the chart's
+    /// ServiceAccount.
+    pub fn operator_user(&self) -> String {
+        User::service_account(&self.namespace, rbac::RELEASE).name
     }
 
     pub fn client(&self) -> Client {
         self.client.clone()
     }
 
-    /// A client whose writes the fake records under `identity`.
+    /// A client whose writes the fake records under `identity`, allowed
+    /// everything (in `system:masters`) like the tests' own client.
     pub fn client_as(&self, identity: &str) -> Client {
         match &self.fake {
-            Some((fake, _)) => fake.client_as(identity),
+            Some((fake, _)) => fake.client_as(User::new(identity).in_group("system:masters")),
             None => self.client.clone(),
         }
     }
@@ -153,7 +186,39 @@ impl Cluster {
         .expect("apply");
     }
 
-    /// Starts `conductor controller` for this namespace as `identity`.
+    /// Runs `conductor rollout <args>` as typed, parsed by the real CLI.
+    pub async fn cli(&self, args: &[&str]) -> (u8, String) {
+        use clap::Parser;
+        let line = ["conductor", "rollout"].iter().chain(args);
+        let parsed = conductor::cli::Cli::try_parse_from(line).expect("the command parses");
+        let conductor::cli::Command::Rollout { action, .. } = parsed.command else {
+            unreachable!("`conductor rollout` parses as the rollout command");
+        };
+        let mut out = Vec::new();
+        let code =
+            conductor::cli::rollout::execute(self.client(), &self.namespace, action, &mut out)
+                .await
+                .expect("the command runs");
+        (code, String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// The Events about the object `name`, oldest first.
+    pub async fn events_about(&self, name: &str) -> Vec<Event> {
+        let mut events: Vec<Event> = self
+            .api::<Event>()
+            .list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect();
+        events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+        events
+    }
+
+    /// Starts `conductor controller` for this namespace as the pod
+    /// `identity` (its lease holder name) of the chart's ServiceAccount.
     pub async fn controller(&self, identity: &str) -> ControllerProcess {
         self.controller_trusting(identity, None).await
     }
@@ -179,7 +244,11 @@ impl Cluster {
             home_namespace: self.namespace.clone(),
             ca_bundle,
         };
-        let client = self.client_as(identity);
+        let client = match &self.fake {
+            Some((fake, _)) => fake
+                .client_as(User::service_account(&self.namespace, rbac::RELEASE).on_pod(identity)),
+            None => self.client.clone(),
+        };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
@@ -210,7 +279,17 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if self.fake.is_some() {
+        if let Some((fake, _)) = &self.fake {
+            let user = self.operator_user();
+            rbac::write_usage(rbac::OPERATOR, &self.test, &rbac::used_by(fake, &user));
+            let forbidden = rbac::forbidden_to(fake, &user);
+            if !forbidden.is_empty() && !std::thread::panicking() {
+                panic!(
+                    "{}: the controller was forbidden what charts/conductor's RBAC does not grant:\n{}",
+                    self.test,
+                    forbidden.join("\n")
+                );
+            }
             return;
         }
         let client = self.client.clone();

@@ -9,8 +9,18 @@
 //! repository, the real helm, and a loopback HTTP server answering the
 //! analysis' error-rate queries. Scenarios assert on what a watcher sees
 //! (`recorder`), which both kinds of cluster show alike.
+//!
+//! The fakes enforce RBAC: the deploys run as the CI deployer of
+//! `charts/conductor-deployer` and the controllers as the ServiceAccount of
+//! `charts/conductor`, each with its chart's rules only and its own bearer
+//! token in its own kubeconfig. A call their rules do not allow fails the
+//! scenario, and what they allowed is written down for `tests/rbac.rs`.
+//! Against real clusters both run as the kubeconfig's user.
 
 #![allow(dead_code)]
+
+#[path = "rbac.rs"]
+pub mod rbac;
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -21,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fakeapi::simulator::Simulator;
-use fakeapi::{FakeApi, Server};
+use fakeapi::{FakeApi, Server, User};
 use kube::api::{DeleteParams, DynamicObject, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
@@ -46,8 +56,15 @@ struct FakeParts {
     api: FakeApi,
     _simulator: Simulator,
     _server: Server,
+    /// The deployer's credentials.
     kubeconfig: PathBuf,
+    /// The controller's: the chart's ServiceAccount.
+    controller_kubeconfig: PathBuf,
 }
+
+/// Bearer tokens of the fakes' two users: secrets no output may show.
+pub const DEPLOYER_TOKEN: &str = "deployer-token-5c1f0e8a93d2";
+pub const CONTROLLER_TOKEN: &str = "controller-token-b7e4a1c60f59";
 
 /// How the cluster's controller process reaches it.
 enum Reach {
@@ -82,11 +99,47 @@ impl FleetCluster {
 
     /// A client whose writes are attributed to `identity` where the
     /// cluster can tell (the fake records it; a real cluster knows the
-    /// kubeconfig's user).
+    /// kubeconfig's user), allowed everything like the tests' own client.
     pub fn client_as(&self, identity: &str) -> Client {
         match &self.fake {
-            Some(fake) => fake.api.client_as(identity),
+            Some(fake) => fake
+                .api
+                .client_as(User::new(identity).in_group("system:masters")),
             None => self.client.clone(),
+        }
+    }
+
+    /// The user `conductor deploy` runs as on the fake.
+    pub fn deployer_user(&self) -> String {
+        User::service_account(&self.lease_namespace, rbac::DEPLOYER_RELEASE).name
+    }
+
+    /// The user the controller runs as on the fake.
+    pub fn controller_user(&self) -> String {
+        User::service_account(&self.lease_namespace, rbac::RELEASE).name
+    }
+
+    /// Writes what RBAC allowed the deployer and the controller, and fails
+    /// the scenario if it forbade either anything.
+    fn check_rbac(&self) {
+        let Some(fake) = self.fake() else {
+            return;
+        };
+        let scenario = format!("fleet-{}", self.name);
+        let mut forbidden = Vec::new();
+        for (subject, user) in [
+            (rbac::DEPLOYER, self.deployer_user()),
+            (rbac::OPERATOR, self.controller_user()),
+        ] {
+            rbac::write_usage(subject, &scenario, &rbac::used_by(fake, &user));
+            forbidden.extend(rbac::forbidden_to(fake, &user));
+        }
+        if !forbidden.is_empty() && !std::thread::panicking() {
+            panic!(
+                "cluster {}: forbidden what the charts' RBAC does not grant:\n{}",
+                self.name,
+                forbidden.join("\n")
+            );
         }
     }
 
@@ -266,7 +319,7 @@ impl FleetCluster {
 
     fn reach(&self) -> Reach {
         match &self.fake {
-            Some(fake) => Reach::Kubeconfig(fake.kubeconfig.clone()),
+            Some(fake) => Reach::Kubeconfig(fake.controller_kubeconfig.clone()),
             None => Reach::Context(self.context.clone()),
         }
     }
@@ -304,6 +357,7 @@ impl Drop for FleetCluster {
         self.kill_controller();
         self.recorder = None;
         if self.fake.is_some() {
+            self.check_rbac();
             return;
         }
         let client = self.client.clone();
@@ -533,7 +587,7 @@ impl Fleet {
                 );
             }
         }
-        let mut kinds = vec![
+        let kinds = vec![
             ROLLOUTS,
             ANALYSIS_TEMPLATES,
             SERVICES,
@@ -541,10 +595,13 @@ impl Fleet {
             DEPLOYMENTS,
             JOBS,
         ];
-        if routes {
-            kinds.push(ROUTES);
-        }
         for cluster in &mut clusters {
+            // A cluster that does not serve HTTPRoutes answers their watch
+            // `404 page not found`: there is nothing to record.
+            let mut kinds = kinds.clone();
+            if routes && !options.without_routes.contains(&cluster.name.as_str()) {
+                kinds.push(ROUTES);
+            }
             cluster.recorder =
                 Some(Recorder::start(&cluster.client, &cluster.namespace, &kinds).await);
             if !options.without_controller.contains(&cluster.name.as_str()) {
@@ -792,13 +849,13 @@ impl Fleet {
     }
 }
 
-fn write_kubeconfig(path: &Path, plan: &Plan, server: &str) {
+fn write_kubeconfig(path: &Path, plan: &Plan, server: &str, token: &str) {
     let name = plan.name;
     let config = json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": format!("cluster-{name}"), "cluster": {"server": server}}],
-        "users": [{"name": format!("user-{name}"), "user": {}}],
+        "users": [{"name": format!("user-{name}"), "user": {"token": token}}],
         "contexts": [{
             "name": format!("ctx-{name}"),
             "context": {"cluster": format!("cluster-{name}"), "user": format!("user-{name}"), "namespace": plan.namespace},
@@ -808,10 +865,35 @@ fn write_kubeconfig(path: &Path, plan: &Plan, server: &str) {
     std::fs::write(path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 }
 
-/// A fake API server for one cluster, with the namespaces and CRDs a
-/// cluster prepared for Conductor has, and a kubeconfig file naming it.
+/// The RBAC of both charts for a fake cluster: the operator's in its
+/// namespace, the deployer's beside it, granting the service's namespace.
+fn charts_rbac(plan: &Plan) -> Vec<Value> {
+    let controller_ns = plan.lease_namespace.as_str();
+    let mut documents = rbac::render("charts/conductor", rbac::RELEASE, controller_ns, &[]);
+    let namespaces = format!("namespaces={{{}}}", plan.namespace);
+    let controller = format!("controllerNamespace={controller_ns}");
+    documents.extend(rbac::render(
+        "charts/conductor-deployer",
+        rbac::DEPLOYER_RELEASE,
+        controller_ns,
+        &[&namespaces, &controller],
+    ));
+    documents
+}
+
+/// A fake API server for one cluster, with the namespaces, CRDs and RBAC
+/// a cluster prepared for Conductor has, and kubeconfig files naming it
+/// for the deployer and for the controller.
 async fn start_fake(dir: &tempfile::TempDir, plan: &Plan, with_routes: bool) -> FakeParts {
     let api = FakeApi::new();
+    api.enforce_rbac().unwrap();
+    rbac::install(&api, &charts_rbac(plan));
+    let ns = &plan.lease_namespace;
+    api.add_token(
+        DEPLOYER_TOKEN,
+        User::service_account(ns, rbac::DEPLOYER_RELEASE),
+    );
+    api.add_token(CONTROLLER_TOKEN, User::service_account(ns, rbac::RELEASE));
     let simulator = Simulator::with_pods(&api);
     for crd in fake_crds(with_routes) {
         api.insert(
@@ -831,12 +913,22 @@ async fn start_fake(dir: &tempfile::TempDir, plan: &Plan, with_routes: bool) -> 
         .await
         .unwrap();
     let kubeconfig = dir.path().join(format!("kubeconfig-{}", plan.name));
-    write_kubeconfig(&kubeconfig, plan, &server.url());
+    write_kubeconfig(&kubeconfig, plan, &server.url(), DEPLOYER_TOKEN);
+    let controller_kubeconfig = dir
+        .path()
+        .join(format!("kubeconfig-{}-controller", plan.name));
+    write_kubeconfig(
+        &controller_kubeconfig,
+        plan,
+        &server.url(),
+        CONTROLLER_TOKEN,
+    );
     FakeParts {
         api,
         _simulator: simulator,
         _server: server,
         kubeconfig,
+        controller_kubeconfig,
     }
 }
 

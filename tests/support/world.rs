@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use conductor::crd::rollout::*;
 use conductor::engine::{
-    self, AnalysisPhase, AnalysisRunState, Decision, Event, ExperimentState, Observed, PodState,
-    ReplicaSetState, Request, RunKind,
+    self, AnalysisPhase, AnalysisRunState, Blocker, Decision, Event, ExperimentState, Observed,
+    PodState, ReplicaSetState, Request, RunKind,
 };
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
@@ -40,6 +40,8 @@ pub struct World {
     pub deployment: Option<i32>,
     /// ReplicaSets created so far.
     created: u64,
+    /// What keeps the platform from acting, as it reports it.
+    pub blocker: Option<Blocker>,
 }
 
 pub fn pod_template(image: &str) -> PodTemplateSpec {
@@ -193,6 +195,7 @@ impl World {
             weight: 0,
             last: None,
             created: 0,
+            blocker: None,
         }
     }
 
@@ -211,6 +214,7 @@ impl World {
             requests: self.requests.clone(),
             problem: None,
             workload_replicas: self.deployment,
+            blocker: self.blocker.clone(),
         }
     }
 
@@ -236,8 +240,11 @@ impl World {
     /// One decision, then the platform makes the desired world real.
     pub fn step(&mut self) -> Decision {
         let decision = engine::decide(&self.spec, &self.status, &self.observed(), self.now);
-        self.requests.clear();
-        self.apply(&decision);
+        // A blocked platform applies nothing and keeps the requests for later.
+        if decision.blocker.is_none() {
+            self.requests.clear();
+            self.apply(&decision);
+        }
         self.status = decision.status.clone();
         self.events.extend(decision.events.iter().cloned());
         self.last = Some(decision.clone());

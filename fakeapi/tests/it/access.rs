@@ -36,7 +36,7 @@ async fn may(client: Client, verb: &str, group: &str, resource: &str, ns: &str) 
 
 #[tokio::test]
 async fn denied_requests_are_forbidden_like_rbac() {
-    let fake = fakeapi::FakeApi::new();
+    let fake = crate::common::fake_with_rollouts();
     let ci = fake.client_as("ci");
     let shop =
         || kube::Api::namespaced_with(ci.clone(), "shop", &crate::common::rollout_resource());
@@ -133,7 +133,7 @@ async fn rules_for_everyone_cover_lists_and_watches() {
     assert_eq!(status.code, 403);
     assert_eq!(
         status.message,
-        "configmaps is forbidden: User \"anonymous\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""
+        "configmaps is forbidden: User \"kubernetes-admin\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""
     );
     cms.get("a").await.unwrap();
 }

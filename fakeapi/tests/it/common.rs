@@ -34,6 +34,37 @@ pub fn replicaset(name: &str, replicas: i32) -> ReplicaSet {
     .unwrap()
 }
 
+/// Stores a CRD serving `kind` (`plural.group`, namespaced, any fields,
+/// with a status subresource): without one a real server, and the fake,
+/// answer `404 page not found`.
+pub fn install_crd(fake: &fakeapi::FakeApi, group: &str, version: &str, kind: &str, plural: &str) {
+    fake.insert(
+        ("apiextensions.k8s.io/v1", "customresourcedefinitions"),
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{plural}.{group}")},
+            "spec": {
+                "group": group,
+                "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind},
+                "scope": "Namespaced",
+                "versions": [{
+                    "name": version, "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                    "subresources": {"status": {}},
+                }],
+            },
+        }),
+    )
+    .unwrap();
+}
+
+/// A fake API server serving Conductor's Rollouts (by a permissive CRD).
+pub fn fake_with_rollouts() -> fakeapi::FakeApi {
+    let fake = fakeapi::FakeApi::new();
+    install_crd(&fake, "conductor.dev", "v1alpha1", "Rollout", "rollouts");
+    fake
+}
+
 pub fn rollout_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("conductor.dev", "v1alpha1", "Rollout"),

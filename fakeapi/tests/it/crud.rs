@@ -144,7 +144,7 @@ async fn paged_lists_read_one_snapshot_and_stale_tokens_expire() {
 
 #[tokio::test]
 async fn custom_resources_and_direct_store_access() {
-    let fake = fakeapi::FakeApi::new();
+    let fake = crate::common::fake_with_rollouts();
     let api = rollouts(fake.client());
     api.create(
         &PostParams::default(),
@@ -172,7 +172,8 @@ async fn custom_resources_and_direct_store_access() {
     );
     fake.delete_object(("conductor.dev/v1alpha1", "rollouts"), "default", "r2")
         .unwrap();
-    assert_eq!(fake.object_count(), 1);
+    // r1 and the Rollout CRD.
+    assert_eq!(fake.object_count(), 2);
 
     let err = api
         .delete("r2", &DeleteParams::default())

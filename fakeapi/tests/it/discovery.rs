@@ -94,7 +94,7 @@ async fn discovery_finds_builtins_and_installed_crds() {
 }
 
 #[tokio::test]
-async fn unknown_groups_and_versions_are_not_found_but_any_path_is_still_served() {
+async fn unknown_groups_versions_and_resources_are_not_found() {
     let fake = fakeapi::FakeApi::new();
     let client = fake.client();
     let err = client
@@ -104,8 +104,29 @@ async fn unknown_groups_and_versions_are_not_found_but_any_path_is_still_served(
     assert_eq!(api_code(&err), (404, "NotFound".into()));
     let err = client.list_core_api_resources("v2").await.unwrap_err();
     assert_eq!(api_code(&err), (404, "NotFound".into()));
-    // Without a CRD, custom resources are still stored and served.
-    let rollouts = crate::common::rollouts(client);
+    // A resource nothing serves: the mux's plain text, no Status, as a
+    // cluster without the CRD answers.
+    let rollouts = crate::common::rollouts(client.clone());
+    let err = rollouts
+        .create(
+            &Default::default(),
+            &crate::common::rollout("r", json!({"replicas": 1})),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = &err else {
+        panic!("expected an API error, got {err:?}");
+    };
+    assert_eq!(status.code, 404);
+    assert_eq!(status.message, "404 page not found");
+    assert!(
+        !status.is_not_found(),
+        "not an object's NotFound: {status:?}"
+    );
+    let err = rollouts.get("r").await.unwrap_err();
+    assert_eq!(api_code(&err).0, 404);
+    // Once the CRD is stored, the same requests are served.
+    install_rollout_crd(client).await;
     rollouts
         .create(
             &Default::default(),

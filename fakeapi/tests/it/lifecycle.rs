@@ -9,7 +9,7 @@ use crate::common::{api_code, configmap, replicaset, rollout, rollouts};
 
 #[tokio::test]
 async fn status_subresource_is_isolated_and_generation_tracks_spec() {
-    let fake = fakeapi::FakeApi::new();
+    let fake = crate::common::fake_with_rollouts();
     let api = rollouts(fake.client());
     let pp = PatchParams::default();
     let mut body = rollout("r", json!({"replicas": 1}));

@@ -11,6 +11,7 @@ mod lifecycle;
 mod ownership;
 mod patches;
 mod pruning;
+mod rbac;
 mod served;
 mod simulator;
 mod watches;

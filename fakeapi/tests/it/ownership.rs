@@ -90,6 +90,13 @@ async fn a_controllers_added_selector_key_survives_a_reapply() {
 #[tokio::test]
 async fn reapplying_over_a_controllers_change_conflicts_unless_forced() {
     let fake = fakeapi::FakeApi::new();
+    crate::common::install_crd(
+        &fake,
+        "gateway.networking.k8s.io",
+        "v1",
+        "HTTPRoute",
+        "httproutes",
+    );
     let client = fake.client();
     let api = httproutes(client.clone());
     let original = route((100, 0));

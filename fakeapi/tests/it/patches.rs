@@ -61,7 +61,7 @@ async fn merge_and_json_patches() {
 
 #[tokio::test]
 async fn server_side_apply_owns_and_releases_fields() {
-    let fake = fakeapi::FakeApi::new();
+    let fake = crate::common::fake_with_rollouts();
     let api = rollouts(fake.client());
     let ssa = PatchParams::apply("conductor");
     let first = json!({
@@ -133,7 +133,7 @@ async fn server_side_apply_owns_and_releases_fields() {
 
 #[tokio::test]
 async fn apply_to_status_subresource() {
-    let fake = fakeapi::FakeApi::new();
+    let fake = crate::common::fake_with_rollouts();
     let api = rollouts(fake.client());
     api.create(
         &PostParams::default(),

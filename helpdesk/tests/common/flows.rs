@@ -365,21 +365,31 @@ async fn metrics_text(u: &str) -> String {
 pub async fn auth(database: &str) {
     let server = Helpdesk::start(database, &[("HELPDESK_API_TOKEN", TOKEN)]);
     let u = &server.url;
+    // Everything a person or a log collector could read, searched for the
+    // token at the end.
+    let mut seen = String::new();
     let body = json!({"name": "Ada", "email": "ada@example.com"});
     let (status, answer) = post(&format!("{u}/customers"), body.clone()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
-    let post_as = |token: &'static str| {
+    seen.push_str(&answer.to_string());
+    let post_as = |token: String| {
         client()
             .post(format!("{u}/customers"))
             .bearer_auth(token)
             .json(&body)
             .send()
     };
-    assert_eq!(
-        post_as("wrong").await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
-    let created = post_as(TOKEN).await.unwrap();
+    // Nearly right is still wrong, and the answer does not say how near.
+    for wrong in [
+        "wrong".to_owned(),
+        format!("{TOKEN}x"),
+        TOKEN[1..].to_owned(),
+    ] {
+        let refused = post_as(wrong).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        seen.push_str(&refused.text().await.unwrap());
+    }
+    let created = post_as(TOKEN.to_owned()).await.unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
     let ada: Value = created.json().await.unwrap();
     for path in [
@@ -392,7 +402,23 @@ pub async fn auth(database: &str) {
     ] {
         let r = client().get(format!("{u}{path}")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
+        seen.push_str(&r.text().await.unwrap());
     }
+    seen.push_str(&server.stop_and_output());
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+        .args(["serve", "--help"])
+        .env("HELPDESK_API_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    seen.push_str(&String::from_utf8_lossy(&help.stdout));
+    assert!(
+        seen.contains("listening") || seen.contains("helpdesk"),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains(TOKEN),
+        "the API token in what the helpdesk showed: {seen}"
+    );
 }
 
 /// `/metrics` counts requests by route template and status code. Starts its

@@ -2,12 +2,14 @@
 //! exactly that process when dropped.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 pub struct Helpdesk {
     child: Child,
+    /// The rest of its standard output, after the line naming the address.
+    stdout: BufReader<ChildStdout>,
     pub url: String,
 }
 
@@ -33,13 +35,13 @@ impl Helpdesk {
         let stdout = child.stdout.take().ok_or("no stdout")?;
         // The first line names the address; the server is ready once printed.
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?;
+        let mut stdout = BufReader::new(stdout);
+        stdout.read_line(&mut line).map_err(|e| e.to_string())?;
         match line.find("http://") {
             Some(at) => Ok(Self {
                 url: line[at..].trim().to_owned(),
                 child,
+                stdout,
             }),
             None => {
                 let _ = child.wait();
@@ -68,6 +70,30 @@ impl Helpdesk {
             std::thread::sleep(Duration::from_millis(50));
         }
         None
+    }
+}
+
+impl Helpdesk {
+    /// Stops it (SIGTERM, bounded wait, then kill) and returns everything
+    /// it wrote to standard output and error.
+    pub fn stop_and_output(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut output = String::new();
+        let _ = self.stdout.read_to_string(&mut output);
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut output);
+        }
+        output
     }
 }
 

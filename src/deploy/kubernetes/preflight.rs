@@ -24,8 +24,10 @@ pub const CONTROLLER_LEASE: &str = "conductor-controller";
 /// A controller that has not renewed its lease for this long is not running.
 const LEASE_STALE_SECONDS: i64 = 60;
 
-/// Verbs a deploy needs on every kind it applies: read (fence), apply.
-const VERBS: [&str; 2] = ["get", "patch"];
+/// Verbs a deploy needs on every kind it applies: read (fence), apply,
+/// and create: an apply that finds nothing to patch creates, and the API
+/// server checks `create` for it then.
+const VERBS: [&str; 3] = ["get", "create", "patch"];
 
 pub async fn check(cluster: &KubeCluster, release: &Release) -> Vec<String> {
     let mut problems = Vec::new();

@@ -22,6 +22,7 @@ use crate::analysis::providers::{Clients, Providers};
 use crate::analysis::run::Run;
 use crate::crd::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplateSpec};
 use crate::crd::problem::joined;
+use crate::engine::blocker;
 
 const NAME: &str = "analysisrun";
 
@@ -86,6 +87,11 @@ async fn reconcile_inner(
     }
     let now = Timestamp::now();
     let fetched = Arc::new(secrets::prefetch(&ctx.client, run, &ctx.home_namespace).await?);
+    if run.spec.terminate != Some(true)
+        && let Some(missing) = fetched.missing_secret(run, &ctx.home_namespace)
+    {
+        return wait_for_secret(ctx, run, &status, &missing.to_string(), now).await;
+    }
     let template = AnalysisTemplateSpec::of_run(&run.spec);
     let resumed = resolve(&run.spec.args, fetched.as_ref())
         .map_err(|problems| joined(&problems, "; "))
@@ -124,6 +130,42 @@ async fn reconcile_inner(
         }
         None => Action::await_change(),
     })
+}
+
+/// A Secret the run needs is not there (yet): the run stays Pending and
+/// says so, and looks again after as long as it has waited (5 s, 10 s,
+/// ... 5 min, from its creation); the rollout shows the wait and fails it
+/// at its progress deadline.
+async fn wait_for_secret(
+    ctx: &AnalysisControllerState,
+    run: &AnalysisRun,
+    status: &AnalysisRunStatus,
+    message: &str,
+    now: Timestamp,
+) -> Result<Action, KubeError> {
+    let next = AnalysisRunStatus {
+        phase: Some(AnalysisPhase::Pending),
+        message: Some(message.to_owned()),
+        ..status.clone()
+    };
+    if next != *status {
+        writes::apply_analysis_run_status(&ctx.client, run, &next).await?;
+        ctx.metrics.wrote(NAME, 1);
+        let event = KubeEvent {
+            type_: EventType::Normal,
+            reason: blocker::WAITING_FOR_REFERENCE.into(),
+            note: Some(message.to_owned()),
+            action: "Analysis".into(),
+            secondary: None,
+        };
+        if let Err(error) = ctx.events.publish(&event, &run.object_ref(&())).await {
+            warn!(%error, "publishing event");
+        }
+    }
+    let created = run.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    let waited = created.map_or(0, |t| now.as_millisecond() - t.as_millisecond());
+    let wait = blocker::retry_after(waited);
+    Ok(Action::requeue(Duration::from_millis(wait.unsigned_abs())))
 }
 
 /// Writes the status when it changed, and an Event when the run ends.

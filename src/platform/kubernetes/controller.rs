@@ -26,6 +26,7 @@ use super::lookups::Lookups;
 use super::metrics::Metrics;
 use super::router_objects::SmiVersion;
 use super::server::{self, Health};
+use super::waiters::Waiters;
 use super::{KubeError, analysis_controller, experiment_controller, rollout_controller};
 use crate::analysis::providers::{Clients, Trust, TrustError};
 use crate::crd::analysis::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate};
@@ -79,12 +80,25 @@ where
     }
 }
 
-/// A store kept filled by a background watch.
-fn cached<K: cache::Cacheable>(api: Api<K>) -> (Store<K>, impl std::future::Future<Output = ()>) {
+/// A store kept filled by a background watch, telling `waiters` of every
+/// object it sees.
+fn cached<K: cache::Cacheable>(
+    api: Api<K>,
+    waiters: &Waiters,
+) -> (Store<K>, impl std::future::Future<Output = ()> + use<K>) {
     let (reader, stream) = cache::reflect(api);
-    let stream = stream
-        .default_backoff()
-        .for_each(|_| std::future::ready(()));
+    let waiters = waiters.clone();
+    let stream = stream.default_backoff().for_each(move |object| {
+        if let Ok(object) = object {
+            let meta = object.meta();
+            waiters.seen(
+                &K::kind(&()),
+                meta.namespace.as_deref().unwrap_or_default(),
+                meta.name.as_deref().unwrap_or_default(),
+            );
+        }
+        std::future::ready(())
+    });
     (reader, stream)
 }
 
@@ -194,10 +208,13 @@ async fn run_controllers(
             }
         }
     };
+    let waiters = Waiters::default();
     let (namespaced_templates, namespaced_task) =
-        cached(api::<AnalysisTemplate>(client, namespace));
-    let (cluster_templates, cluster_task) =
-        cached(Api::<ClusterAnalysisTemplate>::all(client.clone()));
+        cached(api::<AnalysisTemplate>(client, namespace), &waiters);
+    let (cluster_templates, cluster_task) = cached(
+        Api::<ClusterAnalysisTemplate>::all(client.clone()),
+        &waiters,
+    );
     let templates = Templates {
         namespaced: namespaced_templates,
         cluster: cluster_templates,
@@ -215,6 +232,7 @@ async fn run_controllers(
         templates: templates.clone(),
         events: Events::new(client.clone(), reporter.clone()),
         metrics: metrics.clone(),
+        waiters,
     });
     let http = Clients::new(trust).map_err(KubeError::Invalid)?;
     let analysis_ctx = Arc::new(analysis_controller::AnalysisControllerState {

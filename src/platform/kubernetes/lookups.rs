@@ -23,7 +23,8 @@ use serde_json::Value;
 
 use super::named_index::{self, NamedIndex};
 use super::router_objects::{DestinationRule, GrpcRoute, HttpRoute, SmiVersion, VirtualService};
-use super::{HASH_LABEL, KubeError, TEMPLATE_REVISION_ANNOTATION, cache};
+use super::waiters::Waiters;
+use super::{HASH_LABEL, KubeError, TEMPLATE_REVISION_ANNOTATION, Target, cache};
 use crate::platform::template_hash;
 
 /// A Service as a reconcile reads it: the pod-template hash it selects.
@@ -171,44 +172,70 @@ impl Lookups {
     }
 
     /// The watches that fill the indexes, in `namespace` or everywhere:
-    /// one future that keeps Services, Ingresses and the routers' objects,
-    /// and the stream of Deployment changes (poll it, or that index stays
-    /// empty). A router's kind that the cluster does not serve only keeps
-    /// its watch backing off: its lookups read from the API server.
+    /// one future that keeps Services, Ingresses and the routers' objects
+    /// (telling `waiters` of each one seen), and the stream of Deployment
+    /// changes (poll it, or that index stays empty). A router's kind that
+    /// the cluster does not serve only keeps its watch backing off: its
+    /// lookups read from the API server.
     pub fn watches(
         &self,
         namespace: Option<&str>,
+        waiters: &Waiters,
     ) -> (impl Future<Output = ()> + Send + use<>, DeploymentChanges) {
-        let services = drain(named_index::fill(
-            scoped::<Service>(&self.client, namespace),
-            self.services.clone(),
-            |s| ServiceSelector::from(s),
-        ));
-        let ingresses = drain(named_index::fill(
-            scoped::<Ingress>(&self.client, namespace),
-            self.ingresses.clone(),
-            |i| IngressView::from(i),
-        ));
-        let routes = drain(named_index::fill(
-            scoped::<HttpRoute>(&self.client, namespace),
-            self.http_routes.clone(),
-            lean,
-        ));
-        let grpc_routes = drain(named_index::fill(
-            scoped::<GrpcRoute>(&self.client, namespace),
-            self.grpc_routes.clone(),
-            lean,
-        ));
-        let virtual_services = drain(named_index::fill(
-            scoped::<VirtualService>(&self.client, namespace),
-            self.virtual_services.clone(),
-            lean,
-        ));
-        let destination_rules = drain(named_index::fill(
-            scoped::<DestinationRule>(&self.client, namespace),
-            self.destination_rules.clone(),
-            lean,
-        ));
+        let services = notify(
+            named_index::fill(
+                scoped::<Service>(&self.client, namespace),
+                self.services.clone(),
+                |s| ServiceSelector::from(s),
+                true,
+            ),
+            waiters,
+        );
+        let ingresses = notify(
+            named_index::fill(
+                scoped::<Ingress>(&self.client, namespace),
+                self.ingresses.clone(),
+                |i| IngressView::from(i),
+                true,
+            ),
+            waiters,
+        );
+        let routes = notify(
+            named_index::fill(
+                scoped::<HttpRoute>(&self.client, namespace),
+                self.http_routes.clone(),
+                lean,
+                true,
+            ),
+            waiters,
+        );
+        let grpc_routes = notify(
+            named_index::fill(
+                scoped::<GrpcRoute>(&self.client, namespace),
+                self.grpc_routes.clone(),
+                lean,
+                true,
+            ),
+            waiters,
+        );
+        let virtual_services = notify(
+            named_index::fill(
+                scoped::<VirtualService>(&self.client, namespace),
+                self.virtual_services.clone(),
+                lean,
+                true,
+            ),
+            waiters,
+        );
+        let destination_rules = notify(
+            named_index::fill(
+                scoped::<DestinationRule>(&self.client, namespace),
+                self.destination_rules.clone(),
+                lean,
+                true,
+            ),
+            waiters,
+        );
         let resource = self.traffic_split_resource();
         let splits: Api<DynamicObject> = match namespace {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
@@ -218,11 +245,15 @@ impl Lookups {
             splits,
             self.traffic_splits.clone(),
             |s| SplitView::from(s),
+            false,
         ));
+        // The Rollouts naming a Deployment are found by a scan of the
+        // Rollouts, once per change: never for every Deployment listed.
         let deployments = named_index::fill(
             scoped::<Deployment>(&self.client, namespace),
             self.deployments.clone(),
             |d| DeploymentView::from(d),
+            false,
         )
         .boxed();
         // Boxed: the watchers side by side make a future too large to
@@ -332,10 +363,10 @@ impl Lookups {
             namespace,
             &self.traffic_split_resource(),
         );
-        Ok(api
-            .get_opt(name)
-            .await?
-            .map(|s| Arc::new(SplitView::from(&s))))
+        let read = api.get_opt(name).await.map_err(|e| {
+            KubeError::from_request(e, Target::new("get", "TrafficSplit", namespace, name))
+        })?;
+        Ok(read.map(|s| Arc::new(SplitView::from(&s))))
     }
 
     pub async fn deployment(
@@ -357,11 +388,10 @@ impl Lookups {
         name: &str,
     ) -> Result<Option<PodTemplateSpec>, KubeError> {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
-        Ok(api
-            .get_opt(name)
-            .await?
-            .and_then(|d| d.spec)
-            .map(|s| s.template))
+        let read = api.get_opt(name).await.map_err(|e| {
+            KubeError::from_request(e, Target::new("get", "Deployment", namespace, name))
+        })?;
+        Ok(read.and_then(|d| d.spec).map(|s| s.template))
     }
 }
 
@@ -388,6 +418,26 @@ async fn drain<K>(stream: impl Stream<Item = Result<K, watcher::Error>>) {
     stream.for_each(|_| std::future::ready(())).await;
 }
 
+/// Tells `waiters` of every object `stream` yields.
+fn notify<K, S>(stream: S, waiters: &Waiters) -> impl Future<Output = ()> + use<K, S>
+where
+    K: Resource<DynamicType = ()>,
+    S: Stream<Item = Result<K, watcher::Error>>,
+{
+    let waiters = waiters.clone();
+    stream.for_each(move |object| {
+        if let Ok(object) = object {
+            let meta = object.meta();
+            waiters.seen(
+                &K::kind(&()),
+                meta.namespace.as_deref().unwrap_or_default(),
+                meta.name.as_deref().unwrap_or_default(),
+            );
+        }
+        std::future::ready(())
+    })
+}
+
 /// From the index once it has listed; from the API server before, and for
 /// what the index does not have, which is either an error in the spec
 /// (rare, worth one read) or an object created a moment ago whose watch
@@ -407,5 +457,8 @@ where
         return Ok(Some(found));
     }
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    Ok(api.get_opt(name).await?.map(|o| Arc::new(project(&o))))
+    let read = api.get_opt(name).await.map_err(|e| {
+        KubeError::from_request(e, Target::new("get", &K::kind(&()), namespace, name))
+    })?;
+    Ok(read.map(|o| Arc::new(project(&o))))
 }

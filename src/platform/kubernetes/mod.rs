@@ -4,7 +4,11 @@
 //! ```text
 //!   watch Rollouts, owned ReplicaSets and AnalysisRuns (index), and the
 //!   Services, routers' objects, Deployments rollouts name (lookups)
-//!     └─▶ reconcile: read ─▶ validate + decide (engine) ─▶ apply (writes) ─▶ status + Events
+//!     └─▶ reconcile: read ─▶ dereference (routers::first_missing)
+//!           ─▶ validate + decide (engine) ─▶ apply (writes) ─▶ status + Events
+//!   an object a waiting rollout names appears (waiters) ─▶ reconcile it
+//!   a request refused, an object missing ─▶ the engine holds the rollout,
+//!     visibly, and retries with backoff until the progress deadline
 //!   watch AnalysisRuns
 //!     └─▶ measure what is due (analysis) ─▶ status ─▶ requeue at the next measurement
 //! ```
@@ -35,6 +39,7 @@ pub mod router_objects;
 pub mod routers;
 pub mod secrets;
 pub mod server;
+pub mod waiters;
 pub mod writes;
 
 /// Selects a revision's pods; also pinned into the stable and canary Services.
@@ -111,13 +116,123 @@ pub enum KubeError {
     Invalid(String),
     #[error("waiting for the {0} cache to fill")]
     NotSynced(&'static str),
-    /// The spec names something that is not there or cannot be used: the
-    /// rollout reports it as `InvalidSpec` instead of retrying.
+    /// The spec asks for something that cannot be used: the rollout
+    /// reports it as `InvalidSpec` instead of retrying.
     #[error(transparent)]
     Spec(#[from] crate::crd::problem::SpecProblem),
+    /// The spec names an object that is not there (yet): the rollout
+    /// waits for it.
+    #[error("{0}")]
+    Missing(Box<crate::engine::MissingReference>),
+    /// The API server refused a request: the rollout says so and retries
+    /// with backoff.
+    #[error(transparent)]
+    Refused(Box<Refused>),
+}
+
+/// What a request was for, to name it if the API server refuses it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// `create`, `get`, `update`, `delete`...
+    pub verb: &'static str,
+    pub kind: &'a str,
+    /// Empty for a cluster-scoped object.
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+impl<'a> Target<'a> {
+    pub fn new(verb: &'static str, kind: &'a str, namespace: &'a str, name: &'a str) -> Self {
+        Self {
+            verb,
+            kind,
+            namespace,
+            name,
+        }
+    }
+}
+
+/// A request the API server answered in a way that asking again will not
+/// change: the object is invalid (400, 422), the caller may not (401,
+/// 403), the method or media type is not allowed (405, 415), or the API is
+/// not served at all (404 without a `NotFound` status: the plain
+/// `404 page not found` of a group or version nobody installed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct Refused {
+    pub verb: &'static str,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub code: u16,
+    /// The `Status` reason, e.g. `BadRequest`, `Forbidden`.
+    pub reason: String,
+    pub message: String,
+}
+
+impl Refused {
+    /// The request's API is not served: its CRD is not installed.
+    pub fn not_served(&self) -> bool {
+        self.code == 404
+    }
+
+    fn describe(&self) -> String {
+        let place = if self.namespace.is_empty() {
+            String::new()
+        } else {
+            format!(" in namespace {}", self.namespace)
+        };
+        let what = format!("{} {}{place}", self.kind, self.name);
+        if self.not_served() {
+            let answer = if self.message.is_empty() {
+                self.code.to_string()
+            } else {
+                self.message.clone()
+            };
+            format!(
+                "cannot {} {what}: the API server does not serve {} objects ({answer}); \
+                 is their CRD installed?",
+                self.verb, self.kind
+            )
+        } else {
+            format!(
+                "the API server refused to {} {what}: {} {}: {}",
+                self.verb, self.code, self.reason, self.message
+            )
+        }
+    }
+}
+
+/// True for an answer that asking again will not change (see [`Refused`]).
+pub fn is_refusal(error: &kube::Error) -> bool {
+    let kube::Error::Api(status) = error else {
+        return false;
+    };
+    match status.code {
+        404 => !status.is_not_found(),
+        400 | 401 | 403 | 405 | 406 | 413 | 415 | 422 => true,
+        _ => false,
+    }
 }
 
 impl KubeError {
+    /// `error`, from a request for `target`: [`KubeError::Refused`] when
+    /// the API server refused it, else as it is.
+    pub fn from_request(error: kube::Error, target: Target<'_>) -> Self {
+        match &error {
+            kube::Error::Api(status) if is_refusal(&error) => Self::Refused(Box::new(Refused {
+                verb: target.verb,
+                kind: target.kind.to_owned(),
+                namespace: target.namespace.to_owned(),
+                name: target.name.to_owned(),
+                code: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            })),
+            _ => Self::Api(error),
+        }
+    }
+
     /// A short label for metrics; never an object name.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -128,6 +243,8 @@ impl KubeError {
             Self::Invalid(_) => "invalid",
             Self::NotSynced(_) => "not_synced",
             Self::Spec(_) => "spec",
+            Self::Missing(_) => "missing",
+            Self::Refused(_) => "refused",
         }
     }
 }
@@ -161,6 +278,8 @@ pub fn is_conflict(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 409)
 }
 
+/// True for a 404 about the object: not for the plain `404 page not
+/// found` of an API that is not served, which no write can work around.
 pub fn is_not_found(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.code == 404)
+    matches!(error, kube::Error::Api(status) if status.is_not_found())
 }

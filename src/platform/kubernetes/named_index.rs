@@ -113,11 +113,13 @@ impl<V: PartialEq> NamedIndex<V> {
 }
 
 /// Keeps `index` filled from a watch on `api`, and yields the objects
-/// whose projection changed.
+/// whose projection changed, and with `listed` every object a list (the
+/// first, or one after the watch was lost) brings.
 pub fn fill<K, V>(
     api: Api<K>,
     index: NamedIndex<V>,
     project: fn(&K) -> V,
+    listed: bool,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: kube::Resource
@@ -135,6 +137,7 @@ where
             let changed = index.apply(&event, project);
             let object = match event {
                 Event::Apply(object) | Event::Delete(object) if changed => Some(object),
+                Event::InitApply(object) if listed => Some(object),
                 _ => None,
             };
             std::future::ready(Ok(object))

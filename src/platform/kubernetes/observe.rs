@@ -9,13 +9,14 @@ use kube::{Api, Client, ResourceExt};
 
 use super::lookups::{Lookups, revision_label};
 use super::owned_replica_set::OwnedReplicaSet;
-use super::{HASH_LABEL, KubeError};
+use super::{HASH_LABEL, KubeError, Target};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::experiment::Experiment;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout};
 use crate::engine::{
-    AnalysisRunState, ExperimentState, Observed, PodState, ReplicaSetState, Request,
+    AnalysisRunState, ExperimentState, MissingReference, Observed, PodState, ReplicaSetState,
+    Request,
 };
 
 /// The workload template the rollout asks for now (from `spec.template` or
@@ -41,7 +42,8 @@ pub struct Workload {
 }
 
 /// Resolves the template from `spec.template` or the `workloadRef`
-/// Deployment. `KubeError::Spec` is a problem with the spec, for the user.
+/// Deployment. `KubeError::Spec` is a problem with the spec, for the user;
+/// `KubeError::Missing` a Deployment to wait for.
 pub async fn workload_template(
     lookups: &Lookups,
     rollout: &Rollout,
@@ -75,11 +77,12 @@ pub async fn workload_template(
     }
     let namespace = rollout.namespace().unwrap_or_default();
     let Some(deployment) = lookups.deployment(&namespace, &reference.name).await? else {
-        return Err(SpecProblem::new(
-            "spec.workloadRef",
-            format!("Deployment {} not found in {namespace}", reference.name),
-        )
-        .into());
+        return Err(KubeError::Missing(Box::new(MissingReference {
+            field: "spec.workloadRef.name".into(),
+            kind: "Deployment".into(),
+            namespace: Some(namespace),
+            name: reference.name.clone(),
+        })));
     };
     if !deployment.has_spec {
         return Err(SpecProblem::new(
@@ -131,9 +134,13 @@ pub async fn pods(
     if rollout.spec.restart_at.is_none() || hashes.is_empty() {
         return Ok(Vec::new());
     }
-    let api: Api<Pod> = Api::namespaced(client.clone(), &rollout.namespace().unwrap_or_default());
+    let namespace = rollout.namespace().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let selector = format!("{HASH_LABEL} in ({})", hashes.join(","));
-    let list = api.list(&ListParams::default().labels(&selector)).await?;
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| KubeError::from_request(e, Target::new("list", "Pod", &namespace, "")))?;
     Ok(list
         .items
         .iter()
@@ -206,5 +213,6 @@ pub fn observed(inputs: Inputs<'_>) -> Observed {
             .template
             .and_then(|t| t.workload.as_ref())
             .map(|w| w.replicas),
+        blocker: None,
     }
 }

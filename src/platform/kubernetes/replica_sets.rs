@@ -62,23 +62,39 @@ pub async fn apply(
             Some(rs) => writes += rescale(client, &namespace, rs, &scale).await?,
         }
     }
-    // ReplicaSets the decision no longer lists go to zero; the oldest of
-    // those beyond the history limit go away.
+    // ReplicaSets the decision no longer lists go to zero.
     let listed = |rs: &OwnedReplicaSet| desired.replica_sets.iter().any(|d| d.hash == hash_of(rs));
-    let mut idle: Vec<(u64, String)> = Vec::new();
-    for rs in existing.iter().filter(|rs| !listed(rs)) {
+    for rs in existing.iter().filter(|rs| !listed(rs) && rs.replicas > 0) {
         let revision = observed.replica_set(&hash_of(rs)).map(|s| s.revision);
-        if rs.replicas > 0 {
-            let scale = ReplicaSetScale {
-                replicas: 0,
-                revision: revision.filter(|r| *r > 0),
-                scale_down_at: rs.scale_down_at.clone(),
-            };
-            writes += rescale(client, &namespace, rs, &scale).await?;
-        } else {
-            idle.push((revision.unwrap_or(0), rs.name.clone()));
-        }
+        let scale = ReplicaSetScale {
+            replicas: 0,
+            revision: revision.filter(|r| *r > 0),
+            scale_down_at: rs.scale_down_at.clone(),
+        };
+        writes += rescale(client, &namespace, rs, &scale).await?;
     }
+    // Idle: at zero and to stay there (the decision retires every older
+    // ReplicaSet at zero, so being listed does not make one needed),
+    // neither the template's nor one a Service selects. The oldest of
+    // those beyond the history limit go away.
+    let needed = |rs: &OwnedReplicaSet| {
+        let hash = hash_of(rs);
+        hash == template.hash
+            || desired.stable_hash.as_ref() == Some(&hash)
+            || desired.canary_hash.as_ref() == Some(&hash)
+            || desired
+                .replica_sets
+                .iter()
+                .any(|d| d.hash == hash && d.replicas > 0)
+    };
+    let mut idle: Vec<(u64, String)> = existing
+        .iter()
+        .filter(|rs| rs.replicas == 0 && !needed(rs))
+        .map(|rs| {
+            let revision = observed.replica_set(&hash_of(rs)).map(|s| s.revision);
+            (revision.unwrap_or(0), rs.name.clone())
+        })
+        .collect();
     let limit = rollout
         .spec
         .revision_history_limit

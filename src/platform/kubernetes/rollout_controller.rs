@@ -24,6 +24,7 @@ use super::lookups::Lookups;
 use super::metrics::Metrics;
 use super::observe::{self, Inputs, WorkloadTemplate};
 use super::owned_replica_set::OwnedReplicaSet;
+use super::waiters::{Awaited, Waiters};
 use super::{
     HASH_LABEL, KubeError, ROLLOUT_LABEL, experiments, replica_sets, requests, routers, writes,
 };
@@ -31,7 +32,7 @@ use crate::crd::analysis::AnalysisRun;
 use crate::crd::experiment::Experiment;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{Rollout, RolloutStatus};
-use crate::engine::{self, Decision, EventType, Observed};
+use crate::engine::{self, Blocker, Decision, EventType, Observed, Refusal, RefusalReason};
 
 const NAME: &str = "rollout";
 /// Re-decide this often even when nothing changes: clocks (pauses,
@@ -50,6 +51,8 @@ pub struct RolloutControllerState {
     pub templates: Templates,
     pub events: Events,
     pub metrics: Arc<Metrics>,
+    /// The rollouts waiting for an object, reconciled when it comes.
+    pub waiters: Waiters,
 }
 
 /// Watches owned objects (only those carrying our label) into an index
@@ -105,7 +108,7 @@ pub fn controller(
     impl std::future::Future<Output = ()>,
 ) {
     let (store, rollouts) = cache::reflect(rollouts);
-    let (named, deployments) = ctx.lookups.watches(namespace);
+    let (named, deployments) = ctx.lookups.watches(namespace, &ctx.waiters);
     let naming = store.clone();
     // A Rollout reconciled before its ReplicaSets and AnalysisRuns are
     // listed could only fail (NotSynced) and retry: at 10,000 Rollouts
@@ -138,6 +141,8 @@ pub fn controller(
         .watches_stream(deployments, move |deployment| {
             rollouts_naming(&naming, &deployment)
         })
+        // A rollout waiting for an object goes again when it comes.
+        .reconcile_on(ctx.waiters.due())
         .graceful_shutdown_on(shutdown);
     let stream = controller
         .run(reconcile, error_policy, ctx)
@@ -206,6 +211,7 @@ async fn reconcile_inner(
 ) -> Result<Action, KubeError> {
     if rollout.meta().deletion_timestamp.is_some() {
         // Owner references let the garbage collector remove what it owns.
+        ctx.waiters.wait(&waiter(rollout), None);
         return Ok(Action::await_change());
     }
     if !ctx.replica_sets.synced() {
@@ -220,12 +226,16 @@ async fn reconcile_inner(
     let uid = rollout.uid().unwrap_or_default();
     let namespace = rollout.namespace().unwrap_or_default();
     let status = rollout.status.clone().unwrap_or_default();
+    let mut blocker = None;
 
     // Read.
     let (template, mut problem) = match observe::workload_template(&ctx.lookups, rollout).await {
         Ok(template) => (Some(template), None),
         Err(KubeError::Spec(problem)) => (None, Some(problem)),
-        Err(error) => return Err(error),
+        Err(error) => {
+            blocker = Some(blocked_by(error)?);
+            (None, None)
+        }
     };
     let (request, request_value) = match requests::pending(rollout) {
         Ok(Some((request, value))) => (Some(request), Some(value)),
@@ -238,7 +248,13 @@ async fn reconcile_inner(
     let owned_sets = ctx.replica_sets.owned_by(&uid);
     let owned_runs = ctx.analysis_runs.owned_by(&uid);
     let owned_experiments = ctx.experiments.owned_by(&uid);
-    let pods = observe::pods(&ctx.client, rollout, &owned_sets).await?;
+    let pods = match observe::pods(&ctx.client, rollout, &owned_sets).await {
+        Ok(pods) => pods,
+        Err(error) => {
+            blocker.get_or_insert(blocked_by(error)?);
+            Vec::new()
+        }
+    };
     let mut observed = observe::observed(Inputs {
         rollout,
         template: template.as_ref(),
@@ -250,6 +266,17 @@ async fn reconcile_inner(
         request,
     });
     observed.problem = problem.or_else(|| ctx.templates.unsupported(&namespace, &rollout.spec));
+    // Dereference: what the traffic goes through must be there before
+    // anything is decided, or the rollout waits for it.
+    if blocker.is_none() && observed.problem.is_none() {
+        blocker = match routers::first_missing(&ctx.lookups, rollout).await {
+            Ok(missing) => missing.map(|m| (Blocker::Missing(m), None)),
+            Err(error) => Some(blocked_by(error)?),
+        };
+    }
+    let (blocker, awaited) = blocker.unzip();
+    let mut awaited = awaited.flatten();
+    observed.blocker = blocker;
     let mut spec = rollout.spec.clone();
     if let Some(template) = &template
         && spec.workload_ref.is_some()
@@ -263,56 +290,35 @@ async fn reconcile_inner(
 
     // Apply.
     let mut writes = 0;
-    if let (Some(template), None) = (&template, &observed.problem) {
-        writes += replica_sets::apply(
-            &ctx.lookups,
-            &ctx.client,
-            rollout,
-            template,
-            &observed,
-            &decision.desired,
-            &owned_sets,
-        )
-        .await?;
-        // A spec problem from the router still lets the analysis runs be
-        // made; any other failure stops here and is retried.
-        let routed =
-            match routers::apply(&ctx.lookups, &ctx.client, rollout, &decision.desired).await {
-                Err(KubeError::Spec(problem)) => Err(problem),
-                other => Ok(other?),
-            };
-        let analysed = match analysis_runs::apply(
-            &ctx.client,
-            &ctx.templates,
-            rollout,
-            &observed,
-            &decision.desired,
-            &owned_runs,
-        )
-        .await
-        {
-            Err(KubeError::Spec(problem)) => Err(problem),
-            other => Ok(other?),
+    if let (Some(template), None, None) = (&template, &observed.problem, &decision.blocker) {
+        let owned = Owned {
+            sets: &owned_sets,
+            runs: &owned_runs,
+            experiments: &owned_experiments,
         };
-        writes += experiments::apply(
-            &ctx.client,
-            rollout,
-            template,
-            &observed,
-            &decision.desired,
-            (&owned_sets, &owned_experiments),
-        )
-        .await?;
-        match routed.and_then(|r| analysed.map(|a| r + a)) {
+        match apply(ctx, rollout, template, &observed, &decision, owned).await {
             Ok(n) => writes += n,
-            Err(problem) => decision = invalid(&spec, &status, observed.clone(), problem, now),
+            Err(KubeError::Spec(problem)) => {
+                decision = invalid(&spec, &status, observed.clone(), problem, now);
+            }
+            Err(error) => {
+                let (blocker, object) = blocked_by(error)?;
+                awaited = object;
+                observed.blocker = Some(blocker);
+                decision = engine::decide(&spec, &status, &observed, now);
+            }
         }
-        writes += side_effects(ctx, rollout, template, &decision).await?;
     }
+    ctx.waiters.wait(
+        &waiter(rollout),
+        awaited_object(&decision, awaited, &namespace),
+    );
 
     // Status.
     let mut next = decision.status.clone();
-    if request_value.is_some() {
+    // A request is acknowledged once acted on: a blocked rollout acts on
+    // none, and keeps it for when it can.
+    if request_value.is_some() && decision.blocker.is_none() {
         next.last_request = request_value;
     }
     if rollout.status.as_ref() != Some(&next) {
@@ -330,6 +336,128 @@ async fn reconcile_inner(
         Duration::from_millis(ms.unsigned_abs()).min(RESYNC)
     });
     Ok(Action::requeue(requeue))
+}
+
+fn waiter(rollout: &Rollout) -> ObjectRef<CachedRollout> {
+    ObjectRef::new(&rollout.name_any()).within(&rollout.namespace().unwrap_or_default())
+}
+
+/// The object whose arrival would let the decision's blocked rollout go
+/// on: a missing one, or one of an API not served yet (`refused_read`).
+fn awaited_object(
+    decision: &Decision,
+    refused_read: Option<Awaited>,
+    namespace: &str,
+) -> Option<Awaited> {
+    match decision.blocker.as_ref()? {
+        // The engine names an AnalysisTemplate without a namespace: it is
+        // the rollout's (a ClusterAnalysisTemplate has none).
+        Blocker::Missing(missing) => Some((
+            missing.kind.clone(),
+            match (&missing.namespace, missing.kind.as_str()) {
+                (Some(namespace), _) => namespace.clone(),
+                (None, "ClusterAnalysisTemplate") => String::new(),
+                (None, _) => namespace.to_owned(),
+            },
+            missing.name.clone(),
+        )),
+        Blocker::Refused(_) => refused_read,
+    }
+}
+
+/// What holds a rollout when `error` is a missing object or a refused
+/// request, with the object to watch for, if any; any other error is
+/// passed on, to retry.
+fn blocked_by(error: KubeError) -> Result<(Blocker, Option<Awaited>), KubeError> {
+    match error {
+        KubeError::Missing(missing) => Ok((Blocker::Missing(*missing), None)),
+        KubeError::Refused(refused) => {
+            let reason = if refused.not_served() {
+                RefusalReason::ApiNotServed
+            } else if refused.verb == "create" && refused.kind == "ReplicaSet" {
+                RefusalReason::ReplicaSetCreateError
+            } else {
+                RefusalReason::ApiRefused
+            };
+            // An object of an API not served yet is watched for: its
+            // watch lists it once the API is installed.
+            let awaited = (refused.not_served() && refused.verb == "get").then(|| {
+                (
+                    refused.kind.clone(),
+                    refused.namespace.clone(),
+                    refused.name.clone(),
+                )
+            });
+            warn!(%refused, "request refused");
+            let refusal = Refusal {
+                reason,
+                message: refused.to_string(),
+            };
+            Ok((Blocker::Refused(refusal), awaited))
+        }
+        other => Err(other),
+    }
+}
+
+/// What a rollout owns, as the indexes hold it.
+struct Owned<'a> {
+    sets: &'a [Arc<OwnedReplicaSet>],
+    runs: &'a [Arc<AnalysisRun>],
+    experiments: &'a [Arc<Experiment>],
+}
+
+/// Makes the decision real: ReplicaSets, then traffic, then analysis
+/// runs and experiments, then pod restarts and the `workloadRef`
+/// Deployment. A spec problem from the router still lets the analysis
+/// runs and experiments be made.
+async fn apply(
+    ctx: &RolloutControllerState,
+    rollout: &Rollout,
+    template: &WorkloadTemplate,
+    observed: &Observed,
+    decision: &Decision,
+    owned: Owned<'_>,
+) -> Result<usize, KubeError> {
+    let desired = &decision.desired;
+    let mut writes = replica_sets::apply(
+        &ctx.lookups,
+        &ctx.client,
+        rollout,
+        template,
+        observed,
+        desired,
+        owned.sets,
+    )
+    .await?;
+    let routed = match routers::apply(&ctx.lookups, &ctx.client, rollout, desired).await {
+        Err(KubeError::Spec(problem)) => Err(problem),
+        other => Ok(other?),
+    };
+    let analysed = match analysis_runs::apply(
+        &ctx.client,
+        &ctx.templates,
+        rollout,
+        observed,
+        desired,
+        owned.runs,
+    )
+    .await
+    {
+        Err(KubeError::Spec(problem)) => Err(problem),
+        other => Ok(other?),
+    };
+    writes += experiments::apply(
+        &ctx.client,
+        rollout,
+        template,
+        observed,
+        desired,
+        (owned.sets, owned.experiments),
+    )
+    .await?;
+    writes += routed.and_then(|r| analysed.map(|a| r + a))?;
+    writes += side_effects(ctx, rollout, template, decision).await?;
+    Ok(writes)
 }
 
 fn invalid(

@@ -17,6 +17,7 @@ use crate::analysis::plan::DatadogSecret;
 use crate::analysis::providers::{DatadogKeys, EndpointSource};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::rollout::Rollout;
+use crate::engine::MissingReference;
 
 type SecretValues = HashMap<String, String>;
 
@@ -138,6 +139,52 @@ fn value_of(
 impl Prefetched {
     fn secret_value(&self, name: &str, key: &str) -> Result<String, String> {
         value_of(&self.secrets, name, key)
+    }
+
+    /// The first Secret `run` names (an argument's `secretKeyRef`, a
+    /// Datadog metric's keys) that does not exist: a run waits for it, as
+    /// a pod waits for the Secrets its containers name. `home` is the
+    /// controller's own namespace.
+    pub fn missing_secret(&self, run: &AnalysisRun, home: &str) -> Option<MissingReference> {
+        let namespace = run.namespace().unwrap_or_default();
+        let missing = |field: String, namespace: &str, name: &str| MissingReference {
+            field,
+            kind: "Secret".into(),
+            namespace: Some(namespace.to_owned()),
+            name: name.to_owned(),
+        };
+        let args = run.spec.args.iter().enumerate().filter_map(|(i, arg)| {
+            let name = &arg.value_from.as_ref()?.secret_key_ref.as_ref()?.name;
+            (!self.secrets.contains_key(name)).then(|| {
+                missing(
+                    format!("spec.args[{i}].valueFrom.secretKeyRef.name"),
+                    &namespace,
+                    name,
+                )
+            })
+        });
+        let datadog = run
+            .spec
+            .metrics
+            .iter()
+            .enumerate()
+            .filter_map(|(i, metric)| {
+                let secret =
+                    DatadogSecret::of(metric.provider.datadog.as_ref()?.secret_ref.as_ref());
+                let (found, place) = if secret.namespaced {
+                    (&self.secrets, namespace.as_str())
+                } else {
+                    (&self.home_secrets, home)
+                };
+                (!found.contains_key(&secret.name)).then(|| {
+                    missing(
+                        format!("spec.metrics[{i}].provider.datadog.secretRef"),
+                        place,
+                        &secret.name,
+                    )
+                })
+            });
+        args.chain(datadog).next()
     }
 }
 

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use super::router_objects::{DestinationRule, GrpcRoute, HttpRoute, VirtualService};
 use super::{
     HASH_LABEL, KubeError, LEGACY_REPLICA_SET_REVISION_ANNOTATION, REPLICA_SET_REVISION_ANNOTATION,
-    SCALE_DOWN_AT_ANNOTATION, is_conflict, is_not_found, managers,
+    SCALE_DOWN_AT_ANNOTATION, Target, is_conflict, is_not_found, managers,
 };
 use crate::crd::analysis::{AnalysisRun, AnalysisRunStatus};
 use crate::crd::experiment::{Experiment, ExperimentStatus};
@@ -49,21 +49,27 @@ pub type Wrote = bool;
 
 /// Ok(false) when `not_written` says the API server's refusal means there
 /// was nothing to write (the object is there already, or gone); any other
-/// error is the caller's.
+/// error is the caller's, a refusal naming `target`.
 fn wrote_unless<T>(
     result: kube::Result<T>,
     not_written: fn(&kube::Error) -> bool,
+    target: Target<'_>,
 ) -> Result<Wrote, KubeError> {
     match result {
         Ok(_) => Ok(true),
         Err(e) if not_written(&e) => Ok(false),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(KubeError::from_request(e, target)),
     }
 }
 
 /// Ok(false) for a 404: the object went away between the cache and the write.
-fn unless_gone<T>(result: kube::Result<T>) -> Result<Wrote, KubeError> {
-    wrote_unless(result, is_not_found)
+fn unless_gone<T>(result: kube::Result<T>, target: Target<'_>) -> Result<Wrote, KubeError> {
+    wrote_unless(result, is_not_found, target)
+}
+
+/// Ok(true), or the error naming `target` when it is a refusal.
+fn written<T>(result: kube::Result<T>, target: Target<'_>) -> Result<Wrote, KubeError> {
+    wrote_unless(result, |_| false, target)
 }
 
 /// True for the 422 a partial apply to a deleted ReplicaSet gets: applied
@@ -82,12 +88,14 @@ fn is_invalid(error: &kube::Error) -> bool {
 /// there.
 pub async fn create_replica_set(client: &Client, rs: &ReplicaSet) -> Result<Wrote, KubeError> {
     let namespace = rs.namespace().unwrap_or_default();
+    let name = rs.name_any();
     let params = PatchParams::apply(managers::REPLICA_SETS);
     wrote_unless(
         api::<ReplicaSet>(client, &namespace)
-            .patch(&rs.name_any(), &params, &Patch::Apply(rs))
+            .patch(&name, &params, &Patch::Apply(rs))
             .await,
         is_conflict,
+        Target::new("create", "ReplicaSet", &namespace, &name),
     )
 }
 
@@ -126,6 +134,7 @@ pub async fn scale_replica_set(
             .patch(name, &params, &Patch::Apply(&body))
             .await,
         is_invalid,
+        Target::new("scale", "ReplicaSet", namespace, name),
     )
 }
 
@@ -148,6 +157,7 @@ pub async fn forget_unmanaged_annotations(
         api::<ReplicaSet>(client, namespace)
             .patch(name, &params, &Patch::Merge(&patch))
             .await,
+        Target::new("update", "ReplicaSet", namespace, name),
     )
 }
 
@@ -161,6 +171,7 @@ pub async fn delete_replica_set(
         api::<ReplicaSet>(client, namespace)
             .delete(name, &DeleteParams::default())
             .await,
+        Target::new("delete", "ReplicaSet", namespace, name),
     )
 }
 
@@ -173,10 +184,12 @@ pub async fn apply_canary_ingress(
     ingress: &Value,
 ) -> Result<Wrote, KubeError> {
     let params = PatchParams::apply(managers::ROUTER).force();
-    api::<k8s_openapi::api::networking::v1::Ingress>(client, namespace)
-        .patch(name, &params, &Patch::Apply(ingress))
-        .await?;
-    Ok(true)
+    written(
+        api::<k8s_openapi::api::networking::v1::Ingress>(client, namespace)
+            .patch(name, &params, &Patch::Apply(ingress))
+            .await,
+        Target::new("apply", "Ingress", namespace, name),
+    )
 }
 
 /// The TrafficSplit a rollout owns, whole, forced, as the canary Ingress:
@@ -189,10 +202,12 @@ pub async fn apply_traffic_split(
     split: &Value,
 ) -> Result<Wrote, KubeError> {
     let params = PatchParams::apply(managers::ROUTER).force();
-    Api::<DynamicObject>::namespaced_with(client.clone(), namespace, resource)
-        .patch(name, &params, &Patch::Apply(split))
-        .await?;
-    Ok(true)
+    written(
+        Api::<DynamicObject>::namespaced_with(client.clone(), namespace, resource)
+            .patch(name, &params, &Patch::Apply(split))
+            .await,
+        Target::new("apply", "TrafficSplit", namespace, name),
+    )
 }
 
 /// Creates an AnalysisRun, whole, sent once by `conductor-analysisruns`;
@@ -203,11 +218,13 @@ pub async fn create_analysis_run(client: &Client, run: &AnalysisRun) -> Result<W
     body["apiVersion"] = json!("conductor.dev/v1alpha1");
     body["kind"] = json!("AnalysisRun");
     let params = PatchParams::apply(managers::ANALYSIS_RUNS);
+    let name = run.name_any();
     wrote_unless(
         api::<AnalysisRun>(client, &namespace)
-            .patch(&run.name_any(), &params, &Patch::Apply(&body))
+            .patch(&name, &params, &Patch::Apply(&body))
             .await,
         is_conflict,
+        Target::new("create", "AnalysisRun", &namespace, &name),
     )
 }
 
@@ -231,6 +248,7 @@ pub async fn terminate_analysis_run(
             .patch(name, &params, &Patch::Apply(&body))
             .await,
         is_invalid,
+        Target::new("terminate", "AnalysisRun", namespace, name),
     )
 }
 
@@ -247,11 +265,13 @@ pub async fn create_experiment(
     body["apiVersion"] = json!("conductor.dev/v1alpha1");
     body["kind"] = json!("Experiment");
     let params = PatchParams::apply(managers::EXPERIMENTS);
+    let name = experiment.name_any();
     wrote_unless(
         api::<Experiment>(client, &namespace)
-            .patch(&experiment.name_any(), &params, &Patch::Apply(&body))
+            .patch(&name, &params, &Patch::Apply(&body))
             .await,
         is_conflict,
+        Target::new("create", "Experiment", &namespace, &name),
     )
 }
 
@@ -274,6 +294,7 @@ pub async fn terminate_experiment(
             .patch(name, &params, &Patch::Apply(&body))
             .await,
         is_invalid,
+        Target::new("terminate", "Experiment", namespace, name),
     )
 }
 
@@ -355,6 +376,7 @@ pub async fn pin_service_selector(
                 &Patch::Merge(&patch),
             )
             .await,
+        Target::new("update", "Service", namespace, name),
     )
 }
 
@@ -375,6 +397,7 @@ where
         + std::fmt::Debug,
 {
     let namespace = read.namespace().unwrap_or_default();
+    let name = read.name_any();
     let patch = json!({
         "metadata": { "resourceVersion": read.resource_version() },
         "spec": spec,
@@ -382,11 +405,12 @@ where
     unless_gone(
         api::<K>(client, &namespace)
             .patch(
-                &read.name_any(),
+                &name,
                 &PatchParams::apply(managers::ROUTER),
                 &Patch::Merge(&patch),
             )
             .await,
+        Target::new("update", &K::kind(&()), &namespace, &name),
     )
 }
 
@@ -453,6 +477,7 @@ pub async fn set_ingress_annotation(
                 &Patch::Merge(&patch),
             )
             .await,
+        Target::new("update", "Ingress", namespace, name),
     )
 }
 
@@ -472,6 +497,7 @@ pub async fn scale_workload_deployment(
                 &Patch::Merge(&patch),
             )
             .await,
+        Target::new("scale", "Deployment", namespace, name),
     )
 }
 
@@ -482,14 +508,16 @@ pub async fn restore_rollout_template(
     template: &k8s_openapi::api::core::v1::PodTemplateSpec,
 ) -> Result<Wrote, KubeError> {
     let patch = json!({ "spec": { "template": template } });
+    let (namespace, name) = (rollout.namespace().unwrap_or_default(), rollout.name_any());
     unless_gone(
-        api::<Rollout>(client, &rollout.namespace().unwrap_or_default())
+        api::<Rollout>(client, &namespace)
             .patch(
-                &rollout.name_any(),
+                &name,
                 &PatchParams::apply(managers::UNDO),
                 &Patch::Merge(&patch),
             )
             .await,
+        Target::new("update", "Rollout", &namespace, &name),
     )
 }
 
@@ -526,6 +554,7 @@ pub async fn delete_pod(client: &Client, namespace: &str, name: &str) -> Result<
         api::<Pod>(client, namespace)
             .delete(name, &DeleteParams::default())
             .await,
+        Target::new("delete", "Pod", namespace, name),
     )
 }
 
@@ -555,6 +584,7 @@ pub async fn delete_metric_job(
         api::<k8s_openapi::api::batch::v1::Job>(client, namespace)
             .delete(name, &DeleteParams::background())
             .await,
+        Target::new("delete", "Job", namespace, name),
     )
 }
 
@@ -585,11 +615,22 @@ fn lease_params() -> PostParams {
 
 /// Ok(false) when another candidate created it first.
 pub async fn create_lease(api: &Api<Lease>, lease: &Lease) -> Result<bool, KubeError> {
-    wrote_unless(api.create(&lease_params(), lease).await, is_conflict)
+    let name = lease.name_any();
+    let target = Target::new("create", "Lease", "", &name);
+    wrote_unless(
+        api.create(&lease_params(), lease).await,
+        is_conflict,
+        target,
+    )
 }
 
 /// A replace conditional on the resourceVersion `lease` was read at:
 /// Ok(false) when someone changed it since.
 pub async fn replace_lease(api: &Api<Lease>, name: &str, lease: &Lease) -> Result<bool, KubeError> {
-    wrote_unless(api.replace(name, &lease_params(), lease).await, is_conflict)
+    let target = Target::new("update", "Lease", "", name);
+    wrote_unless(
+        api.replace(name, &lease_params(), lease).await,
+        is_conflict,
+        target,
+    )
 }

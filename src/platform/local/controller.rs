@@ -215,6 +215,7 @@ impl LocalPlatform {
             problem: experiment_step(&revision.spec),
             workload_replicas: None,
             experiments: Vec::new(),
+            blocker: None,
         }
     }
 

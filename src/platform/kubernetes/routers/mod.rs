@@ -4,6 +4,9 @@
 //! by weight and keep its header and mirror routes. Without a router the
 //! split is the replica ratio the ReplicaSets already give.
 //!
+//! Before the decision, `references` looks up every object they will
+//! need, so a missing one is waited for instead of half-applied.
+//!
 //! ```text
 //!   Desired ──▶ services (selectors)
 //!          └──▶ Split (split.rs: the contract) ──▶ nginx     canary Ingresses
@@ -19,6 +22,7 @@ mod gateway_rules;
 mod istio;
 mod istio_routes;
 mod nginx;
+mod references;
 mod services;
 mod smi;
 mod split;
@@ -31,12 +35,12 @@ use crate::crd::rollout::Rollout;
 use crate::engine::Desired;
 
 pub use nginx::canary_ingress_name;
-
-const GATEWAY_FIELD: &str = "spec.strategy.canary.trafficRouting.gatewayAPI";
-const PLUGIN_FIELD: &str = "spec.strategy.canary.trafficRouting.plugins.argoproj-labs/gatewayAPI";
+pub use references::first_missing;
+use references::{GATEWAY_FIELD, PLUGIN_FIELD};
 
 /// Makes Services and router weights what the decision says; returns the
-/// number of writes; `KubeError::Spec` is a problem with the spec for the user.
+/// number of writes; `KubeError::Spec` is a problem with the spec for the
+/// user, `KubeError::Missing` an object gone since [`first_missing`] looked.
 pub async fn apply(
     lookups: &Lookups,
     client: &Client,

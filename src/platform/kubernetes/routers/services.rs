@@ -3,7 +3,6 @@
 
 use kube::{Client, ResourceExt};
 
-use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{Rollout, RolloutStrategy};
 use crate::engine::Desired;
 use crate::platform::kubernetes::lookups::Lookups;
@@ -13,7 +12,7 @@ use crate::platform::kubernetes::{KubeError, writes};
 type ServiceField<'a> = (Option<&'a str>, &'static str);
 
 /// (stable or active, canary or preview).
-fn service_fields(strategy: &RolloutStrategy) -> (ServiceField<'_>, ServiceField<'_>) {
+pub(super) fn service_fields(strategy: &RolloutStrategy) -> (ServiceField<'_>, ServiceField<'_>) {
     if let Some(canary) = &strategy.canary {
         (
             (
@@ -73,7 +72,7 @@ async fn pin_service(
     hash: &str,
 ) -> Result<bool, KubeError> {
     let Some(service) = lookups.service(namespace, name).await? else {
-        return Err(SpecProblem::new(field, format!("Service {name} not found")).into());
+        return Err(super::split::missing(field, "Service", name, namespace));
     };
     if service.hash.as_deref() == Some(hash) {
         return Ok(false);

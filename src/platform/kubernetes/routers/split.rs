@@ -1,15 +1,16 @@
 //! The contract every traffic router works to: the engine's decision as a
 //! router reads it. A router makes its objects send `canary_weight` of
 //! `total` to the canary and the rest to stable, keeps exactly the managed
-//! routes listed (and removes the rollout's others), and reports a spec
-//! problem naming the field when an object it needs is missing or cannot
-//! take the split. Routers only write; every policy is in `Desired`.
+//! routes listed (and removes the rollout's others), reports an object it
+//! needs that is missing (to wait for) and a spec problem naming the field
+//! when an object cannot take the split. Routers only write; every policy
+//! is in `Desired`.
 
 use kube::ResourceExt;
 
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{Rollout, TrafficRouting};
-use crate::engine::{Desired, DesiredRoute};
+use crate::engine::{Desired, DesiredRoute, MissingReference};
 use crate::platform::kubernetes::KubeError;
 
 pub struct Split<'a> {
@@ -74,7 +75,12 @@ impl<'a> Split<'a> {
     }
 }
 
-/// The spec names an object that is not there.
+/// The spec names an object that is not there (yet): a wait.
 pub fn missing(field: impl Into<String>, kind: &str, name: &str, namespace: &str) -> KubeError {
-    SpecProblem::new(field, format!("{kind} {name} not found in {namespace}")).into()
+    KubeError::Missing(Box::new(MissingReference {
+        field: field.into(),
+        kind: kind.to_owned(),
+        namespace: Some(namespace.to_owned()),
+        name: name.to_owned(),
+    }))
 }
