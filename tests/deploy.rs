@@ -9,11 +9,20 @@ mod common;
 mod fleet;
 #[path = "support/recorder.rs"]
 mod recorder;
+#[path = "support/servers.rs"]
+mod servers;
+#[path = "support/tls.rs"]
+mod tls;
 #[path = "support/webhooks.rs"]
 mod webhooks;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use fleet::{Fleet, FleetCluster};
 use serde_json::Value;
+use servers::{Response, handler};
+use tls::TestCa;
 use webhooks::Receiver;
 
 fn state(fleet: &Fleet, cluster: &str) -> String {
@@ -1145,4 +1154,78 @@ async fn a_bad_revision_notifies_the_cluster_that_failed_with_the_measurement_th
     assert_eq!(audit[2]["outcome"], "failed");
     assert_eq!(audit[2]["reason"], "failed in eu");
     assert_no_secret(&fleet, &hooks, &out);
+}
+
+/// A webhook target answering 200, counting what it got.
+async fn receiver(ca: &TestCa, count: Arc<AtomicUsize>) -> servers::Stub {
+    ca.stub(handler(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+        async { Response::new(200, "ok") }
+    }))
+    .await
+}
+
+/// A deploy's webhooks verify certificates too: with the bundle of one CA,
+/// the target it signed gets every message and the target another CA
+/// signed gets none, the report saying why, at once (no retries), without
+/// the URL.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_verify_certificates_and_trust_the_ca_bundle() {
+    let trusted_ca = TestCa::new("hooks");
+    let untrusted_ca = TestCa::new("stranger");
+    let received = Arc::new(AtomicUsize::new(0));
+    let trusted = receiver(&trusted_ca, received.clone()).await;
+    let strangers = Arc::new(AtomicUsize::new(0));
+    let untrusted = receiver(&untrusted_ca, strangers.clone()).await;
+
+    let mut fleet = Fleet::start().await;
+    let bundle = trusted_ca.bundle(fleet.dir(), "hooks-ca.pem");
+    fleet.set_env("CONDUCTOR_CA_BUNDLE", &bundle.display().to_string());
+    fleet.set_env("TRUSTED_HOOK", &format!("{}/hook/s3cr3t", trusted.url()));
+    fleet.set_env(
+        "UNTRUSTED_HOOK",
+        &format!("{}/hook/s3cr3t", untrusted.url()),
+    );
+    fleet.notify(
+        "\
+- name: trusted
+  type: webhook
+  urlFrom: {env: TRUSTED_HOOK}
+- name: untrusted
+  type: webhook
+  urlFrom: {env: UNTRUSTED_HOOK}
+  events: [finished]
+",
+    );
+    let release = fleet.commit("first release");
+    let run = fleet.deploy(&release, &["--output", "json"]).expect(0);
+    let report: Value = serde_json::from_str(&run.stdout()).expect("one JSON document");
+    let deliveries = report["notifications"].as_array().expect("deliveries");
+    let of = |target: &str| -> Vec<&Value> {
+        deliveries
+            .iter()
+            .filter(|d| d["target"] == target)
+            .collect()
+    };
+    let trusted_outcomes: Vec<&Value> = of("trusted").iter().map(|d| &d["outcome"]).collect();
+    assert_eq!(
+        trusted_outcomes, ["delivered"; 4],
+        "started, two waves, finished: {report:#}"
+    );
+    assert_eq!(received.load(Ordering::SeqCst), 4);
+    let refused = of("untrusted");
+    assert_eq!(refused.len(), 1, "{report:#}");
+    assert_eq!(refused[0]["outcome"], "failed", "{report:#}");
+    assert_eq!(refused[0]["attempts"], 1, "not retried: {report:#}");
+    assert_eq!(
+        refused[0]["detail"].as_str().unwrap_or_default(),
+        format!(
+            "not sent: TLS certificate verification failed for {}: its certificate is not \
+             signed by a trusted CA (self-signed, or a private CA); trust its CA with \
+             --ca-bundle (CONDUCTOR_CA_BUNDLE)",
+            untrusted.addr
+        )
+    );
+    assert_eq!(strangers.load(Ordering::SeqCst), 0);
+    assert!(!run.all().contains("s3cr3t"), "{}", run.all());
 }
