@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::yaml_lines::clamp_to_content;
+
 /// `file:line: field: message`, the shape editors and CI logs link on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
@@ -37,25 +39,25 @@ impl Diagnostic {
         self
     }
 
-    /// Turns a serde_yaml error into a diagnostic, splitting out the field
-    /// path it prefixes and the position it appends, and suggesting the
-    /// nearest valid name for an unknown field.
-    pub fn from_yaml_error(file: impl AsRef<Path>, error: &serde_yaml::Error) -> Self {
-        let mut text = error.to_string();
+    /// Turns a serde_yaml error in `text` into a diagnostic, splitting out
+    /// the field path it prefixes and the position it appends, and
+    /// suggesting the nearest valid name for an unknown field.
+    pub fn from_yaml_error(file: impl AsRef<Path>, text: &str, error: &serde_yaml::Error) -> Self {
+        let mut said = error.to_string();
         if let Some(at) = error.location() {
             // The position goes in front as `file:line`; drop its repetition.
-            text = text.replace(
+            said = said.replace(
                 &format!(" at line {} column {}", at.line(), at.column()),
                 "",
             );
         }
-        let (field, message) = split_field_path(&text);
+        let (field, message) = split_field_path(&said);
         let message = match suggest_for_unknown_field(message) {
             Some(suggestion) => format!("{message}; did you mean `{suggestion}`?"),
             None => message.to_owned(),
         };
         Self::new(file, message)
-            .at_line(error.location().map(|l| l.line()))
+            .at_line(error.location().map(|l| clamp_to_content(l.line(), text)))
             .field(field)
     }
 }

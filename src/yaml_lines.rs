@@ -116,6 +116,20 @@ impl LineIndex {
     }
 }
 
+/// `line` of a parse error in `text`, moved back to the last line with
+/// content when it is past it: a YAML parser finds an unclosed bracket or a
+/// key cut short at the end of the input, which can be a line the file
+/// does not have.
+pub fn clamp_to_content(line: usize, text: &str) -> usize {
+    let last = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .last()
+        .map_or(1, |(i, _)| i + 1);
+    line.min(last)
+}
+
 /// Path of the value about to be read in the innermost collection, and
 /// advances that collection past it.
 fn value_path(stack: &mut [Frame]) -> Option<String> {

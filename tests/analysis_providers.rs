@@ -39,7 +39,8 @@ async fn datadog(hits: Arc<AtomicUsize>) -> Stub {
                     Response::new(429, r#"{"errors": ["Too many requests"]}"#)
                         .header("X-RateLimit-Limit", "100")
                         .header("X-RateLimit-Remaining", "0")
-                        .header("X-RateLimit-Reset", "1")
+                        // `NaN` parses as a float: the fuzz target found it panicked the wait.
+                        .header("X-RateLimit-Reset", if r.query.contains("nan") { "NaN" } else { "1" })
                 }
                 ("GET", "/api/v1/query") if r.query.contains("empty") => {
                     Response::new(200, r#"{"status": "ok", "series": [], "from_date": 1, "to_date": 2}"#)
@@ -174,6 +175,32 @@ async fn datadog_429_is_retried_after_the_advertised_reset() {
         start.elapsed() >= Duration::from_secs(1),
         "waited for X-RateLimit-Reset"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn datadog_429_with_a_reset_of_nan_is_retried_after_a_second() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let stub = datadog(hits.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (code, status, printed) = conductor_analyze(
+        dir.path(),
+        "limited-nan",
+        &datadog_template(
+            "limited-nan",
+            &stub.url(),
+            "          query: ratelimited-nan\n",
+            BELOW_5PCT,
+        ),
+        &[],
+        &KEYS,
+    )
+    .await;
+    assert_eq!(
+        (code, status["phase"].as_str()),
+        (0, Some("Successful")),
+        "{printed}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "one 429, one retry");
 }
 
 fn web_template(name: &str, url: &str, extra: &str) -> String {

@@ -1,18 +1,11 @@
-//! The helpdesk ticketing service: Conductor's reference workload.
+//! The helpdesk's command line: serve the API, or migrate the database.
 #![forbid(unsafe_code)]
-
-mod api;
-mod db;
-mod error;
-mod faults;
-mod metrics;
-mod model;
-mod store;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use helpdesk::{App, Backend, Db, Faults, Metrics, SCHEMA_VERSION, router};
 
 #[derive(Parser)]
 #[command(name = "helpdesk", version, about = "Ticketing service")]
@@ -75,15 +68,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let db = db::Db::open(&cli.database)
-        .await
-        .map_err(|e| e.to_string())?;
+    let db = Db::open(&cli.database).await.map_err(|e| e.to_string())?;
     match cli.command {
         Command::Migrate => {
             let applied = db.migrate().await.map_err(|e| e.to_string())?;
             println!(
                 "schema at version {} ({} applied)",
-                db::SCHEMA_VERSION,
+                SCHEMA_VERSION,
                 applied.len()
             );
             Ok(())
@@ -97,14 +88,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             // The embedded database belongs to this process; a shared
             // PostgreSQL is migrated once, by `helpdesk migrate`.
-            if db.backend == db::Backend::Sqlite {
+            if db.backend == Backend::Sqlite {
                 db.migrate().await.map_err(|e| e.to_string())?;
             }
             db.check_schema().await.map_err(|e| e.to_string())?;
-            let app = Arc::new(api::App {
+            let app = Arc::new(App {
                 db,
-                metrics: metrics::Metrics::new(&version_label),
-                faults: faults::Faults::new(error_rate, latency_ms)?,
+                metrics: Metrics::new(&version_label),
+                faults: Faults::new(error_rate, latency_ms)?,
                 token: api_token.filter(|t| !t.is_empty()),
                 version: version_label,
             });
@@ -113,7 +104,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
             println!("helpdesk {} listening on http://{address}", app.version);
-            axum::serve(listener, api::router(app))
+            axum::serve(listener, router(app))
                 .with_graceful_shutdown(shutdown())
                 .await
                 .map_err(|e| e.to_string())

@@ -286,7 +286,7 @@ pub fn parse_service(
 ) -> Result<Service, ConfigError> {
     let display = path.strip_prefix(repo).unwrap_or(path);
     let file: ServiceFile = serde_yaml::from_str(text).map_err(|e| {
-        let mut d = Diagnostic::from_yaml_error(display, &e);
+        let mut d = Diagnostic::from_yaml_error(display, text, &e);
         if d.message.starts_with("duplicate field") || d.message.starts_with("duplicate entry") {
             d.line = LineIndex::build(text).first_duplicate().or(d.line);
         }

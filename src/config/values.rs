@@ -13,7 +13,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::yaml11::{self, key_string};
 use crate::diagnostic::Diagnostic;
-use crate::yaml_lines::LineIndex;
+use crate::yaml_lines::{LineIndex, clamp_to_content};
 
 /// One source of values, in priority order (later wins).
 #[derive(Debug, Clone)]
@@ -123,15 +123,7 @@ pub fn load_file(repo: &Path, path: &Path) -> Result<ValuesLayer, Diagnostic> {
 /// Parses values text; `display` names the file in messages.
 pub fn parse(display: &Path, path: &Path, text: &str) -> Result<ValuesLayer, Diagnostic> {
     let value = yaml11::parse(text).map_err(|e| {
-        // An unclosed bracket is found at the end of input; point at the
-        // last line with content rather than past the end of the file.
-        let last = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .last()
-            .map_or(1, |(i, _)| i + 1);
-        Diagnostic::new(display, e.message).at_line(Some(e.line.min(last)))
+        Diagnostic::new(display, e.message).at_line(Some(clamp_to_content(e.line, text)))
     })?;
     let values = match value {
         Value::Null => Mapping::new(),

@@ -7,6 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::yaml_lines::clamp_to_content;
+
 /// The file that holds an environment's intended revision. Cluster names are
 /// DNS labels, which cannot start with `_`, so it never collides with one.
 pub const ENVIRONMENT_FILE: &str = "_environment.yaml";
@@ -237,7 +239,7 @@ pub fn describe(record: &ClusterRecord) -> String {
 
 fn from_yaml<T: serde::de::DeserializeOwned>(path: &str, text: &str) -> Result<T, LedgerError> {
     serde_yaml::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
+        let line = e.location().map(|l| clamp_to_content(l.line(), text));
         let mut message = e.to_string();
         // serde_yaml appends the position; it is already in front as file:line.
         if let Some(l) = e.location() {

@@ -147,7 +147,7 @@ impl Db {
     /// BEGIN: a deferred transaction that reads first cannot take it once
     /// another write has committed, and fails at once (SQLITE_BUSY) instead
     /// of waiting its turn.
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
@@ -156,7 +156,7 @@ impl Db {
 
     /// Runs `op` in a transaction of its own (or a savepoint of the SQLite
     /// writer's); it is committed when this returns `Ok`.
-    pub async fn write<W: WriteOp>(&self, op: W) -> Result<W::Output, W::Error> {
+    pub(crate) async fn write<W: WriteOp>(&self, op: W) -> Result<W::Output, W::Error> {
         if let Some(writer) = &self.writer {
             return writer.write(op).await;
         }
@@ -167,7 +167,7 @@ impl Db {
     }
 
     /// Runs a read, on a reader connection where there are some.
-    pub async fn fetch_optional<'q>(
+    pub(crate) async fn fetch_optional<'q>(
         &self,
         query: Query<'q, Any, AnyArguments>,
     ) -> Result<Option<AnyRow>, sqlx::Error> {
@@ -183,7 +183,7 @@ impl Db {
     }
 
     /// Runs a read of many rows, on a reader connection where there are some.
-    pub async fn fetch_all<'q>(
+    pub(crate) async fn fetch_all<'q>(
         &self,
         query: Query<'q, Any, AnyArguments>,
     ) -> Result<Vec<AnyRow>, sqlx::Error> {

@@ -75,7 +75,7 @@ impl Datadog {
         };
         let to = jiff::Timestamp::now().as_second();
         let from = to - window_ms / 1000;
-        let values = if *v2 {
+        let value = if *v2 {
             let mut named: Vec<Value> = queries
                 .iter()
                 .map(|(name, q)| json!({"data_source": "metrics", "query": q.sent, "name": name}))
@@ -105,7 +105,7 @@ impl Datadog {
                 )
                 .await
                 .map_err(fail)?;
-            v2_values(&answer).map_err(fail)?
+            read_answer(true, &answer, *aggregator).map_err(fail)?
         } else {
             let q = query.as_ref().map(|q| q.sent.clone()).unwrap_or_default();
             let answer = self
@@ -123,24 +123,25 @@ impl Datadog {
                 )
                 .await
                 .map_err(fail)?;
-            v1_values(&answer).map_err(fail)?
+            read_answer(false, &answer, *aggregator).map_err(fail)?
         };
         Ok(Observation {
             detail: None,
-            value: aggregate(&values, *aggregator),
+            value,
             traffic: None,
             query: shown,
         })
     }
 
-    /// Sends, retrying 429s after the reset Datadog advertises.
+    /// Sends, retrying 429s after the reset Datadog advertises; the body
+    /// of a successful answer.
     async fn send(
         &self,
         build: impl Fn() -> reqwest::RequestBuilder,
         api_key: &str,
         app_key: &str,
         timeout: Duration,
-    ) -> Result<Value, String> {
+    ) -> Result<String, String> {
         for attempt in 0..=RATE_LIMIT_RETRIES {
             let response = build()
                 .header("DD-API-KEY", api_key)
@@ -154,13 +155,11 @@ impl Datadog {
                 .headers()
                 .get("x-ratelimit-reset")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok());
+                .map(str::to_owned);
             let text = body(response).await?;
             match status {
                 StatusCode::TOO_MANY_REQUESTS if attempt < RATE_LIMIT_RETRIES => {
-                    let wait = Duration::from_secs_f64(reset.unwrap_or(1.0).clamp(0.0, 3600.0))
-                        .min(MAX_RATE_LIMIT_WAIT);
-                    tokio::time::sleep(wait).await;
+                    tokio::time::sleep(rate_limit_wait(reset.as_deref())).await;
                 }
                 StatusCode::TOO_MANY_REQUESTS => {
                     return Err(format!(
@@ -175,10 +174,7 @@ impl Datadog {
                     ));
                 }
                 s if !s.is_success() => return Err(format!("HTTP {status}: {}", errors(&text))),
-                _ => {
-                    return serde_json::from_str(&text)
-                        .map_err(|e| format!("answer is not JSON ({e}): {}", excerpt(&text)));
-                }
+                _ => return Ok(text),
             }
         }
         Err("rate limited".into())
@@ -202,8 +198,36 @@ impl Provider for Datadog {
     }
 }
 
+/// How long to wait after a 429, from its `x-ratelimit-reset` header
+/// (seconds until the limit resets).
+pub(super) fn rate_limit_wait(reset: Option<&str>) -> Duration {
+    // `NaN` parses as a number; a wait of NaN seconds does not exist.
+    let seconds = reset
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| !s.is_nan())
+        .unwrap_or(1.0);
+    Duration::from_secs_f64(seconds.clamp(0.0, MAX_RATE_LIMIT_WAIT.as_secs_f64()))
+}
+
+/// A successful answer's body: the metric's value, aggregated over the
+/// first series (v1) or formula (v2), or why it says nothing usable.
+pub(super) fn read_answer(
+    v2: bool,
+    text: &str,
+    aggregator: DatadogAggregator,
+) -> Result<Option<MetricValue>, String> {
+    let answer: Value = serde_json::from_str(text)
+        .map_err(|e| format!("answer is not JSON ({e}): {}", excerpt(text)))?;
+    let values = if v2 {
+        v2_values(&answer)?
+    } else {
+        v1_values(&answer)?
+    };
+    Ok(aggregate(&values, aggregator))
+}
+
 /// Datadog's `{"errors": [...]}`, or the body itself.
-fn errors(text: &str) -> String {
+pub(super) fn errors(text: &str) -> String {
     serde_json::from_str::<Value>(text)
         .ok()
         .and_then(|v| v.get("errors").cloned())

@@ -2,6 +2,8 @@
 //! behind the same async trait; the [`Providers`] set dispatches.
 
 mod datadog;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod http;
 mod job;
 mod jsonpath;

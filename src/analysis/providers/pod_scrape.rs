@@ -134,7 +134,7 @@ impl Provider for PodScrape {
 /// Increase of the selected counters from `before` to `after`, summed over
 /// endpoints and series. A series that went down restarted from zero (a
 /// counter reset), so its increase is its new value, as in PromQL.
-fn increase(
+pub(super) fn increase(
     before: &[(String, Vec<Sample>)],
     after: &[(String, Vec<Sample>)],
     selector: &CounterSelector,

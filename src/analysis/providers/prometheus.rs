@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqwest::Client;
+use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
 use super::http::{Clients, UNVERIFIED, body, describe, excerpt};
@@ -82,29 +82,36 @@ impl Prometheus {
         let response = request.send().await.map_err(describe)?;
         let status = response.status();
         let text = body(response).await?;
-        let json: Value = match serde_json::from_str(&text) {
-            Ok(json) => json,
-            Err(_) if !status.is_success() => {
-                return Err(format!("HTTP {status}: {}", excerpt(&text)));
-            }
-            Err(e) => return Err(format!("answer is not JSON ({e}): {}", excerpt(&text))),
-        };
-        if json.get("status").and_then(Value::as_str) == Some("error") {
-            let kind = json
-                .get("errorType")
-                .and_then(Value::as_str)
-                .unwrap_or("error");
-            let message = json
-                .get("error")
-                .and_then(Value::as_str)
-                .unwrap_or("no message");
-            return Err(format!("prometheus {kind}: {message}"));
-        }
-        if !status.is_success() {
-            return Err(format!("HTTP {status}: {}", excerpt(&text)));
-        }
-        parse_result(&json)
+        read_answer(status, &text)
     }
+}
+
+/// An instant query's answer, given its HTTP status and body: the value,
+/// `None` for no data, or why the answer says nothing usable.
+pub(super) fn read_answer(status: StatusCode, text: &str) -> Result<Option<MetricValue>, String> {
+    let success = status.is_success();
+    let json: Value = match serde_json::from_str(text) {
+        Ok(json) => json,
+        Err(_) if !success => {
+            return Err(format!("HTTP {status}: {}", excerpt(text)));
+        }
+        Err(e) => return Err(format!("answer is not JSON ({e}): {}", excerpt(text))),
+    };
+    if json.get("status").and_then(Value::as_str) == Some("error") {
+        let kind = json
+            .get("errorType")
+            .and_then(Value::as_str)
+            .unwrap_or("error");
+        let message = json
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("no message");
+        return Err(format!("prometheus {kind}: {message}"));
+    }
+    if !success {
+        return Err(format!("HTTP {status}: {}", excerpt(text)));
+    }
+    parse_result(&json)
 }
 
 impl Provider for Prometheus {

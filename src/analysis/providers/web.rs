@@ -58,15 +58,9 @@ impl Web {
         if !status.is_success() {
             return Err(fail(format!("HTTP {status}: {}", excerpt(&text))));
         }
-        let json: Value = serde_json::from_str(&text)
-            .map_err(|e| fail(format!("answer is not JSON ({e}): {}", excerpt(&text))))?;
-        let node = match json_path {
-            Some(path) => jsonpath::select(&json, path).map_err(fail)?,
-            None => &json,
-        };
         Ok(Observation {
             detail: insecure.then(|| UNVERIFIED.to_owned()),
-            value: to_value(node).map_err(fail)?,
+            value: read_answer(&text, json_path.as_deref()).map_err(fail)?,
             traffic: None,
             query: shown,
         })
@@ -77,6 +71,21 @@ impl Provider for Web {
     fn measure<'a>(&'a self, plan: &'a MetricPlan) -> Measured<'a> {
         Box::pin(self.observe(plan))
     }
+}
+
+/// A successful answer's body: the number (or list of numbers) at
+/// `json_path`, or the whole body without one.
+pub(super) fn read_answer(
+    text: &str,
+    json_path: Option<&str>,
+) -> Result<Option<MetricValue>, String> {
+    let json: Value = serde_json::from_str(text)
+        .map_err(|e| format!("answer is not JSON ({e}): {}", excerpt(text)))?;
+    let node = match json_path {
+        Some(path) => jsonpath::select(&json, path)?,
+        None => &json,
+    };
+    to_value(node)
 }
 
 fn number(node: &Value) -> Result<f64, String> {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The fuzz step of CI: builds every target under fuzz/ once and runs each
+# for a short while from its committed seeds (fuzz/seeds/<target>), which
+# catches a parser that panics on inputs near the fixtures. The long runs
+# the README reports use scripts/fuzz-long.sh.
+#
+# Needs the nightly toolchain (`cargo +nightly`), which CI machines carry
+# and which cannot be fetched here: without it, this says so and skips.
+# cargo-fuzz installs from crates.io when missing (about a minute).
+#
+# FUZZ_SECONDS: seconds per target (default 10).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+seconds="${FUZZ_SECONDS:-10}"
+
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "fuzz: skipped: no nightly toolchain (cargo +nightly), which cargo-fuzz needs"
+  exit 0
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked --quiet
+fi
+
+# Unoptimised and without a sanitizer: a third of the optimised build's
+# time, and fast enough to run every seed and mutate for a few seconds.
+# The code under test forbids `unsafe`, so AddressSanitizer would watch
+# only dependencies; the long runs use it.
+flags=(--dev --sanitizer none)
+cargo +nightly fuzz build "${flags[@]}"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+for target in $(cargo +nightly fuzz list); do
+  corpus="fuzz/corpus/$target"
+  mkdir -p "$corpus"
+  # Seeds are read, new finds go to the ignored corpus folder; a crash
+  # leaves its input in fuzz/artifacts/<target>/ and fails the step.
+  if ! cargo +nightly fuzz run "${flags[@]}" "$target" "$corpus" "fuzz/seeds/$target" -- \
+    -max_total_time="$seconds" -timeout=20 -print_final_stats=1 >"$log" 2>&1; then
+    tail -n 60 "$log"
+    echo "fuzz: $target failed; its input is in fuzz/artifacts/$target/"
+    exit 1
+  fi
+  runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
+  rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")"
+  echo "fuzz: $target: ${runs:-?} runs in ${seconds}s (${rate:-?}/s), no crash"
+done
