@@ -13,4 +13,5 @@ mod patches;
 mod pruning;
 mod served;
 mod simulator;
+mod slow_and_restart;
 mod watches;
