@@ -9,7 +9,6 @@ use std::sync::atomic::Ordering;
 use futures_util::FutureExt;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client};
@@ -75,9 +74,7 @@ where
 /// A store kept filled by a background watch.
 fn cached<K: cache::Cacheable>(api: Api<K>) -> (Store<K>, impl std::future::Future<Output = ()>) {
     let (reader, stream) = cache::reflect(api);
-    let stream = stream
-        .default_backoff()
-        .for_each(|_| std::future::ready(()));
+    let stream = stream.for_each(|_| std::future::ready(()));
     (reader, stream)
 }
 

@@ -35,6 +35,7 @@ pub mod router_objects;
 pub mod routers;
 pub mod secrets;
 pub mod server;
+pub mod watch_backoff;
 pub mod writes;
 
 /// Selects a revision's pods; also pinned into the stable and canary Services.
