@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use serde_json::Value;
 
 use crate::access::AccessRule;
+use crate::delay::Delay;
 use crate::error::ApiError;
 use crate::path::ResourceKey;
 use crate::record::{Denial, Grant};
@@ -122,9 +123,15 @@ impl FakeApi {
         lock(&self.shared.faults).push(fault);
     }
 
-    /// Forgets all queued faults.
+    /// Queues a slow answer; delays are checked in the order they were added.
+    pub fn delay_next(&self, delay: Delay) {
+        lock(&self.shared.delays).push(delay);
+    }
+
+    /// Forgets all queued faults and delays.
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
+        lock(&self.shared.delays).clear();
     }
 
     /// Forbids what `rule` describes: matching requests answer 403 Forbidden
@@ -146,6 +153,13 @@ impl FakeApi {
     /// Mutating requests so far, oldest first.
     pub fn audit(&self) -> Vec<AuditEntry> {
         lock(&self.shared.audit).clone()
+    }
+
+    /// Mutating requests since the last call, oldest first, forgotten
+    /// here: a long run reads the log as it goes instead of keeping every
+    /// object ever written.
+    pub fn take_audit(&self) -> Vec<AuditEntry> {
+        std::mem::take(&mut *lock(&self.shared.audit))
     }
 
     /// Every HTTP request received so far, reads and watches included.

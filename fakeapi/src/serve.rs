@@ -67,6 +67,13 @@ impl Server {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// Closes the listener and every open connection, and returns once
+    /// they are closed, so the address can be bound again.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
 }
 
 impl Drop for Server {

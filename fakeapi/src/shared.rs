@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::access::AccessRule;
+use crate::delay::Delay;
 use crate::paging::Snapshots;
 use crate::record::Authz;
 use crate::store::Store;
@@ -74,6 +75,7 @@ impl RequestCounter {
 pub(crate) struct Shared {
     store: Mutex<Store>,
     pub faults: Mutex<Vec<Fault>>,
+    pub delays: Mutex<Vec<Delay>>,
     pub audit: Mutex<Vec<AuditEntry>>,
     pub denied: Mutex<Vec<AccessRule>>,
     pub authz: Authz,
@@ -89,6 +91,7 @@ impl Shared {
         Self {
             store: Mutex::new(Store::new(history)),
             faults: Mutex::new(Vec::new()),
+            delays: Mutex::new(Vec::new()),
             audit: Mutex::new(Vec::new()),
             denied: Mutex::new(Vec::new()),
             authz: Authz::default(),

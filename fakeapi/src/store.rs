@@ -210,6 +210,16 @@ impl Store {
         }
     }
 
+    /// Drops every kept event, so only watches from the current
+    /// resourceVersion on can resume (see `restart`).
+    pub fn forget_history(&mut self) {
+        let rv = self.rv;
+        for coll in self.collections.values_mut() {
+            coll.history.clear();
+            coll.trimmed_through = rv;
+        }
+    }
+
     fn collection(&mut self, key: &ResourceKey) -> &mut Collection {
         self.collections
             .entry(key.clone())

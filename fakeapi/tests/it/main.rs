@@ -14,4 +14,5 @@ mod pruning;
 mod rbac;
 mod served;
 mod simulator;
+mod slow_and_restart;
 mod watches;

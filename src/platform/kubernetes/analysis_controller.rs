@@ -46,6 +46,7 @@ pub fn controller(
     let (store, runs) = super::cache::reflect(runs);
     Controller::for_stream(runs, store)
         .with_config(kube::runtime::controller::Config::default().concurrency(super::CONCURRENCY))
+        .trigger_backoff(super::watch_backoff::NoPause)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {

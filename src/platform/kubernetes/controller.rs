@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 use futures_util::FutureExt;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client};
@@ -88,7 +87,7 @@ fn cached<K: cache::Cacheable>(
 ) -> (Store<K>, impl std::future::Future<Output = ()> + use<K>) {
     let (reader, stream) = cache::reflect(api);
     let waiters = waiters.clone();
-    let stream = stream.default_backoff().for_each(move |object| {
+    let stream = stream.for_each(move |object| {
         if let Ok(object) = object {
             let meta = object.meta();
             waiters.seen(

@@ -10,15 +10,17 @@ use futures_util::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use kube::api::{ListParams, ObjectMeta};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType};
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::warn;
 
 use super::analysis_runs::Templates;
 use super::events::Events;
 use super::metrics::Metrics;
+use super::watch_backoff::backed_off;
 use super::writes::{self, ReplicaSetScale};
 use super::{EXPERIMENT_LABEL, HASH_LABEL, KubeError};
 use crate::crd::analysis::{AnalysisArg, AnalysisPhase, AnalysisRun};
@@ -46,11 +48,11 @@ pub fn controller(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> impl std::future::Future<Output = ()> {
     let (store, experiments) = super::cache::reflect(experiments);
-    let owned = || watcher::Config::default().labels(EXPERIMENT_LABEL);
     Controller::for_stream(experiments, store)
         .with_config(kube::runtime::controller::Config::default().concurrency(super::CONCURRENCY))
-        .owns(replica_sets, owned())
-        .owns(runs, owned())
+        .trigger_backoff(super::watch_backoff::NoPause)
+        .owns_stream(owned(replica_sets))
+        .owns_stream(owned(runs))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| {
@@ -59,6 +61,18 @@ pub fn controller(
             }
             std::future::ready(())
         })
+}
+
+/// The objects an experiment owns, as triggers. Its own backoff: the
+/// controller does not pause on its errors (see `watch_backoff`).
+fn owned<K: super::cache::Cacheable>(
+    api: Api<K>,
+) -> impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+    backed_off(watcher(
+        api,
+        watcher::Config::default().labels(EXPERIMENT_LABEL),
+    ))
+    .touched_objects()
 }
 
 fn error_policy(

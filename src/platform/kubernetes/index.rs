@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use futures_util::Stream;
 use kube::Resource;
 use kube::runtime::watcher::Event;
 use tokio::sync::watch;
@@ -14,29 +15,49 @@ use tokio::sync::watch;
 type Key = (String, String);
 
 /// Whether an index's first complete list has arrived: before, an empty
-/// answer means "unknown", not "none".
+/// answer means "unknown", not "none". Counts the complete lists, so a
+/// controller can tell when a watch relisted.
 #[derive(Clone)]
-pub struct Synced(Arc<watch::Sender<bool>>);
+pub struct Synced(Arc<watch::Sender<u64>>);
 
 impl Default for Synced {
     fn default() -> Self {
-        Self(Arc::new(watch::Sender::new(false)))
+        Self(Arc::new(watch::Sender::new(0)))
     }
 }
 
 impl Synced {
     pub fn get(&self) -> bool {
-        *self.0.borrow()
+        *self.0.borrow() > 0
     }
 
+    /// A complete list has arrived (the first, or a relist).
     pub fn set(&self) {
-        self.0.send_replace(true);
+        self.0.send_modify(|lists| *lists += 1);
     }
 
     /// Returns once the first complete list has arrived.
     pub async fn wait(&self) {
         // The sender lives as long as `self`: waiting cannot fail.
-        let _ = self.0.subscribe().wait_for(|synced| *synced).await;
+        let _ = self.0.subscribe().wait_for(|lists| *lists > 0).await;
+    }
+
+    /// Yields after each complete list but the first: a relist, after a
+    /// watch resumed too late (410) or the API server restarted. Changes
+    /// made while the watch was away come with the relist, not as events,
+    /// so whoever reads the index has to look again (see `relisted`).
+    /// Relists in quick succession may yield once.
+    pub fn relists(&self) -> impl Stream<Item = ()> + Send + 'static {
+        let mut lists = self.0.subscribe();
+        lists.mark_unchanged();
+        futures_util::stream::unfold(lists, |mut lists| async move {
+            loop {
+                lists.changed().await.ok()?;
+                if *lists.borrow_and_update() > 1 {
+                    return Some(((), lists));
+                }
+            }
+        })
     }
 }
 
@@ -101,6 +122,11 @@ impl<V> OwnedIndex<V> {
 
     pub async fn wait_synced(&self) {
         self.synced.wait().await;
+    }
+
+    /// See [`Synced::relists`].
+    pub fn relists(&self) -> impl Stream<Item = ()> + Send + 'static {
+        self.synced.relists()
     }
 
     pub fn owned_by(&self, owner_uid: &str) -> Vec<Arc<V>> {
@@ -190,4 +216,37 @@ fn controller_uid<K: Resource>(object: &K) -> Option<String> {
         .iter()
         .find(|r| r.controller == Some(true))
         .map(|r| r.uid.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn relists_yield_after_every_complete_list_but_the_first() {
+        let synced = Synced::default();
+        let mut relists = std::pin::pin!(synced.relists());
+        let soon = Duration::from_millis(50);
+        assert!(!synced.get());
+        synced.set();
+        assert!(synced.get());
+        assert!(
+            tokio::time::timeout(soon, relists.next()).await.is_err(),
+            "the first list is no relist"
+        );
+        synced.set();
+        assert_eq!(
+            tokio::time::timeout(soon, relists.next()).await,
+            Ok(Some(()))
+        );
+        // A later subscriber sees only what comes after it.
+        let mut late = std::pin::pin!(synced.relists());
+        assert!(tokio::time::timeout(soon, late.next()).await.is_err());
+        synced.set();
+        assert_eq!(tokio::time::timeout(soon, late.next()).await, Ok(Some(())));
+    }
 }

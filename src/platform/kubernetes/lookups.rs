@@ -272,6 +272,13 @@ impl Lookups {
         (fill, deployments)
     }
 
+    /// Yields after each relist of the Deployments (see
+    /// [`super::index::Synced::relists`]): a template changed while the
+    /// watch was away comes with the relist, not as an event.
+    pub fn deployment_relists(&self) -> impl Stream<Item = ()> + Send + 'static {
+        self.deployments.relists()
+    }
+
     /// Returns once the built-in kinds have been listed (HTTPRoutes may
     /// not be served at all: they fall back to reads).
     pub fn listed(&self) -> impl Future<Output = ()> + Send + use<> {

@@ -40,6 +40,7 @@ pub mod routers;
 pub mod secrets;
 pub mod server;
 pub mod waiters;
+pub mod watch_backoff;
 pub mod writes;
 
 /// Selects a revision's pods; also pinned into the stable and canary Services.

@@ -9,10 +9,10 @@ use std::sync::{Arc, RwLock};
 
 use futures_util::{Stream, TryStreamExt};
 use kube::Api;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
 
 use super::index::Synced;
+use super::watch_backoff::backed_off;
 
 type Key = (String, String);
 
@@ -69,6 +69,11 @@ impl<V: PartialEq> NamedIndex<V> {
 
     pub async fn wait_synced(&self) {
         self.synced.wait().await;
+    }
+
+    /// See [`Synced::relists`].
+    pub fn relists(&self) -> impl Stream<Item = ()> + Send + 'static {
+        self.synced.relists()
     }
 
     /// Applies a watch event, keeping `project(object)`; true when what is
@@ -131,9 +136,8 @@ where
         + 'static,
     V: PartialEq + Send + Sync + 'static,
 {
-    watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .try_filter_map(move |event| {
+    backed_off(watcher(api, watcher::Config::default().any_semantic())).try_filter_map(
+        move |event| {
             let changed = index.apply(&event, project);
             let object = match event {
                 Event::Apply(object) | Event::Delete(object) if changed => Some(object),
@@ -141,5 +145,6 @@ where
                 _ => None,
             };
             std::future::ready(Ok(object))
-        })
+        },
+    )
 }

@@ -7,11 +7,10 @@ use std::time::Duration;
 use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher::{self, watcher};
+use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tracing::{info, warn};
 
@@ -25,6 +24,7 @@ use super::metrics::Metrics;
 use super::observe::{self, Inputs, WorkloadTemplate};
 use super::owned_replica_set::OwnedReplicaSet;
 use super::waiters::{Awaited, Waiters};
+use super::watch_backoff::backed_off;
 use super::{
     HASH_LABEL, KubeError, ROLLOUT_LABEL, experiments, replica_sets, requests, routers, writes,
 };
@@ -56,7 +56,11 @@ pub struct RolloutControllerState {
 }
 
 /// Watches owned objects (only those carrying our label) into an index
-/// and yields them as triggers for their owner's reconcile.
+/// and yields each change as a trigger for its owner's reconcile. Not the
+/// objects of a (re)list: they arrive before the index swaps the list in,
+/// so a reconcile they trigger would read the index from before it; the
+/// controller reconciles every rollout once a relist is whole instead
+/// (`relists`).
 pub fn owned_stream<K, V>(
     api: Api<K>,
     index: OwnedIndex<V>,
@@ -69,13 +73,29 @@ where
     let config = watcher::Config::default()
         .labels(ROLLOUT_LABEL)
         .any_semantic();
-    watcher(api, config)
-        .default_backoff()
-        .map_ok(move |event| {
-            index.apply(&event, project);
-            event
-        })
-        .touched_objects()
+    backed_off(watcher(api, config)).try_filter_map(move |event| {
+        index.apply(&event, project);
+        let changed = match event {
+            Event::Apply(object) | Event::Delete(object) => Some(object),
+            Event::Init | Event::InitApply(_) | Event::InitDone => None,
+        };
+        std::future::ready(Ok(changed))
+    })
+}
+
+impl RolloutControllerState {
+    /// Yields after a relist of the ReplicaSets, AnalysisRuns, Experiments
+    /// or Deployments the controller indexes: what changed while the watch
+    /// was away came with the relist, not as events, so every rollout is
+    /// decided again on the whole new list.
+    fn relists(&self) -> impl Stream<Item = ()> + Send + 'static {
+        futures_util::stream::select_all([
+            self.replica_sets.relists().boxed(),
+            self.analysis_runs.relists().boxed(),
+            self.experiments.relists().boxed(),
+            self.lookups.deployment_relists().boxed(),
+        ])
+    }
 }
 
 impl RolloutControllerState {
@@ -121,6 +141,8 @@ pub fn controller(
     .flatten_stream();
     let controller = Controller::for_stream(rollouts, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(super::CONCURRENCY))
+        .trigger_backoff(super::watch_backoff::NoPause)
+        .reconcile_all_on(ctx.relists())
         .owns_stream(owned_stream(
             owned_replica_sets,
             ctx.replica_sets.clone(),

@@ -1,0 +1,52 @@
+//! Slow answers: a request matching a queued [`Delay`] is served at once
+//! (a write is stored and audited when it arrives) and its answer sent
+//! only after the delay, as from an overloaded API server or a slow link.
+//! A client that gives up waiting has still changed the object: the case
+//! a retrying writer must survive.
+
+use std::time::Duration;
+
+use http::Method;
+
+use crate::shared::{Shared, lock};
+
+/// Makes the answers to the next matching requests late.
+#[derive(Debug, Clone)]
+pub struct Delay {
+    /// Only requests with this method; any method when `None`.
+    pub method: Option<Method>,
+    /// Only requests whose path and query contain this; empty matches all.
+    pub path_contains: String,
+    /// How long each answer waits before it is sent.
+    pub delay: Duration,
+    /// How many requests are slowed before the delay is used up.
+    pub times: usize,
+}
+
+impl Delay {
+    fn matches(&self, method: &Method, path_and_query: &str) -> bool {
+        self.times > 0
+            && self.method.as_ref().is_none_or(|m| m == method)
+            && path_and_query.contains(&self.path_contains)
+    }
+}
+
+/// How long to hold the answer to this request, using up one of the first
+/// matching delay's `times`.
+pub(crate) fn injected_delay(
+    shared: &Shared,
+    method: &Method,
+    path_and_query: &str,
+) -> Option<Duration> {
+    let mut delays = lock(&shared.delays);
+    let index = delays
+        .iter()
+        .position(|d| d.matches(method, path_and_query))?;
+    let delay = &mut delays[index];
+    delay.times -= 1;
+    let wait = delay.delay;
+    if delay.times == 0 {
+        delays.remove(index);
+    }
+    Some(wait)
+}
