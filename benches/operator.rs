@@ -18,11 +18,12 @@
 //! ```
 //! Both share the machine's cores, so rates are a floor, not a ceiling.
 
-use std::collections::BTreeMap;
-use std::fs::File;
+#[path = "../tests/support/controller_child.rs"]
+mod controller_child;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -35,9 +36,8 @@ use fakeapi::FakeApi;
 use fakeapi::simulator::Simulator;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use controller_child::{BoxError, ControllerChild as Controller, get, memory, metric, print_log};
 
 const NAMESPACE: &str = "bench";
 const LARGE: usize = 10_000;
@@ -229,113 +229,6 @@ fn fill(fake: &FakeApi, count: usize) -> Result<(), BoxError> {
 
 // ---------------------------------------------------------------- controller process
 
-/// The controller child process; killed (by its own PID) and reaped on drop.
-struct Controller {
-    child: Child,
-    metrics: SocketAddr,
-    started: Instant,
-}
-
-impl Controller {
-    fn start(binary: &Path, kubeconfig: &Path, log: &Path) -> Result<Self, BoxError> {
-        let metrics = free_port()?;
-        let out = File::options().create(true).append(true).open(log)?;
-        let child = Command::new(binary)
-            .args([
-                "controller",
-                "--no-leader-election",
-                "--log-format",
-                "json",
-                "--metrics-addr",
-            ])
-            .arg(metrics.to_string())
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()?;
-        println!(
-            "  started controller pid {} (metrics {metrics})",
-            child.id()
-        );
-        Ok(Self {
-            child,
-            metrics,
-            started: Instant::now(),
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        if self.exited().is_none() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-/// A port nobody listens on right now; the controller binds it a moment later.
-fn free_port() -> std::io::Result<SocketAddr> {
-    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
-}
-
-/// `(VmRSS, VmHWM)` in MB.
-fn memory(pid: u32) -> Result<(f64, f64), BoxError> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-    };
-    match (field("VmRSS:"), field("VmHWM:")) {
-        (Some(rss), Some(hwm)) => Ok((rss, hwm)),
-        _ => Err(format!("no VmRSS/VmHWM in /proc/{pid}/status").into()),
-    }
-}
-
-/// One GET over a fresh connection: the status code and the body.
-async fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), BoxError> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw);
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or("no status line")?;
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    Ok((code, body.to_owned()))
-}
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .filter_map(|l| l.strip_prefix(series))
-        .filter_map(|rest| {
-            rest.trim_start_matches(|c| c != ' ')
-                .split_whitespace()
-                .next()
-        })
-        .filter_map(|v| v.parse::<f64>().ok())
-        // Not `sum()`: an empty f64 sum is -0.0, which prints as "-0".
-        .fold(0.0, |total, v| total + v)
-}
-
 #[derive(Debug, Clone, Copy, Default)]
 struct Sample {
     /// Since the process was started.
@@ -472,38 +365,6 @@ fn first_ready(samples: &[Sample]) -> Option<Duration> {
     samples.iter().find(|s| s.ready).map(|s| s.at)
 }
 
-/// Warnings and errors the controller logged, grouped by message.
-fn log_summary(log: &Path) -> BTreeMap<String, usize> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let mut counts = BTreeMap::new();
-    for line in text.lines() {
-        let message = serde_json::from_str::<Value>(line)
-            .ok()
-            .map(|v| {
-                let level = v["level"].as_str().unwrap_or("?").to_owned();
-                let fields = &v["fields"];
-                let message = fields["message"].as_str().unwrap_or_default();
-                let error = fields["error"].as_str().unwrap_or_default();
-                format!("{level} {message} {error}")
-            })
-            .unwrap_or_else(|| line.to_owned());
-        // Object names make every line unique; keep the first 160 chars.
-        let key: String = message.chars().take(160).collect();
-        *counts.entry(key).or_insert(0) += 1;
-    }
-    counts
-}
-
-fn print_log(log: &Path) {
-    let summary = log_summary(log);
-    if summary.is_empty() {
-        println!("  controller log: no warnings or errors");
-    }
-    for (message, count) in summary.iter().take(10) {
-        println!("  controller log: {count:>6} × {message}");
-    }
-}
-
 // ---------------------------------------------------------------- scenario 1 and 2
 
 async fn large(binary: &Path, scratch: &Path) -> Result<(), BoxError> {
@@ -559,7 +420,7 @@ async fn run_large(
     settled: impl FnMut(&Sample, &[Sample]) -> bool,
 ) -> Result<Sample, BoxError> {
     let goal = LARGE as f64;
-    let mut controller = Controller::start(binary, kubeconfig, log)?;
+    let mut controller = Controller::start(binary, kubeconfig, log, &["--no-leader-election"])?;
     let mut samples = Vec::new();
     let at_goal = sample_until(
         &mut controller,
@@ -645,7 +506,7 @@ async fn convergence(binary: &Path, scratch: &Path) -> Result<(), BoxError> {
     let goal = CONVERGE as f64;
 
     let log = scratch.join("converge-first.log");
-    let mut controller = Controller::start(binary, &kubeconfig, &log)?;
+    let mut controller = Controller::start(binary, &kubeconfig, &log, &["--no-leader-election"])?;
     let mut samples = Vec::new();
     let first = sample_until(
         &mut controller,
@@ -676,7 +537,7 @@ async fn convergence(binary: &Path, scratch: &Path) -> Result<(), BoxError> {
     println!("  controller stopped; changed the image of all {CONVERGE} to :v2");
 
     let log = scratch.join("converge-restart.log");
-    let mut controller = Controller::start(binary, &kubeconfig, &log)?;
+    let mut controller = Controller::start(binary, &kubeconfig, &log, &["--no-leader-election"])?;
     let mut samples = Vec::new();
     let done = sample_until(
         &mut controller,

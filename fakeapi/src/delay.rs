@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use http::Method;
 
-use crate::shared::{Shared, lock};
-
 /// Makes the answers to the next matching requests late.
 #[derive(Debug, Clone)]
 pub struct Delay {
@@ -24,29 +22,9 @@ pub struct Delay {
 }
 
 impl Delay {
-    fn matches(&self, method: &Method, path_and_query: &str) -> bool {
+    pub(crate) fn matches(&self, method: &Method, path_and_query: &str) -> bool {
         self.times > 0
             && self.method.as_ref().is_none_or(|m| m == method)
             && path_and_query.contains(&self.path_contains)
     }
-}
-
-/// How long to hold the answer to this request, using up one of the first
-/// matching delay's `times`.
-pub(crate) fn injected_delay(
-    shared: &Shared,
-    method: &Method,
-    path_and_query: &str,
-) -> Option<Duration> {
-    let mut delays = lock(&shared.delays);
-    let index = delays
-        .iter()
-        .position(|d| d.matches(method, path_and_query))?;
-    let delay = &mut delays[index];
-    delay.times -= 1;
-    let wait = delay.delay;
-    if delay.times == 0 {
-        delays.remove(index);
-    }
-    Some(wait)
 }

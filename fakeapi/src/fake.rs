@@ -128,6 +128,16 @@ impl FakeApi {
         lock(&self.shared.delays).push(delay);
     }
 
+    /// Faults queued and not used up yet, with the `times` each has left.
+    pub fn queued_faults(&self) -> Vec<Fault> {
+        lock(&self.shared.faults).clone()
+    }
+
+    /// Delays queued and not used up yet, with the `times` each has left.
+    pub fn queued_delays(&self) -> Vec<Delay> {
+        lock(&self.shared.delays).clone()
+    }
+
     /// Forgets all queued faults and delays.
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();

@@ -38,7 +38,10 @@
 //!   read back differs from what was sent as it does on a cluster;
 //! - audits every write with its field manager and the object stored.
 //!
-//! [`serve()`] puts it on a loopback HTTP port for other processes.
+//! [`serve()`] puts it on a loopback HTTP port for other processes, and
+//! [`restart()`] takes it down for a while and back with an empty watch
+//! cache. Faults for tests of clients: [`FakeApi::fail_next`] (an error
+//! answer), [`FakeApi::delay_next`] (a late one), [`FakeApi::drop_watches`].
 //! [`simulator::Simulator`] stands in for the ReplicaSet and Deployment
 //! controllers.
 

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::{Method, Request, Response, header};
 use http_body_util::BodyExt;
@@ -123,7 +124,7 @@ async fn serve(
     }
     // After the audit: the request took effect when it arrived, only its
     // answer is late.
-    if let Some(wait) = crate::delay::injected_delay(shared, &parts.method, &path_and_query) {
+    if let Some(wait) = injected_delay(shared, &parts.method, &path_and_query) {
         tokio::time::sleep(wait).await;
     }
     res
@@ -144,4 +145,20 @@ fn injected_fault(shared: &Shared, method: &Method, path_and_query: &str) -> Opt
         code,
         format!("injected fault: {code} for {method} {path_and_query}"),
     ))
+}
+
+/// How long to hold the answer to this request, using up one of the first
+/// matching delay's `times`.
+fn injected_delay(shared: &Shared, method: &Method, path_and_query: &str) -> Option<Duration> {
+    let mut delays = lock(&shared.delays);
+    let index = delays
+        .iter()
+        .position(|d| d.matches(method, path_and_query))?;
+    let delay = &mut delays[index];
+    delay.times -= 1;
+    let wait = delay.delay;
+    if delay.times == 0 {
+        delays.remove(index);
+    }
+    Some(wait)
 }

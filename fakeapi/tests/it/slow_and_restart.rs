@@ -66,7 +66,22 @@ async fn a_delayed_write_is_stored_at_once_and_answered_late() {
         delay: Duration::from_secs(60),
         times: 5,
     });
+    fake.fail_next(fakeapi::Fault {
+        method: None,
+        path_contains: "nothing matches this".into(),
+        status: 500,
+        times: 2,
+    });
+    assert_eq!(
+        fake.queued_delays().iter().map(|d| d.times).sum::<usize>(),
+        5
+    );
+    assert_eq!(
+        fake.queued_faults().iter().map(|f| f.times).sum::<usize>(),
+        2
+    );
     fake.clear_faults();
+    assert!(fake.queued_delays().is_empty() && fake.queued_faults().is_empty());
     tokio::time::timeout(Duration::from_secs(5), cms.get("a"))
         .await
         .expect("no delay once cleared")

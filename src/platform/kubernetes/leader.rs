@@ -111,16 +111,28 @@ impl LeaderElector {
 
     /// Renews until a renewal fails for longer than two thirds of the
     /// lease, then returns: by then another replica may be about to take
-    /// over, and we must stop writing before it starts.
+    /// over, and we must stop writing before it starts. A failed renewal
+    /// is tried again five times as often as a renewal is due: waiting the
+    /// whole period left room for only two tries before the deadline, and
+    /// two API errors in a row (a 500, a slow answer) made the only replica
+    /// exit (found by `tests/soak`).
     pub async fn hold(&self) {
         let deadline = self.config.duration.mul_f64(2.0 / 3.0);
+        let retry_every = self.config.renew_every / 5;
         let mut last_renewed = tokio::time::Instant::now();
+        let mut wait = self.config.renew_every;
         loop {
-            tokio::time::sleep(self.config.renew_every).await;
+            tokio::time::sleep(wait).await;
             match self.try_acquire_or_renew().await {
-                Ok(true) => last_renewed = tokio::time::Instant::now(),
+                Ok(true) => {
+                    last_renewed = tokio::time::Instant::now();
+                    wait = self.config.renew_every;
+                }
                 Ok(false) => return,
-                Err(error) => tracing::warn!(%error, "renewing the leader lease"),
+                Err(error) => {
+                    tracing::warn!(%error, "renewing the leader lease");
+                    wait = retry_every;
+                }
             }
             if last_renewed.elapsed() > deadline {
                 return;
@@ -146,5 +158,39 @@ impl LeaderElector {
             Ok(false) => tracing::debug!("the leader lease changed before its release"),
             Err(error) => tracing::warn!(%error, "releasing the leader lease"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn two_failed_renewals_in_a_row_do_not_lose_the_lease() {
+        let fake = fakeapi::FakeApi::new();
+        let elector = LeaderElector::new(
+            fake.client(),
+            LeaseConfig {
+                namespace: "default".into(),
+                name: "conductor-controller".into(),
+                identity: "pod-1".into(),
+                duration: Duration::from_secs(3),
+                renew_every: Duration::from_secs(1),
+            },
+        );
+        elector.acquire().await;
+        // The next two renewals fail: with one try per period, the second
+        // failure came after the two-second deadline.
+        fake.fail_next(fakeapi::Fault {
+            method: None,
+            path_contains: "/leases/".into(),
+            status: 500,
+            times: 2,
+        });
+        let held = tokio::time::timeout(Duration::from_secs(4), elector.hold()).await;
+        assert!(held.is_err(), "gave the lease up after two failed renewals");
+        assert!(elector.try_acquire_or_renew().await.unwrap_or(false));
     }
 }
