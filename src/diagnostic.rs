@@ -126,8 +126,9 @@ mod tests {
 
     #[test]
     fn splits_path_and_suggests_field() {
-        let error = serde_yaml::from_str::<Probe>("name: a\nwav: 1\n").unwrap_err();
-        let d = Diagnostic::from_yaml_error("f.yaml", &error);
+        let text = "name: a\nwav: 1\n";
+        let error = serde_yaml::from_str::<Probe>(text).unwrap_err();
+        let d = Diagnostic::from_yaml_error("f.yaml", text, &error);
         assert_eq!(d.line, Some(2));
         assert!(d.message.contains("did you mean `wave`"), "{d}");
     }
