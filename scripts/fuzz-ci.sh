@@ -26,21 +26,42 @@ fi
 # The code under test forbids `unsafe`, so AddressSanitizer would watch
 # only dependencies; the long runs use it.
 flags=(--dev --sanitizer none)
+# Not a workspace member, so the root `cargo fmt --all` does not see it.
+cargo +nightly fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo +nightly fuzz build "${flags[@]}"
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-for target in $(cargo +nightly fuzz list); do
-  corpus="fuzz/corpus/$target"
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+
+# Runs one target; a crash leaves its input in fuzz/artifacts/<target>/.
+run() {
+  local target="$1" log="$logs/$1.log" corpus="fuzz/corpus/$1"
   mkdir -p "$corpus"
-  # Seeds are read, new finds go to the ignored corpus folder; a crash
-  # leaves its input in fuzz/artifacts/<target>/ and fails the step.
+  # Seeds are read, new finds go to the ignored corpus folder.
   if ! cargo +nightly fuzz run "${flags[@]}" "$target" "$corpus" "fuzz/seeds/$target" -- \
     -max_total_time="$seconds" -timeout=20 -print_final_stats=1 >"$log" 2>&1; then
     tail -n 60 "$log"
     echo "fuzz: $target failed; its input is in fuzz/artifacts/$target/"
-    exit 1
+    return 1
   fi
+  local runs rate
   runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
   rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")"
   echo "fuzz: $target: ${runs:-?} runs in ${seconds}s (${rate:-?}/s), no crash"
+}
+
+# Two at a time, one per core.
+failed=0
+running=0
+for target in $(cargo +nightly fuzz list); do
+  if [ "$running" -ge 2 ]; then
+    wait -n || failed=1
+    running=$((running - 1))
+  fi
+  run "$target" &
+  running=$((running + 1))
 done
+while [ "$running" -gt 0 ]; do
+  wait -n || failed=1
+  running=$((running - 1))
+done
+exit "$failed"

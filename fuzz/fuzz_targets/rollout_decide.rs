@@ -10,7 +10,6 @@
 //! returned changes nothing and emits nothing (the engine's contract).
 #![no_main]
 
-#[allow(dead_code, unused_imports)]
 #[path = "../../tests/support/world.rs"]
 mod world;
 
