@@ -27,7 +27,7 @@ fi
 # only dependencies; the long runs use it.
 flags=(--dev --sanitizer none)
 # Not a workspace member, so the root `cargo fmt --all` does not see it.
-cargo +nightly fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo +nightly fuzz build "${flags[@]}"
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
