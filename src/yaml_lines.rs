@@ -35,9 +35,12 @@ impl LineIndex {
         let mut lines = HashMap::new();
         let mut first_duplicate = None;
         let mut stack: Vec<Frame> = Vec::new();
+        let last = last_content_line(text);
         for event in Parser::new_from_str(text) {
             let Ok((event, span)) = event else { break };
-            let line = span.start.line();
+            // An empty value or key at the end of the input is placed where
+            // the stream ends, which can be past the last line.
+            let line = span.start.line().min(last);
             match event {
                 Event::DocumentEnd => break,
                 Event::Scalar(value, ..) => {
@@ -121,13 +124,15 @@ impl LineIndex {
 /// key cut short at the end of the input, which can be a line the file
 /// does not have.
 pub fn clamp_to_content(line: usize, text: &str) -> usize {
-    let last = text
-        .lines()
+    line.min(last_content_line(text))
+}
+
+fn last_content_line(text: &str) -> usize {
+    text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .last()
-        .map_or(1, |(i, _)| i + 1);
-    line.min(last)
+        .map_or(1, |(i, _)| i + 1)
 }
 
 /// Path of the value about to be read in the innermost collection, and

@@ -8,6 +8,7 @@ use std::time::Duration;
 use conductor::analysis::providers::fuzzing::datadog_rate_limit_wait;
 use conductor::config::{self, ConfigError, values};
 use conductor::gitops::ledger::{self, LedgerError};
+use conductor::yaml_lines::LineIndex;
 
 /// `service_config`: serde_yaml finds a missing field or a key cut short
 /// at the end of the input, and reported the line after the last one.
@@ -49,6 +50,24 @@ fn a_values_problem_at_the_end_names_a_line_the_file_has() {
     let problem = values::parse(Path::new("v.yaml"), Path::new("v.yaml"), "a: [1,\n\n\n")
         .expect_err("an unclosed list");
     assert_eq!(problem.line, Some(1), "{problem}");
+}
+
+/// `service_config` and `values_merge`: an empty key or value at the end
+/// of the input is placed where the stream ends, and the line index gave
+/// that line (past the last) to duplicate keys and to `plan --explain`.
+#[test]
+fn the_line_index_never_points_past_the_last_line() {
+    let index = LineIndex::build("?\n?\n#");
+    assert_eq!(index.first_duplicate(), Some(3));
+    let text = "? .:\n? ";
+    let layer = values::parse(Path::new("v.yaml"), Path::new("v.yaml"), text).expect("a map");
+    let merged = values::merge(std::slice::from_ref(&layer));
+    let explained = values::explain(&[layer], &merged);
+    let lines: Vec<usize> = explained.iter().filter_map(|p| p.line).collect();
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| *l <= 2),
+        "{explained:?}"
+    );
 }
 
 /// `datadog_answer`: a 429 whose `x-ratelimit-reset` said `NaN` (a number

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -115,7 +115,11 @@ fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     }
 }
 
-fn id(text: &str) -> Result<i64, ApiError> {
+/// The `{id}` of a path: a positive number. A path the router cannot
+/// decode (percent-escapes that are not UTF-8) is a bad id too, answered in
+/// JSON like every other error.
+fn id(path: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+    let Path(text) = path.map_err(|e| ApiError::invalid("id", e.body_text()))?;
     text.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -155,8 +159,11 @@ async fn create_customer(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn get_customer(State(app): Shared, Path(raw): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(store::get_customer(&app.db, id(&raw)?).await?).into_response())
+async fn get_customer(
+    State(app): Shared,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    Ok(Json(store::get_customer(&app.db, id(path)?).await?).into_response())
 }
 
 async fn create_ticket(
@@ -170,14 +177,18 @@ async fn create_ticket(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn get_ticket(State(app): Shared, Path(raw): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(store::get_ticket(&app.db, id(&raw)?).await?).into_response())
+async fn get_ticket(
+    State(app): Shared,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    Ok(Json(store::get_ticket(&app.db, id(path)?).await?).into_response())
 }
 
 async fn list_tickets(
     State(app): Shared,
-    Query(params): Query<HashMap<String, String>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(params) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let mut filter = Filter {
         limit: 20,
         ..Filter::default()
@@ -232,10 +243,10 @@ async fn list_tickets(
 
 async fn add_message(
     State(app): Shared,
-    Path(raw): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     json: Result<Json<NewMessage>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let ticket = id(&raw)?;
+    let ticket = id(path)?;
     let new = body(json)?;
     new.validate()?;
     let created = store::add_message(&app.db, ticket, new).await?;
@@ -245,23 +256,29 @@ async fn add_message(
 
 async fn assign(
     State(app): Shared,
-    Path(raw): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     json: Result<Json<Assignment>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let ticket = id(&raw)?;
+    let ticket = id(path)?;
     let new = body(json)?;
     new.validate()?;
     Ok(Json(store::assign(&app.db, ticket, &new.assignee).await?).into_response())
 }
 
-async fn close(State(app): Shared, Path(raw): Path<String>) -> Result<Response, ApiError> {
-    let closed = store::set_status(&app.db, id(&raw)?, "open", "closed").await?;
+async fn close(
+    State(app): Shared,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let closed = store::set_status(&app.db, id(path)?, "open", "closed").await?;
     app.metrics.tickets_closed.inc();
     Ok(Json(closed).into_response())
 }
 
-async fn reopen(State(app): Shared, Path(raw): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(store::set_status(&app.db, id(&raw)?, "closed", "open").await?).into_response())
+async fn reopen(
+    State(app): Shared,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    Ok(Json(store::set_status(&app.db, id(path)?, "closed", "open").await?).into_response())
 }
 
 async fn channels() -> Json<serde_json::Value> {

@@ -273,6 +273,14 @@ pub async fn bad_requests(server: &Helpdesk) {
             422,
             "id",
         ),
+        // Percent-escapes that are not UTF-8: the router rejected the path
+        // in plain text (found by the `helpdesk_request` fuzz target).
+        (
+            "/tickets/%FF/messages",
+            json!({"author": "a", "body": "b"}),
+            422,
+            "id",
+        ),
         (
             "/tickets/1/assign",
             json!({"assignee": ""}),
@@ -309,6 +317,12 @@ pub async fn bad_requests(server: &Helpdesk) {
             "{query}: {answer}"
         );
     }
+    let (status, answer) = get(&format!("{u}/tickets/%C3%28")).await;
+    assert_eq!(
+        (status.as_u16(), answer["field"].as_str()),
+        (422, Some("id")),
+        "{answer}"
+    );
     let (status, _) = get(&format!("{u}/tickets/12345")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = get(&format!("{u}/nowhere")).await;
