@@ -62,20 +62,44 @@ pub async fn apply(
             Some(rs) => writes += rescale(client, &namespace, rs, &scale).await?,
         }
     }
-    // ReplicaSets the decision no longer lists go to zero; the oldest of
-    // those beyond the history limit go away.
-    let listed = |rs: &OwnedReplicaSet| desired.replica_sets.iter().any(|d| d.hash == hash_of(rs));
+    // ReplicaSets the decision no longer lists go to zero. Those at zero
+    // that stay there are history: the oldest beyond the limit go away.
+    // The decision lists every ReplicaSet it retires (at zero), so being
+    // listed is not being kept: counting only unlisted ones as history
+    // deleted none, and a rollout updated often kept every ReplicaSet it
+    // ever had (found by `tests/soak`). Never the template's or the
+    // stable's, even at zero: an abort or a retry needs them.
+    let status = rollout.status.as_ref();
+    let protected = |hash: &str| {
+        hash == template.hash
+            || status.and_then(|s| s.stable_rs.as_deref()) == Some(hash)
+            || status.and_then(|s| s.current_pod_hash.as_deref()) == Some(hash)
+    };
+    let wanted = |rs: &OwnedReplicaSet| {
+        desired
+            .replica_sets
+            .iter()
+            .find(|d| d.hash == hash_of(rs))
+            .map(|d| d.replicas)
+    };
     let mut idle: Vec<(u64, String)> = Vec::new();
-    for rs in existing.iter().filter(|rs| !listed(rs)) {
+    for rs in existing {
         let revision = observed.replica_set(&hash_of(rs)).map(|s| s.revision);
-        if rs.replicas > 0 {
-            let scale = ReplicaSetScale {
-                replicas: 0,
-                revision: revision.filter(|r| *r > 0),
-                scale_down_at: rs.scale_down_at.clone(),
-            };
-            writes += rescale(client, &namespace, rs, &scale).await?;
-        } else {
+        match wanted(rs) {
+            Some(replicas) if replicas > 0 => continue,
+            Some(_) => {}
+            None if rs.replicas > 0 => {
+                let scale = ReplicaSetScale {
+                    replicas: 0,
+                    revision: revision.filter(|r| *r > 0),
+                    scale_down_at: rs.scale_down_at.clone(),
+                };
+                writes += rescale(client, &namespace, rs, &scale).await?;
+                continue;
+            }
+            None => {}
+        }
+        if rs.replicas == 0 && !protected(&hash_of(rs)) {
             idle.push((revision.unwrap_or(0), rs.name.clone()));
         }
     }
