@@ -170,7 +170,7 @@ pub fn print_log(log: &Path) {
         println!("  controller log: no warnings or errors");
     }
     let mut common: Vec<_> = summary.into_iter().collect();
-    common.sort_by(|a, b| b.1.cmp(&a.1));
+    common.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     for (message, count) in common.iter().take(10) {
         println!("  controller log: {count:>6} × {message}");
     }
