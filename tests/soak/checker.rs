@@ -22,7 +22,9 @@
 //!   request acknowledged in the same status write (nothing else aborts
 //!   in the soak: no analysis, no deadline reached).
 //! - **No duplicate ReplicaSet.** A ReplicaSet of a rollout and hash with
-//!   another uid while the first still exists; also sampled from the store.
+//!   another uid while the first still exists; and, in the store at the
+//!   end, two of one rollout and hash, or more than the history limit
+//!   kept at zero besides the stable and canary ones.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -33,7 +35,7 @@ use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::objects::{NAMESPACE, REPLICA_SETS, SET_WEIGHT_STEPS, object_name, tag};
+use crate::objects::{HISTORY_LIMIT, NAMESPACE, REPLICA_SETS, SET_WEIGHT_STEPS, object_name, tag};
 
 /// An entry is judged once it is this old: requests finishing at the same
 /// moment push their entries in either order, within microseconds.
@@ -378,13 +380,16 @@ impl Checker {
                 ));
             }
         }
-        self.violations.extend(duplicate_replica_sets(fake));
+        self.violations.extend(replica_set_problems(fake));
     }
 }
 
-/// ReplicaSets in the store sharing a rollout and a pod-template hash.
-pub fn duplicate_replica_sets(fake: &FakeApi) -> Vec<String> {
+/// ReplicaSets in the store sharing a rollout and a pod-template hash,
+/// and rollouts keeping more than `revisionHistoryLimit` besides their
+/// stable and canary ones.
+pub fn replica_set_problems(fake: &FakeApi) -> Vec<String> {
     let mut seen: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut per_rollout: BTreeMap<String, usize> = BTreeMap::new();
     for rs in fake.list_objects(REPLICA_SETS, Some(NAMESPACE)) {
         let labels = &rs["metadata"]["labels"];
         let key = (
@@ -394,15 +399,23 @@ pub fn duplicate_replica_sets(fake: &FakeApi) -> Vec<String> {
                 .to_owned(),
             labels[HASH_LABEL].as_str().unwrap_or_default().to_owned(),
         );
+        *per_rollout.entry(key.0.clone()).or_default() += 1;
         seen.entry(key)
             .or_default()
             .push(object_name(&rs).to_owned());
     }
+    let kept = per_rollout
+        .into_iter()
+        .filter(|(_, n)| *n > HISTORY_LIMIT + 2)
+        .map(|(rollout, n)| {
+            format!("{rollout}: {n} ReplicaSets, beyond its history limit of {HISTORY_LIMIT}")
+        });
     seen.into_iter()
         .filter(|(_, names)| names.len() > 1)
         .map(|((rollout, hash), names)| {
             format!("{rollout}: ReplicaSets {names:?} share pod-template hash {hash}")
         })
+        .chain(kept)
         .collect()
 }
 

@@ -8,6 +8,10 @@ pub const NAMESPACE: &str = "soak";
 pub const ROLLOUTS: (&str, &str) = ("conductor.dev/v1alpha1", "rollouts");
 pub const REPLICA_SETS: (&str, &str) = ("apps/v1", "replicasets");
 
+/// ReplicaSets kept at zero besides the stable and the canary ones: few,
+/// so what the controller keeps does not grow with the number of updates.
+pub const HISTORY_LIMIT: usize = 1;
+
 /// Which steps are `setWeight` ones: each one passed publishes a SetWeight Event.
 pub const SET_WEIGHT_STEPS: [bool; 4] = [true, false, true, false];
 
@@ -35,9 +39,7 @@ pub fn rollout(name: &str, tag: &str) -> Value {
         "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": {
             "replicas": 2,
-            // Old ReplicaSets go soon, so what the controller keeps does
-            // not grow with the number of updates.
-            "revisionHistoryLimit": 1,
+            "revisionHistoryLimit": HISTORY_LIMIT,
             "selector": {"matchLabels": {"app": name}},
             "template": template(name, tag),
             "strategy": {"canary": {"steps": [
