@@ -1308,3 +1308,29 @@ fn an_inconclusive_experiment_pauses_until_promoted() {
     world.settle();
     assert_eq!(world.phase(), "Healthy");
 }
+
+/// Found by the soak: the recorded stable's ReplicaSet gone while another
+/// revision's pods stayed up. The missing stable took the whole surge
+/// budget, so the canary was never scaled and the rollout stood still.
+#[test]
+fn a_stable_replica_set_that_is_gone_does_not_hold_the_canary() {
+    let mut world = World::healthy(canary_spec(2, vec![set_weight(25), pause(None)]));
+    for rs in &mut world.replica_sets {
+        (rs.hash, rs.label) = ("h-v0".into(), "v0".into());
+    }
+    for pod in &mut world.pods {
+        pod.hash = "h-v0".into();
+    }
+    world.update("v2");
+    world.settle();
+    assert_eq!(
+        (world.phase(), world.step_index(), world.replicas("v2")),
+        ("Paused", 1, 1),
+        "{:?}",
+        world.status.message
+    );
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!(world.phase(), "Healthy", "{:?}", world.status.message);
+    assert_eq!((world.replicas("v2"), world.replicas("v0")), (2, 0));
+}

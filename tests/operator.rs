@@ -1970,3 +1970,69 @@ async fn idle_replica_sets_beyond_the_revision_history_limit_are_deleted_oldest_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The ReplicaSet the stored status names as stable is never deleted,
+/// however idle: the status write that retires it may be refused. The soak
+/// lost a stable that way (history limit 1, promotion's status write
+/// refused) and the rollout stood still.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stable_a_refused_status_write_still_names_is_not_deleted() {
+    let cluster = Cluster::start("stable-kept").await;
+    let Some(fake) = cluster.fake() else {
+        eprintln!("SKIPPED: refusing status writes needs the fake API server");
+        return;
+    };
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "cart").await;
+    let mut cart = rollout("cart", V1, json!([{ "setWeight": 50 }]));
+    cart["spec"]["revisionHistoryLimit"] = json!(0);
+    cluster.apply::<Rollout>(cart).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "cart", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    let v1 = replica_sets(&cluster, "cart").await[0].labels()[HASH_LABEL].clone();
+
+    fake.fail_next(fakeapi::Fault {
+        method: Some(reqwest::Method::PATCH),
+        path_contains: "/rollouts/cart/status".into(),
+        status: 500,
+        times: usize::MAX,
+    });
+    set_image(&cluster, "cart", V2).await;
+    // The promotion is decided and its ReplicaSets written; only the status
+    // that says so is refused. Two more refused writes after v1 is at
+    // zero: the decisions that would have deleted it.
+    let status_writes = fake.count_requests("/rollouts/cart/status");
+    let start = tokio::time::Instant::now();
+    let mut refused_since_zero = None;
+    loop {
+        let sets = replica_sets(&cluster, "cart").await;
+        let stable = sets.iter().find(|rs| rs.labels()[HASH_LABEL] == v1);
+        assert!(
+            stable.is_some(),
+            "v1's ReplicaSet was deleted while the stored status still names it stable"
+        );
+        let at_zero = stable.is_some_and(|rs| replicas(rs) == 0);
+        let writes = status_writes.get();
+        match refused_since_zero {
+            None if at_zero => refused_since_zero = Some(writes),
+            Some(then) if writes >= then + 2 => break,
+            _ => {}
+        }
+        assert!(
+            start.elapsed() < LIMIT * 2,
+            "v1 at zero: {at_zero}, status writes: {writes}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    fake.clear_faults();
+    wait_for(&api, "cart", LIMIT, "healthy on 3.10", healthy_at("3.10")).await;
+    let start = tokio::time::Instant::now();
+    while replica_sets(&cluster, "cart").await.len() > 1 {
+        assert!(
+            start.elapsed() < LIMIT,
+            "v1 stays once the status names v2 stable, with revisionHistoryLimit 0"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -68,9 +68,14 @@ pub fn apply(
             slack -= available[i] - available[i].min(asked[i]);
         }
     }
+    // Only the template's ReplicaSet can be made: one that is gone (the
+    // stable deleted by hand, say) gets no pods, or the surge budget it
+    // took would hold every other target where it is.
+    let placeable =
+        |hash: &str| hash == ctx.observed.template_hash || ctx.observed.replica_set(hash).is_some();
     let mut budget = max_total.saturating_sub(asked.iter().sum::<i32>());
     for (i, target) in targets.iter().enumerate() {
-        if target.replicas > asked[i] && budget > 0 {
+        if target.replicas > asked[i] && budget > 0 && placeable(&target.hash) {
             let add = (target.replicas - asked[i]).min(budget);
             asked[i] += add;
             budget -= add;

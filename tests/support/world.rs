@@ -315,6 +315,9 @@ impl World {
                     rs.available = available;
                     rs.scale_down_at = desired.scale_down_at;
                 }
+                // As on a cluster: only the template's ReplicaSet can be
+                // made, the others' templates are gone with them.
+                None if desired.hash != self.template.0 => {}
                 None => {
                     let label = desired.hash.trim_start_matches("h-").to_owned();
                     self.created += 1;

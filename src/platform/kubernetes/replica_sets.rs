@@ -75,11 +75,16 @@ pub async fn apply(
     }
     // Idle: at zero and to stay there (the decision retires every older
     // ReplicaSet at zero, so being listed does not make one needed),
-    // neither the template's nor one a Service selects. The oldest of
-    // those beyond the history limit go away.
+    // neither the template's nor one a Service selects, nor one the stored
+    // status still names: the status that retires it may not land (the
+    // soak lost a stable that way, its promotion's status write refused).
+    // The oldest of those beyond the history limit go away.
+    let recorded = rollout.status.as_ref();
     let needed = |rs: &OwnedReplicaSet| {
         let hash = hash_of(rs);
         hash == template.hash
+            || recorded.and_then(|s| s.stable_rs.as_ref()) == Some(&hash)
+            || recorded.and_then(|s| s.current_pod_hash.as_ref()) == Some(&hash)
             || desired.stable_hash.as_ref() == Some(&hash)
             || desired.canary_hash.as_ref() == Some(&hash)
             || desired
