@@ -9,6 +9,8 @@
 mod cluster;
 #[path = "support/dashboard.rs"]
 mod dashboard;
+#[path = "support/rollouts.rs"]
+mod rollouts;
 #[path = "support/servers.rs"]
 mod servers;
 

@@ -7,6 +7,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/rollouts.rs"]
+mod rollouts;
 #[path = "support/servers.rs"]
 mod servers;
 
@@ -19,15 +21,11 @@ use conductor::crd::experiment::Experiment;
 use conductor::crd::rollout::Rollout;
 use conductor::platform::kubernetes::HASH_LABEL;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Service;
-use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
+use rollouts::{V1, V2, V3, engine_healthy_at, replicas, rollout, services, set_image};
 use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(40);
-const V1: &str = "registry.k8s.io/pause:3.9";
-const V2: &str = "registry.k8s.io/pause:3.10";
-const V3: &str = "registry.k8s.io/pause:3.8";
 
 /// A web metric source answering the error rate the test sets, and
 /// remembering the query each measurement asked with.
@@ -82,72 +80,28 @@ async fn compare_template(cluster: &Cluster, url: &str) {
         .await;
 }
 
-fn rollout(name: &str, image: &str) -> serde_json::Value {
-    json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": { "name": name },
-        "spec": {
-            "replicas": 2,
-            "selector": { "matchLabels": { "app": name } },
-            "template": {
-                "metadata": { "labels": { "app": name } },
-                "spec": { "containers": [{ "name": "app", "image": image }] }
-            },
-            "strategy": { "canary": {
-                "stableService": format!("{name}-stable"),
-                "canaryService": format!("{name}-canary"),
-                "steps": [
-                    { "setWeight": 50 },
-                    { "experiment": {
-                        "duration": "3s",
-                        "templates": [
-                            { "name": "baseline", "specRef": "stable" },
-                            { "name": "canary", "specRef": "canary" }
-                        ],
-                        "analyses": [{
-                            "name": "compare",
-                            "templateName": "compare",
-                            "args": [{
-                                "name": "canary-hash",
-                                "value": "{{templates.canary.podTemplateHash}}"
-                            }]
-                        }]
-                    } },
-                    { "setWeight": 100 }
-                ]
-            } }
-        }
-    })
-}
-
-async fn services(cluster: &Cluster, name: &str) {
-    for role in ["stable", "canary"] {
-        cluster
-            .apply::<Service>(json!({
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": { "name": format!("{name}-{role}") },
-                "spec": { "selector": { "app": name }, "ports": [{ "port": 80 }] }
-            }))
-            .await;
-    }
-}
-
-async fn set_image(cluster: &Cluster, name: &str, image: &str) {
-    let patch = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": image }] } } } });
-    cluster
-        .api::<Rollout>()
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch the image");
-}
-
-fn healthy_at(revision: &'static str) -> impl Fn(&Rollout) -> bool {
-    move |r: &Rollout| {
-        conductor::engine::outcome(r.metadata.generation, &r.spec, r.status.as_ref())
-            .is_healthy_at(revision)
-    }
+/// 50%, then an experiment running the stable and canary templates side
+/// by side for 3 s, compared by the `compare` template, then 100%.
+fn experiment_steps() -> serde_json::Value {
+    json!([
+        { "setWeight": 50 },
+        { "experiment": {
+            "duration": "3s",
+            "templates": [
+                { "name": "baseline", "specRef": "stable" },
+                { "name": "canary", "specRef": "canary" }
+            ],
+            "analyses": [{
+                "name": "compare",
+                "templateName": "compare",
+                "args": [{
+                    "name": "canary-hash",
+                    "value": "{{templates.canary.podTemplateHash}}"
+                }]
+            }]
+        } },
+        { "setWeight": 100 }
+    ])
 }
 
 fn image(rs: &ReplicaSet) -> Option<String> {
@@ -163,10 +117,6 @@ fn image(rs: &ReplicaSet) -> Option<String> {
         .clone()
 }
 
-fn replicas(rs: &ReplicaSet) -> i32 {
-    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_experiment_step_compares_baseline_and_canary_then_promotes_or_aborts() {
     let cluster = Cluster::start("experiment-step").await;
@@ -174,14 +124,16 @@ async fn an_experiment_step_compares_baseline_and_canary_then_promotes_or_aborts
     let source = source().await;
     compare_template(&cluster, &source.stub.url()).await;
     services(&cluster, "shop").await;
-    cluster.apply::<Rollout>(rollout("shop", V1)).await;
+    cluster
+        .apply::<Rollout>(rollout("shop", V1, 2, experiment_steps()))
+        .await;
     let rollouts = cluster.api::<Rollout>();
     wait_for(
         &rollouts,
         "shop",
         LIMIT,
         "healthy on 3.9",
-        healthy_at("3.9"),
+        engine_healthy_at("3.9"),
     )
     .await;
 
@@ -229,7 +181,7 @@ async fn an_experiment_step_compares_baseline_and_canary_then_promotes_or_aborts
         "shop",
         LIMIT,
         "promoted to 3.10",
-        healthy_at("3.10"),
+        engine_healthy_at("3.10"),
     )
     .await;
     let passed = experiments.get(&name).await.expect("the experiment");

@@ -11,6 +11,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/rollouts.rs"]
+mod rollouts;
 #[path = "support/servers.rs"]
 mod servers;
 
@@ -23,16 +25,14 @@ use cluster::{Cluster, phase, wait_for};
 use conductor::cli::rollout as rollout_cli;
 use conductor::crd::analysis::{AnalysisRun, AnalysisTemplate};
 use conductor::crd::rollout::Rollout;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
+use rollouts::{V1, V2, V3, engine_healthy_at, rollout, services, set_image};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(40);
-const V1: &str = "registry.k8s.io/pause:3.9";
-const V2: &str = "registry.k8s.io/pause:3.10";
-const V3: &str = "registry.k8s.io/pause:3.8";
 
 /// Everything the tracing subscriber writes, for the search at the end.
 #[derive(Clone, Default)]
@@ -142,65 +142,22 @@ async fn template(cluster: &Cluster, name: &str, provider: Value) {
         .await;
 }
 
-fn rollout(name: &str, image: &str, templates: &[&str]) -> Value {
+/// 50%, then an analysis of `templates` given the token from the
+/// `metrics-token` Secret.
+fn analysis_steps(templates: &[&str]) -> Value {
     let templates: Vec<Value> = templates
         .iter()
         .map(|t| json!({ "templateName": t }))
         .collect();
-    json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": { "name": name },
-        "spec": {
-            "replicas": 2,
-            "selector": { "matchLabels": { "app": name } },
-            "template": {
-                "metadata": { "labels": { "app": name } },
-                "spec": { "containers": [{ "name": "app", "image": image }] }
-            },
-            "strategy": { "canary": {
-                "stableService": format!("{name}-stable"),
-                "canaryService": format!("{name}-canary"),
-                "steps": [
-                    { "setWeight": 50 },
-                    { "analysis": {
-                        "templates": templates,
-                        "args": [{ "name": "token", "valueFrom": {
-                            "secretKeyRef": { "name": "metrics-token", "key": "token" }
-                        } }]
-                    } }
-                ]
-            } }
-        }
-    })
-}
-
-async fn services(cluster: &Cluster, name: &str) {
-    for role in ["stable", "canary"] {
-        cluster
-            .apply::<Service>(json!({
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": { "name": format!("{name}-{role}") },
-                "spec": { "selector": { "app": name }, "ports": [{ "port": 80 }] }
-            }))
-            .await;
-    }
-}
-
-async fn set_image(cluster: &Cluster, name: &str, image: &str) {
-    let patch = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": image }] } } } });
-    cluster
-        .api::<Rollout>()
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch the image");
-}
-
-fn healthy_at(revision: &'static str) -> impl Fn(&Rollout) -> bool {
-    move |r: &Rollout| {
-        conductor::engine::outcome(r.metadata.generation, &r.spec, r.status.as_ref())
-            .is_healthy_at(revision)
-    }
+    json!([
+        { "setWeight": 50 },
+        { "analysis": {
+            "templates": templates,
+            "args": [{ "name": "token", "valueFrom": {
+                "secretKeyRef": { "name": "metrics-token", "key": "token" }
+            } }]
+        } }
+    ])
 }
 
 fn aborted(r: &Rollout) -> bool {
@@ -283,14 +240,37 @@ async fn secrets_used_by_analyses_appear_in_no_log_event_status_or_command_outpu
     services(&cluster, "island").await;
     let rollouts = cluster.api::<Rollout>();
     let both = ["datadog-errors", "web-errors"];
-    cluster.apply::<Rollout>(rollout("vault", V1, &both)).await;
     cluster
-        .apply::<Rollout>(rollout("island", V1, &["unreachable"]))
+        .apply::<Rollout>(rollout("vault", V1, 2, analysis_steps(&both)))
         .await;
-    wait_for(&rollouts, "vault", LIMIT, "healthy", healthy_at("3.9")).await;
-    wait_for(&rollouts, "island", LIMIT, "healthy", healthy_at("3.9")).await;
+    cluster
+        .apply::<Rollout>(rollout("island", V1, 2, analysis_steps(&["unreachable"])))
+        .await;
+    wait_for(
+        &rollouts,
+        "vault",
+        LIMIT,
+        "healthy",
+        engine_healthy_at("3.9"),
+    )
+    .await;
+    wait_for(
+        &rollouts,
+        "island",
+        LIMIT,
+        "healthy",
+        engine_healthy_at("3.9"),
+    )
+    .await;
     set_image(&cluster, "vault", V2).await;
-    wait_for(&rollouts, "vault", LIMIT, "promoted", healthy_at("3.10")).await;
+    wait_for(
+        &rollouts,
+        "vault",
+        LIMIT,
+        "promoted",
+        engine_healthy_at("3.10"),
+    )
+    .await;
     *rate.lock().unwrap_or_else(|e| e.into_inner()) = 0.5;
     set_image(&cluster, "vault", V3).await;
     set_image(&cluster, "island", V2).await;

@@ -5,6 +5,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/rollouts.rs"]
+mod rollouts;
 #[path = "support/servers.rs"]
 mod servers;
 
@@ -24,80 +26,12 @@ use k8s_openapi::api::core::v1::{PodTemplateSpec, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
+use rollouts::{
+    V1, V2, V3, canary_weight, healthy_at, replica_sets, replicas, rollout, services, set_image,
+};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(30);
-/// Real images, so the same tests pass on a real cluster; the tag is the revision label.
-const V1: &str = "registry.k8s.io/pause:3.9";
-const V2: &str = "registry.k8s.io/pause:3.10";
-const V3: &str = "registry.k8s.io/pause:3.8";
-
-fn rollout(name: &str, image: &str, steps: Value) -> Value {
-    json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": { "name": name },
-        "spec": {
-            "replicas": 4,
-            "selector": { "matchLabels": { "app": name } },
-            "template": {
-                "metadata": { "labels": { "app": name } },
-                "spec": { "containers": [{ "name": "app", "image": image }] }
-            },
-            "strategy": { "canary": {
-                "stableService": format!("{name}-stable"),
-                "canaryService": format!("{name}-canary"),
-                "steps": steps
-            } }
-        }
-    })
-}
-
-async fn services(cluster: &Cluster, name: &str) {
-    for role in ["stable", "canary"] {
-        cluster
-            .apply::<Service>(json!({
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": { "name": format!("{name}-{role}") },
-                "spec": { "selector": { "app": name }, "ports": [{ "port": 80 }] }
-            }))
-            .await;
-    }
-}
-
-async fn set_image(cluster: &Cluster, name: &str, image: &str) {
-    let patch = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": image }] } } } });
-    cluster
-        .api::<Rollout>()
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch the image");
-}
-
-/// Done at `revision` by the engine's own answer (for the current
-/// generation), with every pod available.
-fn healthy_at(revision: &'static str) -> impl Fn(&Rollout) -> bool {
-    move |r: &Rollout| {
-        let outcome = conductor::engine::outcome(r.metadata.generation, &r.spec, r.status.as_ref());
-        outcome.is_healthy_at(revision)
-            && r.status.as_ref().and_then(|s| s.available_replicas) == r.spec.replicas
-    }
-}
-
-async fn replica_sets(cluster: &Cluster, name: &str) -> Vec<ReplicaSet> {
-    let selector = format!("conductor.dev/rollout={name}");
-    cluster
-        .api::<ReplicaSet>()
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .expect("list replica sets")
-        .items
-}
-
-fn replicas(rs: &ReplicaSet) -> i32 {
-    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
-}
 
 async fn selector_hash(cluster: &Cluster, service: &str) -> Option<String> {
     let service = cluster
@@ -146,14 +80,6 @@ fn current_step(r: &Rollout) -> Option<i32> {
     r.status.as_ref().and_then(|s| s.current_step_index)
 }
 
-fn canary_weight(r: &Rollout) -> Option<i32> {
-    r.status
-        .as_ref()
-        .and_then(|s| s.canary.as_ref())
-        .and_then(|c| c.weights.as_ref())
-        .map(|w| w.canary)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_deploy_then_an_image_change_runs_every_step_and_promotes() {
     let cluster = Cluster::start("steps").await;
@@ -163,7 +89,7 @@ async fn first_deploy_then_an_image_change_runs_every_step_and_promotes() {
         { "setWeight": 25 }, { "pause": { "duration": "1s" } },
         { "setWeight": 50 }, { "pause": { "duration": "1s" } }
     ]);
-    cluster.apply::<Rollout>(rollout("web", V1, steps)).await;
+    cluster.apply::<Rollout>(rollout("web", V1, 4, steps)).await;
     let api = cluster.api::<Rollout>();
     wait_for(&api, "web", LIMIT, "healthy on v1", healthy_at("3.9")).await;
     let sets = replica_sets(&cluster, "web").await;
@@ -312,7 +238,7 @@ async fn a_job_metric_passes_when_its_job_completes_and_aborts_when_it_fails() {
     services(&cluster, "jobs").await;
     let steps = |template: &str| json!([{ "setWeight": 50 }, { "analysis": { "templates": [{ "templateName": template }] } }]);
     cluster
-        .apply::<Rollout>(rollout("jobs", V1, steps("smoke-pass")))
+        .apply::<Rollout>(rollout("jobs", V1, 4, steps("smoke-pass")))
         .await;
     let api = cluster.api::<Rollout>();
     wait_for(&api, "jobs", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
@@ -328,7 +254,7 @@ async fn a_job_metric_passes_when_its_job_completes_and_aborts_when_it_fails() {
         .unwrap_or_default();
     assert!(message.contains("completed"), "{message}");
 
-    let mut release = rollout("jobs", V3, steps("smoke-fail"));
+    let mut release = rollout("jobs", V3, 4, steps("smoke-fail"));
     release["metadata"] = json!({ "name": "jobs" });
     cluster.apply::<Rollout>(release).await;
     let aborted = wait_for(&api, "jobs", LIMIT, "aborted", |r| {
@@ -373,7 +299,7 @@ async fn a_template_of_templates_named_the_older_way_measures_every_metric() {
         .await;
     services(&cluster, "combo").await;
     let steps = json!([{ "setWeight": 50 }, { "analysis": { "templateName": "health" } }]);
-    let mut object = rollout("combo", V1, steps);
+    let mut object = rollout("combo", V1, 4, steps);
     object["spec"]["template"]["spec"]["containers"][0]["resources"] =
         json!({ "requests": { "cpu": 0.1, "memory": 67108864 } });
     cluster.apply::<Rollout>(object).await;
@@ -429,7 +355,9 @@ async fn analysis_passes_a_good_release_and_aborts_a_bad_one() {
         { "analysis": { "templates": [{ "templateName": "error-rate" }] } },
         { "setWeight": 50 }
     ]);
-    cluster.apply::<Rollout>(rollout("shop", V1, steps)).await;
+    cluster
+        .apply::<Rollout>(rollout("shop", V1, 4, steps))
+        .await;
     let api = cluster.api::<Rollout>();
     wait_for(&api, "shop", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
 
@@ -501,7 +429,9 @@ async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
     let _controller = cluster.controller("replica-a").await;
     services(&cluster, "desk").await;
     let steps = json!([{ "setWeight": 25 }, { "pause": {} }, { "setWeight": 50 }, { "pause": {} }]);
-    cluster.apply::<Rollout>(rollout("desk", V1, steps)).await;
+    cluster
+        .apply::<Rollout>(rollout("desk", V1, 4, steps))
+        .await;
     let api = cluster.api::<Rollout>();
     wait_for(&api, "desk", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
     set_image(&cluster, "desk", V2).await;
@@ -638,7 +568,7 @@ async fn replica_sets_an_older_controller_named_stay_their_templates_revision() 
     let cluster = Cluster::start("legacy").await;
     services(&cluster, "till").await;
     let steps = json!([{ "setWeight": 50 }, { "pause": {} }]);
-    let stored: Rollout = cluster.apply(rollout("till", V1, steps)).await;
+    let stored: Rollout = cluster.apply(rollout("till", V1, 4, steps)).await;
     let template = stored.spec.template.clone().expect("a template");
     let legacy = legacy_hash(&template);
     assert_ne!(legacy, template_hash(Some(&template)));
@@ -718,7 +648,7 @@ async fn replica_sets_an_older_controller_numbered_keep_their_numbers() {
     let cluster = Cluster::start("numbered").await;
     services(&cluster, "tally").await;
     let steps = json!([{ "setWeight": 50 }, { "pause": {} }]);
-    let stored: Rollout = cluster.apply(rollout("tally", V1, steps)).await;
+    let stored: Rollout = cluster.apply(rollout("tally", V1, 4, steps)).await;
     let template = stored.spec.template.clone().expect("a template");
     let hash = template_hash(Some(&template));
     let mut pod_template = serde_json::to_value(&template).expect("json");
@@ -809,7 +739,7 @@ async fn a_new_revision_mid_rollout_supersedes_the_canary() {
     let _controller = cluster.controller("replica-a").await;
     services(&cluster, "api").await;
     let steps = json!([{ "setWeight": 25 }, { "pause": {} }]);
-    cluster.apply::<Rollout>(rollout("api", V1, steps)).await;
+    cluster.apply::<Rollout>(rollout("api", V1, 4, steps)).await;
     let api = cluster.api::<Rollout>();
     wait_for(&api, "api", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
     set_image(&cluster, "api", V2).await;
@@ -860,7 +790,9 @@ async fn a_controller_killed_at_every_step_resumes_exactly() {
         { "setWeight": 60 }, { "pause": { "duration": "1s" } }
     ]);
     let mut controller = cluster.controller("pod-0").await;
-    cluster.apply::<Rollout>(rollout("jobs", V1, steps)).await;
+    cluster
+        .apply::<Rollout>(rollout("jobs", V1, 4, steps))
+        .await;
     let api = cluster.api::<Rollout>();
     wait_for(&api, "jobs", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
     set_image(&cluster, "jobs", V2).await;
@@ -940,7 +872,7 @@ async fn injected_conflicts_errors_and_dropped_watches_still_converge() {
     ));
     fake.fail_next(fault(reqwest::Method::POST, "/replicasets", 500, 2));
     fake.fail_next(fault(reqwest::Method::PATCH, "/replicasets/", 503, 2));
-    cluster.apply::<Rollout>(rollout("pay", V1, steps)).await;
+    cluster.apply::<Rollout>(rollout("pay", V1, 4, steps)).await;
     let api = cluster.api::<Rollout>();
     let dropper = {
         let fake = fake.clone();
@@ -998,7 +930,9 @@ async fn a_change_after_an_api_server_restart_is_seen_without_waiting_for_other_
     let _controller = cluster.controller("replica-a").await;
     services(&cluster, "cart").await;
     let steps = json!([{ "setWeight": 50 }]);
-    cluster.apply::<Rollout>(rollout("cart", V1, steps)).await;
+    cluster
+        .apply::<Rollout>(rollout("cart", V1, 4, steps))
+        .await;
     let api = cluster.api::<Rollout>();
     wait_for(&api, "cart", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
 
@@ -1055,7 +989,9 @@ async fn rollouts_wait_for_their_replica_sets_to_be_listed() {
     };
     services(&cluster, "queue").await;
     let steps = json!([{ "setWeight": 50 }]);
-    cluster.apply::<Rollout>(rollout("queue", V1, steps)).await;
+    cluster
+        .apply::<Rollout>(rollout("queue", V1, 4, steps))
+        .await;
     // The controller's ReplicaSet list fails twice: its watcher backs off
     // for a second or more while the Rollout list has already arrived.
     fake.fail_next(fakeapi::Fault {
@@ -1088,7 +1024,9 @@ async fn two_controllers_with_a_lease_never_both_write() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let b = cluster.controller("replica-b").await;
     let steps = json!([{ "setWeight": 50 }, { "pause": { "duration": "1s" } }]);
-    cluster.apply::<Rollout>(rollout("mail", V1, steps)).await;
+    cluster
+        .apply::<Rollout>(rollout("mail", V1, 4, steps))
+        .await;
     let api = cluster.api::<Rollout>();
     wait_for(&api, "mail", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
     set_image(&cluster, "mail", V2).await;
@@ -1197,10 +1135,10 @@ async fn routers_set_gateway_weights_and_the_nginx_canary_ingress() {
         );
     }
     let steps = json!([{ "setWeight": 30 }, { "pause": {} }]);
-    let mut gw = rollout("gw", V1, steps.clone());
+    let mut gw = rollout("gw", V1, 4, steps.clone());
     gw["spec"]["strategy"]["canary"]["trafficRouting"] =
         json!({ "gatewayAPI": { "httpRoute": "gw" } });
-    let mut ng = rollout("ng", V1, steps);
+    let mut ng = rollout("ng", V1, 4, steps);
     // The default 30 s delay before the old pods go would race the test's 30 s limit.
     for object in [&mut gw, &mut ng] {
         object["spec"]["strategy"]["canary"]["scaleDownDelaySeconds"] = json!(2);
@@ -1294,7 +1232,7 @@ async fn every_writer_owns_its_fields_and_nothing_deleted_comes_back() {
     let _controller = cluster.controller("replica-a").await;
     services(&cluster, "own").await;
     let steps = json!([{ "setWeight": 50 }, { "pause": { "duration": "1s" } }]);
-    cluster.apply::<Rollout>(rollout("own", V1, steps)).await;
+    cluster.apply::<Rollout>(rollout("own", V1, 4, steps)).await;
     let api = cluster.api::<Rollout>();
     wait_for(&api, "own", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
     set_image(&cluster, "own", V2).await;
@@ -1529,15 +1467,15 @@ async fn an_invalid_rollout_is_reported_and_others_keep_going() {
     let controller = cluster.controller("replica-a").await;
     services(&cluster, "bad").await;
     services(&cluster, "good").await;
-    let bad = rollout("bad", V1, json!([{ "setWeight": 120 }]));
+    let bad = rollout("bad", V1, 4, json!([{ "setWeight": 120 }]));
     cluster.apply::<Rollout>(bad).await;
     cluster
-        .apply::<Rollout>(rollout("good", V1, json!([{ "setWeight": 50 }])))
+        .apply::<Rollout>(rollout("good", V1, 4, json!([{ "setWeight": 50 }])))
         .await;
     // One the API server would refuse under the CRD's schema, as an older
     // CRD could let through: it fails its own reconciles, not the watch.
     let garbled = cluster.fake().map(|fake| {
-        let mut garbled = rollout("garbled", V1, json!([]));
+        let mut garbled = rollout("garbled", V1, 4, json!([]));
         garbled["metadata"]["namespace"] = json!(cluster.namespace);
         garbled["spec"]["replicas"] = json!("three");
         fake.insert(("conductor.dev/v1alpha1", "rollouts"), garbled)
@@ -1612,7 +1550,7 @@ async fn argo_fields_conductor_does_not_support_are_kept_and_named() {
     let _controller = cluster.controller("replica-a").await;
     services(&cluster, "istio").await;
     services(&cluster, "smoke").await;
-    let mut istio = rollout("istio", V1, json!([{ "setWeight": 50 }]));
+    let mut istio = rollout("istio", V1, 4, json!([{ "setWeight": 50 }]));
     istio["spec"]["strategy"]["canary"]["trafficRouting"] =
         json!({ "ambassador": { "mappings": ["istio-mapping"] } });
     cluster.apply_as_written(istio).await;
@@ -1629,6 +1567,7 @@ async fn argo_fields_conductor_does_not_support_are_kept_and_named() {
         .apply_as_written(rollout(
             "smoke",
             V1,
+            4,
             json!([{ "analysis": { "templates": [{ "templateName": "smoke" }] } }]),
         ))
         .await;
@@ -1840,7 +1779,9 @@ async fn analysis_arguments_come_from_secrets_and_rollout_fields_and_stay_masked
             { "name": "rollout", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } }
         ]
     } }]);
-    cluster.apply::<Rollout>(rollout("vault", V1, steps)).await;
+    cluster
+        .apply::<Rollout>(rollout("vault", V1, 4, steps))
+        .await;
     let api = cluster.api::<Rollout>();
     wait_for(&api, "vault", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
     set_image(&cluster, "vault", V2).await;
@@ -1888,7 +1829,7 @@ async fn a_run_the_rollout_no_longer_needs_is_terminated() {
         }))
         .await;
     services(&cluster, "bg").await;
-    let mut object = rollout("bg", V1, json!([{ "setWeight": 50 }, { "pause": {} }]));
+    let mut object = rollout("bg", V1, 4, json!([{ "setWeight": 50 }, { "pause": {} }]));
     object["spec"]["strategy"]["canary"]["analysis"] =
         json!({ "templates": [{ "templateName": "watch-errors" }] });
     cluster.apply::<Rollout>(object).await;
@@ -1934,7 +1875,7 @@ async fn idle_replica_sets_beyond_the_revision_history_limit_are_deleted_oldest_
     let cluster = Cluster::start("history-limit").await;
     let _controller = cluster.controller("replica-a").await;
     services(&cluster, "cart").await;
-    let mut cart = rollout("cart", V1, json!([{ "setWeight": 50 }]));
+    let mut cart = rollout("cart", V1, 4, json!([{ "setWeight": 50 }]));
     cart["spec"]["revisionHistoryLimit"] = json!(1);
     cluster.apply::<Rollout>(cart).await;
     let api = cluster.api::<Rollout>();
@@ -1984,7 +1925,7 @@ async fn the_stable_a_refused_status_write_still_names_is_not_deleted() {
     };
     let _controller = cluster.controller("replica-a").await;
     services(&cluster, "cart").await;
-    let mut cart = rollout("cart", V1, json!([{ "setWeight": 50 }]));
+    let mut cart = rollout("cart", V1, 4, json!([{ "setWeight": 50 }]));
     cart["spec"]["revisionHistoryLimit"] = json!(0);
     cluster.apply::<Rollout>(cart).await;
     let api = cluster.api::<Rollout>();

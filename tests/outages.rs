@@ -9,6 +9,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/rollouts.rs"]
+mod rollouts;
 #[path = "support/servers.rs"]
 mod servers;
 
@@ -18,16 +20,14 @@ use std::time::Duration;
 use cluster::{Cluster, ControllerProcess, phase, wait_for};
 use conductor::crd::analysis::{AnalysisPhase, AnalysisRun, AnalysisTemplate};
 use conductor::crd::rollout::{PauseReason, Rollout};
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::{Api, ResourceExt};
+use rollouts::{V1, V2, message, rollout, services, set_image, stable_at};
 use serde_json::{Value, json};
 use servers::{Response, Stub, handler};
 
 const LIMIT: Duration = Duration::from_secs(30);
-const V1: &str = "registry.k8s.io/pause:3.9";
-const V2: &str = "registry.k8s.io/pause:3.10";
 /// The analysis step; the step after it would set the weight to 50.
 const ANALYSIS_STEP: i32 = 1;
 
@@ -67,49 +67,16 @@ async fn release(test: &str, metric: Value) -> Release {
             "spec": { "metrics": [metric] }
         }))
         .await;
-    for role in ["stable", "canary"] {
-        cluster
-            .apply::<Service>(json!({
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": { "name": format!("{NAME}-{role}") },
-                "spec": { "selector": { "app": NAME }, "ports": [{ "port": 80 }] }
-            }))
-            .await;
-    }
-    cluster
-        .apply::<Rollout>(json!({
-            "apiVersion": "conductor.dev/v1alpha1",
-            "kind": "Rollout",
-            "metadata": { "name": NAME },
-            "spec": {
-                "replicas": 4,
-                "selector": { "matchLabels": { "app": NAME } },
-                "template": {
-                    "metadata": { "labels": { "app": NAME } },
-                    "spec": { "containers": [{ "name": "app", "image": V1 }] }
-                },
-                "strategy": { "canary": {
-                    "stableService": format!("{NAME}-stable"),
-                    "canaryService": format!("{NAME}-canary"),
-                    "steps": [
-                        { "setWeight": 25 },
-                        { "analysis": { "templates": [{ "templateName": "health" }] } },
-                        { "setWeight": 50 }
-                    ]
-                } }
-            }
-        }))
-        .await;
+    services(&cluster, NAME).await;
+    let steps = json!([
+        { "setWeight": 25 },
+        { "analysis": { "templates": [{ "templateName": "health" }] } },
+        { "setWeight": 50 }
+    ]);
+    cluster.apply::<Rollout>(rollout(NAME, V1, 4, steps)).await;
     let api = cluster.api::<Rollout>();
-    wait_for(&api, NAME, LIMIT, "healthy on 3.9", |r| {
-        phase(r) == "Healthy" && stable(r).as_deref() == Some("3.9")
-    })
-    .await;
-    let patch = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": V2 }] } } } });
-    api.patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("release v2");
+    wait_for(&api, NAME, LIMIT, "healthy on 3.9", stable_at("3.9")).await;
+    set_image(&cluster, NAME, V2).await;
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let watcher = {
         let seen = seen.clone();
@@ -133,17 +100,6 @@ async fn release(test: &str, metric: Value) -> Release {
         seen,
         watcher,
     }
-}
-
-fn stable(r: &Rollout) -> Option<String> {
-    r.status.as_ref().and_then(|s| s.stable_revision.clone())
-}
-
-fn message(r: &Rollout) -> String {
-    r.status
-        .as_ref()
-        .and_then(|s| s.message.clone())
-        .unwrap_or_default()
 }
 
 fn paused_inconclusive(r: &Rollout) -> bool {

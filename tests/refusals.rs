@@ -13,6 +13,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/rollouts.rs"]
+mod rollouts;
 #[path = "support/servers.rs"]
 mod servers;
 
@@ -22,73 +24,26 @@ use cluster::{Cluster, phase, wait_for};
 use conductor::crd::analysis::{AnalysisPhase, AnalysisRun};
 use conductor::crd::condition::Condition;
 use conductor::crd::rollout::Rollout;
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
+use rollouts::{V1, V2, healthy_at, message, replica_sets, services, set_image, with_canary};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 const LIMIT: Duration = Duration::from_secs(30);
-/// Real images, so the same tests pass on a real cluster; the tag is the revision label.
-const V1: &str = "registry.k8s.io/pause:3.9";
-const V2: &str = "registry.k8s.io/pause:3.10";
 /// Sooner than any retry of a blocked rollout (5 s, then longer): an
 /// object's arrival, not a retry, moved it.
 const AT_ONCE: Duration = Duration::from_secs(3);
 
+/// Two pods, the old ones scaled down a second after a promotion.
 fn rollout(name: &str, image: &str, steps: Value) -> Value {
-    json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": { "name": name },
-        "spec": {
-            "replicas": 2,
-            "selector": { "matchLabels": { "app": name } },
-            "template": {
-                "metadata": { "labels": { "app": name } },
-                "spec": { "containers": [{ "name": "app", "image": image }] }
-            },
-            "strategy": { "canary": {
-                "stableService": format!("{name}-stable"),
-                "canaryService": format!("{name}-canary"),
-                "scaleDownDelaySeconds": 1,
-                "steps": steps
-            } }
-        }
-    })
-}
-
-async fn services(cluster: &Cluster, name: &str) {
-    for role in ["stable", "canary"] {
-        cluster
-            .apply::<Service>(json!({
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": { "name": format!("{name}-{role}") },
-                "spec": { "selector": { "app": name }, "ports": [{ "port": 80 }] }
-            }))
-            .await;
-    }
-}
-
-async fn set_image(cluster: &Cluster, name: &str, image: &str) {
-    let patch = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": image }] } } } });
-    cluster
-        .api::<Rollout>()
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch the image");
-}
-
-fn healthy_at(revision: &'static str) -> impl Fn(&Rollout) -> bool {
-    move |r: &Rollout| {
-        let outcome = conductor::engine::outcome(r.metadata.generation, &r.spec, r.status.as_ref());
-        outcome.is_healthy_at(revision)
-            && r.status.as_ref().and_then(|s| s.available_replicas) == r.spec.replicas
-    }
+    with_canary(
+        rollouts::rollout(name, image, 2, steps),
+        json!({ "scaleDownDelaySeconds": 1 }),
+    )
 }
 
 fn progressing(r: &Rollout) -> Option<Condition> {
@@ -102,13 +57,6 @@ fn progressing(r: &Rollout) -> Option<Condition> {
 
 fn reason(r: &Rollout) -> String {
     progressing(r).and_then(|c| c.reason).unwrap_or_default()
-}
-
-fn message(r: &Rollout) -> String {
-    r.status
-        .as_ref()
-        .and_then(|s| s.message.clone())
-        .unwrap_or_default()
 }
 
 /// The first Event about `name` with `reason`, once published.
@@ -144,16 +92,6 @@ async fn status_says(cluster: &Cluster, name: &str, expected: &str) {
         .await;
     assert_ne!(code, 0, "{out}");
     assert!(out.contains(expected), "no `{expected}` in:\n{out}");
-}
-
-async fn replica_sets(cluster: &Cluster, name: &str) -> Vec<ReplicaSet> {
-    let selector = format!("conductor.dev/rollout={name}");
-    cluster
-        .api::<ReplicaSet>()
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .expect("list replica sets")
-        .items
 }
 
 fn http_routes() -> ApiResource {

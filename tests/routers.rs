@@ -12,21 +12,23 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/rollouts.rs"]
+mod rollouts;
 
 use std::time::Duration;
 
 use cluster::{Cluster, phase, wait_for};
 use conductor::crd::rollout::Rollout;
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
+use rollouts::{
+    V1, V2, canary_weight, healthy_at, role_services, services, set_image, with_canary,
+};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(30);
-const V1: &str = "registry.k8s.io/pause:3.9";
-const V2: &str = "registry.k8s.io/pause:3.10";
 
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
@@ -127,76 +129,17 @@ async fn wait_object(
     }
 }
 
-async fn services(cluster: &Cluster, name: &str, roles: &[&str]) {
-    for role in roles {
-        cluster
-            .apply::<Service>(json!({
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": { "name": format!("{name}-{role}") },
-                "spec": { "selector": { "app": name }, "ports": [{ "port": 80 }] }
-            }))
-            .await;
-    }
-}
-
-/// A canary Rollout of 4 pods with `canary` merged into its strategy
-/// (`stableService` and `canaryService` are `<name>-stable`/`-canary`
+/// A canary Rollout of 4 pods on V1 with `canary` merged into its
+/// strategy (`stableService` and `canaryService` are `<name>-stable`/`-canary`
 /// unless `canary` sets them to null).
 fn rollout(name: &str, canary: Value) -> Value {
-    let mut strategy = json!({
-        "stableService": format!("{name}-stable"),
-        "canaryService": format!("{name}-canary"),
+    let defaults = json!({
         // The default 30 s delay before old pods go would race the limit.
         "scaleDownDelaySeconds": 2,
         "abortScaleDownDelaySeconds": 2,
     });
-    for (key, value) in canary.as_object().into_iter().flatten() {
-        if value.is_null() {
-            strategy.as_object_mut().map(|s| s.remove(key));
-        } else {
-            strategy[key] = value.clone();
-        }
-    }
-    json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": { "name": name },
-        "spec": {
-            "replicas": 4,
-            "selector": { "matchLabels": { "app": name } },
-            "template": {
-                "metadata": { "labels": { "app": name } },
-                "spec": { "containers": [{ "name": "app", "image": V1 }] }
-            },
-            "strategy": { "canary": strategy }
-        }
-    })
-}
-
-async fn set_image(cluster: &Cluster, name: &str, image: &str) {
-    let patch = json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": image }] } } } });
-    cluster
-        .api::<Rollout>()
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch the image");
-}
-
-fn healthy_at(revision: &'static str) -> impl Fn(&Rollout) -> bool {
-    move |r: &Rollout| {
-        let outcome = conductor::engine::outcome(r.metadata.generation, &r.spec, r.status.as_ref());
-        outcome.is_healthy_at(revision)
-            && r.status.as_ref().and_then(|s| s.available_replicas) == r.spec.replicas
-    }
-}
-
-fn canary_weight(r: &Rollout) -> Option<i32> {
-    r.status
-        .as_ref()
-        .and_then(|s| s.canary.as_ref())
-        .and_then(|c| c.weights.as_ref())
-        .map(|w| w.canary)
+    let object = rollouts::rollout(name, V1, 4, json!([]));
+    with_canary(with_canary(object, defaults), canary)
 }
 
 fn paused_at(weight: i32) -> impl Fn(&Rollout) -> bool {
@@ -264,7 +207,7 @@ async fn istio_weights_http_and_tls_routes_of_several_virtual_services() {
         return;
     };
     let _controller = cluster.controller("replica-a").await;
-    services(&cluster, "rev", &["stable", "canary"]).await;
+    services(&cluster, "rev").await;
     create(&cluster, &virtual_services(), json!({
         "apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
         "metadata": { "name": "rev-public" },
@@ -519,7 +462,7 @@ async fn smi_traffic_split_is_created_owned_and_weighted() {
         return;
     };
     let _controller = cluster.controller("replica-a").await;
-    services(&cluster, "sm", &["stable", "canary", "root"]).await;
+    role_services(&cluster, "sm", &["stable", "canary", "root"]).await;
     let object = rollout(
         "sm",
         json!({
@@ -573,7 +516,7 @@ async fn smi_traffic_split_is_created_owned_and_weighted() {
     .await;
 
     // A TrafficSplit someone else made is not taken over.
-    services(&cluster, "taken", &["stable", "canary"]).await;
+    services(&cluster, "taken").await;
     create(&cluster, &traffic_splits(), json!({
         "apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit",
         "metadata": { "name": "taken" },
@@ -613,7 +556,7 @@ async fn gateway_api_plugin_weights_http_and_grpc_routes_with_header_and_mirror_
         return;
     };
     let _controller = cluster.controller("replica-a").await;
-    services(&cluster, "gwp", &["stable", "canary"]).await;
+    services(&cluster, "gwp").await;
     create(&cluster, &http_routes(), json!({
         "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
         "metadata": { "name": "gwp-web" },
@@ -751,7 +694,7 @@ fn alb_weights(action: &Value) -> Vec<(String, i64)> {
 async fn alb_writes_the_weighted_forward_action_on_each_ingress() {
     let cluster = Cluster::start("alb").await;
     let _controller = cluster.controller("replica-a").await;
-    services(&cluster, "alb", &["stable", "canary", "root"]).await;
+    role_services(&cluster, "alb", &["stable", "canary", "root"]).await;
     for name in ["alb-public", "alb-partners"] {
         cluster
             .apply::<Ingress>(json!({
@@ -818,7 +761,7 @@ async fn alb_writes_the_weighted_forward_action_on_each_ingress() {
 async fn nginx_canaries_every_stable_ingress_with_the_rollouts_annotations() {
     let cluster = Cluster::start("nginx-multi").await;
     let _controller = cluster.controller("replica-a").await;
-    services(&cluster, "ngx", &["stable", "canary"]).await;
+    services(&cluster, "ngx").await;
     for name in ["ngx-a", "ngx-b"] {
         cluster
             .apply::<Ingress>(json!({

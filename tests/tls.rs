@@ -9,6 +9,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/rollouts.rs"]
+mod rollouts;
 #[path = "support/servers.rs"]
 mod servers;
 #[path = "support/tls.rs"]
@@ -17,10 +19,10 @@ mod tls;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cluster::{Cluster, phase, wait_for};
+use cluster::{Cluster, wait_for};
 use conductor::crd::analysis::AnalysisTemplate;
 use conductor::crd::rollout::Rollout;
-use k8s_openapi::api::core::v1::Service;
+use rollouts::{V1, V2, V3, rollout, services, stable_at};
 use serde_json::{Value, json};
 use servers::{Request, Response, conductor_analyze, handler};
 use tls::TestCa;
@@ -221,30 +223,12 @@ async fn a_ca_bundle_that_cannot_be_used_stops_the_command_before_it_measures() 
     }
 }
 
-/// A rollout `name` on `image` whose one step after 50% is an analysis
-/// of `template`.
-fn rollout(name: &str, image: &str, template: &str) -> Value {
-    json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": { "name": name },
-        "spec": {
-            "replicas": 2,
-            "selector": { "matchLabels": { "app": name } },
-            "template": {
-                "metadata": { "labels": { "app": name } },
-                "spec": { "containers": [{ "name": "app", "image": image }] }
-            },
-            "strategy": { "canary": {
-                "stableService": format!("{name}-stable"),
-                "canaryService": format!("{name}-canary"),
-                "steps": [
-                    { "setWeight": 50 },
-                    { "analysis": { "templates": [{ "templateName": template }] } }
-                ]
-            } }
-        }
-    })
+/// 50%, then an analysis of `template`.
+fn analysis_steps(template: &str) -> Value {
+    json!([
+        { "setWeight": 50 },
+        { "analysis": { "templates": [{ "templateName": template }] } }
+    ])
 }
 
 /// The controller, given the bundle of one CA, measures a server that CA
@@ -280,37 +264,21 @@ async fn the_controller_trusts_its_ca_bundle_and_aborts_on_a_certificate_it_does
             }))
             .await;
     }
-    for role in ["stable", "canary"] {
-        cluster
-            .apply::<Service>(json!({
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": { "name": format!("shop-{role}") },
-                "spec": { "selector": { "app": "shop" }, "ports": [{ "port": 80 }] }
-            }))
-            .await;
-    }
+    services(&cluster, "shop").await;
     let api = cluster.api::<Rollout>();
-    let stable_at = |revision: &'static str| {
-        move |r: &Rollout| {
-            phase(r) == "Healthy"
-                && r.status.as_ref().and_then(|s| s.stable_revision.as_deref()) == Some(revision)
-        }
-    };
     let limit = std::time::Duration::from_secs(30);
-    let image = |tag: &str| format!("registry.k8s.io/pause:{tag}");
     cluster
-        .apply::<Rollout>(rollout("shop", &image("3.9"), "trusted"))
+        .apply::<Rollout>(rollout("shop", V1, 2, analysis_steps("trusted")))
         .await;
     wait_for(&api, "shop", limit, "healthy on 3.9", stable_at("3.9")).await;
     cluster
-        .apply::<Rollout>(rollout("shop", &image("3.10"), "trusted"))
+        .apply::<Rollout>(rollout("shop", V2, 2, analysis_steps("trusted")))
         .await;
     wait_for(&api, "shop", limit, "promoted to 3.10", stable_at("3.10")).await;
     assert_eq!(asked.load(Ordering::SeqCst), 1, "one verified measurement");
 
     cluster
-        .apply::<Rollout>(rollout("shop", &image("3.8"), "untrusted"))
+        .apply::<Rollout>(rollout("shop", V3, 2, analysis_steps("untrusted")))
         .await;
     let aborted = wait_for(&api, "shop", limit, "aborted", |r| {
         r.status.as_ref().and_then(|s| s.abort) == Some(true)

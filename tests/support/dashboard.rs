@@ -21,10 +21,10 @@ use conductor::gitops::{
     Applied, ClusterRecord, ClusterState, EnvironmentRecord, LedgerLocation, ObjectRef,
 };
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::core::v1::Service;
 use serde_json::json;
 
 use crate::cluster::{Cluster, phase, wait_for};
+use crate::rollouts::{V1, V2, rollout, services, stable_at};
 use crate::servers;
 
 pub const SERVICE: &str = "shop";
@@ -38,9 +38,6 @@ pub const USER: &str = "ada";
 /// A ledger message and a commit subject with markup in them.
 pub const HOSTILE: &str = "<script>alert('x')</script>";
 pub const LIMIT: Duration = Duration::from_secs(40);
-/// Real images, so the tests pass on a real cluster too.
-pub const V1: &str = "registry.k8s.io/pause:3.9";
-pub const V2: &str = "registry.k8s.io/pause:3.10";
 
 pub struct Repos {
     dir: tempfile::TempDir,
@@ -378,16 +375,7 @@ pub async fn rollout_paused_at_first_pause(cluster: &Cluster, metric_url: &str) 
             }] }
         }))
         .await;
-    for role in ["stable", "canary"] {
-        cluster
-            .apply::<Service>(json!({
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": { "name": format!("{ROLLOUT}-{role}") },
-                "spec": { "selector": { "app": ROLLOUT }, "ports": [{ "port": 80 }] }
-            }))
-            .await;
-    }
+    services(cluster, ROLLOUT).await;
     let steps = json!([
         { "setWeight": 20 },
         { "analysis": { "templates": [{ "templateName": "error-rate" }] } },
@@ -398,15 +386,13 @@ pub async fn rollout_paused_at_first_pause(cluster: &Cluster, metric_url: &str) 
         { "pause": {} }
     ]);
     cluster
-        .apply::<Rollout>(rollout_json(V1, steps.clone()))
+        .apply::<Rollout>(rollout(ROLLOUT, V1, 4, steps.clone()))
         .await;
     let api = cluster.api::<Rollout>();
-    wait_for(&api, ROLLOUT, LIMIT, "healthy on 3.9", |r| {
-        phase(r) == "Healthy"
-            && r.status.as_ref().and_then(|s| s.stable_revision.as_deref()) == Some("3.9")
-    })
-    .await;
-    cluster.apply::<Rollout>(rollout_json(V2, steps)).await;
+    wait_for(&api, ROLLOUT, LIMIT, "healthy on 3.9", stable_at("3.9")).await;
+    cluster
+        .apply::<Rollout>(rollout(ROLLOUT, V2, 4, steps))
+        .await;
     wait_for(&api, ROLLOUT, LIMIT, "paused at step 2", paused_at(2)).await;
 }
 
@@ -414,27 +400,6 @@ pub fn paused_at(step: i32) -> impl Fn(&Rollout) -> bool {
     move |r: &Rollout| {
         phase(r) == "Paused" && r.status.as_ref().and_then(|s| s.current_step_index) == Some(step)
     }
-}
-
-fn rollout_json(image: &str, steps: serde_json::Value) -> serde_json::Value {
-    json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": { "name": ROLLOUT },
-        "spec": {
-            "replicas": 4,
-            "selector": { "matchLabels": { "app": ROLLOUT } },
-            "template": {
-                "metadata": { "labels": { "app": ROLLOUT } },
-                "spec": { "containers": [{ "name": "app", "image": image }] }
-            },
-            "strategy": { "canary": {
-                "stableService": format!("{ROLLOUT}-stable"),
-                "canaryService": format!("{ROLLOUT}-canary"),
-                "steps": steps
-            } }
-        }
-    })
 }
 
 /// An HTTP client that shows redirects instead of following them.
