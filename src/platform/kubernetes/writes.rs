@@ -210,91 +210,86 @@ pub async fn apply_traffic_split(
     )
 }
 
-/// Creates an AnalysisRun, whole, sent once by `conductor-analysisruns`;
-/// a conflict means a reconcile before this one made it.
+/// Creates an AnalysisRun, whole, sent once by `conductor-analysisruns`.
 pub async fn create_analysis_run(client: &Client, run: &AnalysisRun) -> Result<Wrote, KubeError> {
-    let namespace = run.namespace().unwrap_or_default();
-    let mut body = serde_json::to_value(run).map_err(|e| KubeError::Invalid(e.to_string()))?;
-    body["apiVersion"] = json!("conductor.dev/v1alpha1");
-    body["kind"] = json!("AnalysisRun");
-    let params = PatchParams::apply(managers::ANALYSIS_RUNS);
-    let name = run.name_any();
-    wrote_unless(
-        api::<AnalysisRun>(client, &namespace)
-            .patch(&name, &params, &Patch::Apply(&body))
-            .await,
-        is_conflict,
-        Target::new("create", "AnalysisRun", &namespace, &name),
-    )
+    create_whole(client, run, managers::ANALYSIS_RUNS).await
 }
 
-/// Asks the analysis controller to stop a run the rollout no longer needs:
-/// `spec.terminate`, owned by `conductor-terminate`. A run deleted meanwhile
-/// would come back as a stub the schema refuses (it needs metrics).
+/// Asks the analysis controller to stop a run the rollout no longer needs.
 pub async fn terminate_analysis_run(
     client: &Client,
     namespace: &str,
     name: &str,
 ) -> Result<Wrote, KubeError> {
-    let body = json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": "AnalysisRun",
-        "metadata": { "name": name },
-        "spec": { "terminate": true },
-    });
-    let params = PatchParams::apply(managers::TERMINATE).force();
-    wrote_unless(
-        api::<AnalysisRun>(client, namespace)
-            .patch(name, &params, &Patch::Apply(&body))
-            .await,
-        is_invalid,
-        Target::new("terminate", "AnalysisRun", namespace, name),
-    )
+    terminate::<AnalysisRun>(client, namespace, name).await
 }
 
 /// Creates an Experiment a canary step runs, whole, sent once by
-/// `conductor-experiments`; a conflict means a reconcile before this one
-/// made it.
+/// `conductor-experiments`.
 pub async fn create_experiment(
     client: &Client,
     experiment: &Experiment,
 ) -> Result<Wrote, KubeError> {
-    let namespace = experiment.namespace().unwrap_or_default();
-    let mut body =
-        serde_json::to_value(experiment).map_err(|e| KubeError::Invalid(e.to_string()))?;
-    body["apiVersion"] = json!("conductor.dev/v1alpha1");
-    body["kind"] = json!("Experiment");
-    let params = PatchParams::apply(managers::EXPERIMENTS);
-    let name = experiment.name_any();
-    wrote_unless(
-        api::<Experiment>(client, &namespace)
-            .patch(&name, &params, &Patch::Apply(&body))
-            .await,
-        is_conflict,
-        Target::new("create", "Experiment", &namespace, &name),
-    )
+    create_whole(client, experiment, managers::EXPERIMENTS).await
 }
 
-/// Ends an Experiment the rollout no longer needs: `spec.terminate`, owned
-/// by `conductor-terminate` as a run's is.
+/// Ends an Experiment the rollout no longer needs.
 pub async fn terminate_experiment(
     client: &Client,
     namespace: &str,
     name: &str,
 ) -> Result<Wrote, KubeError> {
+    terminate::<Experiment>(client, namespace, name).await
+}
+
+/// `object` whole, applied once by `manager`; a conflict means a reconcile
+/// before this one made it.
+async fn create_whole<K>(client: &Client, object: &K, manager: &str) -> Result<Wrote, KubeError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + serde::Serialize
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let namespace = object.namespace().unwrap_or_default();
+    let mut body = serde_json::to_value(object).map_err(|e| KubeError::Invalid(e.to_string()))?;
+    body["apiVersion"] = json!(K::api_version(&()));
+    body["kind"] = json!(K::kind(&()));
+    let name = object.name_any();
+    let kind = K::kind(&());
+    wrote_unless(
+        api::<K>(client, &namespace)
+            .patch(&name, &PatchParams::apply(manager), &Patch::Apply(&body))
+            .await,
+        is_conflict,
+        Target::new("create", &kind, &namespace, &name),
+    )
+}
+
+/// `spec.terminate`, owned by `conductor-terminate`. An object deleted
+/// meanwhile would come back as a stub the schema refuses (invalid): done.
+async fn terminate<K>(client: &Client, namespace: &str, name: &str) -> Result<Wrote, KubeError>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let kind = K::kind(&());
     let body = json!({
-        "apiVersion": "conductor.dev/v1alpha1",
-        "kind": "Experiment",
+        "apiVersion": K::api_version(&()),
+        "kind": kind,
         "metadata": { "name": name },
         "spec": { "terminate": true },
     });
     let params = PatchParams::apply(managers::TERMINATE).force();
     wrote_unless(
-        api::<Experiment>(client, namespace)
+        api::<K>(client, namespace)
             .patch(name, &params, &Patch::Apply(&body))
             .await,
         is_invalid,
-        Target::new("terminate", "Experiment", namespace, name),
+        Target::new("terminate", &kind, namespace, name),
     )
 }
 
