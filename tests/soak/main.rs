@@ -20,7 +20,7 @@
 //! the run or 60 s, whichever is longer. `CONDUCTOR_SOAK_ROLLOUTS` (default
 //! 1000), `CONDUCTOR_SOAK_RATE` (image updates per second, default one per
 //! 50 rollouts) and `CONDUCTOR_SOAK_SEED` change the load. The ten-minute
-//! run: `CONDUCTOR_SOAK_SECONDS=600 cargo test --release --test soak -- --nocapture`.
+//! run: `scripts/soak.sh` (600 s, release; `scripts/soak.sh 1800` for longer).
 
 #[path = "../support/controller_child.rs"]
 mod controller_child;
