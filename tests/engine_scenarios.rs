@@ -1334,3 +1334,31 @@ fn a_stable_replica_set_that_is_gone_does_not_hold_the_canary() {
     assert_eq!(world.phase(), "Healthy", "{:?}", world.status.message);
     assert_eq!((world.replicas("v2"), world.replicas("v0")), (2, 0));
 }
+
+/// A first revision whose pods never come up is Degraded at the deadline,
+/// as a Deployment's would be, not Progressing for ever; it is not
+/// aborted (there is nothing to go back to) and recovers once they do.
+#[test]
+fn a_first_revision_without_pods_exceeds_its_progress_deadline_and_recovers() {
+    let mut spec = canary_spec(2, vec![set_weight(50), pause(None)]);
+    spec.progress_deadline_seconds = Some(60);
+    spec.progress_deadline_abort = Some(true);
+    let mut world = World::new(spec);
+    world.unready.insert("h-v1".into(), 2);
+    world.settle();
+    assert_eq!(world.phase(), "Progressing");
+    world.advance(61);
+    world.settle();
+    assert_eq!(world.phase(), "Degraded", "{:?}", world.status.message);
+    let progressing = world.condition("Progressing").unwrap();
+    assert_eq!(
+        (progressing.status.as_str(), progressing.reason.as_deref()),
+        ("False", Some("ProgressDeadlineExceeded"))
+    );
+    assert!(world.has_event("ProgressDeadlineExceeded"));
+    assert_ne!(world.status.abort, Some(true));
+    assert_eq!(world.replicas("v1"), 2);
+    world.unready.clear();
+    world.settle();
+    assert_eq!(world.phase(), "Healthy", "{:?}", world.status.message);
+}

@@ -1977,3 +1977,50 @@ async fn the_stable_a_refused_status_write_still_names_is_not_deleted() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A first revision whose pods never become available is Degraded with
+/// `ProgressDeadlineExceeded` at its deadline, as a Deployment would be,
+/// not Progressing for ever; and Healthy once they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_revision_without_pods_is_degraded_at_its_progress_deadline() {
+    let cluster = Cluster::start("first-deadline").await;
+    let Some(simulator) = cluster.simulator() else {
+        eprintln!("SKIPPED: holding pods unready needs the fake's simulator");
+        return;
+    };
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "cart").await;
+    let mut cart = rollout("cart", V1, 4, json!([{ "setWeight": 50 }]));
+    cart["spec"]["progressDeadlineSeconds"] = json!(3);
+    // Unready before its ReplicaSet exists: named after the template.
+    let parsed: Rollout = serde_json::from_value(cart.clone()).expect("a rollout");
+    let replica_set = format!("cart-{}", template_hash(parsed.spec.template.as_ref()));
+    simulator.set_unready(&cluster.namespace, &replica_set, 4);
+    cluster.apply::<Rollout>(cart).await;
+    let api = cluster.api::<Rollout>();
+    let degraded = wait_for(&api, "cart", LIMIT, "degraded at its deadline", |r| {
+        phase(r) == "Degraded"
+    })
+    .await;
+    let status = degraded.status.clone().unwrap_or_default();
+    let progressing = status.conditions.iter().find(|c| c.type_ == "Progressing");
+    assert_eq!(
+        progressing.and_then(|c| c.reason.as_deref()),
+        Some("ProgressDeadlineExceeded"),
+        "{status:?}"
+    );
+    let message = status.message.unwrap_or_default();
+    assert!(
+        message.contains("no progress for 3s") && message.contains("0/4 available"),
+        "{message}"
+    );
+    simulator.set_unready(&cluster.namespace, &replica_set, 0);
+    wait_for(
+        &api,
+        "cart",
+        LIMIT,
+        "healthy once its pods are",
+        healthy_at("3.9"),
+    )
+    .await;
+}

@@ -397,12 +397,24 @@ fn undo(ctx: &mut DecisionState, hash: &str) {
     }
 }
 
+/// Whether the progress deadline runs: while a revision rolls out, and
+/// while the stable one lacks pods (a first revision whose pods never come
+/// up, a scale-up that cannot be placed), as a Deployment's does.
+pub fn awaits_progress(ctx: &DecisionState, settings: &Settings) -> bool {
+    if is_rolling_out(ctx) {
+        return !is_aborted(ctx);
+    }
+    let stable = ctx.status.stable_rs.as_deref().unwrap_or_default();
+    ctx.observed.available(stable) < settings.replicas
+}
+
 /// The progress deadline counts from the last progress (the Progressing
 /// condition's `lastUpdateTime`) while a rollout moves and is not paused.
+/// Only a revision rolling out is aborted: a stable one has nothing to go
+/// back to, it is reported.
 fn check_progress_deadline(ctx: &mut DecisionState, settings: &Settings) {
     let paused = settings.paused || !ctx.status.pause_conditions.is_empty();
-    let moving = is_rolling_out(ctx) && !is_aborted(ctx);
-    if !moving || paused {
+    if !awaits_progress(ctx, settings) || paused {
         return;
     }
     let Some(idle) = last_progress(ctx).and_then(|last| ctx.millis_since(&last)) else {
@@ -412,7 +424,7 @@ fn check_progress_deadline(ctx: &mut DecisionState, settings: &Settings) {
         return;
     }
     let seconds = settings.progress_deadline_ms / 1000;
-    if settings.progress_deadline_abort {
+    if settings.progress_deadline_abort && is_rolling_out(ctx) {
         abort(
             ctx,
             &format!("progress deadline exceeded: no progress for {seconds}s"),

@@ -20,7 +20,7 @@ pub fn finish(
     ctx.status.conditions.retain(|c| c.type_ != "InvalidSpec");
     let progressed = signature(&ctx.status) != signature(previous);
     let paused = settings.paused || !ctx.status.pause_conditions.is_empty();
-    if progressed || paused || !lifecycle::is_rolling_out(ctx) {
+    if progressed || paused || !lifecycle::awaits_progress(ctx, settings) {
         // Whatever the clock said at the start, the rollout moved, or ended
         // up where the deadline does not run.
         ctx.deadline_exceeded = false;
