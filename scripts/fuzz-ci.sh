@@ -8,10 +8,13 @@
 # and which cannot be fetched here: without it, this says so and skips.
 # cargo-fuzz installs from crates.io when missing (about a minute).
 #
+# `fuzz-ci.sh build` only builds, `fuzz-ci.sh run` only runs (building
+# what is missing), no argument does both: CI builds while its tests run.
 # FUZZ_SECONDS: seconds per target (default 10).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds="${FUZZ_SECONDS:-10}"
+mode="${1:-all}"
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz: skipped: no nightly toolchain (cargo +nightly), which cargo-fuzz needs"
@@ -27,8 +30,11 @@ fi
 # only dependencies; the long runs use it.
 flags=(--dev --sanitizer none)
 # Not a workspace member, so the root `cargo fmt --all` does not see it.
-cargo fmt --manifest-path fuzz/Cargo.toml -- --check
-cargo +nightly fuzz build "${flags[@]}"
+if [ "$mode" != run ]; then
+  cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+  cargo +nightly fuzz build "${flags[@]}"
+fi
+[ "$mode" != build ] || exit 0
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 
