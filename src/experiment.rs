@@ -1,10 +1,10 @@
 //! An Experiment's state machine: what happens next to an experiment.
 //!
 //! ```text
-//!   Pending ──every ReplicaSet available──▶ Running ──duration over and the
-//!      │                                       │      required analyses done──▶ Successful
-//!      └──progress deadline──▶ Failed          └──an analysis fails──▶ Failed / Error
-//!                                              └──an analysis inconclusive──▶ Inconclusive
+//!   Pending ──every ReplicaSet available and──▶ Running ──duration over and the
+//!      │       analysis template there            │      required analyses done──▶ Successful
+//!      └──progress deadline──▶ Failed             └──an analysis fails──▶ Failed / Error
+//!                                                 └──an analysis inconclusive──▶ Inconclusive
 //! ```
 //!
 //! Pure like the rollout engine: the controller observes the experiment's
@@ -18,7 +18,7 @@ use crate::crd::analysis::AnalysisPhase;
 use crate::crd::experiment::{ExperimentAnalysis, TemplateStatus};
 use crate::crd::experiment::{ExperimentAnalysisRunStatus, ExperimentSpec, ExperimentStatus};
 use crate::engine::duration::parse_millis;
-use crate::engine::{Event, EventType};
+use crate::engine::{Event, EventType, MissingReference, blocker};
 
 const DEFAULT_PROGRESS_DEADLINE_SECONDS: i32 = 600;
 
@@ -47,6 +47,9 @@ pub struct ExperimentObserved {
     /// Only templates whose ReplicaSet exists.
     pub templates: Vec<TemplateState>,
     pub runs: Vec<RunState>,
+    /// The first analysis template `spec.analyses` names that is not
+    /// there (yet): waited for like the pods, until the progress deadline.
+    pub missing_template: Option<MissingReference>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -193,7 +196,7 @@ fn progress(
         None => None,
     };
     let Some(available_at) = available_at else {
-        wait_for_replica_sets(decision, spec, observed, now);
+        wait_until_ready(decision, spec, observed, now);
         return;
     };
     decision.status.phase = Some(AnalysisPhase::Running);
@@ -255,7 +258,9 @@ fn progress(
     }
 }
 
-fn wait_for_replica_sets(
+/// Pending until every ReplicaSet is available and every analysis
+/// template is there; Failed if that takes past the progress deadline.
+fn wait_until_ready(
     decision: &mut ExperimentDecision,
     spec: &ExperimentSpec,
     observed: &ExperimentObserved,
@@ -267,27 +272,31 @@ fn wait_for_replica_sets(
         .iter()
         .zip(&spec.templates)
         .find(|(status, template)| status.available_replicas < template.replicas.unwrap_or(1));
-    let Some((status, template)) = short else {
-        decision.status.available_at = Some(now.to_string());
-        decision.status.phase = Some(AnalysisPhase::Running);
-        decision.status.message = None;
-        decision.events.push(Event {
-            type_: EventType::Normal,
-            reason: "ExperimentRunning",
-            message: format!(
-                "experiment {}: every ReplicaSet is available",
-                observed.name
-            ),
-        });
-        // Running from now: the analyses start and the clock runs.
-        progress(decision, spec, observed, now);
-        return;
+    let waiting = match (short, &observed.missing_template) {
+        (Some((status, template)), _) => format!(
+            "template {}: {}/{} pods available",
+            status.name,
+            status.available_replicas,
+            template.replicas.unwrap_or(1)
+        ),
+        (None, Some(missing)) => missing.to_string(),
+        (None, None) => {
+            decision.status.available_at = Some(now.to_string());
+            decision.status.phase = Some(AnalysisPhase::Running);
+            decision.status.message = None;
+            decision.events.push(Event {
+                type_: EventType::Normal,
+                reason: "ExperimentRunning",
+                message: format!(
+                    "experiment {}: every ReplicaSet is available",
+                    observed.name
+                ),
+            });
+            // Running from now: the analyses start and the clock runs.
+            progress(decision, spec, observed, now);
+            return;
+        }
     };
-    let wanted = template.replicas.unwrap_or(1);
-    let waiting = format!(
-        "template {}: {}/{wanted} pods available",
-        status.name, status.available_replicas
-    );
     decision.status.phase = Some(AnalysisPhase::Pending);
     let deadline_ms = i64::from(
         spec.progress_deadline_seconds
@@ -303,10 +312,23 @@ fn wait_for_replica_sets(
             AnalysisPhase::Failed,
             format!("{waiting} after {}s", deadline_ms / 1000),
         );
-    } else {
-        decision.requeue_after_ms = Some(deadline_ms - waited);
-        decision.status.message = Some(waiting);
+        return;
     }
+    let mut requeue_ms = deadline_ms - waited;
+    if short.is_none() {
+        // Nothing watches templates for experiments: look again after as
+        // long as the wait has lasted, as a blocked rollout does.
+        requeue_ms = requeue_ms.min(blocker::retry_after(waited));
+        if decision.status.message.as_deref() != Some(waiting.as_str()) {
+            decision.events.push(Event {
+                type_: EventType::Normal,
+                reason: blocker::WAITING_FOR_REFERENCE,
+                message: format!("experiment {}: {waiting}", observed.name),
+            });
+        }
+    }
+    decision.requeue_after_ms = Some(requeue_ms);
+    decision.status.message = Some(waiting);
 }
 
 fn end(decision: &mut ExperimentDecision, phase: AnalysisPhase, message: String) {
@@ -377,6 +399,7 @@ mod tests {
                 })
                 .into_iter()
                 .collect(),
+            missing_template: None,
         }
     }
 
@@ -395,6 +418,53 @@ mod tests {
             }
             status = decision.status;
         }
+    }
+
+    #[test]
+    fn a_missing_analysis_template_is_waited_for_until_the_deadline() {
+        let spec = spec(Some("5m"), true);
+        let mut waiting = observed(2, None);
+        waiting.missing_template = Some(MissingReference {
+            field: "spec.analyses[0].templateName".into(),
+            kind: "AnalysisTemplate".into(),
+            namespace: Some("shop".into()),
+            name: "mann-whitney".into(),
+        });
+        let expected = "waiting for AnalysisTemplate mann-whitney in namespace shop \
+                        (named by spec.analyses[0].templateName): not found";
+        let first = decide(&spec, &ExperimentStatus::default(), &waiting, at(30));
+        assert_eq!(first.status.phase, Some(AnalysisPhase::Pending));
+        assert_eq!(first.status.message.as_deref(), Some(expected));
+        assert_eq!(first.status.available_at, None, "the clock has not started");
+        assert!(first.start_runs.is_empty());
+        // Looked at again after as long as it has waited, from 5 s.
+        assert_eq!(first.requeue_after_ms, Some(30_000));
+        let reasons: Vec<&str> = first.events.iter().map(|e| e.reason).collect();
+        assert_eq!(reasons, ["WaitingForReference"]);
+        let again = decide(&spec, &first.status, &waiting, at(60));
+        assert!(again.events.is_empty(), "one Event per wait");
+        assert_eq!(
+            decide(&spec, &first.status, &waiting, at(2)).requeue_after_ms,
+            Some(5_000)
+        );
+
+        // The template comes: running from then, the analysis starts.
+        let there = decide(&spec, &first.status, &observed(2, None), at(90));
+        assert_eq!(there.status.phase, Some(AnalysisPhase::Running));
+        assert_eq!(there.status.available_at, Some(at(90).to_string()));
+        assert_eq!(there.start_runs.len(), 1);
+
+        // Never there: failed at the progress deadline, naming it.
+        let late = decide(&spec, &first.status, &waiting, at(600));
+        assert_eq!(late.status.phase, Some(AnalysisPhase::Failed));
+        assert_eq!(
+            late.status.message.as_deref(),
+            Some(format!("{expected} after 600s").as_str())
+        );
+        assert_eq!(
+            late.replicas,
+            [("baseline".to_owned(), 0), ("canary".to_owned(), 0)]
+        );
     }
 
     #[test]

@@ -307,3 +307,134 @@ async fn a_standalone_experiment_runs_for_its_duration_and_scales_down() {
         .await;
     }
 }
+
+/// An experiment whose template the API server refuses (Argo's malformed
+/// quantity): the refusal is a Warning Event on the Experiment, naming the
+/// server's answer, and the experiment fails at its progress deadline
+/// instead of trying in silence for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_experiment_whose_replica_set_is_refused_says_so_and_fails_at_its_deadline() {
+    let cluster = Cluster::start("experiment-refused").await;
+    let _controller = cluster.controller("replica-a").await;
+    cluster
+        .apply_as_written(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "Experiment",
+            "metadata": { "name": "malformed" },
+            "spec": {
+                "progressDeadlineSeconds": 6,
+                "templates": [{
+                    "name": "baseline",
+                    "selector": { "matchLabels": { "app": "demo" } },
+                    "template": {
+                        "metadata": { "labels": { "app": "demo" } },
+                        "spec": { "containers": [{
+                            "name": "app",
+                            "image": V1,
+                            "resources": { "requests": { "cpu": "notaquantity" } }
+                        }] }
+                    }
+                }]
+            }
+        }))
+        .await;
+    let start = std::time::Instant::now();
+    let warning = loop {
+        let events = cluster.events_about("malformed").await;
+        if let Some(event) = events
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("ReplicaSetCreateError"))
+        {
+            break event;
+        }
+        assert!(start.elapsed() < LIMIT, "no ReplicaSetCreateError Event");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(warning.type_.as_deref(), Some("Warning"));
+    let note = warning.note.unwrap_or_default();
+    for part in [
+        "the API server refused to create ReplicaSet malformed-baseline",
+        "400 BadRequest",
+        "quantities must match the regular expression",
+    ] {
+        assert!(note.contains(part), "no `{part}` in {note}");
+    }
+    let experiments: Api<Experiment> = cluster.api();
+    let failed = wait_for(&experiments, "malformed", LIMIT, "failed", |e| {
+        e.status.as_ref().and_then(|s| s.phase) == Some(AnalysisPhase::Failed)
+    })
+    .await;
+    let message = failed.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(message.contains("after 6s"), "{message}");
+}
+
+/// An experiment naming an analysis template that is not there yet
+/// (applied in the same `kubectl apply` as its template, in the wrong
+/// order): it waits, Pending and saying for what, with its clock not
+/// started; the template's arrival lets it run and its analysis pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_experiment_waits_for_its_analysis_template() {
+    let cluster = Cluster::start("experiment-waits").await;
+    let _controller = cluster.controller("replica-a").await;
+    let source = source().await;
+    cluster
+        .apply_as_written(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "Experiment",
+            "metadata": { "name": "early" },
+            "spec": {
+                "templates": [{
+                    "name": "canary",
+                    "selector": { "matchLabels": { "app": "early" } },
+                    "template": {
+                        "metadata": { "labels": { "app": "early" } },
+                        "spec": { "containers": [{ "name": "app", "image": V1 }] }
+                    }
+                }],
+                "analyses": [{
+                    "name": "compare",
+                    "templateName": "compare",
+                    "requiredForCompletion": true,
+                    "args": [{ "name": "canary-hash", "value": "{{templates.canary.podTemplateHash}}" }]
+                }]
+            }
+        }))
+        .await;
+    let experiments: Api<Experiment> = cluster.api();
+    let expected = format!(
+        "waiting for AnalysisTemplate compare in namespace {} \
+         (named by spec.analyses[0].templateName): not found",
+        cluster.namespace
+    );
+    let waiting = wait_for(&experiments, "early", LIMIT, "waiting", |e| {
+        e.status.as_ref().and_then(|s| s.message.as_deref()) == Some(expected.as_str())
+    })
+    .await;
+    let status = waiting.status.expect("status");
+    assert_eq!(status.phase, Some(AnalysisPhase::Pending));
+    assert_eq!(status.available_at, None);
+    let start = std::time::Instant::now();
+    while !cluster
+        .events_about("early")
+        .await
+        .iter()
+        .any(|e| e.reason.as_deref() == Some("WaitingForReference"))
+    {
+        assert!(start.elapsed() < LIMIT, "no WaitingForReference Event");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let runs: Api<AnalysisRun> = cluster.api();
+    assert!(runs.get_opt("early-compare").await.expect("get").is_none());
+
+    compare_template(&cluster, &source.stub.url()).await;
+    let done = wait_for(&experiments, "early", LIMIT, "successful", |e| {
+        e.status.as_ref().and_then(|s| s.phase) == Some(AnalysisPhase::Successful)
+    })
+    .await;
+    assert_eq!(
+        done.status.and_then(|s| s.message).as_deref(),
+        Some("the analyses required for completion passed")
+    );
+    let queries = source.queries.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(!queries.is_empty(), "the analysis measured");
+}

@@ -637,3 +637,110 @@ async fn forbidden_writes_are_reported_until_they_are_allowed() {
     )
     .await;
 }
+
+/// A refusal that holds no rollout: the AnalysisRun's own status write,
+/// forbidden. The run cannot say so in its status, so the refusal is a
+/// Warning Event on the run, tried again after 5 s, 5 s, 10 s... (not
+/// every few seconds for ever), and the run measures on once allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_analysis_run_status_write_is_a_warning_on_the_run() {
+    let cluster = Cluster::start("run-status").await;
+    let Some(fake) = cluster.fake() else {
+        eprintln!("SKIPPED: taking access away needs the fake API server");
+        return;
+    };
+    let _controller = cluster.controller("replica-a").await;
+    let source = token_source().await;
+    authorized_template(&cluster, "authorized", &source.url()).await;
+    cluster
+        .apply::<Secret>(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": "token" },
+            "stringData": { "token": "s3cret" }
+        }))
+        .await;
+    services(&cluster, "muted").await;
+    let steps = json!([{ "analysis": {
+        "templates": [{ "templateName": "authorized" }],
+        "args": [{ "name": "token", "valueFrom": { "secretKeyRef": { "name": "token", "key": "token" } } }]
+    } }]);
+    cluster.apply::<Rollout>(rollout("muted", V1, steps)).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "muted", LIMIT, "healthy", healthy_at("3.9")).await;
+
+    fake.deny(fakeapi::AccessRule {
+        identity: Some(cluster.operator_user()),
+        verbs: vec!["patch".into()],
+        group: "conductor.dev".into(),
+        resource: Some("analysisruns/status".into()),
+        namespace: None,
+    });
+    set_image(&cluster, "muted", V2).await;
+    let runs: Api<AnalysisRun> = cluster.api();
+    let start = Instant::now();
+    let run = loop {
+        let listed = runs.list(&ListParams::default()).await.expect("runs");
+        if let Some(run) = listed.items.into_iter().next() {
+            break run.name_any();
+        }
+        assert!(start.elapsed() < LIMIT, "no analysis run made");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let warning = event(&cluster, &run, "ApiRefused").await;
+    assert_eq!(warning.type_.as_deref(), Some("Warning"));
+    let note = warning.note.unwrap_or_default();
+    let expected = format!(
+        "the API server refused to update the status of AnalysisRun {run} in namespace {}: 403 Forbidden",
+        cluster.namespace
+    );
+    assert!(note.starts_with(&expected), "{note}");
+
+    let tries = || -> Vec<jiff::Timestamp> {
+        fake.audit()
+            .iter()
+            .filter(|a| a.path.ends_with(&format!("/analysisruns/{run}/status")) && a.status == 403)
+            .map(|a| a.time)
+            .collect()
+    };
+    let first = *tries().first().expect("a refused status write");
+    let watch_until = first
+        .checked_add(jiff::SignedDuration::from_secs(22))
+        .expect("a time");
+    let wait = watch_until.duration_since(jiff::Timestamp::now());
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
+    let times = tries();
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]).as_secs_f64())
+        .collect();
+    eprintln!(
+        "refused status writes in the first 22 s: {}, seconds apart: {gaps:.1?}",
+        times.len()
+    );
+    assert!(
+        (3..=6).contains(&times.len()),
+        "tries: {} ({gaps:.1?})",
+        times.len()
+    );
+    let last = gaps.last().copied().unwrap_or_default();
+    assert!(
+        last >= 9.0,
+        "the interval doubles (5 s, 5 s, 10 s...): {gaps:.1?}"
+    );
+
+    fake.allow_all();
+    wait_for(
+        &api,
+        "muted",
+        Duration::from_secs(60),
+        "promoted once allowed",
+        healthy_at("3.10"),
+    )
+    .await;
+    let measured = runs.get(&run).await.expect("the run");
+    assert_eq!(
+        measured.status.and_then(|s| s.phase),
+        Some(AnalysisPhase::Successful)
+    );
+}

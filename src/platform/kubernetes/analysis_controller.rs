@@ -15,6 +15,7 @@ use tracing::warn;
 use super::events::Events;
 use super::metric_jobs::MetricJobs;
 use super::metrics::Metrics;
+use super::refusals::Refusals;
 use super::{KubeError, secrets, writes};
 use crate::analysis::args::resolve;
 use crate::analysis::plan::plan_metrics;
@@ -36,6 +37,7 @@ pub struct AnalysisControllerState {
     pub http: Clients,
     pub events: Events,
     pub metrics: Arc<Metrics>,
+    pub refusals: Refusals,
 }
 
 pub fn controller(
@@ -58,20 +60,25 @@ pub fn controller(
 }
 
 fn error_policy(
-    _run: Arc<AnalysisRun>,
+    run: Arc<AnalysisRun>,
     error: &KubeError,
-    _ctx: Arc<AnalysisControllerState>,
+    ctx: Arc<AnalysisControllerState>,
 ) -> Action {
-    super::retry_after(error)
+    ctx.refusals.retry_after(run.as_ref(), error)
 }
 
 async fn reconcile(
     run: Arc<AnalysisRun>,
     ctx: Arc<AnalysisControllerState>,
 ) -> Result<Action, KubeError> {
-    ctx.metrics
+    let result = ctx
+        .metrics
         .reconcile(NAME, reconcile_inner(&run, &ctx))
-        .await
+        .await;
+    ctx.refusals
+        .observe(run.as_ref(), &result, &ctx.events)
+        .await;
+    result
 }
 
 fn is_running(status: &AnalysisRunStatus) -> bool {

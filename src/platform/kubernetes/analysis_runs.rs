@@ -13,9 +13,12 @@ use crate::crd::analysis::{
     AnalysisArg, AnalysisRun, AnalysisRunSpec, AnalysisTemplate, AnalysisTemplateSpec,
     ClusterAnalysisTemplate,
 };
+use crate::crd::experiment::ExperimentAnalysis;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{AnalysisTemplateRef, Rollout, RolloutSpec};
-use crate::engine::{AnalysisPhase, Desired, DesiredAnalysisRun, Observed, RunKind};
+use crate::engine::{
+    AnalysisPhase, Desired, DesiredAnalysisRun, MissingReference, Observed, RunKind,
+};
 
 /// The analysis templates the controller's caches hold.
 #[derive(Clone)]
@@ -39,6 +42,35 @@ impl Templates {
                 .get(&ObjectRef::new(&reference.template_name).within(namespace))
                 .map(|t| t.spec.clone())
         }
+    }
+
+    /// Whether both caches have been listed once: before, a template not
+    /// in them may well exist, and must not be reported missing.
+    pub fn listed(&self) -> bool {
+        use futures_util::FutureExt;
+        self.namespaced.wait_until_ready().now_or_never().is_some()
+            && self.cluster.wait_until_ready().now_or_never().is_some()
+    }
+
+    /// The first analysis template of `analyses` not there (yet), named
+    /// by its `spec.analyses[i].templateName`.
+    pub fn first_missing(
+        &self,
+        namespace: &str,
+        analyses: &[ExperimentAnalysis],
+    ) -> Option<MissingReference> {
+        analyses.iter().enumerate().find_map(|(i, analysis)| {
+            let reference = analysis.template();
+            let cluster = reference.cluster_scope.unwrap_or(false);
+            self.get(namespace, &reference)
+                .is_none()
+                .then(|| MissingReference {
+                    field: format!("spec.analyses[{i}].templateName"),
+                    kind: reference.kind().to_owned(),
+                    namespace: (!cluster).then(|| namespace.to_owned()),
+                    name: reference.template_name.clone(),
+                })
+        })
     }
 
     /// The first template `spec` names with fields Conductor does not

@@ -232,6 +232,7 @@ async fn run_controllers(
         events: Events::new(client.clone(), reporter.clone()),
         metrics: metrics.clone(),
         waiters,
+        refusals: Default::default(),
     });
     let http = Clients::new(trust).map_err(KubeError::Invalid)?;
     let analysis_ctx = Arc::new(analysis_controller::AnalysisControllerState {
@@ -240,12 +241,14 @@ async fn run_controllers(
         http,
         events: Events::new(client.clone(), reporter.clone()),
         metrics: metrics.clone(),
+        refusals: Default::default(),
     });
     let experiment_ctx = Arc::new(experiment_controller::ExperimentControllerState {
         client: client.clone(),
         templates,
         events: Events::new(client.clone(), reporter),
         metrics: metrics.clone(),
+        refusals: Default::default(),
     });
     let (rollouts, rollout_loop) = rollout_controller::controller(
         api::<CachedRollout>(client, namespace),

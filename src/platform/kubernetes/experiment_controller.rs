@@ -20,6 +20,7 @@ use tracing::warn;
 use super::analysis_runs::Templates;
 use super::events::Events;
 use super::metrics::Metrics;
+use super::refusals::Refusals;
 use super::watch_backoff::backed_off;
 use super::writes::{self, ReplicaSetScale};
 use super::{EXPERIMENT_LABEL, HASH_LABEL, KubeError};
@@ -38,6 +39,7 @@ pub struct ExperimentControllerState {
     pub templates: Templates,
     pub events: Events,
     pub metrics: Arc<Metrics>,
+    pub refusals: Refusals,
 }
 
 pub fn controller(
@@ -76,20 +78,25 @@ fn owned<K: super::cache::Cacheable>(
 }
 
 fn error_policy(
-    _experiment: Arc<Experiment>,
+    experiment: Arc<Experiment>,
     error: &KubeError,
-    _ctx: Arc<ExperimentControllerState>,
+    ctx: Arc<ExperimentControllerState>,
 ) -> Action {
-    super::retry_after(error)
+    ctx.refusals.retry_after(experiment.as_ref(), error)
 }
 
 async fn reconcile(
     experiment: Arc<Experiment>,
     ctx: Arc<ExperimentControllerState>,
 ) -> Result<Action, KubeError> {
-    ctx.metrics
+    let result = ctx
+        .metrics
         .reconcile(NAME, reconcile_inner(&experiment, &ctx))
-        .await
+        .await;
+    ctx.refusals
+        .observe(experiment.as_ref(), &result, &ctx.events)
+        .await;
+    result
 }
 
 async fn reconcile_inner(
@@ -98,6 +105,9 @@ async fn reconcile_inner(
 ) -> Result<Action, KubeError> {
     if experiment.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
+    }
+    if !ctx.templates.listed() {
+        return Err(KubeError::NotSynced("AnalysisTemplate"));
     }
     let name = experiment.name_any();
     let namespace = experiment.namespace().unwrap_or_default();
@@ -132,6 +142,9 @@ async fn reconcile_inner(
                 })
             })
             .collect(),
+        missing_template: ctx
+            .templates
+            .first_missing(&namespace, &experiment.spec.analyses),
     };
     let mut decision = experiment::decide(&experiment.spec, &status, &observed, Timestamp::now());
     let mut writes = apply_replica_sets(ctx, experiment, &decision, &replica_sets).await?;
@@ -270,7 +283,8 @@ fn build(
 }
 
 /// Makes the runs the decision starts; a run that cannot be made (its
-/// template is missing or unusable) ends the experiment as an Error.
+/// template unusable, or deleted since the experiment waited for it) ends
+/// the experiment as an Error.
 async fn start_runs(
     ctx: &ExperimentControllerState,
     experiment: &Experiment,

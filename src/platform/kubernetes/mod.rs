@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod named_index;
 pub mod observe;
 pub mod owned_replica_set;
+pub mod refusals;
 pub mod replica_sets;
 pub mod requests;
 pub mod rollout_controller;
@@ -175,6 +176,18 @@ impl Refused {
     /// The request's API is not served: its CRD is not installed.
     pub fn not_served(&self) -> bool {
         self.code == 404
+    }
+
+    /// The Progressing condition's and the Event's reason for it.
+    pub fn reason(&self) -> crate::engine::RefusalReason {
+        use crate::engine::RefusalReason;
+        if self.not_served() {
+            RefusalReason::ApiNotServed
+        } else if self.verb == "create" && self.kind == "ReplicaSet" {
+            RefusalReason::ReplicaSetCreateError
+        } else {
+            RefusalReason::ApiRefused
+        }
     }
 
     fn describe(&self) -> String {

@@ -23,6 +23,7 @@ use super::lookups::Lookups;
 use super::metrics::Metrics;
 use super::observe::{self, Inputs, WorkloadTemplate};
 use super::owned_replica_set::OwnedReplicaSet;
+use super::refusals::Refusals;
 use super::waiters::{Awaited, Waiters};
 use super::watch_backoff::backed_off;
 use super::{
@@ -32,7 +33,7 @@ use crate::crd::analysis::AnalysisRun;
 use crate::crd::experiment::Experiment;
 use crate::crd::problem::SpecProblem;
 use crate::crd::rollout::{Rollout, RolloutStatus};
-use crate::engine::{self, Blocker, Decision, EventType, Observed, Refusal, RefusalReason};
+use crate::engine::{self, Blocker, Decision, EventType, Observed, Refusal};
 
 const NAME: &str = "rollout";
 /// Re-decide this often even when nothing changes: clocks (pauses,
@@ -53,6 +54,8 @@ pub struct RolloutControllerState {
     pub metrics: Arc<Metrics>,
     /// The rollouts waiting for an object, reconciled when it comes.
     pub waiters: Waiters,
+    /// Refusals that hold no rollout (its own status write refused).
+    pub refusals: Refusals,
 }
 
 /// Watches owned objects (only those carrying our label) into an index
@@ -198,18 +201,19 @@ fn rollouts_naming(
 }
 
 fn error_policy(
-    _rollout: Arc<CachedRollout>,
+    rollout: Arc<CachedRollout>,
     error: &KubeError,
-    _ctx: Arc<RolloutControllerState>,
+    ctx: Arc<RolloutControllerState>,
 ) -> Action {
-    super::retry_after(error)
+    ctx.refusals.retry_after(rollout.as_ref(), error)
 }
 
 async fn reconcile(
     cached: Arc<CachedRollout>,
     ctx: Arc<RolloutControllerState>,
 ) -> Result<Action, KubeError> {
-    ctx.metrics
+    let result = ctx
+        .metrics
         .reconcile(NAME, async {
             let rollout = cached.decode().map_err(|error| {
                 let problem = format!(
@@ -224,7 +228,11 @@ async fn reconcile(
             })?;
             reconcile_inner(&rollout, &ctx).await
         })
-        .await
+        .await;
+    ctx.refusals
+        .observe(cached.as_ref(), &result, &ctx.events)
+        .await;
+    result
 }
 
 async fn reconcile_inner(
@@ -244,6 +252,9 @@ async fn reconcile_inner(
     }
     if !ctx.experiments.synced() {
         return Err(KubeError::NotSynced("Experiment"));
+    }
+    if !ctx.templates.listed() {
+        return Err(KubeError::NotSynced("AnalysisTemplate"));
     }
     let uid = rollout.uid().unwrap_or_default();
     let namespace = rollout.namespace().unwrap_or_default();
@@ -394,13 +405,6 @@ fn blocked_by(error: KubeError) -> Result<(Blocker, Option<Awaited>), KubeError>
     match error {
         KubeError::Missing(missing) => Ok((Blocker::Missing(*missing), None)),
         KubeError::Refused(refused) => {
-            let reason = if refused.not_served() {
-                RefusalReason::ApiNotServed
-            } else if refused.verb == "create" && refused.kind == "ReplicaSet" {
-                RefusalReason::ReplicaSetCreateError
-            } else {
-                RefusalReason::ApiRefused
-            };
             // An object of an API not served yet is watched for: its
             // watch lists it once the API is installed.
             let awaited = (refused.not_served() && refused.verb == "get").then(|| {
@@ -412,7 +416,7 @@ fn blocked_by(error: KubeError) -> Result<(Blocker, Option<Awaited>), KubeError>
             });
             warn!(%refused, "request refused");
             let refusal = Refusal {
-                reason,
+                reason: refused.reason(),
                 message: refused.to_string(),
             };
             Ok((Blocker::Refused(refusal), awaited))

@@ -310,19 +310,25 @@ where
         + std::fmt::Debug,
 {
     let name = object.name_any();
+    let namespace = object.namespace().unwrap_or_default();
+    let kind = K::kind(&());
     let body = json!({
         "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
+        "kind": kind,
         "metadata": { "name": name, "resourceVersion": object.resource_version() },
         "status": status,
     });
-    api::<K>(client, &object.namespace().unwrap_or_default())
+    api::<K>(client, &namespace)
         .patch_status(
             &name,
             &PatchParams::apply(manager).force(),
             &Patch::Apply(&body),
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            let target = Target::new("update the status of", &kind, &namespace, &name);
+            KubeError::from_request(e, target)
+        })?;
     Ok(())
 }
 
