@@ -195,40 +195,11 @@ async fn a_replica_set_the_api_server_refuses_is_reported_and_retried_with_backo
 
     match cluster.fake() {
         Some(fake) => {
-            // Every try is one refused apply of the ReplicaSet; the audit
-            // log has their times.
-            let tries = || -> Vec<jiff::Timestamp> {
-                fake.audit()
-                    .iter()
-                    .filter(|a| a.path.contains("/replicasets/malformed-") && a.status == 400)
-                    .map(|a| a.time)
-                    .collect()
-            };
-            let first = *tries().first().expect("a refused try");
-            let watch_until = first
-                .checked_add(jiff::SignedDuration::from_secs(22))
-                .expect("a time");
-            let wait = watch_until.duration_since(jiff::Timestamp::now());
-            tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
-            let times = tries();
-            let gaps: Vec<f64> = times
-                .windows(2)
-                .map(|w| w[1].duration_since(w[0]).as_secs_f64())
-                .collect();
-            eprintln!(
-                "refused ReplicaSet applies in the first 22 s: {}, seconds apart: {gaps:.1?}",
-                times.len()
-            );
-            assert!(
-                (3..=6).contains(&times.len()),
-                "tries: {} ({gaps:.1?})",
-                times.len()
-            );
-            let last = gaps.last().copied().unwrap_or_default();
-            assert!(
-                last >= 9.0,
-                "the interval doubles (5 s, 5 s, 10 s...): {gaps:.1?}"
-            );
+            // Every try is one refused apply of the ReplicaSet.
+            backs_off(fake, "refused ReplicaSet applies", |a| {
+                a.path.contains("/replicasets/malformed-") && a.status == 400
+            })
+            .await;
         }
         None => eprintln!("SKIPPED: counting the refused requests needs the fake's audit log"),
     }
@@ -245,6 +216,48 @@ async fn a_replica_set_the_api_server_refuses_is_reported_and_retried_with_backo
     .await;
     assert!(!message(&healthy).contains("refused"), "{healthy:?}");
     assert_eq!(replica_sets(&cluster, "malformed").await.len(), 1);
+}
+
+/// Watches the tries the audit log holds (`refused` picks them) for 22 s
+/// from the first: they come 5 s, 5 s, 10 s apart, doubling, not in a
+/// hot loop.
+async fn backs_off(
+    fake: &fakeapi::FakeApi,
+    what: &str,
+    refused: impl Fn(&fakeapi::AuditEntry) -> bool,
+) {
+    let tries = || -> Vec<jiff::Timestamp> {
+        fake.audit()
+            .iter()
+            .filter(|a| refused(a))
+            .map(|a| a.time)
+            .collect()
+    };
+    let first = *tries().first().expect("a refused try");
+    let watch_until = first
+        .checked_add(jiff::SignedDuration::from_secs(22))
+        .expect("a time");
+    let wait = watch_until.duration_since(jiff::Timestamp::now());
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
+    let times = tries();
+    let gaps: Vec<f64> = times
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]).as_secs_f64())
+        .collect();
+    eprintln!(
+        "{what} in the first 22 s: {}, seconds apart: {gaps:.1?}",
+        times.len()
+    );
+    assert!(
+        (3..=6).contains(&times.len()),
+        "tries: {} ({gaps:.1?})",
+        times.len()
+    );
+    let last = gaps.last().copied().unwrap_or_default();
+    assert!(
+        last >= 9.0,
+        "the interval doubles (5 s, 5 s, 10 s...): {gaps:.1?}"
+    );
 }
 
 /// A rollout routed through an HTTPRoute on a cluster without Gateway
@@ -696,38 +709,11 @@ async fn a_refused_analysis_run_status_write_is_a_warning_on_the_run() {
     );
     assert!(note.starts_with(&expected), "{note}");
 
-    let tries = || -> Vec<jiff::Timestamp> {
-        fake.audit()
-            .iter()
-            .filter(|a| a.path.ends_with(&format!("/analysisruns/{run}/status")) && a.status == 403)
-            .map(|a| a.time)
-            .collect()
-    };
-    let first = *tries().first().expect("a refused status write");
-    let watch_until = first
-        .checked_add(jiff::SignedDuration::from_secs(22))
-        .expect("a time");
-    let wait = watch_until.duration_since(jiff::Timestamp::now());
-    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
-    let times = tries();
-    let gaps: Vec<f64> = times
-        .windows(2)
-        .map(|w| w[1].duration_since(w[0]).as_secs_f64())
-        .collect();
-    eprintln!(
-        "refused status writes in the first 22 s: {}, seconds apart: {gaps:.1?}",
-        times.len()
-    );
-    assert!(
-        (3..=6).contains(&times.len()),
-        "tries: {} ({gaps:.1?})",
-        times.len()
-    );
-    let last = gaps.last().copied().unwrap_or_default();
-    assert!(
-        last >= 9.0,
-        "the interval doubles (5 s, 5 s, 10 s...): {gaps:.1?}"
-    );
+    let status_path = format!("/analysisruns/{run}/status");
+    backs_off(fake, "refused status writes", |a| {
+        a.path.ends_with(&status_path) && a.status == 403
+    })
+    .await;
 
     fake.allow_all();
     wait_for(
