@@ -566,6 +566,27 @@ async fn a_reference_missing_at_the_progress_deadline_fails_the_rollout() {
     .await;
 }
 
+/// The `authorized` template, the Secret `token` its argument comes
+/// from, and the token source it measures; with the steps of a rollout
+/// analysed by it.
+async fn authorized_analysis(cluster: &Cluster) -> (servers::Stub, Value) {
+    let source = token_source().await;
+    authorized_template(cluster, "authorized", &source.url()).await;
+    cluster
+        .apply::<Secret>(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": "token" },
+            "stringData": { "token": "s3cret" }
+        }))
+        .await;
+    let steps = json!([{ "analysis": {
+        "templates": [{ "templateName": "authorized" }],
+        "args": [{ "name": "token", "valueFrom": { "secretKeyRef": { "name": "token", "key": "token" } } }]
+    } }]);
+    (source, steps)
+}
+
 /// Writes the controller may not make (RBAC): a Service's selector, an
 /// AnalysisRun. Each is reported with the server's answer until access
 /// is granted.
@@ -577,16 +598,7 @@ async fn forbidden_writes_are_reported_until_they_are_allowed() {
         return;
     };
     let _controller = cluster.controller("replica-a").await;
-    let source = token_source().await;
-    authorized_template(&cluster, "authorized", &source.url()).await;
-    cluster
-        .apply::<Secret>(json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": { "name": "token" },
-            "stringData": { "token": "s3cret" }
-        }))
-        .await;
+    let (_source, steps) = authorized_analysis(&cluster).await;
     services(&cluster, "locked").await;
     let operator = cluster.operator_user();
     let deny = |group: &str, resource: &str| fakeapi::AccessRule {
@@ -597,10 +609,6 @@ async fn forbidden_writes_are_reported_until_they_are_allowed() {
         namespace: None,
     };
     fake.deny(deny("", "services"));
-    let steps = json!([{ "analysis": {
-        "templates": [{ "templateName": "authorized" }],
-        "args": [{ "name": "token", "valueFrom": { "secretKeyRef": { "name": "token", "key": "token" } } }]
-    } }]);
     cluster.apply::<Rollout>(rollout("locked", V1, steps)).await;
     let api = cluster.api::<Rollout>();
     let refused = wait_for(
@@ -663,21 +671,8 @@ async fn a_refused_analysis_run_status_write_is_a_warning_on_the_run() {
         return;
     };
     let _controller = cluster.controller("replica-a").await;
-    let source = token_source().await;
-    authorized_template(&cluster, "authorized", &source.url()).await;
-    cluster
-        .apply::<Secret>(json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": { "name": "token" },
-            "stringData": { "token": "s3cret" }
-        }))
-        .await;
+    let (_source, steps) = authorized_analysis(&cluster).await;
     services(&cluster, "muted").await;
-    let steps = json!([{ "analysis": {
-        "templates": [{ "templateName": "authorized" }],
-        "args": [{ "name": "token", "valueFrom": { "secretKeyRef": { "name": "token", "key": "token" } } }]
-    } }]);
     cluster.apply::<Rollout>(rollout("muted", V1, steps)).await;
     let api = cluster.api::<Rollout>();
     wait_for(&api, "muted", LIMIT, "healthy", healthy_at("3.9")).await;
