@@ -423,6 +423,70 @@ async fn analysis_passes_a_good_release_and_aborts_a_bad_one() {
     );
 }
 
+/// `set image` starts a revision, `pause` holds it where it stands (a
+/// timed pause does not run out under it), `promote` resumes it, as with
+/// `kubectl argo rollouts`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_set_images_pause_and_resume_from_the_cli() {
+    let cluster = Cluster::start("cli-pause").await;
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "hold").await;
+    let steps = json!([
+        { "setWeight": 25 }, { "pause": { "duration": "2s" } },
+        { "setWeight": 50 }, { "pause": {} }
+    ]);
+    cluster
+        .apply::<Rollout>(rollout("hold", V1, 4, steps))
+        .await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "hold", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+
+    let (code, out) = cli(&cluster, &["set", "image", "hold", &format!("app={V2}")]).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, format!("rollout hold: app {V1} -> {V2}\n"));
+    wait_for(&api, "hold", LIMIT, "at the timed pause", |r| {
+        current_step(r) == Some(1)
+    })
+    .await;
+    let (code, out) = cli(&cluster, &["pause", "hold"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("pause: rollout hold: Paused"), "{out}");
+    assert!(out.contains("paused by spec.paused"), "{out}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let held = api.get("hold").await.expect("get");
+    assert_eq!(held.spec.paused, Some(true));
+    assert_eq!(
+        current_step(&held),
+        Some(1),
+        "the 2 s pause did not run out"
+    );
+    assert_eq!(phase(&held), "Paused");
+
+    let (code, out) = cli(&cluster, &["promote", "hold"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("resume: rollout hold:"), "{out}");
+    let resumed = wait_for(&api, "hold", LIMIT, "at the last pause", |r| {
+        current_step(r) == Some(3)
+    })
+    .await;
+    assert_eq!(resumed.spec.paused, Some(false));
+
+    let error = cluster
+        .cli_error(&["set", "image", "hold", "sidecar=x:1"])
+        .await;
+    assert_eq!(
+        error,
+        "rollout hold has no container sidecar (spec.template.spec has: app)"
+    );
+    let error = cluster.cli_error(&["set", "image", "hold", "app"]).await;
+    assert_eq!(error, "`app` is not CONTAINER=IMAGE");
+    let (code, out) = cli(&cluster, &["set", "image", "hold", &format!("*={V2}")]).await;
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "rollout hold: every image is already set\n")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_promote_abort_retry_undo_and_restart_from_the_cli() {
     let cluster = Cluster::start("cli").await;

@@ -13,6 +13,7 @@ mod output;
 mod plan;
 mod render;
 pub mod rollout;
+mod rollout_images;
 mod runtime;
 mod status;
 mod validate;

@@ -15,6 +15,7 @@ use kube::api::ListParams;
 use kube::runtime::watcher::{self, watch_object};
 use kube::{Api, Client, ResourceExt};
 
+use super::rollout_images::{self, ImageError};
 use crate::crd::analysis::AnalysisRun;
 use crate::crd::rollout::{Rollout, RolloutPhase};
 use crate::engine::{self, Outcome, Request};
@@ -40,6 +41,7 @@ pub enum RolloutCommand {
         watch: bool,
     },
     /// Go to the next step (or, in blue-green, switch now); --full skips every remaining step.
+    /// A rollout held by `pause` is resumed where it stands instead.
     Promote {
         name: String,
         #[arg(long)]
@@ -53,6 +55,23 @@ pub enum RolloutCommand {
     Undo { name: String },
     /// Restart every pod of the rollout, one at a time.
     Restart { name: String },
+    /// Hold the rollout where it stands (spec.paused): no step, weight or scale changes until `promote`.
+    Pause { name: String },
+    /// Change the rollout's pod template: `set image NAME CONTAINER=IMAGE...` starts a new revision.
+    Set {
+        #[command(subcommand)]
+        what: SetCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetCommand {
+    /// Set container images (`*=IMAGE` sets every container's), as `kubectl set image` does.
+    Image {
+        name: String,
+        #[arg(required = true, value_name = "CONTAINER=IMAGE")]
+        images: Vec<String>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +82,8 @@ pub enum RolloutCliError {
     Api(#[from] kube::Error),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Image(#[from] ImageError),
     #[error(
         "rollout {name}: the controller has not acted on `{action}` within {seconds}s; is `conductor controller` running?"
     )]
@@ -129,6 +150,13 @@ pub async fn execute(
             Ok(0)
         }
         RolloutCommand::Promote { name, full } => {
+            let rollout = api.get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
+            if rollout.spec.paused == Some(true) {
+                let resumed = writes::set_paused(&api, &name, false).await?;
+                if !full {
+                    return Box::pin(observed(&api, &resumed, "resume", out)).await;
+                }
+            }
             let request = if full {
                 Request::PromoteFull
             } else {
@@ -146,6 +174,82 @@ pub async fn execute(
             let _ = writeln!(out, "rollout {name}: restarting pods created before {now}");
             Ok(0)
         }
+        RolloutCommand::Pause { name } => {
+            let rollout = api.get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
+            let paused = if rollout.spec.paused == Some(true) {
+                rollout
+            } else {
+                writes::set_paused(&api, &name, true).await?
+            };
+            Box::pin(observed(&api, &paused, "pause", out)).await
+        }
+        RolloutCommand::Set {
+            what: SetCommand::Image { name, images },
+        } => {
+            let images = images
+                .iter()
+                .map(|arg| rollout_images::parse(arg))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rollout = api.get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
+            let change = rollout_images::change(&rollout, &images)?;
+            if change.changed.is_empty() {
+                let _ = writeln!(out, "rollout {name}: every image is already set");
+                return Ok(0);
+            }
+            let patch = serde_json::from_value(change.patch)
+                .map_err(|e| RolloutCliError::Usage(format!("an image patch: {e}")))?;
+            writes::set_images(&api, &name, patch).await?;
+            for (container, before, after) in &change.changed {
+                let _ = writeln!(out, "rollout {name}: {container} {before} -> {after}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Waits until the controller has acted on `changed`'s generation, then
+/// prints where the rollout stands.
+async fn observed(
+    api: &Api<Rollout>,
+    changed: &Rollout,
+    action: &'static str,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<u8, RolloutCliError> {
+    let name = changed.name_any();
+    let generation = changed.metadata.generation.unwrap_or_default();
+    let seen = |rollout: &Rollout| {
+        rollout
+            .status
+            .as_ref()
+            .and_then(|s| s.observed_generation)
+            .is_some_and(|g| g >= generation)
+    };
+    let acted = if seen(changed) {
+        Ok(Some(changed.clone()))
+    } else {
+        tokio::time::timeout(ACK_TIMEOUT, async {
+            let mut changes = watch_object(api.clone(), &name).boxed();
+            while let Some(change) = changes.next().await {
+                if let Ok(Some(rollout)) = change
+                    && seen(&rollout)
+                {
+                    return Some(rollout);
+                }
+            }
+            None
+        })
+        .await
+    };
+    match acted {
+        Ok(Some(rollout)) => {
+            let _ = writeln!(out, "{action}: {}", status_line(&rollout));
+            Ok(0)
+        }
+        _ => Err(RolloutCliError::NotAcknowledged {
+            name,
+            action,
+            seconds: ACK_TIMEOUT.as_secs(),
+        }),
     }
 }
 

@@ -188,6 +188,23 @@ impl Cluster {
 
     /// Runs `conductor rollout <args>` as typed, parsed by the real CLI.
     pub async fn cli(&self, args: &[&str]) -> (u8, String) {
+        let (result, out) = self.cli_result(args).await;
+        (result.expect("the command runs"), out)
+    }
+
+    /// The error of a `conductor rollout` command that must fail.
+    pub async fn cli_error(&self, args: &[&str]) -> String {
+        let (result, out) = self.cli_result(args).await;
+        match result {
+            Ok(code) => panic!("`{}` ran (exit {code}): {out}", args.join(" ")),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    async fn cli_result(
+        &self,
+        args: &[&str],
+    ) -> (Result<u8, conductor::cli::rollout::RolloutCliError>, String) {
         use clap::Parser;
         let line = ["conductor", "rollout"].iter().chain(args);
         let parsed = conductor::cli::Cli::try_parse_from(line).expect("the command parses");
@@ -195,11 +212,16 @@ impl Cluster {
             unreachable!("`conductor rollout` parses as the rollout command");
         };
         let mut out = Vec::new();
-        let code =
-            conductor::cli::rollout::execute(self.client(), &self.namespace, action, &mut out)
-                .await
-                .expect("the command runs");
-        (code, String::from_utf8_lossy(&out).into_owned())
+        // On the heap: the command's future is large for a test thread's
+        // stack in a debug build.
+        let result = Box::pin(conductor::cli::rollout::execute(
+            self.client(),
+            &self.namespace,
+            action,
+            &mut out,
+        ))
+        .await;
+        (result, String::from_utf8_lossy(&out).into_owned())
     }
 
     /// The Events about the object `name`, oldest first.

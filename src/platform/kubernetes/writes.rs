@@ -537,6 +537,32 @@ pub async fn request_action(api: &Api<Rollout>, name: &str, value: &str) -> kube
     Ok(())
 }
 
+/// `conductor rollout pause` (`true`), and `promote` of a paused rollout.
+pub async fn set_paused(api: &Api<Rollout>, name: &str, paused: bool) -> kube::Result<Rollout> {
+    let patch = json!({ "spec": { "paused": paused } });
+    api.patch(
+        name,
+        &PatchParams::apply(managers::CLI),
+        &Patch::Merge(&patch),
+    )
+    .await
+}
+
+/// `conductor rollout set image`: `patch` is a JSON patch of the pod
+/// template (see `cli::rollout_images`).
+pub async fn set_images(
+    api: &Api<Rollout>,
+    name: &str,
+    patch: json_patch::Patch,
+) -> kube::Result<Rollout> {
+    api.patch(
+        name,
+        &PatchParams::apply(managers::CLI),
+        &Patch::<()>::Json(patch),
+    )
+    .await
+}
+
 /// `conductor rollout restart`: pods created before `at` are replaced.
 pub async fn request_restart(api: &Api<Rollout>, name: &str, at: &str) -> kube::Result<()> {
     let patch = json!({ "spec": { "restartAt": at } });
