@@ -371,5 +371,18 @@ async fn actions_need_a_token_and_are_recorded_with_who_asked() {
         "the Event is on the page: {after}"
     );
     assert!(!after.contains(TOKEN));
+
+    // Held with `conductor rollout pause`: promote resumes it where it
+    // stands, its own pause step included.
+    let (code, out) = cluster.cli(&["pause", dashboard::ROLLOUT]).await;
+    assert_eq!(code, 0, "{out}");
+    let response = post_token(&served.url(&promote), TOKEN).await;
+    assert_eq!(response.status(), 303);
+    let resumed = wait_for(&api, dashboard::ROLLOUT, LIMIT, "resumed", |r| {
+        r.spec.paused == Some(false)
+            && r.status.as_ref().and_then(|s| s.observed_generation) == r.metadata.generation
+    })
+    .await;
+    assert!(paused_at(4)(&resumed), "{:?}", resumed.status);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

@@ -39,7 +39,7 @@ impl Action {
     pub fn explanation(self) -> &'static str {
         match self {
             Action::Promote => {
-                "moves the rollout to its next step: a pause ends and the next weight or analysis starts."
+                "moves the rollout to its next step: a pause ends and the next weight or analysis starts (a rollout held by spec.paused resumes where it stands)."
             }
             Action::Abort => {
                 "stops the rollout and sends all traffic back to the stable revision; the canary is scaled down and the rollout is Degraded until retried."

@@ -115,6 +115,18 @@ pub async fn perform(
             "record who asked (an Event on rollout {})",
             place.name
         )))?;
+    // A rollout held by `spec.paused` (`conductor rollout pause`) is
+    // resumed where it stands, as the CLI's promote does: the controller
+    // does not lift a pause the spec asks for.
+    if action == Action::Promote && rollout.spec.paused == Some(true) {
+        writes::set_paused(&api, &place.name, false)
+            .await
+            .map_err(failed(format!("resume rollout {}", place.name)))?;
+        return Ok(Notice {
+            action,
+            acknowledged: true,
+        });
+    }
     let id = format!("{}-{}", Timestamp::now().as_nanosecond(), slug(user));
     let value = encode(action.request(), &id);
     writes::request_action(&api, &place.name, &value)
