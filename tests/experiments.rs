@@ -191,6 +191,14 @@ async fn an_experiment_step_compares_baseline_and_canary_then_promotes_or_aborts
         status.analysis_runs[0].analysis_run,
         format!("{name}-compare")
     );
+    let (code, out) = cluster.cli(&["get", "shop"]).await;
+    assert_eq!(code, 0, "{out}");
+    let listed = out
+        .lines()
+        .skip_while(|l| !l.starts_with("EXPERIMENT "))
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no experiment {name} in:\n{out}"));
+    assert!(listed.contains("Successful"), "{listed}");
     let run: Api<AnalysisRun> = cluster.api();
     let run = run.get(&format!("{name}-compare")).await.expect("the run");
     assert_eq!(

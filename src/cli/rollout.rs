@@ -17,6 +17,7 @@ use kube::{Api, Client, ResourceExt};
 
 use super::rollout_images::{self, ImageError};
 use crate::crd::analysis::AnalysisRun;
+use crate::crd::experiment::Experiment;
 use crate::crd::rollout::{Rollout, RolloutPhase};
 use crate::engine::{self, Outcome, Request};
 use crate::platform::kubernetes::owned_replica_set::written_revision;
@@ -34,7 +35,7 @@ pub enum RolloutCommand {
         #[arg(long, default_value = "10m")]
         timeout: String,
     },
-    /// Show the rollout, its ReplicaSets and analysis runs; with --watch, again on every change.
+    /// Show the rollout, its ReplicaSets, analysis runs and experiments; with --watch, again on every change.
     Get {
         name: String,
         #[arg(long, short = 'w')]
@@ -371,7 +372,8 @@ async fn request_and_wait(
     }
 }
 
-/// The rollout with its ReplicaSets and analysis runs, as a person reads it.
+/// The rollout with its ReplicaSets, analysis runs and experiments, as a
+/// person reads it.
 async fn describe(client: &Client, rollout: &Rollout) -> Result<String, RolloutCliError> {
     let namespace = rollout.namespace().unwrap_or_default();
     let status = rollout.status.clone().unwrap_or_default();
@@ -381,6 +383,9 @@ async fn describe(client: &Client, rollout: &Rollout) -> Result<String, RolloutC
         .list(&params)
         .await?;
     let runs = Api::<AnalysisRun>::namespaced(client.clone(), &namespace)
+        .list(&params)
+        .await?;
+    let experiments = Api::<Experiment>::namespaced(client.clone(), &namespace)
         .list(&params)
         .await?;
     let mut text = String::new();
@@ -455,6 +460,19 @@ async fn describe(client: &Client, rollout: &Rollout) -> Result<String, RolloutC
                 text,
                 "{:<52} {:<12} {}",
                 run.name_any(),
+                status.phase.unwrap_or_default(),
+                status.message.as_deref().unwrap_or("")
+            );
+        }
+    }
+    if !experiments.items.is_empty() {
+        let _ = writeln!(text, "\n{:<52} {:<12} MESSAGE", "EXPERIMENT", "PHASE");
+        for experiment in &experiments.items {
+            let status = experiment.status.clone().unwrap_or_default();
+            let _ = writeln!(
+                text,
+                "{:<52} {:<12} {}",
+                experiment.name_any(),
                 status.phase.unwrap_or_default(),
                 status.message.as_deref().unwrap_or("")
             );
