@@ -446,3 +446,80 @@ async fn an_experiment_waits_for_its_analysis_template() {
     let queries = source.queries.lock().unwrap_or_else(|e| e.into_inner());
     assert!(!queries.is_empty(), "the analysis measured");
 }
+
+/// `conductor rollout terminate experiment|analysisrun NAME` ends one
+/// that would run until told, and says how it ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_terminates_an_experiment_and_an_analysis_run() {
+    let cluster = Cluster::start("terminate").await;
+    let _controller = cluster.controller("replica-a").await;
+    let source = source().await;
+    cluster
+        .apply_as_written(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "Experiment",
+            "metadata": { "name": "open-ended" },
+            "spec": { "templates": [{
+                "name": "probe",
+                "selector": { "matchLabels": { "app": "probe" } },
+                "template": {
+                    "metadata": { "labels": { "app": "probe" } },
+                    "spec": { "containers": [{ "name": "app", "image": V1 }] }
+                }
+            }] }
+        }))
+        .await;
+    cluster
+        .apply_as_written(json!({
+            "apiVersion": "conductor.dev/v1alpha1",
+            "kind": "AnalysisRun",
+            "metadata": { "name": "watching" },
+            "spec": { "metrics": [{
+                "name": "error-rate",
+                "interval": "1s",
+                "successCondition": "result < 0.05",
+                "provider": { "web": {
+                    "url": format!("{}/rate", source.stub.url()),
+                    "jsonPath": "{$.errorRate}"
+                } }
+            }] }
+        }))
+        .await;
+    let experiments: Api<Experiment> = cluster.api();
+    wait_for(&experiments, "open-ended", LIMIT, "running", |e| {
+        e.status.as_ref().and_then(|s| s.phase) == Some(AnalysisPhase::Running)
+    })
+    .await;
+    let runs: Api<AnalysisRun> = cluster.api();
+    wait_for(&runs, "watching", LIMIT, "measuring", |r| {
+        r.status
+            .as_ref()
+            .is_some_and(|s| s.metric_results.first().is_some_and(|m| m.count >= 2))
+    })
+    .await;
+
+    let (code, out) = cluster
+        .cli(&["terminate", "experiment", "open-ended"])
+        .await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "terminate: experiment open-ended: Successful (terminated)\n"
+    );
+    let (code, out) = cluster.cli(&["terminate", "analysisrun", "watching"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("terminate: analysisrun watching: Successful"),
+        "{out}"
+    );
+    let error = cluster
+        .cli_error(&["terminate", "analysisrun", "nowhere"])
+        .await;
+    assert_eq!(
+        error,
+        format!(
+            "analysisrun nowhere not found in namespace {}",
+            cluster.namespace
+        )
+    );
+}

@@ -16,7 +16,7 @@ use kube::runtime::watcher::{self, watch_object};
 use kube::{Api, Client, ResourceExt};
 
 use super::rollout_images::{self, ImageError};
-use crate::crd::analysis::AnalysisRun;
+use crate::crd::analysis::{AnalysisPhase, AnalysisRun};
 use crate::crd::experiment::Experiment;
 use crate::crd::rollout::{Rollout, RolloutPhase};
 use crate::engine::{self, Outcome, Request};
@@ -58,11 +58,24 @@ pub enum RolloutCommand {
     Restart { name: String },
     /// Hold the rollout where it stands (spec.paused): no step, weight or scale changes until `promote`.
     Pause { name: String },
+    /// End an analysis run or experiment now: what it measured stands, and a rollout waiting on it goes on.
+    Terminate {
+        #[command(subcommand)]
+        what: TerminateCommand,
+    },
     /// Change the rollout's pod template: `set image NAME CONTAINER=IMAGE...` starts a new revision.
     Set {
         #[command(subcommand)]
         what: SetCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TerminateCommand {
+    /// `terminate analysisrun NAME`
+    Analysisrun { name: String },
+    /// `terminate experiment NAME`
+    Experiment { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,6 +197,9 @@ pub async fn execute(
             };
             Box::pin(observed(&api, &paused, "pause", out)).await
         }
+        RolloutCommand::Terminate { what } => {
+            Box::pin(terminate(&client, namespace, what, out)).await
+        }
         RolloutCommand::Set {
             what: SetCommand::Image { name, images },
         } => {
@@ -208,6 +224,90 @@ pub async fn execute(
     }
 }
 
+/// Sets `spec.terminate` and waits for the controller to end the run or
+/// experiment.
+async fn terminate(
+    client: &Client,
+    namespace: &str,
+    what: TerminateCommand,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<u8, RolloutCliError> {
+    let (kind, name) = match &what {
+        TerminateCommand::Analysisrun { name } => ("analysisrun", name.clone()),
+        TerminateCommand::Experiment { name } => ("experiment", name.clone()),
+    };
+    let missing =
+        || RolloutCliError::Usage(format!("{kind} {name} not found in namespace {namespace}"));
+    let ended = |phase: Option<AnalysisPhase>, message: Option<String>| {
+        phase
+            .filter(|p| p.is_final())
+            .map(|p| format!("{p} ({})", message.unwrap_or_default()))
+    };
+    // Both kinds share `spec.terminate` and an Argo-shaped status phase.
+    let wait = async {
+        match what {
+            TerminateCommand::Analysisrun { .. } => {
+                let api: Api<AnalysisRun> = Api::namespaced(client.clone(), namespace);
+                api.get_opt(&name).await?.ok_or_else(missing)?;
+                writes::terminate_analysis_run(client, namespace, &name)
+                    .await
+                    .map_err(|e| RolloutCliError::Usage(e.to_string()))?;
+                Ok::<_, RolloutCliError>(
+                    until(api, &name, |r: &AnalysisRun| {
+                        let status = r.status.clone().unwrap_or_default();
+                        ended(status.phase, status.message)
+                    })
+                    .await,
+                )
+            }
+            TerminateCommand::Experiment { .. } => {
+                let api: Api<Experiment> = Api::namespaced(client.clone(), namespace);
+                api.get_opt(&name).await?.ok_or_else(missing)?;
+                writes::terminate_experiment(client, namespace, &name)
+                    .await
+                    .map_err(|e| RolloutCliError::Usage(e.to_string()))?;
+                Ok(until(api, &name, |e: &Experiment| {
+                    let status = e.status.clone().unwrap_or_default();
+                    ended(status.phase, status.message)
+                })
+                .await)
+            }
+        }
+    };
+    match wait.await? {
+        Some(phase) => {
+            let _ = writeln!(out, "terminate: {kind} {name}: {phase}");
+            Ok(0)
+        }
+        None => Err(RolloutCliError::NotAcknowledged {
+            name,
+            action: "terminate",
+            seconds: ACK_TIMEOUT.as_secs(),
+        }),
+    }
+}
+
+/// The first `Some` `done` says of `name` within [`ACK_TIMEOUT`].
+async fn until<K, T>(api: Api<K>, name: &str, done: impl Fn(&K) -> Option<T>) -> Option<T>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    tokio::time::timeout(ACK_TIMEOUT, async {
+        let mut changes = watch_object(api, name).boxed();
+        while let Some(change) = changes.next().await {
+            if let Ok(Some(object)) = change
+                && let Some(found) = done(&object)
+            {
+                return Some(found);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 /// Waits until the controller has acted on `changed`'s generation, then
 /// prints where the rollout stands.
 async fn observed(
@@ -224,29 +324,18 @@ async fn observed(
             .as_ref()
             .and_then(|s| s.observed_generation)
             .is_some_and(|g| g >= generation)
+            .then(|| rollout.clone())
     };
-    let acted = if seen(changed) {
-        Ok(Some(changed.clone()))
-    } else {
-        tokio::time::timeout(ACK_TIMEOUT, async {
-            let mut changes = watch_object(api.clone(), &name).boxed();
-            while let Some(change) = changes.next().await {
-                if let Ok(Some(rollout)) = change
-                    && seen(&rollout)
-                {
-                    return Some(rollout);
-                }
-            }
-            None
-        })
-        .await
+    let acted = match seen(changed) {
+        Some(rollout) => Some(rollout),
+        None => until(api.clone(), &name, seen).await,
     };
     match acted {
-        Ok(Some(rollout)) => {
+        Some(rollout) => {
             let _ = writeln!(out, "{action}: {}", status_line(&rollout));
             Ok(0)
         }
-        _ => Err(RolloutCliError::NotAcknowledged {
+        None => Err(RolloutCliError::NotAcknowledged {
             name,
             action,
             seconds: ACK_TIMEOUT.as_secs(),
@@ -343,28 +432,20 @@ async fn request_and_wait(
     );
     let value = encode(request, &id);
     writes::request_action(api, name, &value).await?;
-    let acknowledged = tokio::time::timeout(ACK_TIMEOUT, async {
-        let mut changes = watch_object(api.clone(), name).boxed();
-        while let Some(change) = changes.next().await {
-            if let Ok(Some(rollout)) = change
-                && rollout
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.last_request.as_deref())
-                    == Some(value.as_str())
-            {
-                return Some(rollout);
-            }
-        }
-        None
+    let acknowledged = until(api.clone(), name, |rollout: &Rollout| {
+        let last = rollout
+            .status
+            .as_ref()
+            .and_then(|s| s.last_request.as_deref());
+        (last == Some(value.as_str())).then(|| rollout.clone())
     })
     .await;
     match acknowledged {
-        Ok(Some(rollout)) => {
+        Some(rollout) => {
             let _ = writeln!(out, "{}: {}", action_name(request), status_line(&rollout));
             Ok(0)
         }
-        _ => Err(RolloutCliError::NotAcknowledged {
+        None => Err(RolloutCliError::NotAcknowledged {
             name: name.to_owned(),
             action: action_name(request),
             seconds: ACK_TIMEOUT.as_secs(),
