@@ -10,19 +10,15 @@ use std::time::Duration;
 use clap::Subcommand;
 use futures_util::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use kube::api::ListParams;
 use kube::runtime::watcher::{self, watch_object};
 use kube::{Api, Client, ResourceExt};
 
 use super::rollout_images::{self, ImageError};
-use crate::crd::analysis::{AnalysisPhase, AnalysisRun};
-use crate::crd::experiment::Experiment;
+use super::{rollout_describe, rollout_terminate};
 use crate::crd::rollout::{Rollout, RolloutPhase};
 use crate::engine::{self, Outcome, Request};
-use crate::platform::kubernetes::owned_replica_set::written_revision;
 use crate::platform::kubernetes::requests::{action_name, encode};
-use crate::platform::kubernetes::{HASH_LABEL, LABEL_ANNOTATION, ROLLOUT_LABEL, writes};
+use crate::platform::kubernetes::writes;
 
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
@@ -61,21 +57,13 @@ pub enum RolloutCommand {
     /// End an analysis run or experiment now: what it measured stands, and a rollout waiting on it goes on.
     Terminate {
         #[command(subcommand)]
-        what: TerminateCommand,
+        what: rollout_terminate::TerminateCommand,
     },
     /// Change the rollout's pod template: `set image NAME CONTAINER=IMAGE...` starts a new revision.
     Set {
         #[command(subcommand)]
         what: SetCommand,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TerminateCommand {
-    /// `terminate analysisrun NAME`
-    Analysisrun { name: String },
-    /// `terminate experiment NAME`
-    Experiment { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,7 +97,7 @@ pub enum RolloutCliError {
 }
 
 /// How long a request waits for the controller to confirm it.
-const ACK_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs one command; returns the exit code and writes what it shows to `out`.
 pub async fn execute(
@@ -144,13 +132,21 @@ pub async fn execute(
         }
         RolloutCommand::Get { name, watch } => {
             let rollout = api.get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
-            let _ = write!(out, "{}", describe(&client, &rollout).await?);
+            let _ = write!(
+                out,
+                "{}",
+                rollout_describe::describe(&client, &rollout).await?
+            );
             if watch {
                 let mut changes = watch_object(api.clone(), &name).boxed();
                 while let Some(change) = changes.next().await {
                     match change {
                         Ok(Some(rollout)) => {
-                            let _ = write!(out, "\n{}", describe(&client, &rollout).await?);
+                            let _ = write!(
+                                out,
+                                "\n{}",
+                                rollout_describe::describe(&client, &rollout).await?
+                            );
                             let _ = out.flush();
                         }
                         Ok(None) => return Err(not_found(&name)),
@@ -198,7 +194,7 @@ pub async fn execute(
             Box::pin(observed(&api, &paused, "pause", out)).await
         }
         RolloutCommand::Terminate { what } => {
-            Box::pin(terminate(&client, namespace, what, out)).await
+            Box::pin(rollout_terminate::terminate(&client, namespace, what, out)).await
         }
         RolloutCommand::Set {
             what: SetCommand::Image { name, images },
@@ -224,71 +220,12 @@ pub async fn execute(
     }
 }
 
-/// Sets `spec.terminate` and waits for the controller to end the run or
-/// experiment.
-async fn terminate(
-    client: &Client,
-    namespace: &str,
-    what: TerminateCommand,
-    out: &mut (dyn std::io::Write + Send),
-) -> Result<u8, RolloutCliError> {
-    let (kind, name) = match &what {
-        TerminateCommand::Analysisrun { name } => ("analysisrun", name.clone()),
-        TerminateCommand::Experiment { name } => ("experiment", name.clone()),
-    };
-    let missing =
-        || RolloutCliError::Usage(format!("{kind} {name} not found in namespace {namespace}"));
-    let ended = |phase: Option<AnalysisPhase>, message: Option<String>| {
-        phase
-            .filter(|p| p.is_final())
-            .map(|p| format!("{p} ({})", message.unwrap_or_default()))
-    };
-    // Both kinds share `spec.terminate` and an Argo-shaped status phase.
-    let wait = async {
-        match what {
-            TerminateCommand::Analysisrun { .. } => {
-                let api: Api<AnalysisRun> = Api::namespaced(client.clone(), namespace);
-                api.get_opt(&name).await?.ok_or_else(missing)?;
-                writes::terminate_analysis_run(client, namespace, &name)
-                    .await
-                    .map_err(|e| RolloutCliError::Usage(e.to_string()))?;
-                Ok::<_, RolloutCliError>(
-                    until(api, &name, |r: &AnalysisRun| {
-                        let status = r.status.clone().unwrap_or_default();
-                        ended(status.phase, status.message)
-                    })
-                    .await,
-                )
-            }
-            TerminateCommand::Experiment { .. } => {
-                let api: Api<Experiment> = Api::namespaced(client.clone(), namespace);
-                api.get_opt(&name).await?.ok_or_else(missing)?;
-                writes::terminate_experiment(client, namespace, &name)
-                    .await
-                    .map_err(|e| RolloutCliError::Usage(e.to_string()))?;
-                Ok(until(api, &name, |e: &Experiment| {
-                    let status = e.status.clone().unwrap_or_default();
-                    ended(status.phase, status.message)
-                })
-                .await)
-            }
-        }
-    };
-    match wait.await? {
-        Some(phase) => {
-            let _ = writeln!(out, "terminate: {kind} {name}: {phase}");
-            Ok(0)
-        }
-        None => Err(RolloutCliError::NotAcknowledged {
-            name,
-            action: "terminate",
-            seconds: ACK_TIMEOUT.as_secs(),
-        }),
-    }
-}
-
 /// The first `Some` `done` says of `name` within [`ACK_TIMEOUT`].
-async fn until<K, T>(api: Api<K>, name: &str, done: impl Fn(&K) -> Option<T>) -> Option<T>
+pub(super) async fn until<K, T>(
+    api: Api<K>,
+    name: &str,
+    done: impl Fn(&K) -> Option<T>,
+) -> Option<T>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
@@ -343,7 +280,7 @@ async fn observed(
     }
 }
 
-fn phase(rollout: &Rollout) -> &'static str {
+pub(super) fn phase(rollout: &Rollout) -> &'static str {
     rollout
         .status
         .as_ref()
@@ -451,113 +388,4 @@ async fn request_and_wait(
             seconds: ACK_TIMEOUT.as_secs(),
         }),
     }
-}
-
-/// The rollout with its ReplicaSets, analysis runs and experiments, as a
-/// person reads it.
-async fn describe(client: &Client, rollout: &Rollout) -> Result<String, RolloutCliError> {
-    let namespace = rollout.namespace().unwrap_or_default();
-    let status = rollout.status.clone().unwrap_or_default();
-    let selector = format!("{ROLLOUT_LABEL}={}", rollout.name_any());
-    let params = ListParams::default().labels(&selector);
-    let sets = Api::<ReplicaSet>::namespaced(client.clone(), &namespace)
-        .list(&params)
-        .await?;
-    let runs = Api::<AnalysisRun>::namespaced(client.clone(), &namespace)
-        .list(&params)
-        .await?;
-    let experiments = Api::<Experiment>::namespaced(client.clone(), &namespace)
-        .list(&params)
-        .await?;
-    let mut text = String::new();
-    let _ = writeln!(text, "Name:      {}", rollout.name_any());
-    let _ = writeln!(text, "Namespace: {namespace}");
-    let _ = writeln!(text, "Phase:     {}", phase(rollout));
-    if let Some(message) = &status.message {
-        let _ = writeln!(text, "Message:   {message}");
-    }
-    if let Some(step) = status.current_step_index {
-        let steps = rollout
-            .spec
-            .strategy
-            .canary
-            .as_ref()
-            .map_or(0, |c| c.steps.len());
-        let _ = writeln!(text, "Step:      {step}/{steps}");
-    }
-    if let Some(weights) = status.canary.as_ref().and_then(|c| c.weights.as_ref()) {
-        let _ = writeln!(
-            text,
-            "Weights:   stable {}%, canary {}%",
-            weights.stable, weights.canary
-        );
-    }
-    let _ = writeln!(
-        text,
-        "Revisions: stable {}, canary {}",
-        status.stable_revision.as_deref().unwrap_or("-"),
-        status.canary_revision.as_deref().unwrap_or("-")
-    );
-    let _ = writeln!(
-        text,
-        "\n{:<40} {:>8} {:<12} {:>7} {:>5}  ROLE",
-        "REPLICASET", "REVISION", "LABEL", "DESIRED", "READY"
-    );
-    let mut sets = sets.items;
-    sets.sort_by_key(|rs| {
-        std::cmp::Reverse(
-            written_revision(rs.annotations())
-                .and_then(|r| r.parse::<u64>().ok())
-                .unwrap_or(0),
-        )
-    });
-    for rs in &sets {
-        let hash = rs.labels().get(HASH_LABEL).cloned().unwrap_or_default();
-        let role = if status.stable_rs.as_deref() == Some(hash.as_str()) {
-            "stable"
-        } else if status.current_pod_hash.as_deref() == Some(hash.as_str()) {
-            "canary"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            text,
-            "{:<40} {:>8} {:<12} {:>7} {:>5}  {role}",
-            rs.name_any(),
-            written_revision(rs.annotations()).unwrap_or("-"),
-            rs.annotations().get(LABEL_ANNOTATION).map_or("-", |s| s),
-            rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
-            rs.status
-                .as_ref()
-                .and_then(|s| s.ready_replicas)
-                .unwrap_or(0),
-        );
-    }
-    if !runs.items.is_empty() {
-        let _ = writeln!(text, "\n{:<52} {:<12} MESSAGE", "ANALYSISRUN", "PHASE");
-        for run in &runs.items {
-            let status = run.status.clone().unwrap_or_default();
-            let _ = writeln!(
-                text,
-                "{:<52} {:<12} {}",
-                run.name_any(),
-                status.phase.unwrap_or_default(),
-                status.message.as_deref().unwrap_or("")
-            );
-        }
-    }
-    if !experiments.items.is_empty() {
-        let _ = writeln!(text, "\n{:<52} {:<12} MESSAGE", "EXPERIMENT", "PHASE");
-        for experiment in &experiments.items {
-            let status = experiment.status.clone().unwrap_or_default();
-            let _ = writeln!(
-                text,
-                "{:<52} {:<12} {}",
-                experiment.name_any(),
-                status.phase.unwrap_or_default(),
-                status.message.as_deref().unwrap_or("")
-            );
-        }
-    }
-    Ok(text)
 }
