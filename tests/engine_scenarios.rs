@@ -257,6 +257,94 @@ fn scale_down_delay_keeps_old_stable_up_after_promotion() {
     assert_eq!(world.replicas("v1"), 0);
 }
 
+/// `scaleDownDelayRevisionLimit: 1`: of the old ReplicaSets still up
+/// when a release is promoted, only the newest waits out the delay.
+#[test]
+fn scale_down_delay_revision_limit_keeps_only_the_newest_old_revisions_up() {
+    let mut spec = routed(canary_spec(2, vec![set_weight(50), pause(None)]));
+    spec.strategy
+        .canary
+        .as_mut()
+        .unwrap()
+        .scale_down_delay_revision_limit = Some(1);
+    let mut world = World::healthy(spec);
+    for (release, stable) in [("v2", "v1"), ("v3", "v2")] {
+        world.update(release);
+        world.settle();
+        world.request(Request::Promote);
+        world.settle();
+        assert_eq!(world.status.stable_revision.as_deref(), Some(release));
+        assert_eq!(world.replicas(stable), 2, "{stable} waits out the delay");
+    }
+    // v1 was still in its delay when v2 was promoted: over the limit, it
+    // went at once.
+    assert_eq!(world.replicas("v1"), 0);
+    world.advance(31);
+    world.settle();
+    assert_eq!((world.replicas("v3"), world.replicas("v2")), (2, 0));
+
+    // A limit of 0: no old revision waits.
+    let mut spec = routed(canary_spec(2, vec![set_weight(50), pause(None)]));
+    spec.strategy
+        .canary
+        .as_mut()
+        .unwrap()
+        .scale_down_delay_revision_limit = Some(0);
+    let mut world = World::healthy(spec);
+    world.update("v2");
+    world.settle();
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!((world.replicas("v2"), world.replicas("v1")), (2, 0));
+}
+
+/// `minPodsPerReplicaSet: 2` behind a router: 10% of 5 pods would be one
+/// canary pod; it gets two. Without a router it is not read, as in Argo.
+#[test]
+fn min_pods_per_replica_set_floors_the_canary_behind_a_router() {
+    let with_min = |spec: RolloutSpec| {
+        let mut spec = spec;
+        spec.strategy
+            .canary
+            .as_mut()
+            .unwrap()
+            .min_pods_per_replica_set = Some(2);
+        spec
+    };
+    let steps = vec![set_weight(10), pause(None), set_weight(60), pause(None)];
+    let mut world = World::healthy(with_min(routed(canary_spec(5, steps.clone()))));
+    world.update("v2");
+    world.settle();
+    assert_eq!(
+        (world.replicas("v2"), world.replicas("v1"), world.weight),
+        (2, 5, 10)
+    );
+    world.request(Request::Promote);
+    world.settle();
+    assert_eq!(
+        (world.replicas("v2"), world.weight),
+        (3, 60),
+        "above the floor"
+    );
+
+    let mut world = World::healthy(with_min(canary_spec(5, steps)));
+    world.update("v2");
+    world.settle();
+    assert_eq!((world.replicas("v2"), world.replicas("v1")), (1, 4));
+
+    let mut spec = with_min(routed(canary_spec(5, vec![set_weight(10)])));
+    spec.strategy
+        .canary
+        .as_mut()
+        .unwrap()
+        .min_pods_per_replica_set = Some(-1);
+    let problem = conductor::engine::Settings::from_spec(&spec, None).unwrap_err();
+    assert_eq!(
+        problem.to_string(),
+        "spec.strategy.canary.minPodsPerReplicaSet: -1 is negative"
+    );
+}
+
 #[test]
 fn scale_down_on_abort_waits_for_abort_delay() {
     let mut spec = routed(canary_spec(3, vec![set_weight(50), pause(None)]));

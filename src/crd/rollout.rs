@@ -293,6 +293,14 @@ pub struct CanaryStrategy {
     /// Seconds the canary pods stay up after an abort; default 30 with traffic routing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort_scale_down_delay_seconds: Option<i32>,
+    /// Old ReplicaSets left up through `scaleDownDelaySeconds` at once, the
+    /// newest first; older ones scale down at once. All of them when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_revision_limit: Option<i32>,
+    /// With traffic routing, the stable or canary ReplicaSet runs at least
+    /// this many pods whenever it runs any (for availability), as in Argo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_pods_per_replica_set: Option<i32>,
 }
 
 /// One canary step. Exactly one field is set.
@@ -388,6 +396,10 @@ pub struct BlueGreenStrategy {
     pub scale_down_delay_seconds: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort_scale_down_delay_seconds: Option<i32>,
+    /// Old ReplicaSets left up through `scaleDownDelaySeconds` at once, the
+    /// newest first; older ones scale down at once. All of them when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_revision_limit: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_promotion_analysis: Option<RolloutAnalysis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -66,7 +66,12 @@ fn services(ctx: &mut DecisionState, active: &str, preview: &str) {
 fn steady(ctx: &mut DecisionState, settings: &Settings, bg: &BlueGreen, stable: &str) {
     services(ctx, stable, stable);
     ctx.desired.canary_weight = 0;
-    let mut targets = lifecycle::retire_others(ctx, &[stable], bg.scale_down_delay_ms);
+    let mut targets = lifecycle::retire_others_within(
+        ctx,
+        &[stable],
+        bg.scale_down_delay_ms,
+        bg.delayed_revisions,
+    );
     targets.push(ReplicaTarget::new(stable, settings.replicas));
     scale::apply(ctx, settings, targets, false);
     if ctx.observed.available(stable) < settings.replicas {

@@ -49,7 +49,12 @@ fn walk_strategy(ctx: &mut DecisionState, settings: &Settings, canary: &Canary) 
     }
     if hash == stable {
         set_weight(ctx, canary, 0);
-        let mut targets = lifecycle::retire_others(ctx, &[&stable], canary.scale_down_delay_ms);
+        let mut targets = lifecycle::retire_others_within(
+            ctx,
+            &[&stable],
+            canary.scale_down_delay_ms,
+            canary.delayed_revisions,
+        );
         targets.push(ReplicaTarget::new(&stable, settings.replicas));
         scale::apply(ctx, settings, targets, true);
         if ctx.observed.available(&stable) < settings.replicas {
@@ -121,13 +126,16 @@ fn walk(ctx: &mut DecisionState, settings: &Settings, canary: &Canary, hash: &st
         } else {
             weight_at(&canary.steps, index)
         };
-        let canary_target = if full {
-            settings.replicas
-        } else {
-            canary_replicas(settings, canary, index, weight)
-        };
+        let canary_target = at_least_min(
+            canary,
+            if full {
+                settings.replicas
+            } else {
+                canary_replicas(settings, canary, index, weight)
+            },
+        );
         let stable_target = if canary.traffic_routed {
-            settings.replicas
+            at_least_min(canary, settings.replicas)
         } else {
             (settings.replicas - canary_target).max(0)
         };
@@ -321,6 +329,16 @@ fn canary_replicas(settings: &Settings, canary: &Canary, index: usize, weight: i
         Some(CanaryScale::Replicas(n)) => n,
         Some(CanaryScale::Weight(w)) => of_weight(w),
         Some(CanaryScale::MatchTrafficWeight) | None => share(weight, canary.max_weight),
+    }
+}
+
+/// `minPodsPerReplicaSet`: a ReplicaSet that runs pods runs at least
+/// that many (0 stays 0).
+fn at_least_min(canary: &Canary, replicas: i32) -> i32 {
+    if replicas > 0 {
+        replicas.max(canary.min_pods)
+    } else {
+        replicas
     }
 }
 

@@ -438,11 +438,37 @@ fn check_progress_deadline(ctx: &mut DecisionState, settings: &Settings) {
 /// delay has run out. A ReplicaSet seen retiring for the first time gets
 /// its delay now; the platform records it so later decisions keep it.
 pub fn retire_others(ctx: &DecisionState, keep: &[&str], delay_ms: i64) -> Vec<ReplicaTarget> {
-    ctx.observed
+    retire_others_within(ctx, keep, delay_ms, None)
+}
+
+/// [`retire_others`], with at most `delayed` of them (the newest
+/// revisions) waiting out the delay: `scaleDownDelayRevisionLimit`.
+pub fn retire_others_within(
+    ctx: &DecisionState,
+    keep: &[&str],
+    delay_ms: i64,
+    delayed: Option<usize>,
+) -> Vec<ReplicaTarget> {
+    let mut others: Vec<_> = ctx
+        .observed
         .replica_sets
         .iter()
         .filter(|rs| !keep.contains(&rs.hash.as_str()))
-        .map(|rs| retire(ctx, &rs.hash, delay_ms))
+        .collect();
+    others.sort_by_key(|rs| std::cmp::Reverse(rs.revision));
+    let mut waiting = 0;
+    others
+        .into_iter()
+        .map(|rs| {
+            let running = rs.replicas > 0;
+            let delay = if running && delayed.is_some_and(|limit| waiting >= limit) {
+                0
+            } else {
+                waiting += usize::from(running);
+                delay_ms
+            };
+            retire(ctx, &rs.hash, delay)
+        })
         .collect()
 }
 

@@ -57,6 +57,11 @@ pub struct Canary {
     pub background: Option<(RolloutAnalysis, usize)>,
     pub scale_down_delay_ms: i64,
     pub abort_scale_down_delay_ms: i64,
+    /// `scaleDownDelayRevisionLimit`; `None`: every old ReplicaSet waits.
+    pub delayed_revisions: Option<usize>,
+    /// `minPodsPerReplicaSet`, read only with traffic routing (as Argo
+    /// does); 0 otherwise.
+    pub min_pods: i32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +90,8 @@ pub struct BlueGreen {
     pub auto_promotion_ms: Option<i64>,
     pub scale_down_delay_ms: i64,
     pub abort_scale_down_delay_ms: i64,
+    /// `scaleDownDelayRevisionLimit`; `None`: every old ReplicaSet waits.
+    pub delayed_revisions: Option<usize>,
     pub pre_promotion: Option<RolloutAnalysis>,
     pub post_promotion: Option<RolloutAnalysis>,
 }
@@ -235,6 +242,19 @@ impl Settings {
                         routed_default,
                         "spec.strategy.canary.abortScaleDownDelaySeconds",
                     )?,
+                    delayed_revisions: count(
+                        canary.scale_down_delay_revision_limit,
+                        "spec.strategy.canary.scaleDownDelayRevisionLimit",
+                    )?,
+                    min_pods: if traffic_routed {
+                        count(
+                            canary.min_pods_per_replica_set,
+                            "spec.strategy.canary.minPodsPerReplicaSet",
+                        )?
+                        .map_or(0, |n| i32::try_from(n).unwrap_or(i32::MAX))
+                    } else {
+                        0
+                    },
                 });
                 (strategy, max_surge, max_unavailable)
             }
@@ -297,6 +317,10 @@ impl Settings {
                         DEFAULT_ROUTED_SCALE_DOWN_DELAY_SECONDS,
                         "spec.strategy.blueGreen.abortScaleDownDelaySeconds",
                     )?,
+                    delayed_revisions: count(
+                        bg.scale_down_delay_revision_limit,
+                        "spec.strategy.blueGreen.scaleDownDelayRevisionLimit",
+                    )?,
                     pre_promotion: bg.pre_promotion_analysis.clone(),
                     post_promotion: bg.post_promotion_analysis.clone(),
                 });
@@ -328,6 +352,16 @@ impl Settings {
             strategy,
             missing_template: missing_template.into_inner(),
         })
+    }
+}
+
+/// A count the spec may leave out; never negative.
+fn count(value: Option<i32>, field: &str) -> Result<Option<usize>, SpecProblem> {
+    match value {
+        Some(n) => usize::try_from(n)
+            .map(Some)
+            .map_err(|_| SpecProblem::new(field, format!("{n} is negative"))),
+        None => Ok(None),
     }
 }
 
