@@ -104,9 +104,11 @@ fn spec_strategy() -> impl Strategy<Value = RolloutSpec> {
         int_or_percent(),
         proptest::option::of(0..3i32),
         any::<bool>(),
+        proptest::option::of(0..4i32),
+        proptest::option::of(0..3i32),
     )
         .prop_flat_map(
-            |(router, replicas, surge, unavailable, window, background)| {
+            |(router, replicas, surge, unavailable, window, background, min_pods, delayed)| {
                 let routed = router > 0;
                 proptest::collection::vec(step_strategy(routed), 0..7).prop_map(move |steps| {
                     let len = steps.len() as i32;
@@ -114,6 +116,8 @@ fn spec_strategy() -> impl Strategy<Value = RolloutSpec> {
                     let canary = spec.strategy.canary.as_mut().unwrap();
                     canary.max_surge = Some(surge.clone());
                     canary.max_unavailable = Some(unavailable.clone());
+                    canary.min_pods_per_replica_set = min_pods;
+                    canary.scale_down_delay_revision_limit = delayed;
                     if background {
                         canary.analysis = Some(BackgroundAnalysis {
                             templates: analysis("error-rate").templates,
