@@ -1450,3 +1450,26 @@ fn a_first_revision_without_pods_exceeds_its_progress_deadline_and_recovers() {
     world.settle();
     assert_eq!(world.phase(), "Healthy", "{:?}", world.status.message);
 }
+
+#[test]
+fn anti_affinity_takes_one_rule_and_a_weight_the_scheduler_takes() {
+    let with = |rule: serde_json::Value| {
+        let mut spec = canary_spec(2, vec![set_weight(50)]);
+        spec.strategy.canary.as_mut().unwrap().anti_affinity =
+            Some(serde_json::from_value(rule).unwrap());
+        conductor::engine::Settings::from_spec(&spec, None).map(|_| ())
+    };
+    assert!(
+        with(serde_json::json!({ "requiredDuringSchedulingIgnoredDuringExecution": {} })).is_ok()
+    );
+    assert_eq!(
+        with(serde_json::json!({ "preferredDuringSchedulingIgnoredDuringExecution": { "weight": 0 } }))
+            .unwrap_err()
+            .to_string(),
+        "spec.strategy.canary.antiAffinity.preferredDuringSchedulingIgnoredDuringExecution.weight: 0 is outside 1..=100"
+    );
+    assert_eq!(
+        with(serde_json::json!({})).unwrap_err().to_string(),
+        "spec.strategy.canary.antiAffinity: set either requiredDuringSchedulingIgnoredDuringExecution or preferredDuringSchedulingIgnoredDuringExecution"
+    );
+}

@@ -423,6 +423,101 @@ async fn analysis_passes_a_good_release_and_aborts_a_bad_one() {
     );
 }
 
+/// `antiAffinity`: each new revision's ReplicaSet keeps its pods off the
+/// nodes of the stable revision's (the rule names the stable pod-template
+/// hash); the Rollout's template is left as written, so undo back to a
+/// revision that carried the rule reuses its ReplicaSet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affinity_keeps_a_new_revision_off_the_stable_revisions_nodes() {
+    let cluster = Cluster::start("spread").await;
+    let _controller = cluster.controller("replica-a").await;
+    services(&cluster, "spread").await;
+    let mut spec = rollout(
+        "spread",
+        V1,
+        2,
+        json!([{ "setWeight": 50 }, { "pause": {} }]),
+    );
+    spec["spec"]["strategy"]["canary"]["antiAffinity"] =
+        json!({ "requiredDuringSchedulingIgnoredDuringExecution": {} });
+    cluster.apply::<Rollout>(spec).await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "spread", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    let rule_of = |rs: &ReplicaSet| {
+        serde_json::to_value(rs).expect("json")["spec"]["template"]["spec"]["affinity"].clone()
+    };
+    let first = replica_sets(&cluster, "spread").await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(rule_of(&first[0]), Value::Null, "nothing to keep away from");
+    let hash_of = |rs: &ReplicaSet| rs.labels()[HASH_LABEL].clone();
+    let v1 = hash_of(&first[0]);
+
+    for (image, label, previous) in [(V2, "3.10", v1.clone()), (V3, "3.8", String::new())] {
+        let stable = if previous.is_empty() {
+            api.get("spread")
+                .await
+                .expect("get")
+                .status
+                .and_then(|s| s.stable_rs)
+                .expect("a stable hash")
+        } else {
+            previous
+        };
+        set_image(&cluster, "spread", image).await;
+        wait_for(&api, "spread", LIMIT, "paused at 50%", |r| {
+            phase(r) == "Paused" && current_step(r) == Some(1)
+        })
+        .await;
+        let canary = replica_sets(&cluster, "spread")
+            .await
+            .into_iter()
+            .find(|rs| rs.annotations().get(LABEL_ANNOTATION).map(String::as_str) == Some(label))
+            .expect("the new revision's ReplicaSet");
+        assert_eq!(
+            rule_of(&canary),
+            json!({ "podAntiAffinity": { "requiredDuringSchedulingIgnoredDuringExecution": [{
+                "labelSelector": { "matchExpressions": [
+                    { "key": HASH_LABEL, "operator": "In", "values": [stable] }
+                ] },
+                "topologyKey": "kubernetes.io/hostname"
+            }] } })
+        );
+        let (code, out) = cli(&cluster, &["promote", "spread", "--full"]).await;
+        assert_eq!(code, 0, "{out}");
+        wait_for(&api, "spread", LIMIT, "promoted", healthy_at(label)).await;
+    }
+    let template_before = api.get("spread").await.expect("get").spec.template;
+    // Back to 3.10, whose ReplicaSet carries the rule: the same template,
+    // so the same ReplicaSet.
+    let (code, out) = cli(&cluster, &["undo", "spread"]).await;
+    assert_eq!(code, 0, "{out}");
+    let restored = wait_for(&api, "spread", LIMIT, "3.10's template back", |r| {
+        r.spec.template != template_before
+    })
+    .await;
+    let affinity = restored
+        .spec
+        .template
+        .and_then(|t| t.spec)
+        .and_then(|s| s.affinity);
+    assert_eq!(affinity, None, "the rule stays in the ReplicaSet");
+    let (code, out) = cli(&cluster, &["promote", "spread", "--full"]).await;
+    assert_eq!(code, 0, "{out}");
+    wait_for(
+        &api,
+        "spread",
+        LIMIT,
+        "healthy on 3.10 again",
+        healthy_at("3.10"),
+    )
+    .await;
+    assert_eq!(
+        replica_sets(&cluster, "spread").await.len(),
+        3,
+        "3.10's reused"
+    );
+}
+
 /// `set image` starts a revision, `pause` holds it where it stands (a
 /// timed pause does not run out under it), `promote` resumes it, as with
 /// `kubectl argo rollouts`.

@@ -264,6 +264,17 @@ pub struct RolloutStrategy {
     pub blue_green: Option<BlueGreenStrategy>,
 }
 
+impl RolloutStrategy {
+    /// The strategy's `antiAffinity`, canary or blue-green.
+    pub fn anti_affinity(&self) -> Option<&AntiAffinity> {
+        match (&self.canary, &self.blue_green) {
+            (Some(canary), _) => canary.anti_affinity.as_ref(),
+            (None, Some(bg)) => bg.anti_affinity.as_ref(),
+            (None, None) => None,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStrategy {
@@ -301,6 +312,30 @@ pub struct CanaryStrategy {
     /// this many pods whenever it runs any (for availability), as in Argo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_pods_per_replica_set: Option<i32>,
+    /// Keeps a new revision's pods off the nodes running the stable
+    /// revision's (see [`AntiAffinity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anti_affinity: Option<AntiAffinity>,
+}
+
+/// Injected into a new revision's ReplicaSet: pod anti-affinity to the
+/// stable revision's pods by node, required or preferred. Set exactly one.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AntiAffinity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_during_scheduling_ignored_during_execution: Option<RequiredAntiAffinity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_during_scheduling_ignored_during_execution: Option<PreferredAntiAffinity>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct RequiredAntiAffinity {}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct PreferredAntiAffinity {
+    /// 1 to 100, as the scheduler weighs preferred terms.
+    pub weight: i32,
 }
 
 /// One canary step. Exactly one field is set.
@@ -400,6 +435,10 @@ pub struct BlueGreenStrategy {
     /// newest first; older ones scale down at once. All of them when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_delay_revision_limit: Option<i32>,
+    /// Keeps a new revision's pods off the nodes running the active
+    /// revision's (see [`AntiAffinity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anti_affinity: Option<AntiAffinity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_promotion_analysis: Option<RolloutAnalysis>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

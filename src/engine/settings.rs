@@ -115,6 +115,7 @@ impl Settings {
             ));
         }
         check_workload(spec)?;
+        check_anti_affinity(spec)?;
         let deadline = spec
             .progress_deadline_seconds
             .unwrap_or(DEFAULT_PROGRESS_DEADLINE_SECONDS);
@@ -352,6 +353,33 @@ impl Settings {
             strategy,
             missing_template: missing_template.into_inner(),
         })
+    }
+}
+
+/// `antiAffinity`: one rule, and a weight the scheduler takes.
+fn check_anti_affinity(spec: &RolloutSpec) -> Result<(), SpecProblem> {
+    let Some(rule) = spec.strategy.anti_affinity() else {
+        return Ok(());
+    };
+    let field = if spec.strategy.canary.is_some() {
+        "spec.strategy.canary.antiAffinity"
+    } else {
+        "spec.strategy.blueGreen.antiAffinity"
+    };
+    match (
+        &rule.required_during_scheduling_ignored_during_execution,
+        &rule.preferred_during_scheduling_ignored_during_execution,
+    ) {
+        (Some(_), None) => Ok(()),
+        (None, Some(preferred)) if (1..=100).contains(&preferred.weight) => Ok(()),
+        (None, Some(preferred)) => Err(SpecProblem::new(
+            format!("{field}.preferredDuringSchedulingIgnoredDuringExecution.weight"),
+            format!("{} is outside 1..=100", preferred.weight),
+        )),
+        _ => Err(SpecProblem::new(
+            field,
+            "set either requiredDuringSchedulingIgnoredDuringExecution or preferredDuringSchedulingIgnoredDuringExecution",
+        )),
     }
 }
 

@@ -18,6 +18,7 @@
 
 pub mod analysis_controller;
 pub mod analysis_runs;
+pub mod anti_affinity;
 pub mod cache;
 pub mod cached_rollout;
 pub mod controller;

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::api::ObjectMeta;
 use kube::{Client, Resource, ResourceExt};
 
+use super::anti_affinity;
 use super::lookups::Lookups;
 use super::observe::WorkloadTemplate;
 use super::owned_replica_set::OwnedReplicaSet;
@@ -46,9 +47,20 @@ pub async fn apply(
         };
         match existing.iter().find(|rs| hash_of(rs) == want.hash) {
             None if want.hash == template.hash => {
-                let Some(pod_template) = pod_template(lookups, rollout, template).await? else {
+                let Some(mut pod_template) = pod_template(lookups, rollout, template).await? else {
                     continue;
                 };
+                // A new revision beside a stable one that runs pods.
+                let stable = desired.stable_hash.as_deref().filter(|stable| {
+                    *stable != template.hash
+                        && existing
+                            .iter()
+                            .any(|rs| hash_of(rs) == *stable && rs.replicas > 0)
+                });
+                if let (Some(rule), Some(stable)) = (rollout.spec.strategy.anti_affinity(), stable)
+                {
+                    anti_affinity::inject(&mut pod_template, rule, stable);
+                }
                 let rs = build(
                     rollout,
                     template,

@@ -550,6 +550,7 @@ async fn undo(
     if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         labels.remove(HASH_LABEL);
     }
+    super::anti_affinity::remove(&mut template);
     Ok(usize::from(
         writes::restore_rollout_template(&ctx.client, rollout, &template).await?,
     ))
