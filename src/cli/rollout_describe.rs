@@ -8,7 +8,7 @@ use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
 use super::rollout::{RolloutCliError, phase};
-use crate::crd::analysis::AnalysisRun;
+use crate::crd::analysis::{AnalysisPhase, AnalysisRun};
 use crate::crd::experiment::Experiment;
 use crate::crd::rollout::Rollout;
 use crate::platform::kubernetes::owned_replica_set::written_revision;
@@ -94,31 +94,37 @@ pub async fn describe(client: &Client, rollout: &Rollout) -> Result<String, Roll
                 .unwrap_or(0),
         );
     }
-    if !runs.items.is_empty() {
-        let _ = writeln!(text, "\n{:<52} {:<12} MESSAGE", "ANALYSISRUN", "PHASE");
-        for run in &runs.items {
-            let status = run.status.clone().unwrap_or_default();
-            let _ = writeln!(
-                text,
-                "{:<52} {:<12} {}",
-                run.name_any(),
-                status.phase.unwrap_or_default(),
-                status.message.as_deref().unwrap_or("")
-            );
-        }
-    }
-    if !experiments.items.is_empty() {
-        let _ = writeln!(text, "\n{:<52} {:<12} MESSAGE", "EXPERIMENT", "PHASE");
-        for experiment in &experiments.items {
-            let status = experiment.status.clone().unwrap_or_default();
-            let _ = writeln!(
-                text,
-                "{:<52} {:<12} {}",
-                experiment.name_any(),
-                status.phase.unwrap_or_default(),
-                status.message.as_deref().unwrap_or("")
-            );
-        }
-    }
+    let run_rows = runs.items.iter().map(|run| {
+        let status = run.status.clone().unwrap_or_default();
+        (run.name_any(), status.phase, status.message)
+    });
+    phase_table(&mut text, "ANALYSISRUN", run_rows);
+    let experiment_rows = experiments.items.iter().map(|experiment| {
+        let status = experiment.status.clone().unwrap_or_default();
+        (experiment.name_any(), status.phase, status.message)
+    });
+    phase_table(&mut text, "EXPERIMENT", experiment_rows);
     Ok(text)
+}
+
+/// A table of named objects with a phase and a message, under `heading`;
+/// nothing when there are none.
+fn phase_table(
+    text: &mut String,
+    heading: &str,
+    rows: impl Iterator<Item = (String, Option<AnalysisPhase>, Option<String>)>,
+) {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(text, "\n{heading:<52} {:<12} MESSAGE", "PHASE");
+    for (name, phase, message) in rows {
+        let _ = writeln!(
+            text,
+            "{name:<52} {:<12} {}",
+            phase.unwrap_or_default(),
+            message.as_deref().unwrap_or("")
+        );
+    }
 }
