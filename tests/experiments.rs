@@ -376,6 +376,23 @@ async fn an_experiment_whose_replica_set_is_refused_says_so_and_fails_at_its_dea
     assert!(message.contains("after 6s"), "{message}");
 }
 
+/// An Experiment running one pod of `template` (3.9), and nothing else.
+fn one_template_experiment(name: &str, template: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "conductor.dev/v1alpha1",
+        "kind": "Experiment",
+        "metadata": { "name": name },
+        "spec": { "templates": [{
+            "name": template,
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{ "name": "app", "image": V1 }] }
+            }
+        }] }
+    })
+}
+
 /// An experiment naming an analysis template that is not there yet
 /// (applied in the same `kubectl apply` as its template, in the wrong
 /// order): it waits, Pending and saying for what, with its clock not
@@ -385,29 +402,14 @@ async fn an_experiment_waits_for_its_analysis_template() {
     let cluster = Cluster::start("experiment-waits").await;
     let _controller = cluster.controller("replica-a").await;
     let source = source().await;
-    cluster
-        .apply_as_written(json!({
-            "apiVersion": "conductor.dev/v1alpha1",
-            "kind": "Experiment",
-            "metadata": { "name": "early" },
-            "spec": {
-                "templates": [{
-                    "name": "canary",
-                    "selector": { "matchLabels": { "app": "early" } },
-                    "template": {
-                        "metadata": { "labels": { "app": "early" } },
-                        "spec": { "containers": [{ "name": "app", "image": V1 }] }
-                    }
-                }],
-                "analyses": [{
-                    "name": "compare",
-                    "templateName": "compare",
-                    "requiredForCompletion": true,
-                    "args": [{ "name": "canary-hash", "value": "{{templates.canary.podTemplateHash}}" }]
-                }]
-            }
-        }))
-        .await;
+    let mut early = one_template_experiment("early", "canary");
+    early["spec"]["analyses"] = json!([{
+        "name": "compare",
+        "templateName": "compare",
+        "requiredForCompletion": true,
+        "args": [{ "name": "canary-hash", "value": "{{templates.canary.podTemplateHash}}" }]
+    }]);
+    cluster.apply_as_written(early).await;
     let experiments: Api<Experiment> = cluster.api();
     let expected = format!(
         "waiting for AnalysisTemplate compare in namespace {} \
@@ -455,19 +457,7 @@ async fn the_cli_terminates_an_experiment_and_an_analysis_run() {
     let _controller = cluster.controller("replica-a").await;
     let source = source().await;
     cluster
-        .apply_as_written(json!({
-            "apiVersion": "conductor.dev/v1alpha1",
-            "kind": "Experiment",
-            "metadata": { "name": "open-ended" },
-            "spec": { "templates": [{
-                "name": "probe",
-                "selector": { "matchLabels": { "app": "probe" } },
-                "template": {
-                    "metadata": { "labels": { "app": "probe" } },
-                    "spec": { "containers": [{ "name": "app", "image": V1 }] }
-                }
-            }] }
-        }))
+        .apply_as_written(one_template_experiment("open-ended", "probe"))
         .await;
     cluster
         .apply_as_written(json!({
