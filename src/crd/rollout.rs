@@ -312,8 +312,8 @@ pub struct CanaryStrategy {
     /// this many pods whenever it runs any (for availability), as in Argo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_pods_per_replica_set: Option<i32>,
-    /// Keeps a new revision's pods off the nodes running the stable
-    /// revision's (see [`AntiAffinity`]).
+    /// Keeps a new revision's pods off the nodes that run the stable
+    /// revision's: required or preferred pod anti-affinity by node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anti_affinity: Option<AntiAffinity>,
 }
@@ -435,8 +435,8 @@ pub struct BlueGreenStrategy {
     /// newest first; older ones scale down at once. All of them when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_down_delay_revision_limit: Option<i32>,
-    /// Keeps a new revision's pods off the nodes running the active
-    /// revision's (see [`AntiAffinity`]).
+    /// Keeps a new revision's pods off the nodes that run the active
+    /// revision's: required or preferred pod anti-affinity by node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anti_affinity: Option<AntiAffinity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -617,6 +617,22 @@ mod tests {
         assert_eq!(
             spec.template_problem(|_| Some(Unsupported::default())),
             None
+        );
+    }
+
+    #[test]
+    fn a_field_inside_an_empty_anti_affinity_rule_is_named() {
+        let spec: RolloutSpec = serde_json::from_value(serde_json::json!({
+            "strategy": {"canary": {"antiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"topologyKey": "zone"}
+            }}},
+        }))
+        .unwrap();
+        assert_eq!(
+            spec.unsupported.first().map(|p| p.to_string()).as_deref(),
+            Some(
+                "spec.strategy.canary.antiAffinity.requiredDuringSchedulingIgnoredDuringExecution.topologyKey: not supported by Conductor"
+            )
         );
         assert_eq!(spec.template_problem(|_| None), None);
     }

@@ -151,7 +151,15 @@ pub fn keep_unknown_fields(spec: &mut JSONSchemaProps, skip: &[&str]) {
 
 fn preserve(schema: &mut JSONSchemaProps, skip: &[&str]) {
     // Maps (`additionalProperties`) declare every key already; only
-    // structs, which declare `properties`, have fields to lose.
+    // structs, which declare `properties` (none for an empty one, such as
+    // `requiredDuringSchedulingIgnoredDuringExecution: {}`), have fields to
+    // lose.
+    let empty_struct = schema.type_.as_deref() == Some("object")
+        && schema.properties.is_none()
+        && schema.additional_properties.is_none();
+    if empty_struct {
+        schema.x_kubernetes_preserve_unknown_fields = Some(true);
+    }
     if let Some(properties) = schema.properties.as_mut() {
         schema.x_kubernetes_preserve_unknown_fields = Some(true);
         for (name, child) in properties.iter_mut() {
@@ -306,6 +314,13 @@ mod tests {
                 },
             ),
             ("template", object(vec![("spec", object(vec![]))])),
+            (
+                "required",
+                JSONSchemaProps {
+                    type_: Some("object".into()),
+                    ..Default::default()
+                },
+            ),
         ]);
         keep_unknown_fields(&mut spec, &["template"]);
         let keeps = |s: &JSONSchemaProps| s.x_kubernetes_preserve_unknown_fields == Some(true);
@@ -317,6 +332,10 @@ mod tests {
         assert!(keeps(step));
         assert!(!keeps(&properties["steps"]), "an array is not an object");
         assert!(!keeps(&properties["labels"]), "a map declares every key");
+        assert!(
+            keeps(&properties["required"]),
+            "an empty struct has fields to lose"
+        );
         assert!(!keeps(&properties["template"]));
         assert!(!keeps(
             &properties["template"].properties.as_ref().unwrap()["spec"]
