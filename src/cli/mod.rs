@@ -16,6 +16,7 @@ pub mod rollout;
 mod rollout_describe;
 mod rollout_images;
 mod rollout_terminate;
+mod rollout_wait;
 mod runtime;
 mod status;
 mod validate;

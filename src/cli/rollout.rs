@@ -13,9 +13,11 @@ use jiff::Timestamp;
 use kube::runtime::watcher::{self, watch_object};
 use kube::{Api, Client, ResourceExt};
 
+use super::rollout_describe::{self, phase};
 use super::rollout_images::{self, ImageError};
-use super::{rollout_describe, rollout_terminate};
-use crate::crd::rollout::{Rollout, RolloutPhase};
+use super::rollout_terminate::{self, TerminateError};
+use super::rollout_wait::{ACK_TIMEOUT, until};
+use crate::crd::rollout::Rollout;
 use crate::engine::{self, Outcome, Request};
 use crate::platform::kubernetes::requests::{action_name, encode};
 use crate::platform::kubernetes::writes;
@@ -86,6 +88,8 @@ pub enum RolloutCliError {
     Usage(String),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Terminate(#[from] TerminateError),
     #[error(
         "rollout {name}: the controller has not acted on `{action}` within {seconds}s; is `conductor controller` running?"
     )]
@@ -95,9 +99,6 @@ pub enum RolloutCliError {
         seconds: u64,
     },
 }
-
-/// How long a request waits for the controller to confirm it.
-pub(super) const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs one command; returns the exit code and writes what it shows to `out`.
 pub async fn execute(
@@ -194,7 +195,7 @@ pub async fn execute(
             Box::pin(observed(&api, &paused, "pause", out)).await
         }
         RolloutCommand::Terminate { what } => {
-            Box::pin(rollout_terminate::terminate(&client, namespace, what, out)).await
+            Ok(Box::pin(rollout_terminate::terminate(&client, namespace, what, out)).await?)
         }
         RolloutCommand::Set {
             what: SetCommand::Image { name, images },
@@ -218,31 +219,6 @@ pub async fn execute(
             Ok(0)
         }
     }
-}
-
-/// The first `Some` `done` says of `name` within [`ACK_TIMEOUT`].
-pub(super) async fn until<K, T>(
-    api: Api<K>,
-    name: &str,
-    done: impl Fn(&K) -> Option<T>,
-) -> Option<T>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
-{
-    tokio::time::timeout(ACK_TIMEOUT, async {
-        let mut changes = watch_object(api, name).boxed();
-        while let Some(change) = changes.next().await {
-            if let Ok(Some(object)) = change
-                && let Some(found) = done(&object)
-            {
-                return Some(found);
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
 }
 
 /// Waits until the controller has acted on `changed`'s generation, then
@@ -278,14 +254,6 @@ async fn observed(
             seconds: ACK_TIMEOUT.as_secs(),
         }),
     }
-}
-
-pub(super) fn phase(rollout: &Rollout) -> &'static str {
-    rollout
-        .status
-        .as_ref()
-        .and_then(|s| s.phase)
-        .map_or("Unknown", RolloutPhase::as_str)
 }
 
 pub fn status_line(rollout: &Rollout) -> String {

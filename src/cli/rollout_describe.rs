@@ -7,16 +7,15 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
-use super::rollout::{RolloutCliError, phase};
 use crate::crd::analysis::{AnalysisPhase, AnalysisRun};
 use crate::crd::experiment::Experiment;
-use crate::crd::rollout::Rollout;
+use crate::crd::rollout::{Rollout, RolloutPhase};
 use crate::platform::kubernetes::owned_replica_set::written_revision;
 use crate::platform::kubernetes::{HASH_LABEL, LABEL_ANNOTATION, ROLLOUT_LABEL};
 
 /// The rollout with its ReplicaSets, analysis runs and experiments, as a
 /// person reads it.
-pub async fn describe(client: &Client, rollout: &Rollout) -> Result<String, RolloutCliError> {
+pub async fn describe(client: &Client, rollout: &Rollout) -> Result<String, kube::Error> {
     let namespace = rollout.namespace().unwrap_or_default();
     let status = rollout.status.clone().unwrap_or_default();
     let selector = format!("{ROLLOUT_LABEL}={}", rollout.name_any());
@@ -127,4 +126,12 @@ fn phase_table(
             message.as_deref().unwrap_or("")
         );
     }
+}
+
+pub fn phase(rollout: &Rollout) -> &'static str {
+    rollout
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .map_or("Unknown", RolloutPhase::as_str)
 }

@@ -5,10 +5,32 @@
 use clap::Subcommand;
 use kube::{Api, Client};
 
-use super::rollout::{ACK_TIMEOUT, RolloutCliError, until};
+use super::rollout_wait::{ACK_TIMEOUT, until};
 use crate::crd::analysis::{AnalysisPhase, AnalysisRun};
 use crate::crd::experiment::Experiment;
 use crate::platform::kubernetes::writes;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TerminateError {
+    #[error("{kind} {name} not found in namespace {namespace}")]
+    NotFound {
+        kind: &'static str,
+        name: String,
+        namespace: String,
+    },
+    #[error("kubernetes api: {0}")]
+    Api(#[from] kube::Error),
+    #[error("{0}")]
+    Refused(String),
+    #[error(
+        "{kind} {name}: the controller has not ended it within {seconds}s; is `conductor controller` running?"
+    )]
+    NotEnded {
+        kind: &'static str,
+        name: String,
+        seconds: u64,
+    },
+}
 
 #[derive(Debug, Subcommand)]
 pub enum TerminateCommand {
@@ -25,13 +47,16 @@ pub async fn terminate(
     namespace: &str,
     what: TerminateCommand,
     out: &mut (dyn std::io::Write + Send),
-) -> Result<u8, RolloutCliError> {
+) -> Result<u8, TerminateError> {
     let (kind, name) = match &what {
         TerminateCommand::Analysisrun { name } => ("analysisrun", name.clone()),
         TerminateCommand::Experiment { name } => ("experiment", name.clone()),
     };
-    let missing =
-        || RolloutCliError::Usage(format!("{kind} {name} not found in namespace {namespace}"));
+    let missing = || TerminateError::NotFound {
+        kind,
+        name: name.clone(),
+        namespace: namespace.to_owned(),
+    };
     let ended = |phase: Option<AnalysisPhase>, message: Option<String>| {
         phase
             .filter(|p| p.is_final())
@@ -45,8 +70,8 @@ pub async fn terminate(
                 api.get_opt(&name).await?.ok_or_else(missing)?;
                 writes::terminate_analysis_run(client, namespace, &name)
                     .await
-                    .map_err(|e| RolloutCliError::Usage(e.to_string()))?;
-                Ok::<_, RolloutCliError>(
+                    .map_err(|e| TerminateError::Refused(e.to_string()))?;
+                Ok::<_, TerminateError>(
                     until(api, &name, |r: &AnalysisRun| {
                         let status = r.status.clone().unwrap_or_default();
                         ended(status.phase, status.message)
@@ -59,7 +84,7 @@ pub async fn terminate(
                 api.get_opt(&name).await?.ok_or_else(missing)?;
                 writes::terminate_experiment(client, namespace, &name)
                     .await
-                    .map_err(|e| RolloutCliError::Usage(e.to_string()))?;
+                    .map_err(|e| TerminateError::Refused(e.to_string()))?;
                 Ok(until(api, &name, |e: &Experiment| {
                     let status = e.status.clone().unwrap_or_default();
                     ended(status.phase, status.message)
@@ -73,9 +98,9 @@ pub async fn terminate(
             let _ = writeln!(out, "terminate: {kind} {name}: {phase}");
             Ok(0)
         }
-        None => Err(RolloutCliError::NotAcknowledged {
+        None => Err(TerminateError::NotEnded {
+            kind,
             name,
-            action: "terminate",
             seconds: ACK_TIMEOUT.as_secs(),
         }),
     }
