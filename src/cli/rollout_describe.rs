@@ -128,6 +128,8 @@ fn phase_table(
     }
 }
 
+/// The rollout's phase as people read it; `Unknown` before the controller
+/// has written one.
 pub fn phase(rollout: &Rollout) -> &'static str {
     rollout
         .status
