@@ -30,6 +30,7 @@ fn spec() -> RolloutSpec {
                 }],
                 template_name: None,
                 args: vec![],
+                ..Default::default()
             }),
             ..Default::default()
         },

@@ -124,6 +124,7 @@ fn spec_strategy() -> impl Strategy<Value = RolloutSpec> {
                             template_name: None,
                             args: vec![],
                             starting_step: Some(len / 2),
+                            ..Default::default()
                         });
                     }
                     spec.rollback_window = window.map(|revisions| RollbackWindow { revisions });

@@ -531,6 +531,7 @@ fn background_analysis_inconclusive_pauses() {
         template_name: None,
         args: vec![],
         starting_step: Some(1),
+        ..Default::default()
     });
     let mut world = World::healthy(spec);
     world

@@ -193,6 +193,68 @@ async fn error_rate_template(cluster: &Cluster, url: &str) {
         .await;
 }
 
+/// A step analysis' own `dryRun`, `measurementRetention` and
+/// `analysisRunMetadata`, as Argo reads them: the failing metric is only
+/// measured, the run keeps the last measurement and carries the labels
+/// and annotations, and the release is promoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_analysis_runs_its_dry_run_metrics_and_labels_its_run() {
+    let cluster = Cluster::start("dry-run").await;
+    let _controller = cluster.controller("replica-a").await;
+    let rate = std::sync::Arc::new(std::sync::Mutex::new(0.3));
+    let source = error_rate_source(rate).await;
+    error_rate_template(&cluster, &source.url()).await;
+    services(&cluster, "trial").await;
+    let steps = json!([{ "setWeight": 50 }, { "analysis": {
+        "templates": [{ "templateName": "error-rate" }],
+        "dryRun": [{ "metricName": "error-.*" }],
+        "measurementRetention": [{ "metricName": "error-rate", "limit": 1 }],
+        "analysisRunMetadata": {
+            "labels": { "team": "checkout" },
+            "annotations": { "owner": "ada" }
+        }
+    } }]);
+    cluster
+        .apply::<Rollout>(rollout("trial", V1, 2, steps))
+        .await;
+    let api = cluster.api::<Rollout>();
+    wait_for(&api, "trial", LIMIT, "healthy on 3.9", healthy_at("3.9")).await;
+    set_image(&cluster, "trial", V2).await;
+    wait_for(
+        &api,
+        "trial",
+        LIMIT,
+        "promoted despite 30% errors",
+        healthy_at("3.10"),
+    )
+    .await;
+    let runs: Api<AnalysisRun> = cluster.api();
+    let run = runs
+        .list(&ListParams::default().labels("team=checkout"))
+        .await
+        .expect("runs")
+        .items
+        .pop()
+        .expect("the run, by its label");
+    assert_eq!(
+        run.labels().get(ROLLOUT_LABEL).map(String::as_str),
+        Some("trial")
+    );
+    assert_eq!(
+        run.annotations().get("owner").map(String::as_str),
+        Some("ada")
+    );
+    let status = run.status.expect("a status");
+    assert_eq!(status.phase, Some(AnalysisPhase::Successful), "{status:?}");
+    let metric = &status.metric_results[0];
+    assert_eq!(metric.dry_run, Some(true));
+    assert!(
+        metric.failed >= 1,
+        "measured, and failing, but only measured"
+    );
+    assert!(metric.measurements.len() <= 1, "{:?}", metric.measurements);
+}
+
 /// A `job` metric template whose Job exits with `code`.
 async fn job_template(cluster: &Cluster, name: &str, code: u8) {
     cluster

@@ -252,15 +252,24 @@ pub fn plan_metrics(
         all_args.retain(|a| a.name != arg.name);
         all_args.push(arg.clone());
     }
+    let dry_run_names = spec.dry_run.iter().map(|d| d.metric_name.as_str());
+    let retention_names = spec
+        .measurement_retention
+        .iter()
+        .map(|r| r.metric_name.as_str());
+    let dry_run_patterns = metric_patterns(dry_run_names, "dryRun", &mut problems, &in_template);
+    let retention_patterns = metric_patterns(
+        retention_names,
+        "measurementRetention",
+        &mut problems,
+        &in_template,
+    );
     for (i, metric) in spec.metrics.iter().enumerate() {
-        let dry_run = spec
-            .dry_run
+        let dry_run = dry_run_patterns.iter().any(|p| p.is_match(&metric.name));
+        let retention = retention_patterns
             .iter()
-            .any(|d| d.metric_name == metric.name || d.metric_name == "*");
-        let retention = spec
-            .measurement_retention
-            .iter()
-            .find(|r| r.metric_name == metric.name || r.metric_name == "*")
+            .position(|p| p.is_match(&metric.name))
+            .map(|at| &spec.measurement_retention[at])
             .map_or(DEFAULT_RETENTION, |r| {
                 usize::try_from(r.limit).unwrap_or(DEFAULT_RETENTION).max(1)
             });
@@ -295,6 +304,29 @@ pub fn plan_metrics(
     } else {
         Err(problems)
     }
+}
+
+/// The `metricName`s of `dryRun` or `measurementRetention` (`field`) as
+/// Argo reads them: a name, `*`, or a regular expression matching whole
+/// names. One that does not compile is a problem naming its entry.
+fn metric_patterns<'a>(
+    names: impl Iterator<Item = &'a str>,
+    field: &str,
+    problems: &mut Vec<TemplateProblem>,
+    in_template: &impl Fn(SpecProblem) -> TemplateProblem,
+) -> Vec<regex::Regex> {
+    names
+        .enumerate()
+        .filter_map(|(i, name)| {
+            let pattern = if name == "*" { ".*" } else { name };
+            regex::Regex::new(&format!("^(?:{pattern})$"))
+                .map_err(|e| {
+                    let at = format!("{field}[{i}].metricName");
+                    problems.push(in_template(SpecProblem::new(at, e)));
+                })
+                .ok()
+        })
+        .collect()
 }
 
 /// Checks a template on its own (as `conductor validate` does), with
@@ -685,6 +717,67 @@ mod tests {
             [
                 "AnalysisTemplate smoke: metrics[0] (smoke): provider: set exactly one of prometheus, datadog, web, podScrape or job"
             ]
+        );
+    }
+
+    #[test]
+    fn dry_run_and_retention_name_metrics_by_name_star_or_pattern() {
+        let spec = |dry_run: serde_json::Value| -> AnalysisTemplateSpec {
+            let metrics: Vec<serde_json::Value> = ["error-rate", "latency-p99", "saturation"]
+                .map(|name| {
+                    serde_json::json!({
+                        "name": name,
+                        "provider": {"web": {"url": "http://127.0.0.1:1/m", "jsonPath": "{$.v}"}},
+                    })
+                })
+                .into();
+            serde_json::from_value(serde_json::json!({
+                "metrics": metrics,
+                "dryRun": dry_run,
+                "measurementRetention": [{"metricName": "latency-.*", "limit": 3}],
+            }))
+            .expect("a template spec")
+        };
+        let dry = |dry_run: serde_json::Value| -> Vec<(String, bool, usize)> {
+            plan_metrics("smoke", &spec(dry_run), &[])
+                .expect("plans")
+                .into_iter()
+                .map(|p| (p.name, p.dry_run, p.retention))
+                .collect()
+        };
+        assert_eq!(
+            dry(serde_json::json!([{"metricName": "error-rate"}, {"metricName": "lat.*"}])),
+            [
+                ("error-rate".to_owned(), true, DEFAULT_RETENTION),
+                ("latency-p99".to_owned(), true, 3),
+                ("saturation".to_owned(), false, DEFAULT_RETENTION),
+            ]
+        );
+        assert!(
+            dry(serde_json::json!([{"metricName": "*"}]))
+                .iter()
+                .all(|m| m.1)
+        );
+        assert!(
+            dry(serde_json::json!([{"metricName": "rate"}]))
+                .iter()
+                .all(|m| !m.1),
+            "whole names only"
+        );
+        let problems: Vec<String> = plan_metrics(
+            "smoke",
+            &spec(serde_json::json!([{"metricName": "(unclosed"}])),
+            &[],
+        )
+        .expect_err("a pattern that does not compile")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0]
+                .starts_with("AnalysisTemplate smoke: dryRun[0].metricName: regex parse error"),
+            "{problems:?}"
         );
     }
 }

@@ -5,6 +5,8 @@
 // Each `printcolumn(...)` repeats the same keys; clippy reads them as duplicates.
 #![allow(clippy::duplicated_attributes)]
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -12,8 +14,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::analysis::AnalysisArg;
 pub use super::analysis::AnalysisTemplateRef;
+use super::analysis::{AnalysisArg, DryRun, MeasurementRetention};
 use super::condition::Condition;
 pub use super::experiment::RolloutExperiment;
 use super::problem::SpecProblem;
@@ -394,6 +396,27 @@ pub struct RolloutAnalysis {
     pub template_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<AnalysisArg>,
+    /// Metrics (names or patterns) measured but never failing the run,
+    /// beside the templates' own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<DryRun>,
+    /// How many measurements the run keeps per metric, beside the
+    /// templates' own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurement_retention: Vec<MeasurementRetention>,
+    /// Labels and annotations for the AnalysisRun made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_run_metadata: Option<AnalysisRunMetadata>,
+}
+
+/// Labels and annotations a rollout puts on an AnalysisRun it makes.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisRunMetadata {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -410,6 +433,17 @@ pub struct BackgroundAnalysis {
     /// Step index at which background analysis starts; 0 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starting_step: Option<i32>,
+    /// Metrics (names or patterns) measured but never failing the run,
+    /// beside the templates' own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<DryRun>,
+    /// How many measurements the run keeps per metric, beside the
+    /// templates' own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurement_retention: Vec<MeasurementRetention>,
+    /// Labels and annotations for the AnalysisRun made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_run_metadata: Option<AnalysisRunMetadata>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -4,9 +4,9 @@
 
 use jiff::Timestamp;
 
-use crate::crd::analysis::AnalysisArg;
+use crate::crd::analysis::{AnalysisArg, DryRun, MeasurementRetention};
 use crate::crd::experiment::RolloutExperiment;
-use crate::crd::rollout::AnalysisTemplateRef;
+use crate::crd::rollout::{AnalysisRunMetadata, AnalysisTemplateRef};
 use crate::crd::traffic::{HeaderRoutingMatch, RouteMatch};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,11 @@ pub struct DesiredAnalysisRun {
     pub hash: String,
     pub templates: Vec<AnalysisTemplateRef>,
     pub args: Vec<AnalysisArg>,
+    /// The rollout's `dryRun`, `measurementRetention` and
+    /// `analysisRunMetadata` for it.
+    pub dry_run: Vec<DryRun>,
+    pub measurement_retention: Vec<MeasurementRetention>,
+    pub metadata: Option<AnalysisRunMetadata>,
 }
 
 /// An Experiment a canary step runs, which must exist and keep running;

@@ -211,6 +211,9 @@ pub fn keep_run(
         hash: hash.to_owned(),
         templates: analysis.templates.clone(),
         args: analysis.args.clone(),
+        dry_run: analysis.dry_run.clone(),
+        measurement_retention: analysis.measurement_retention.clone(),
+        metadata: analysis.analysis_run_metadata.clone(),
     });
 }
 

@@ -207,6 +207,9 @@ impl Settings {
                             templates: bg.templates.clone(),
                             template_name: None,
                             args: bg.args.clone(),
+                            dry_run: bg.dry_run.clone(),
+                            measurement_retention: bg.measurement_retention.clone(),
+                            analysis_run_metadata: bg.analysis_run_metadata.clone(),
                         };
                         check_refs(&analysis, "spec.strategy.canary.analysis")?;
                         let start = bg.starting_step.unwrap_or(0);

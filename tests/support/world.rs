@@ -117,6 +117,7 @@ pub fn analysis(template: &str) -> RolloutAnalysis {
         }],
         template_name: None,
         args: vec![],
+        ..Default::default()
     }
 }
 

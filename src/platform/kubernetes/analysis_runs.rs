@@ -134,7 +134,11 @@ fn run_spec(
     let fields: Vec<String> = (0..run.templates.len())
         .map(|i| format!("{field}.templates[{i}].templateName"))
         .collect();
-    templates.run_spec(namespace, &run.templates, &fields, &run.args)
+    let mut spec = templates.run_spec(namespace, &run.templates, &fields, &run.args)?;
+    spec.dry_run.extend(run.dry_run.iter().cloned());
+    spec.measurement_retention
+        .extend(run.measurement_retention.iter().cloned());
+    Ok(spec)
 }
 
 impl Templates {
@@ -213,17 +217,17 @@ pub async fn apply(
         let owner = rollout
             .controller_owner_ref(&())
             .ok_or_else(|| KubeError::Invalid("the rollout has no uid yet".into()))?;
+        let asked = run.metadata.clone().unwrap_or_default();
+        // The rollout's own labels last: they are how it finds its runs.
+        let mut labels = asked.labels;
+        labels.insert(ROLLOUT_LABEL.to_owned(), rollout.name_any());
+        labels.insert(HASH_LABEL.to_owned(), run.hash.clone());
         let object = AnalysisRun {
             metadata: ObjectMeta {
                 name: Some(run.name.clone()),
                 namespace: Some(namespace.clone()),
-                labels: Some(
-                    [
-                        (ROLLOUT_LABEL.to_owned(), rollout.name_any()),
-                        (HASH_LABEL.to_owned(), run.hash.clone()),
-                    ]
-                    .into(),
-                ),
+                labels: Some(labels),
+                annotations: (!asked.annotations.is_empty()).then_some(asked.annotations),
                 owner_references: Some(vec![owner]),
                 ..Default::default()
             },
