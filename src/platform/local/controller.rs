@@ -365,7 +365,13 @@ impl LocalPlatform {
             if self.runs.contains_key(&run.name) {
                 continue;
             }
-            let plans = plan_metrics(&revision.template_name, &revision.template, &[])
+            // The rollout's own dry-run and retention go beside the template's.
+            let mut template = revision.template.clone();
+            template.dry_run.extend(run.dry_run.iter().cloned());
+            template
+                .measurement_retention
+                .extend(run.measurement_retention.iter().cloned());
+            let plans = plan_metrics(&revision.template_name, &template, &[])
                 .map_err(|p| joined(&p, "; "))?;
             // The pods of the revision it analyses, whichever pods the
             // Services select.
