@@ -346,18 +346,9 @@ async fn an_experiment_whose_replica_set_is_refused_says_so_and_fails_at_its_dea
             }
         }))
         .await;
-    let start = std::time::Instant::now();
-    let warning = loop {
-        let events = cluster.events_about("malformed").await;
-        if let Some(event) = events
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("ReplicaSetCreateError"))
-        {
-            break event;
-        }
-        assert!(start.elapsed() < LIMIT, "no ReplicaSetCreateError Event");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let warning = cluster
+        .event("malformed", "ReplicaSetCreateError", LIMIT)
+        .await;
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
     let note = warning.note.unwrap_or_default();
     for part in [
@@ -423,16 +414,7 @@ async fn an_experiment_waits_for_its_analysis_template() {
     let status = waiting.status.expect("status");
     assert_eq!(status.phase, Some(AnalysisPhase::Pending));
     assert_eq!(status.available_at, None);
-    let start = std::time::Instant::now();
-    while !cluster
-        .events_about("early")
-        .await
-        .iter()
-        .any(|e| e.reason.as_deref() == Some("WaitingForReference"))
-    {
-        assert!(start.elapsed() < LIMIT, "no WaitingForReference Event");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cluster.event("early", "WaitingForReference", LIMIT).await;
     let runs: Api<AnalysisRun> = cluster.api();
     assert!(runs.get_opt("early-compare").await.expect("get").is_none());
 

@@ -25,7 +25,6 @@ use conductor::crd::analysis::{AnalysisPhase, AnalysisRun};
 use conductor::crd::condition::Condition;
 use conductor::crd::rollout::Rollout;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
@@ -57,31 +56,6 @@ fn progressing(r: &Rollout) -> Option<Condition> {
 
 fn reason(r: &Rollout) -> String {
     progressing(r).and_then(|c| c.reason).unwrap_or_default()
-}
-
-/// The first Event about `name` with `reason`, once published.
-async fn event(cluster: &Cluster, name: &str, reason: &str) -> Event {
-    let start = Instant::now();
-    loop {
-        let events = cluster.events_about(name).await;
-        if let Some(event) = events
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some(reason))
-        {
-            return event;
-        }
-        let reasons: Vec<String> = cluster
-            .events_about(name)
-            .await
-            .into_iter()
-            .filter_map(|e| e.reason)
-            .collect();
-        assert!(
-            start.elapsed() < LIMIT,
-            "no {reason} Event about {name}; seen: {reasons:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// `conductor rollout status <name> --watch`, given a second: it does not
@@ -182,7 +156,9 @@ async fn a_replica_set_the_api_server_refuses_is_reported_and_retried_with_backo
     assert!(text.starts_with("ReplicaSetCreateError: "), "{text}");
     assert_eq!(phase(&refused), "Progressing", "waiting, not failed yet");
     assert_eq!(message(&refused), text);
-    let warning = event(&cluster, "malformed", "ReplicaSetCreateError").await;
+    let warning = cluster
+        .event("malformed", "ReplicaSetCreateError", LIMIT)
+        .await;
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
     assert_eq!(warning.note.as_deref(), Some(text.as_str()));
     status_says(
@@ -299,7 +275,7 @@ async fn a_router_whose_api_is_not_installed_is_reported_until_it_is() {
         progressing(&refused).map(|c| c.status.as_str().to_owned()),
         Some("False".to_owned())
     );
-    let warning = event(&cluster, "gw", "ApiNotServed").await;
+    let warning = cluster.event("gw", "ApiNotServed", LIMIT).await;
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
     status_says(&cluster, "gw", "does not serve HTTPRoute objects").await;
 
@@ -358,7 +334,7 @@ async fn a_rollout_applied_before_its_services_and_route_waits_for_them() {
         progressing(&waiting).map(|c| c.status.as_str().to_owned()),
         Some("True".to_owned())
     );
-    let noted = event(&cluster, "early", "WaitingForReference").await;
+    let noted = cluster.event("early", "WaitingForReference", LIMIT).await;
     assert_eq!(noted.type_.as_deref(), Some("Normal"));
     status_says(&cluster, "early", "waiting for Service early-stable").await;
     // Past the first retries, so only the Services' arrival can move it
@@ -494,7 +470,9 @@ async fn a_missing_analysis_template_and_secret_are_waited_for() {
     let status = run.status.clone().expect("a run status");
     assert_eq!(status.phase, Some(AnalysisPhase::Pending));
     assert_eq!(status.message.as_deref(), Some(expected.as_str()));
-    event(&cluster, &run.name_any(), "WaitingForReference").await;
+    cluster
+        .event(&run.name_any(), "WaitingForReference", LIMIT)
+        .await;
     status_says(&cluster, "vault", "waiting for Secret token-later").await;
 
     cluster
@@ -547,7 +525,9 @@ async fn a_reference_missing_at_the_progress_deadline_fails_the_rollout() {
         (condition.status.as_str(), condition.reason.as_deref()),
         ("False", Some("ProgressDeadlineExceeded"))
     );
-    let warning = event(&cluster, "late", "ProgressDeadlineExceeded").await;
+    let warning = cluster
+        .event("late", "ProgressDeadlineExceeded", LIMIT)
+        .await;
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
     let (code, out) = cluster
         .cli(&["status", "late", "--watch", "--timeout", "5s"])
@@ -625,7 +605,7 @@ async fn forbidden_writes_are_reported_until_they_are_allowed() {
         "{text}"
     );
     assert!(text.contains("403 Forbidden"), "{text}");
-    let warning = event(&cluster, "locked", "ApiRefused").await;
+    let warning = cluster.event("locked", "ApiRefused", LIMIT).await;
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
     fake.allow_all();
     wait_for(
@@ -695,7 +675,7 @@ async fn a_refused_analysis_run_status_write_is_a_warning_on_the_run() {
         assert!(start.elapsed() < LIMIT, "no analysis run made");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let warning = event(&cluster, &run, "ApiRefused").await;
+    let warning = cluster.event(&run, "ApiRefused", LIMIT).await;
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
     let note = warning.note.unwrap_or_default();
     let expected = format!(

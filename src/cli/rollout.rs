@@ -173,7 +173,7 @@ pub async fn execute(
             } else {
                 Request::Promote
             };
-            request_and_wait(&api, &name, request, out).await
+            ask_and_wait(&api, &name, request, out).await
         }
         RolloutCommand::Abort { name } => request_and_wait(&api, &name, Request::Abort, out).await,
         RolloutCommand::Retry { name } => request_and_wait(&api, &name, Request::Retry, out).await,
@@ -330,6 +330,16 @@ async fn request_and_wait(
             namespace: api.namespace().unwrap_or_default().to_owned(),
         });
     }
+    ask_and_wait(api, name, request, out).await
+}
+
+/// [`request_and_wait`] for a rollout already known to exist.
+async fn ask_and_wait(
+    api: &Api<Rollout>,
+    name: &str,
+    request: Request,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<u8, RolloutCliError> {
     let id = format!(
         "{}-{}",
         Timestamp::now().as_nanosecond(),

@@ -224,6 +224,24 @@ impl Cluster {
         (result, String::from_utf8_lossy(&out).into_owned())
     }
 
+    /// The first Event about `name` with `reason`, once published; fails
+    /// naming the reasons seen when none comes within `limit`.
+    pub async fn event(&self, name: &str, reason: &str, limit: Duration) -> Event {
+        let start = tokio::time::Instant::now();
+        loop {
+            let events = self.events_about(name).await;
+            if let Some(event) = events.iter().find(|e| e.reason.as_deref() == Some(reason)) {
+                return event.clone();
+            }
+            let seen: Vec<&str> = events.iter().filter_map(|e| e.reason.as_deref()).collect();
+            assert!(
+                start.elapsed() < limit,
+                "no {reason} Event about {name}; seen: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The Events about the object `name`, oldest first.
     pub async fn events_about(&self, name: &str) -> Vec<Event> {
         let mut events: Vec<Event> = self

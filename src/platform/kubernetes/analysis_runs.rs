@@ -2,6 +2,7 @@
 //! templates, and runs the rollout no longer needs told to stop.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use kube::api::ObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -23,33 +24,62 @@ use crate::engine::{
 /// The analysis templates the controller's caches hold.
 #[derive(Clone)]
 pub struct Templates {
-    pub namespaced: Store<AnalysisTemplate>,
-    pub cluster: Store<ClusterAnalysisTemplate>,
+    namespaced: Store<AnalysisTemplate>,
+    cluster: Store<ClusterAnalysisTemplate>,
+    /// Set once both caches have been listed, which is for good: every
+    /// reconcile asks.
+    listed: Arc<AtomicBool>,
 }
 
 impl Templates {
+    pub fn new(
+        namespaced: Store<AnalysisTemplate>,
+        cluster: Store<ClusterAnalysisTemplate>,
+    ) -> Self {
+        Self {
+            namespaced,
+            cluster,
+            listed: Arc::default(),
+        }
+    }
+
+    /// `read` of the template `reference` names, if the caches hold it.
+    fn with<T>(
+        &self,
+        namespace: &str,
+        reference: &AnalysisTemplateRef,
+        read: impl FnOnce(&AnalysisTemplateSpec) -> T,
+    ) -> Option<T> {
+        if reference.cluster_scope.unwrap_or(false) {
+            self.cluster
+                .get(&ObjectRef::new(&reference.template_name))
+                .map(|t| read(&t.spec.0))
+        } else {
+            self.namespaced
+                .get(&ObjectRef::new(&reference.template_name).within(namespace))
+                .map(|t| read(&t.spec))
+        }
+    }
+
     fn get(
         &self,
         namespace: &str,
         reference: &AnalysisTemplateRef,
     ) -> Option<AnalysisTemplateSpec> {
-        if reference.cluster_scope.unwrap_or(false) {
-            self.cluster
-                .get(&ObjectRef::new(&reference.template_name))
-                .map(|t| t.spec.0.clone())
-        } else {
-            self.namespaced
-                .get(&ObjectRef::new(&reference.template_name).within(namespace))
-                .map(|t| t.spec.clone())
-        }
+        self.with(namespace, reference, AnalysisTemplateSpec::clone)
     }
 
     /// Whether both caches have been listed once: before, a template not
     /// in them may well exist, and must not be reported missing.
     pub fn listed(&self) -> bool {
         use futures_util::FutureExt;
-        self.namespaced.wait_until_ready().now_or_never().is_some()
-            && self.cluster.wait_until_ready().now_or_never().is_some()
+        if self.listed.load(Ordering::Relaxed) {
+            return true;
+        }
+        let listed = self.namespaced.wait_until_ready().now_or_never().is_some()
+            && self.cluster.wait_until_ready().now_or_never().is_some();
+        self.listed.store(listed, Ordering::Relaxed);
+        listed
     }
 
     /// The first analysis template of `analyses` not there (yet), named
@@ -62,7 +92,7 @@ impl Templates {
         analyses.iter().enumerate().find_map(|(i, analysis)| {
             let reference = analysis.template();
             let cluster = reference.cluster_scope.unwrap_or(false);
-            self.get(namespace, &reference)
+            self.with(namespace, &reference, |_| ())
                 .is_none()
                 .then(|| MissingReference {
                     field: format!("spec.analyses[{i}].templateName"),
@@ -77,15 +107,7 @@ impl Templates {
     /// read, as a problem with the rollout (see `RolloutSpec::template_problem`).
     pub fn unsupported(&self, namespace: &str, spec: &RolloutSpec) -> Option<SpecProblem> {
         spec.template_problem(|reference| {
-            if reference.cluster_scope.unwrap_or(false) {
-                self.cluster
-                    .get(&ObjectRef::new(&reference.template_name))
-                    .map(|t| t.spec.0.unsupported.clone())
-            } else {
-                self.namespaced
-                    .get(&ObjectRef::new(&reference.template_name).within(namespace))
-                    .map(|t| t.spec.unsupported.clone())
-            }
+            self.with(namespace, reference, |t| t.unsupported.clone())
         })
     }
 

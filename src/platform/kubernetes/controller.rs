@@ -214,10 +214,7 @@ async fn run_controllers(
         Api::<ClusterAnalysisTemplate>::all(client.clone()),
         &waiters,
     );
-    let templates = Templates {
-        namespaced: namespaced_templates,
-        cluster: cluster_templates,
-    };
+    let templates = Templates::new(namespaced_templates, cluster_templates);
     let reporter = Reporter {
         controller: "conductor".into(),
         instance: options.lease.as_ref().map(|l| l.identity.clone()),

@@ -45,10 +45,9 @@ impl Refusals {
     where
         K: Resource<DynamicType = ()>,
     {
-        let key = key(object);
         match result {
             Err(KubeError::Refused(refused)) => {
-                self.note(key, Instant::now());
+                self.note(key(object), Instant::now());
                 warn!(%refused, "request refused");
                 let event = Event {
                     type_: EventType::Warning,
@@ -61,8 +60,13 @@ impl Refusals {
                     warn!(%error, "publishing event");
                 }
             }
+            // Every reconcile that goes through comes here: most find
+            // nothing refused, and need no key.
             Ok(_) => {
-                self.lock().remove(&key);
+                let mut by_object = self.lock();
+                if !by_object.is_empty() {
+                    by_object.remove(&key(object));
+                }
             }
             Err(_) => {}
         }
